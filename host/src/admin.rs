@@ -1,0 +1,147 @@
+//! The admin API (`voicehost.loader.v1.LoaderService`), served on `[loader] admin_port`
+//! with the same serve helper as the plugins (health, reflection, loopback only).
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+use voicehost_plugin_api::{GrpcServer, PluginConfig, PluginContext, PluginError};
+use voicehost_proto::loader::v1::loader_service_server::{LoaderService, LoaderServiceServer};
+use voicehost_proto::loader::v1::{
+    GetPidsRequest, GetPidsResponse, ListServicesRequest, ListServicesResponse,
+    ReloadPluginRequest, ServiceInfo, ServicePid, ServiceRequest, ShutdownRequest,
+    ShutdownResponse,
+};
+
+use crate::host::{Host, ServiceError};
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Unknown(_) | ServiceError::Disabled(_) => {
+                Status::invalid_argument(e.to_string())
+            }
+            ServiceError::Load(_) => Status::failed_precondition(e.to_string()),
+            ServiceError::Start { .. } | ServiceError::Health { .. } => {
+                Status::unavailable(e.to_string())
+            }
+        }
+    }
+}
+
+struct Admin {
+    host: Arc<Host>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Starts the admin API. `shutdown` is set to true by the `Shutdown` RPC.
+pub fn serve(host: Arc<Host>, shutdown: watch::Sender<bool>) -> Result<GrpcServer, PluginError> {
+    let config = host.config();
+    let ctx = PluginContext::new(
+        "loader",
+        PluginConfig::default(),
+        &config.loader.bind_addr.to_string(),
+        config.loader.admin_port,
+        config.system.log_dir.clone(),
+        config.system.models_dir.clone(),
+    )?;
+    GrpcServer::builder(&ctx)
+        .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
+        .start(move |services, health| {
+            services.add(LoaderServiceServer::new(Admin { host, shutdown }));
+            health.set_serving();
+            Ok(())
+        })
+}
+
+fn name_of(req: &ServiceRequest) -> Result<&str, Status> {
+    let name = req.name.trim();
+    if name.is_empty() {
+        return Err(Status::invalid_argument(
+            "service name is empty; valid services: logger, tts, llm, stt, kwd",
+        ));
+    }
+    Ok(name)
+}
+
+#[tonic::async_trait]
+impl LoaderService for Admin {
+    async fn list_services(
+        &self,
+        _: Request<ListServicesRequest>,
+    ) -> Result<Response<ListServicesResponse>, Status> {
+        Ok(Response::new(ListServicesResponse {
+            services: self.host.list().await,
+        }))
+    }
+
+    async fn start_service(
+        &self,
+        req: Request<ServiceRequest>,
+    ) -> Result<Response<ServiceInfo>, Status> {
+        let name = name_of(req.get_ref())?;
+        self.host.start(name).await?;
+        Ok(Response::new(self.host.info(name).await?))
+    }
+
+    async fn stop_service(
+        &self,
+        req: Request<ServiceRequest>,
+    ) -> Result<Response<ServiceInfo>, Status> {
+        let name = name_of(req.get_ref())?;
+        self.host.stop(name).await?;
+        Ok(Response::new(self.host.info(name).await?))
+    }
+
+    async fn restart_service(
+        &self,
+        req: Request<ServiceRequest>,
+    ) -> Result<Response<ServiceInfo>, Status> {
+        let name = name_of(req.get_ref())?;
+        self.host.stop(name).await?;
+        self.host.start(name).await?;
+        Ok(Response::new(self.host.info(name).await?))
+    }
+
+    async fn reload_plugin(
+        &self,
+        req: Request<ReloadPluginRequest>,
+    ) -> Result<Response<ServiceInfo>, Status> {
+        let name = req.get_ref().name.trim();
+        self.host.info(name).await?;
+        Err(Status::unimplemented(format!(
+            "hot swap of {name} is not supported by this host version; use RestartService to \
+             restart it with its configured library"
+        )))
+    }
+
+    async fn get_pids(
+        &self,
+        _: Request<GetPidsRequest>,
+    ) -> Result<Response<GetPidsResponse>, Status> {
+        let services = self
+            .host
+            .list()
+            .await
+            .into_iter()
+            .filter(|s| s.pid != 0)
+            .map(|s| ServicePid {
+                name: s.name,
+                pid: s.pid,
+            })
+            .collect();
+        Ok(Response::new(GetPidsResponse {
+            host_pid: std::process::id(),
+            services,
+        }))
+    }
+
+    async fn shutdown(
+        &self,
+        _: Request<ShutdownRequest>,
+    ) -> Result<Response<ShutdownResponse>, Status> {
+        tracing::info!("Shutdown requested over the admin API");
+        self.shutdown.send_replace(true);
+        Ok(Response::new(ShutdownResponse {}))
+    }
+}

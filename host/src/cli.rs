@@ -1,0 +1,88 @@
+//! Command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::EXIT_CONFIG;
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "voicehost",
+    version,
+    about = "A fully local voice assistant runtime"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the plugins named in the config, start them and serve until Ctrl-C / SIGTERM.
+    Run {
+        #[arg(long, default_value = "config/config.txt")]
+        config: PathBuf,
+    },
+    /// Check a config file; prints every problem as file:line: [section] key: message and
+    /// exits 64 if there is any.
+    Validate {
+        #[arg(long, default_value = "config/config.txt")]
+        config: PathBuf,
+    },
+}
+
+/// Loads the config, printing its errors; `Err` carries the exit code.
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        eprintln!(
+            "voicehost: {} problem(s) in {}",
+            errors.0.len(),
+            path.display()
+        );
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Runs a parsed command line.
+pub fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate { config } => match load_config(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run { config } => {
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("vh-host")
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("voicehost: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(crate::run::run(config));
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("voicehost: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! `config/config.txt`: INI, validated once against [`schema`], every error reported
+//! together with file, line and key.
+
+pub mod ini;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schema::{SECTIONS, SectionDef};
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    /// `[section] key` or `[section]` the problem is about, if any.
+    pub place: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:", self.file.display(), self.line)?;
+        if !self.place.is_empty() {
+            write!(f, " {}:", self.place)?;
+        }
+        write!(f, " {}", self.message)
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuMode {
+    Auto,
+    Required,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupMode {
+    PhasedParallel,
+    Sequential,
+}
+
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    pub min_vram_mb: u64,
+    pub gpu: GpuMode,
+    pub log_dir: PathBuf,
+    pub models_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    pub startup_mode: StartupMode,
+    pub parallel_phase_timeout: Duration,
+    pub restart_backoff: Vec<Duration>,
+    pub health_interval: Duration,
+    pub stop_timeout: Duration,
+    pub audio_device_probe: String,
+    pub plugin_dir: PathBuf,
+    pub bind_addr: IpAddr,
+    pub admin_port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct DialogConfig {
+    pub warmup_greeting: String,
+    pub followup: Duration,
+}
+
+/// A plugin slot (`logger`, `tts`, `llm`, `stt`, `kwd`) and its section.
+#[derive(Debug, Clone)]
+pub struct PluginSlot {
+    pub name: &'static str,
+    /// Startup phase: 0 logger, 1 tts+llm, 2 stt, 3 kwd.
+    pub phase: u8,
+    pub enabled: bool,
+    pub library: PathBuf,
+    pub port: u16,
+    pub start_timeout: Duration,
+    /// The section as written, in file order: what the plugin receives.
+    pub section: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub system: SystemConfig,
+    pub loader: LoaderConfig,
+    pub dialog: DialogConfig,
+    /// Plugin slots in startup order.
+    pub plugins: Vec<PluginSlot>,
+}
+
+/// Phase of each plugin slot, in startup order.
+const SLOTS: &[(&str, u8)] = &[
+    ("logger", 0),
+    ("tts", 1),
+    ("llm", 1),
+    ("stt", 2),
+    ("kwd", 3),
+];
+
+impl Config {
+    /// Reads and validates `path`, also checking that enabled plugins' libraries exist.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_owned(),
+                line: 0,
+                place: String::new(),
+                message: format!(
+                    "cannot read the config file: {e}; pass --config PATH (the default is config/config.txt, relative to the current directory)"
+                ),
+            }])
+        })?;
+        let config = Self::parse(&text, path)?;
+        config.check_libraries(&text)?;
+        Ok(config)
+    }
+
+    /// Validates `text` (read from `path`) without touching the file system.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
+        let err = |line: usize, place: String, message: String| ConfigError {
+            file: path.to_owned(),
+            line,
+            place,
+            message,
+        };
+        let (sections, syntax) = ini::parse(text);
+        let mut errors: Vec<ConfigError> = syntax
+            .into_iter()
+            .map(|e| err(e.line, String::new(), e.message))
+            .collect();
+
+        let mut values = Values::default();
+        for section in &sections {
+            let Some(def) = schema::section(&section.name) else {
+                let known: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
+                errors.push(err(
+                    section.line,
+                    format!("[{}]", section.name),
+                    format!("unknown section; valid sections: {}", known.join(", ")),
+                ));
+                continue;
+            };
+            for entry in &section.entries {
+                let place = format!("[{}] {}", section.name, entry.key);
+                if entry.key.starts_with(schema::EXTENSION_PREFIX) && def.plugin.is_some() {
+                    continue;
+                }
+                match def.key(&entry.key) {
+                    None => errors.push(err(
+                        entry.line,
+                        place,
+                        format!(
+                            "unknown key; valid keys in [{}]: {}",
+                            section.name,
+                            def.key_names().join(", ")
+                        ),
+                    )),
+                    Some((ty, _)) => match ty.check(&entry.value) {
+                        Err(why) => errors.push(err(
+                            entry.line,
+                            place,
+                            format!("invalid value {:?}: {why}", entry.value),
+                        )),
+                        Ok(()) => {
+                            values.set(&section.name, &entry.key, &entry.value, entry.line);
+                        }
+                    },
+                }
+            }
+        }
+
+        let config = Self::build(path, &values, &sections);
+        // Ports must be unique among the enabled services and the admin API.
+        let mut ports: HashMap<u16, &str> = HashMap::new();
+        ports.insert(config.loader.admin_port, "loader");
+        for slot in config.plugins.iter().filter(|p| p.enabled) {
+            if let Some(other) = ports.insert(slot.port, slot.name) {
+                errors.push(err(
+                    values.line(slot.name, "port"),
+                    format!("[{}] port", slot.name),
+                    format!(
+                        "port {} is also used by [{other}]; give each service its own port",
+                        slot.port
+                    ),
+                ));
+            }
+        }
+        if !config.loader.bind_addr.is_loopback() {
+            errors.push(err(
+                values.line("loader", "bind_addr"),
+                "[loader] bind_addr".to_owned(),
+                format!(
+                    "{} is not a loopback address; services listen on 127.0.0.1 or ::1 only",
+                    config.loader.bind_addr
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            errors.sort_by_key(|e| e.line);
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn build(path: &Path, v: &Values, sections: &[ini::Section]) -> Self {
+        let system = SystemConfig {
+            min_vram_mb: v.int("system", "min_vram_mb") as u64,
+            gpu: match v.text("system", "gpu").as_str() {
+                "required" => GpuMode::Required,
+                "off" => GpuMode::Off,
+                _ => GpuMode::Auto,
+            },
+            log_dir: PathBuf::from(v.text("system", "log_dir")),
+            models_dir: PathBuf::from(v.text("system", "models_dir")),
+        };
+        let plugin_dir = match v.text("loader", "plugin_dir").as_str() {
+            "auto" => default_plugin_dir(),
+            dir => PathBuf::from(dir),
+        };
+        let loader = LoaderConfig {
+            startup_mode: match v.text("loader", "startup_mode").as_str() {
+                "sequential" => StartupMode::Sequential,
+                _ => StartupMode::PhasedParallel,
+            },
+            parallel_phase_timeout: v.ms("loader", "parallel_phase_timeout_ms"),
+            restart_backoff: v
+                .text("loader", "restart_backoff_ms")
+                .split(',')
+                .filter_map(|p| p.trim().parse().ok())
+                .map(Duration::from_millis)
+                .collect(),
+            health_interval: v.ms("loader", "health_interval_ms"),
+            stop_timeout: v.ms("loader", "stop_timeout_ms"),
+            audio_device_probe: v.text("loader", "audio_device_probe"),
+            bind_addr: v
+                .text("loader", "bind_addr")
+                .parse()
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            admin_port: v.int("loader", "admin_port") as u16,
+            plugin_dir,
+        };
+        let dialog = DialogConfig {
+            warmup_greeting: v.text("dialog", "warmup_greeting"),
+            followup: v.ms("dialog", "followup_ms"),
+        };
+        let plugins = SLOTS
+            .iter()
+            .map(|&(name, phase)| {
+                let section = sections
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s| {
+                        s.entries
+                            .iter()
+                            .map(|e| (e.key.clone(), e.value.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let library = PathBuf::from(v.text(name, "library"));
+                let library = if library.components().count() == 1 {
+                    loader.plugin_dir.join(library)
+                } else {
+                    library
+                };
+                PluginSlot {
+                    name,
+                    phase,
+                    // Only sections present in the file are enabled by default.
+                    enabled: v
+                        .get(name, "enabled")
+                        .map_or(sections.iter().any(|s| s.name == name), |(value, _)| {
+                            value == "true"
+                        }),
+                    library,
+                    port: v.int(name, "port") as u16,
+                    start_timeout: v.ms(name, "start_timeout_ms"),
+                    section,
+                }
+            })
+            .collect();
+        Self {
+            path: path.to_owned(),
+            system,
+            loader,
+            dialog,
+            plugins,
+        }
+    }
+
+    /// Enabled plugins' libraries must exist; the error says how to build them.
+    fn check_libraries(&self, text: &str) -> Result<(), ConfigErrors> {
+        let (sections, _) = ini::parse(text);
+        let mut values = Values::default();
+        for s in &sections {
+            for e in &s.entries {
+                values.set(&s.name, &e.key, &e.value, e.line);
+            }
+        }
+        let errors: Vec<ConfigError> = self
+            .plugins
+            .iter()
+            .filter(|p| p.enabled && !p.library.is_file())
+            .map(|p| ConfigError {
+                file: self.path.clone(),
+                line: values.line(p.name, "library"),
+                place: format!("[{}] library", p.name),
+                message: format!(
+                    "plugin library {} does not exist; build it with `cargo build --release -p {}` \
+                     (or set [loader] plugin_dir / [{}] library to where it is)",
+                    p.library.display(),
+                    crate_name_of(&p.library),
+                    p.name
+                ),
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The slot named `name`.
+    pub fn plugin(&self, name: &str) -> Option<&PluginSlot> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+}
+
+/// Directory of the running executable: where cargo puts the plugin libraries it builds.
+pub fn default_plugin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_owned))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `libvoicehost_plugin_logger.so` → `voicehost-plugin-logger`.
+pub fn crate_name_of(library: &Path) -> String {
+    let stem = library
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem.strip_prefix("lib").unwrap_or(&stem).replace('_', "-")
+}
+
+/// Validated values with the line each came from; absent keys fall back to defaults.
+#[derive(Debug, Default)]
+struct Values(HashMap<(String, String), (String, usize)>);
+
+impl Values {
+    fn set(&mut self, section: &str, key: &str, value: &str, line: usize) {
+        self.0.insert(
+            (section.to_owned(), key.to_owned()),
+            (value.to_owned(), line),
+        );
+    }
+
+    fn get(&self, section: &str, key: &str) -> Option<&(String, usize)> {
+        self.0.get(&(section.to_owned(), key.to_owned()))
+    }
+
+    fn line(&self, section: &str, key: &str) -> usize {
+        self.get(section, key).map_or(0, |(_, line)| *line)
+    }
+
+    fn text(&self, section: &str, key: &str) -> String {
+        if let Some((value, _)) = self.get(section, key) {
+            return value.clone();
+        }
+        schema::section(section)
+            .and_then(|def| default_of(def, key))
+            .unwrap_or_default()
+    }
+
+    fn int(&self, section: &str, key: &str) -> i64 {
+        self.text(section, key).parse().unwrap_or(0)
+    }
+
+    fn ms(&self, section: &str, key: &str) -> Duration {
+        Duration::from_millis(self.int(section, key).max(0) as u64)
+    }
+}
+
+/// Default of `key` in `def`, including the plugin keys' per-section defaults.
+fn default_of(def: &SectionDef, key: &str) -> Option<String> {
+    if let Some((_, Some(default))) = def.key(key) {
+        return Some(default.to_owned());
+    }
+    let plugin = def.plugin?;
+    Some(match key {
+        "enabled" => "true".to_owned(),
+        "library" => plugin.library.to_owned(),
+        "port" => plugin.port.to_string(),
+        "log_level" => "info".to_owned(),
+        "start_timeout_ms" => "8000".to_owned(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,354 @@
+//! The keys every config section accepts, their types and defaults.
+//!
+//! `config/config.txt` documents each key; a test checks that file mentions every key here.
+
+/// The expected form of a value.
+#[derive(Debug, Clone, Copy)]
+pub enum Ty {
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
+    Choice(&'static [&'static str]),
+    /// Free text, at most this many bytes, no control characters.
+    Text {
+        max_len: usize,
+    },
+    Path,
+    Port,
+    /// An IP address (loopback is checked separately).
+    Addr,
+    /// Comma-separated integers, each within the bounds, at least one.
+    IntList {
+        min: i64,
+        max: i64,
+    },
+    /// `;`-separated non-empty phrases.
+    Phrases,
+}
+
+impl Ty {
+    /// The expected form, for error messages.
+    pub fn expected(&self) -> String {
+        match self {
+            Ty::Bool => "true or false".to_owned(),
+            Ty::Int { min, max } => format!("an integer from {min} to {max}"),
+            Ty::Float { min, max } => format!("a number from {min} to {max}"),
+            Ty::Choice(options) => format!("one of {}", options.join(", ")),
+            Ty::Text { max_len } => format!("text of at most {max_len} bytes"),
+            Ty::Path => "a file or directory path".to_owned(),
+            Ty::Port => "a TCP port from 1 to 65535".to_owned(),
+            Ty::Addr => "an IP address such as 127.0.0.1".to_owned(),
+            Ty::IntList { min, max } => {
+                format!("comma-separated integers from {min} to {max}, e.g. 1000,3000,5000")
+            }
+            Ty::Phrases => "phrases separated by `;`, e.g. Yes?;Yes, Master?".to_owned(),
+        }
+    }
+
+    /// Checks `value`, returning why it does not fit.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        let bad = || Err(format!("expected {}", self.expected()));
+        match *self {
+            Ty::Bool => match value {
+                "true" | "false" => Ok(()),
+                _ => bad(),
+            },
+            Ty::Int { min, max } => match value.parse::<i64>() {
+                Ok(v) if (min..=max).contains(&v) => Ok(()),
+                _ => bad(),
+            },
+            Ty::Float { min, max } => match value.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= min && v <= max => Ok(()),
+                _ => bad(),
+            },
+            Ty::Choice(options) => {
+                if options.contains(&value) {
+                    Ok(())
+                } else {
+                    bad()
+                }
+            }
+            Ty::Text { max_len } => {
+                if value.len() <= max_len && !value.chars().any(char::is_control) {
+                    Ok(())
+                } else {
+                    bad()
+                }
+            }
+            Ty::Path => {
+                if value.is_empty() || value.chars().any(char::is_control) {
+                    bad()
+                } else {
+                    Ok(())
+                }
+            }
+            Ty::Port => match value.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(()),
+                _ => bad(),
+            },
+            Ty::Addr => value
+                .parse::<std::net::IpAddr>()
+                .map(|_| ())
+                .or_else(|_| bad()),
+            Ty::IntList { min, max } => {
+                let ok = value.split(',').all(|part| {
+                    part.trim()
+                        .parse::<i64>()
+                        .is_ok_and(|v| (min..=max).contains(&v))
+                });
+                if ok { Ok(()) } else { bad() }
+            }
+            Ty::Phrases => {
+                let ok = value.split(';').all(|p| {
+                    let p = p.trim();
+                    !p.is_empty() && p.len() <= 200 && !p.chars().any(char::is_control)
+                });
+                if ok { Ok(()) } else { bad() }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDef {
+    pub name: &'static str,
+    pub ty: Ty,
+    /// Default used when the key is absent; `None` = required.
+    pub default: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SectionDef {
+    pub name: &'static str,
+    /// A plugin slot: also accepts [`PLUGIN_KEYS`].
+    pub plugin: Option<PluginDefaults>,
+    pub keys: &'static [KeyDef],
+}
+
+/// Defaults of the common keys of a plugin slot.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginDefaults {
+    pub port: u16,
+    pub library: &'static str,
+}
+
+const fn key(name: &'static str, ty: Ty, default: &'static str) -> KeyDef {
+    KeyDef {
+        name,
+        ty,
+        default: Some(default),
+    }
+}
+
+const MS: Ty = Ty::Int {
+    min: 0,
+    max: 3_600_000,
+};
+const TIMEOUT_MS: Ty = Ty::Int {
+    min: 100,
+    max: 600_000,
+};
+const LOG_LEVELS: Ty = Ty::Choice(&["trace", "debug", "info", "warn", "error"]);
+
+/// Keys of plugin sections starting with this are passed to the plugin unchecked: they are
+/// for third-party plugins' own settings (the plugin validates them at start).
+pub const EXTENSION_PREFIX: &str = "x_";
+
+/// Keys every plugin section accepts. `port` and `library` defaults come from the section.
+pub const PLUGIN_KEYS: &[&str] = &[
+    "enabled",
+    "library",
+    "port",
+    "log_level",
+    "start_timeout_ms",
+];
+
+/// Type of a common plugin key.
+pub fn plugin_key_ty(name: &str) -> Option<Ty> {
+    Some(match name {
+        "enabled" => Ty::Bool,
+        "library" => Ty::Path,
+        "port" => Ty::Port,
+        "log_level" => LOG_LEVELS,
+        "start_timeout_ms" => TIMEOUT_MS,
+        _ => return None,
+    })
+}
+
+pub const SECTIONS: &[SectionDef] = &[
+    SectionDef {
+        name: "system",
+        plugin: None,
+        keys: &[
+            key(
+                "min_vram_mb",
+                Ty::Int {
+                    min: 0,
+                    max: 1_000_000,
+                },
+                "8000",
+            ),
+            key("gpu", Ty::Choice(&["auto", "required", "off"]), "auto"),
+            key("log_dir", Ty::Path, "logs"),
+            key("models_dir", Ty::Path, "models"),
+        ],
+    },
+    SectionDef {
+        name: "loader",
+        plugin: None,
+        keys: &[
+            key(
+                "startup_mode",
+                Ty::Choice(&["phased_parallel", "sequential"]),
+                "phased_parallel",
+            ),
+            key("parallel_phase_timeout_ms", TIMEOUT_MS, "8000"),
+            key(
+                "restart_backoff_ms",
+                Ty::IntList {
+                    min: 0,
+                    max: 600_000,
+                },
+                "1000,3000,5000",
+            ),
+            key(
+                "health_interval_ms",
+                Ty::Int {
+                    min: 50,
+                    max: 60_000,
+                },
+                "2000",
+            ),
+            key("stop_timeout_ms", TIMEOUT_MS, "3000"),
+            key(
+                "audio_device_probe",
+                Ty::Choice(&["strict", "lenient", "off"]),
+                "strict",
+            ),
+            key("plugin_dir", Ty::Path, "auto"),
+            key("bind_addr", Ty::Addr, "127.0.0.1"),
+            key("admin_port", Ty::Port, "5002"),
+        ],
+    },
+    SectionDef {
+        name: "logger",
+        plugin: Some(PluginDefaults {
+            port: 5001,
+            library: "libvoicehost_plugin_logger.so",
+        }),
+        keys: &[
+            key("app_log", Ty::Text { max_len: 255 }, "app.log"),
+            key(
+                "app_log_max_bytes",
+                Ty::Int {
+                    min: 4096,
+                    max: 1 << 40,
+                },
+                "10485760",
+            ),
+            key("app_log_keep", Ty::Int { min: 0, max: 100 }, "5"),
+            key(
+                "max_text_bytes",
+                Ty::Int {
+                    min: 1,
+                    max: 1 << 20,
+                },
+                "16384",
+            ),
+        ],
+    },
+    SectionDef {
+        name: "kwd",
+        plugin: Some(PluginDefaults {
+            port: 5003,
+            library: "libvoicehost_plugin_kwd.so",
+        }),
+        keys: &[
+            key(
+                "confidence_threshold",
+                Ty::Float { min: 0.0, max: 1.0 },
+                "0.6",
+            ),
+            key("cooldown_ms", MS, "1000"),
+            key("yes_phrases", Ty::Phrases, "Yes?;Yes, Master?;Sup?;Yo"),
+        ],
+    },
+    SectionDef {
+        name: "stt",
+        plugin: Some(PluginDefaults {
+            port: 5004,
+            library: "libvoicehost_plugin_stt.so",
+        }),
+        keys: &[
+            key("aec_enabled", Ty::Bool, "true"),
+            key("aec_backend", Ty::Choice(&["webrtc_aec3"]), "webrtc_aec3"),
+            key(
+                "vad_silence_ms",
+                Ty::Int {
+                    min: 100,
+                    max: 10_000,
+                },
+                "2000",
+            ),
+        ],
+    },
+    SectionDef {
+        name: "llm",
+        plugin: Some(PluginDefaults {
+            port: 5005,
+            library: "libvoicehost_plugin_llm.so",
+        }),
+        keys: &[
+            key("backend", Ty::Choice(&["llama", "ollama"]), "llama"),
+            key("modelfile", Ty::Path, "config/Modelfile"),
+        ],
+    },
+    SectionDef {
+        name: "tts",
+        plugin: Some(PluginDefaults {
+            port: 5006,
+            library: "libvoicehost_plugin_tts.so",
+        }),
+        keys: &[key("voice", Ty::Text { max_len: 64 }, "af_heart")],
+    },
+    SectionDef {
+        name: "dialog",
+        plugin: None,
+        keys: &[
+            key("warmup_greeting", Ty::Text { max_len: 200 }, "Hi, Master!"),
+            key("followup_ms", MS, "4000"),
+        ],
+    },
+];
+
+/// The definition of section `name`.
+pub fn section(name: &str) -> Option<&'static SectionDef> {
+    SECTIONS.iter().find(|s| s.name == name)
+}
+
+impl SectionDef {
+    /// Type and default of `key` in this section.
+    pub fn key(&self, key: &str) -> Option<(Ty, Option<&'static str>)> {
+        if let Some(def) = self.keys.iter().find(|k| k.name == key) {
+            return Some((def.ty, def.default));
+        }
+        self.plugin?;
+        plugin_key_ty(key).map(|ty| (ty, None))
+    }
+
+    /// Every key name this section accepts.
+    pub fn key_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        if self.plugin.is_some() {
+            names.extend_from_slice(PLUGIN_KEYS);
+        }
+        names.extend(self.keys.iter().map(|k| k.name));
+        names
+    }
+}

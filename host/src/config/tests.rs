@@ -1,0 +1,81 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, Path::new("cfg.txt"))
+}
+
+#[test]
+fn defaults_apply_and_only_present_plugins_are_enabled() {
+    let c = parse("[logger]\n[loader]\nplugin_dir = /opt/vh\n").unwrap();
+    let logger = c.plugin("logger").unwrap();
+    assert!(logger.enabled);
+    assert_eq!(logger.port, 5001);
+    assert_eq!(
+        logger.library,
+        Path::new("/opt/vh/libvoicehost_plugin_logger.so")
+    );
+    assert!(!c.plugin("stt").unwrap().enabled);
+    assert_eq!(c.loader.restart_backoff.len(), 3);
+    assert_eq!(c.dialog.warmup_greeting, "Hi, Master!");
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let err = parse("[stt]\naec_enabled = true\nbogus = 1\n").unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("cfg.txt:3: [stt] bogus: unknown key"),
+        "{text}"
+    );
+    assert!(text.contains("aec_enabled"), "lists valid keys: {text}");
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let err = parse(
+        "[kwd]\nconfidence_threshold = 1.5\ncooldown_ms = -1\n[nope]\n[loader]\nstartup_mode = fast\n",
+    )
+    .unwrap_err();
+    let lines: Vec<usize> = err.0.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![2, 3, 4, 6]);
+    assert!(err.0[0].message.contains("a number from 0 to 1"));
+    assert!(err.0[3].message.contains("phased_parallel, sequential"));
+}
+
+#[test]
+fn duplicate_ports_and_non_loopback_are_errors() {
+    let err = parse("[logger]\nport = 5002\n[loader]\nbind_addr = 0.0.0.0\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("also used by [loader]"), "{text}");
+    assert!(text.contains("not a loopback address"), "{text}");
+}
+
+#[test]
+fn shipped_config_is_valid_and_documents_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/config.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    parse(&text).unwrap();
+    for def in SECTIONS {
+        assert!(
+            text.contains(&format!("[{}]", def.name)),
+            "section [{}] missing",
+            def.name
+        );
+        for key in def.key_names() {
+            assert!(
+                text.contains(&format!("{key} =")) || text.contains(&format!("# {key} =")),
+                "key {key} of [{}] is not documented in config/config.txt",
+                def.name
+            );
+        }
+    }
+}
+
+#[test]
+fn crate_name_from_library() {
+    assert_eq!(
+        crate_name_of(Path::new("target/release/libvoicehost_plugin_stt.so")),
+        "voicehost-plugin-stt"
+    );
+}

@@ -1,0 +1,16 @@
+//! The voicehost host: loads the assistant's services as plugins through the stable ABI
+//! (`voicehost-plugin-api`), starts them, gates on their gRPC health, serves the admin API
+//! and stops them cleanly.
+//!
+//! `main.rs` only parses the command line; everything else lives here.
+
+pub mod admin;
+pub mod applog;
+pub mod cli;
+pub mod config;
+pub mod host;
+pub mod plugin;
+pub mod run;
+
+/// Exit code for an invalid config file (EX_USAGE).
+pub const EXIT_CONFIG: u8 = 64;

@@ -1,0 +1,111 @@
+//! `voicehost run`: verify every plugin, start them in order, serve until a signal or an
+//! admin `Shutdown`, then stop everything (the logger last, after app.log is flushed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use voicehost_plugin_api::abi::LogLevel;
+use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
+
+use crate::admin;
+use crate::applog;
+use crate::config::Config;
+use crate::host::{Host, ServiceError};
+
+/// Why `run` ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "cannot create the log directory {dir}: {error}; fix [system] log_dir or its permissions"
+    )]
+    LogDir { dir: String, error: std::io::Error },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("admin API: {0}")]
+    Admin(String),
+    #[error("cannot install the signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// Runs the host until SIGINT/SIGTERM or an admin `Shutdown`.
+pub async fn run(config: Config) -> Result<(), RunError> {
+    let logger_target = applog::init(LogLevel::Info);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        config = %config.path.display(),
+        "Host starting"
+    );
+    std::fs::create_dir_all(&config.system.log_dir).map_err(|error| RunError::LogDir {
+        dir: config.system.log_dir.display().to_string(),
+        error,
+    })?;
+
+    let host = Arc::new(Host::new(config));
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    let mut signals = Signals::new().map_err(RunError::Signal)?;
+
+    let result = async {
+        host.verify_all().await?;
+        let admin = admin::serve(host.clone(), shutdown_tx.clone())
+            .map_err(|e| RunError::Admin(e.message.to_string()))?;
+        for name in host.enabled() {
+            tokio::select! {
+                started = host.start(name) => started?,
+                () = signals.recv() => {
+                    tracing::info!("Interrupted during startup");
+                    return Ok(admin);
+                }
+            }
+            if name == "logger" {
+                logger_target.send_replace(Some(LoggerServiceClient::new(host.channel(name)?)));
+            }
+        }
+        tracing::info!(event = "host_ready", services = %host.enabled().join(","), "All services serving");
+        tokio::select! {
+            () = signals.recv() => tracing::info!(event = "signal_received", "Shutting down"),
+            _ = shutdown_rx.wait_for(|stop| *stop) => {}
+        }
+        Ok(admin)
+    }
+    .await;
+
+    let flush_target = logger_target.clone();
+    host.stop_all(async move {
+        applog::flush(Duration::from_secs(2)).await;
+        flush_target.send_replace(None);
+    })
+    .await;
+    match result {
+        Ok(mut admin) => {
+            let _ = tokio::task::spawn_blocking(move || admin.stop(Duration::from_secs(2))).await;
+            tracing::info!("Host stopped");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// SIGINT and SIGTERM.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}

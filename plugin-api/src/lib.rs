@@ -1,0 +1,82 @@
+//! The voicehost plugin ABI and SDK.
+//!
+//! A voicehost plugin is a `cdylib` that exports one abi_stable root module
+//! ([`abi::PluginMod`]: `info()` and `start()`), and serves its domain API over gRPC on its
+//! own loopback port. This crate gives a plugin author:
+//!
+//! - the ABI types ([`abi`]), versioned by [`abi::ABI_VERSION`] and layout-checked at load;
+//! - the [`Plugin`] trait and [`export_plugin!`] macro, which wrap every entry point in
+//!   `catch_unwind` so a panic becomes an error, never an unwind across the boundary;
+//! - [`GrpcServer`], the serve helper: own thread and tokio runtime, `grpc.health.v1`,
+//!   server reflection, loopback-only bind, clear port-in-use errors, graceful stop;
+//! - [`PluginContext`] / [`PluginConfig`]: the plugin's config section with typed getters;
+//! - log forwarding: the plugin's `tracing` events reach the host's app.log.
+//!
+//! # A minimal plugin
+//!
+//! Serves only health and reflection; a real plugin adds its service from
+//! `voicehost-proto` in the `start` closure.
+//!
+//! ```
+//! use std::time::Duration;
+//! use voicehost_plugin_api::{
+//!     GrpcServer, HealthReport, Plugin, PluginContext, PluginError, PluginMeta, export_plugin,
+//! };
+//!
+//! struct Hello {
+//!     server: GrpcServer,
+//! }
+//!
+//! impl Plugin for Hello {
+//!     fn meta() -> PluginMeta {
+//!         PluginMeta {
+//!             name: "hello",
+//!             kind: "test",
+//!             version: "0.1.0",
+//!             proto_package: "",
+//!             features: &[],
+//!         }
+//!     }
+//!
+//!     fn start(ctx: PluginContext) -> Result<Self, PluginError> {
+//!         let greeting: String = ctx.config.parse_or("greeting", "hi".to_owned())?;
+//!         let server = GrpcServer::builder(&ctx).start(move |_services, health| {
+//!             tracing::info!(%greeting, "Ready");
+//!             health.set_serving();
+//!             Ok(())
+//!         })?;
+//!         Ok(Self { server })
+//!     }
+//!
+//!     fn health(&self) -> HealthReport {
+//!         self.server.report()
+//!     }
+//!
+//!     fn stop(&mut self, timeout: Duration) -> Result<(), PluginError> {
+//!         self.server.stop(timeout)
+//!     }
+//! }
+//!
+//! export_plugin!(Hello);
+//! # fn main() {}
+//! ```
+//!
+//! Build it as `crate-type = ["cdylib"]`, name the `.so` in the `library` key of a config
+//! section, and `voicehost run` loads it.
+
+pub mod abi;
+mod context;
+pub mod export;
+pub mod logging;
+pub mod net;
+mod serve;
+
+pub use abi::{ABI_VERSION, ErrorKind, HealthReport, HealthStatus, PluginError, PluginInfo};
+pub use context::{PluginConfig, PluginContext};
+pub use export::{Plugin, PluginMeta};
+pub use serve::{GrpcServer, HealthHandle, MAX_DECODING_MESSAGE_BYTES, ServerBuilder, Services};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use abi_stable;
+}

@@ -1,0 +1,48 @@
+//! gRPC contracts of the voicehost services.
+//!
+//! Each service has its own versioned package, `voicehost.<svc>.v1`; shared messages live in
+//! `voicehost.common.v1`. The Rust code under `src/gen/` is generated from the `.proto` files
+//! beside this crate and checked in; `tests/codegen.rs` fails when it drifts from them.
+//!
+//! [`FILE_DESCRIPTOR_SET`] holds every package's descriptors, for gRPC server reflection.
+
+#![allow(missing_debug_implementations, clippy::all)]
+
+/// Encoded `FileDescriptorSet` of all voicehost packages (for server reflection).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/voicehost_descriptor.bin");
+
+pub mod common {
+    pub mod v1 {
+        include!("gen/voicehost.common.v1.rs");
+    }
+}
+pub mod logger {
+    pub mod v1 {
+        include!("gen/voicehost.logger.v1.rs");
+    }
+}
+pub mod loader {
+    pub mod v1 {
+        include!("gen/voicehost.loader.v1.rs");
+    }
+}
+pub mod kwd {
+    pub mod v1 {
+        include!("gen/voicehost.kwd.v1.rs");
+    }
+}
+pub mod stt {
+    pub mod v1 {
+        include!("gen/voicehost.stt.v1.rs");
+    }
+}
+pub mod llm {
+    pub mod v1 {
+        include!("gen/voicehost.llm.v1.rs");
+    }
+}
+pub mod tts {
+    pub mod v1 {
+        include!("gen/voicehost.tts.v1.rs");
+    }
+}

