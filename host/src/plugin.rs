@@ -212,20 +212,67 @@ fn classify(path: &Path, error: LibraryError) -> LoadError {
                  voicehost-plugin-api with ABI {ABI_VERSION}"
             ),
         },
-        LibraryError::AbiInstability(e) => {
-            let detail = e.to_string();
-            let short: String = detail.lines().take(12).collect::<Vec<_>>().join("\n  ");
-            LoadError::Incompatible {
-                path,
-                reason: format!(
-                    "its ABI types do not match this host's (layout check failed); rebuild it \
-                     against this host's voicehost-plugin-api. Details:\n  {short}"
-                ),
-            }
-        }
+        LibraryError::AbiInstability(e) => LoadError::Incompatible {
+            path,
+            reason: format!(
+                "its ABI types do not match this host's ({}); rebuild it against this host's \
+                 voicehost-plugin-api",
+                layout_summary(&e.to_string())
+            ),
+        },
         other => LoadError::Incompatible {
             path,
             reason: other.to_string(),
         },
+    }
+}
+
+/// The gist of abi_stable's layout report: each `Error:` with its expected and found types,
+/// e.g. `mismatched type: expected PluginMod, found WrongMod`.
+fn layout_summary(report: &str) -> String {
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut parts = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(kind) = line.strip_prefix("Error:") else {
+            continue;
+        };
+        let value_after = |label: &str| {
+            lines[i..]
+                .iter()
+                .position(|l| *l == label)
+                .and_then(|p| lines.get(i + p + 1))
+                .copied()
+                .unwrap_or("?")
+        };
+        parts.push(format!(
+            "{}: expected {}, found {}",
+            kind.trim(),
+            value_after("Expected:"),
+            value_after("Found:")
+        ));
+    }
+    if parts.is_empty() {
+        "layout check failed".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_summary_extracts_errors() {
+        let report = "Compared <this>:\n  lots\n\n  Error:mismatched type\n  Expected:\n      PluginMod\n  Found:\n      WrongMod\n";
+        assert_eq!(
+            layout_summary(report),
+            "mismatched type: expected PluginMod, found WrongMod"
+        );
+        assert_eq!(layout_summary("nothing useful"), "layout check failed");
     }
 }

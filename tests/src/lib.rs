@@ -1,0 +1,277 @@
+//! Harness for the end-to-end tests: runs the real `voicehost` binary on a generated
+//! config with free ports and a private log directory, and talks to it over gRPC.
+//!
+//! The binary and plugin libraries come from the workspace's target directory, so run
+//! `cargo build --workspace` before `cargo test` (the README's test command does).
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::{Channel, Endpoint};
+
+/// `target/debug` (or whichever profile built the tests).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// Path of a workspace-built artefact, with a clear failure if it is missing.
+pub fn artefact(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        path.display()
+    );
+    path
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A lazily connecting gRPC channel to 127.0.0.1:`port`.
+pub fn channel(port: u16) -> Channel {
+    Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(2))
+        .connect_lazy()
+}
+
+/// A config file plus the directory it lives in.
+#[derive(Debug)]
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub admin_port: u16,
+    pub logger_port: u16,
+    sections: String,
+}
+
+impl Setup {
+    /// The real logger on a free port; add more sections with [`Setup::section`].
+    pub fn new() -> Self {
+        let logger_port = free_port();
+        let mut setup = Self {
+            dir: tempfile::tempdir().unwrap(),
+            admin_port: free_port(),
+            logger_port,
+            sections: String::new(),
+        };
+        setup.section("logger", &[("port", &logger_port.to_string())]);
+        setup
+    }
+
+    /// Appends `[name]` with `keys`.
+    pub fn section(&mut self, name: &str, keys: &[(&str, &str)]) -> &mut Self {
+        writeln!(self.sections, "[{name}]").unwrap();
+        for (k, v) in keys {
+            writeln!(self.sections, "{k} = {v}").unwrap();
+        }
+        self
+    }
+
+    /// Adds the misbehaving fixture in the `[tts]` slot with `mode`; returns its port.
+    pub fn fixture(&mut self, mode: &str, extra: &[(&str, &str)]) -> u16 {
+        let port = free_port();
+        let port_s = port.to_string();
+        let mut keys: Vec<(&str, &str)> = vec![
+            ("library", "libvoicehost_fixture_misbehave.so"),
+            ("port", &port_s),
+            ("x_fixture_mode", mode),
+        ];
+        keys.extend_from_slice(extra);
+        self.section("tts", &keys);
+        port
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    /// Writes the config file and returns its path.
+    pub fn write(&self) -> PathBuf {
+        artefact("voicehost");
+        let text = format!(
+            "[system]\nlog_dir = {}\n[loader]\nplugin_dir = {}\nadmin_port = {}\nstop_timeout_ms = 2000\n{}",
+            self.log_dir().display(),
+            target_dir().display(),
+            self.admin_port,
+            self.sections
+        );
+        let path = self.dir.path().join("config.txt");
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Starts `voicehost run` on this config.
+    pub fn spawn(&self) -> HostProc {
+        let config = self.write();
+        let out = self.dir.path().join("host.out");
+        let child = Command::new(artefact("voicehost"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(self.dir.path().join("host.stdout")).unwrap())
+            .stderr(fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap();
+        HostProc { child, out }
+    }
+
+    /// Runs `voicehost ARGS --config <this config>` to completion (at most `timeout`).
+    pub fn run_to_exit(&self, subcommand: &str, timeout: Duration) -> (ExitStatus, String) {
+        let mut host = if subcommand == "run" {
+            self.spawn()
+        } else {
+            let config = self.write();
+            let out = self.dir.path().join("cmd.out");
+            let child = Command::new(artefact("voicehost"))
+                .args([subcommand, "--config"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(fs::File::create(self.dir.path().join("cmd.stdout")).unwrap())
+                .stderr(fs::File::create(&out).unwrap())
+                .spawn()
+                .unwrap();
+            HostProc { child, out }
+        };
+        let status = host.wait_exit(timeout).unwrap_or_else(|| {
+            host.kill();
+            panic!(
+                "voicehost {subcommand} did not exit within {timeout:?}; output:\n{}",
+                host.output()
+            )
+        });
+        (status, host.output())
+    }
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `voicehost` process; killed if still running when dropped.
+#[derive(Debug)]
+pub struct HostProc {
+    pub child: Child,
+    out: PathBuf,
+}
+
+impl HostProc {
+    /// Everything the host printed on stderr so far.
+    pub fn output(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Waits until the output contains `needle`; panics with the output on timeout or exit.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.output().contains(needle) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "voicehost exited ({status}) before printing {needle:?}:\n{}",
+                    self.output()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} within {timeout:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits for `host_ready`.
+    pub fn wait_ready(&mut self) {
+        self.wait_for("host_ready", Duration::from_secs(20));
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        self.wait_exit(Duration::from_secs(15)).unwrap_or_else(|| {
+            self.kill();
+            panic!("voicehost did not exit on SIGTERM:\n{}", self.output())
+        })
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for HostProc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// Local addresses of TCP sockets in LISTEN state on `port` (from /proc/net/tcp{,6}),
+/// as hex `ADDR` strings; `0100007F` is 127.0.0.1.
+pub fn listen_addrs(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 4 || cols[3] != "0A" {
+                continue;
+            }
+            let Some((addr, p)) = cols[1].rsplit_once(':') else {
+                continue;
+            };
+            if u16::from_str_radix(p, 16).ok() == Some(port) {
+                out.push(addr.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Reads a whole file (empty if absent).
+pub fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
