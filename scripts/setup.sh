@@ -72,4 +72,12 @@ cargo build --workspace
 log "voicehost validate on every shipped config"
 for c in config/*.txt; do ./target/debug/voicehost validate --config "$c"; done
 log "Tests"
-cargo test --workspace
+results=$(mktemp)
+set +e
+cargo test --workspace 2>&1 | tee "$results"
+status=${PIPESTATUS[0]}
+set -e
+# One closing total over every test binary and the doc-tests.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
+rm -f "$results"
+exit "$status"

@@ -14,6 +14,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 /// `target/debug` (or whichever profile built the tests).
 pub fn target_dir() -> PathBuf {
@@ -116,36 +119,27 @@ impl Setup {
 
     /// Starts `voicehost run` on this config.
     pub fn spawn(&self) -> HostProc {
+        self.spawn_command("run")
+    }
+
+    /// Starts `voicehost SUBCOMMAND --config <this config>`, output to files in the dir.
+    fn spawn_command(&self, subcommand: &str) -> HostProc {
         let config = self.write();
-        let out = self.dir.path().join("host.out");
+        let out = self.dir.path().join(format!("{subcommand}.err"));
         let child = Command::new(artefact("voicehost"))
-            .args(["run", "--config"])
+            .args([subcommand, "--config"])
             .arg(&config)
             .stdin(Stdio::null())
-            .stdout(fs::File::create(self.dir.path().join("host.stdout")).unwrap())
+            .stdout(fs::File::create(self.dir.path().join(format!("{subcommand}.out"))).unwrap())
             .stderr(fs::File::create(&out).unwrap())
             .spawn()
             .unwrap();
         HostProc { child, out }
     }
 
-    /// Runs `voicehost ARGS --config <this config>` to completion (at most `timeout`).
+    /// Runs `voicehost SUBCOMMAND --config <this config>` to completion (at most `timeout`).
     pub fn run_to_exit(&self, subcommand: &str, timeout: Duration) -> (ExitStatus, String) {
-        let mut host = if subcommand == "run" {
-            self.spawn()
-        } else {
-            let config = self.write();
-            let out = self.dir.path().join("cmd.out");
-            let child = Command::new(artefact("voicehost"))
-                .args([subcommand, "--config"])
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(fs::File::create(self.dir.path().join("cmd.stdout")).unwrap())
-                .stderr(fs::File::create(&out).unwrap())
-                .spawn()
-                .unwrap();
-            HostProc { child, out }
-        };
+        let mut host = self.spawn_command(subcommand);
         let status = host.wait_exit(timeout).unwrap_or_else(|| {
             host.kill();
             panic!(
@@ -269,6 +263,17 @@ pub fn listen_addrs(port: u16) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether `grpc.health.v1.Health/Check` (overall, or for `service`) on `port` says SERVING.
+pub async fn serving(port: u16, service: &str) -> bool {
+    let mut health = HealthClient::new(channel(port));
+    health
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .is_ok_and(|r| r.get_ref().status() == ServingStatus::Serving)
 }
 
 /// Reads a whole file (empty if absent).

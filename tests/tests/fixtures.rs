@@ -5,24 +5,13 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 use voicehost_proto::loader::v1::loader_service_client::LoaderServiceClient;
 use voicehost_proto::loader::v1::{ListServicesRequest, ServiceState};
 use voicehost_proto::logger::v1::WriteAppRequest;
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
-use voicehost_tests::{Setup, channel};
+use voicehost_tests::{Setup, channel, serving};
 
 const EXIT_WITHIN: Duration = Duration::from_secs(20);
-
-async fn serving(port: u16) -> bool {
-    let mut health = HealthClient::new(channel(port));
-    health
-        .check(HealthCheckRequest::default())
-        .await
-        .is_ok_and(|r| r.get_ref().status() == ServingStatus::Serving)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn well_behaved_plugin_loads_starts_serves_and_stops() {
@@ -30,7 +19,7 @@ async fn well_behaved_plugin_loads_starts_serves_and_stops() {
     let port = setup.fixture("ok", &[]);
     let mut host = setup.spawn();
     host.wait_ready();
-    assert!(serving(port).await);
+    assert!(serving(port, "").await);
     let mut admin = LoaderServiceClient::new(channel(setup.admin_port));
     let services = admin
         .list_services(ListServicesRequest {})
@@ -69,8 +58,14 @@ async fn panic_in_a_plugin_call_does_not_kill_the_host() {
         assert!(!err.message().is_empty() || err.code() != tonic::Code::Ok);
     }
     assert!(host.child.try_wait().unwrap().is_none(), "host still runs");
-    assert!(serving(port).await, "the plugin keeps serving other calls");
-    assert!(serving(setup.logger_port).await, "other plugins unaffected");
+    assert!(
+        serving(port, "").await,
+        "the plugin keeps serving other calls"
+    );
+    assert!(
+        serving(setup.logger_port, "").await,
+        "other plugins unaffected"
+    );
     let status = host.terminate();
     assert!(status.success(), "{}", host.output());
 }

@@ -6,16 +6,13 @@
 use std::time::Duration;
 
 use tonic::Code;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 use voicehost_proto::loader::v1::loader_service_client::LoaderServiceClient;
 use voicehost_proto::loader::v1::{ListServicesRequest, ServiceRequest, ServiceState};
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 use voicehost_proto::logger::v1::{
     Level, NewDialogRequest, Role, WriteAppRequest, WriteDialogRequest,
 };
-use voicehost_tests::{Setup, channel, listen_addrs, read};
+use voicehost_tests::{Setup, channel, listen_addrs, read, serving};
 
 fn dialog(id: &str, role: Role, text: &str) -> WriteDialogRequest {
     WriteDialogRequest {
@@ -32,15 +29,8 @@ async fn logger_serves_every_rpc_and_refuses_bad_input() {
     host.wait_ready();
 
     // Health over grpc.health.v1, overall and for the service.
-    let mut health = HealthClient::new(channel(setup.logger_port));
     for service in ["", "voicehost.logger.v1.LoggerService"] {
-        let resp = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap();
-        assert_eq!(resp.get_ref().status(), ServingStatus::Serving);
+        assert!(serving(setup.logger_port, service).await, "{service:?}");
     }
 
     // Every port is bound on 127.0.0.1 only.
