@@ -206,7 +206,8 @@ impl Host {
         }
     }
 
-    /// Stops every running service in reverse startup order, `keep_last` (the logger) last.
+    /// Stops every running service in reverse startup order; runs `before_last` (the app log
+    /// flush) and then stops the phase-0 service, the logger, last.
     pub async fn stop_all(&self, before_last: impl std::future::Future<Output = ()>) {
         for slot in self.slots.iter().rev().filter(|s| s.config.phase > 0) {
             let mut state = slot.state.lock().await;

@@ -17,6 +17,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use voicehost_proto::loader::v1::loader_service_client::LoaderServiceClient;
+use voicehost_proto::loader::v1::{ListServicesRequest, ServiceInfo};
 
 /// `target/debug` (or whichever profile built the tests).
 pub fn target_dir() -> PathBuf {
@@ -274,6 +276,21 @@ pub async fn serving(port: u16, service: &str) -> bool {
         })
         .await
         .is_ok_and(|r| r.get_ref().status() == ServingStatus::Serving)
+}
+
+/// One service's entry from the admin API's `ListServices`.
+pub async fn service_info(admin_port: u16, name: &str) -> ServiceInfo {
+    let mut admin = LoaderServiceClient::new(channel(admin_port));
+    let services = admin
+        .list_services(ListServicesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .services;
+    services
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("ListServices has no {name}"))
 }
 
 /// Reads a whole file (empty if absent).

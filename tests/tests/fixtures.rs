@@ -5,11 +5,10 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use voicehost_proto::loader::v1::loader_service_client::LoaderServiceClient;
-use voicehost_proto::loader::v1::{ListServicesRequest, ServiceState};
+use voicehost_proto::loader::v1::ServiceState;
 use voicehost_proto::logger::v1::WriteAppRequest;
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
-use voicehost_tests::{Setup, channel, serving};
+use voicehost_tests::{Setup, channel, service_info, serving};
 
 const EXIT_WITHIN: Duration = Duration::from_secs(20);
 
@@ -20,14 +19,7 @@ async fn well_behaved_plugin_loads_starts_serves_and_stops() {
     let mut host = setup.spawn();
     host.wait_ready();
     assert!(serving(port, "").await);
-    let mut admin = LoaderServiceClient::new(channel(setup.admin_port));
-    let services = admin
-        .list_services(ListServicesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .services;
-    let tts = services.iter().find(|s| s.name == "tts").unwrap();
+    let tts = service_info(setup.admin_port, "tts").await;
     assert_eq!(tts.state(), ServiceState::Serving);
     assert_eq!(tts.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(tts.features, vec!["fixture".to_owned()]);

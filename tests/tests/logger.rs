@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use tonic::Code;
 use voicehost_proto::loader::v1::loader_service_client::LoaderServiceClient;
-use voicehost_proto::loader::v1::{ListServicesRequest, ServiceRequest, ServiceState};
+use voicehost_proto::loader::v1::{ServiceRequest, ServiceState};
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 use voicehost_proto::logger::v1::{
     Level, NewDialogRequest, Role, WriteAppRequest, WriteDialogRequest,
 };
-use voicehost_tests::{Setup, channel, listen_addrs, read, serving};
+use voicehost_tests::{Setup, channel, listen_addrs, read, service_info, serving};
 
 fn dialog(id: &str, role: Role, text: &str) -> WriteDialogRequest {
     WriteDialogRequest {
@@ -130,16 +130,10 @@ async fn logger_serves_every_rpc_and_refuses_bad_input() {
     );
 
     // The admin API lists the logger and refuses unknown names, listing valid ones.
-    let mut admin = LoaderServiceClient::new(channel(setup.admin_port));
-    let services = admin
-        .list_services(ListServicesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .services;
-    let logger_info = services.iter().find(|s| s.name == "logger").unwrap();
+    let logger_info = service_info(setup.admin_port, "logger").await;
     assert_eq!(logger_info.state(), ServiceState::Serving);
     assert_eq!(logger_info.pid, host.pid());
+    let mut admin = LoaderServiceClient::new(channel(setup.admin_port));
     let err = admin
         .stop_service(ServiceRequest {
             name: "nope".into(),
