@@ -149,11 +149,6 @@ impl<P: Plugin> PluginInstance for Guarded<P> {
     }
 }
 
-/// Turns features from a [`PluginInfo`] into plain strings.
-pub fn features(info: &PluginInfo) -> Vec<String> {
-    info.features.iter().map(|f| f.to_string()).collect()
-}
-
 /// Exports a [`Plugin`] implementation as this library's voicehost root module.
 ///
 /// ```ignore

@@ -48,12 +48,29 @@ pub fn bind_loopback(ip: IpAddr, port: u16) -> Result<TcpListener, PluginError> 
     })
 }
 
-/// Finds the process listening on TCP `port`, from /proc (Linux). None when unknown.
-pub fn port_holder(port: u16) -> Option<(u32, String)> {
-    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+/// A TCP socket in LISTEN state, from /proc/net/tcp or /proc/net/tcp6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListeningSocket {
+    /// Local address as the kernel prints it, hex: `0100007F` is 127.0.0.1.
+    pub addr_hex: String,
+    /// Socket inode, to find the owning process under /proc/*/fd.
+    pub inode: String,
+}
+
+/// Sockets listening on TCP `port` (Linux; empty where /proc is unavailable).
+pub fn listening_sockets(port: u16) -> Vec<ListeningSocket> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|p| fs::read_to_string(p).ok())
-        .flat_map(|table| listening_inodes(&table, port))
+        .flat_map(|table| parse_listening(&table, port))
+        .collect()
+}
+
+/// Finds the process listening on TCP `port`, from /proc (Linux). None when unknown.
+pub fn port_holder(port: u16) -> Option<(u32, String)> {
+    let inodes: Vec<String> = listening_sockets(port)
+        .into_iter()
+        .map(|s| s.inode)
         .collect();
     if inodes.is_empty() {
         return None;
@@ -81,18 +98,21 @@ pub fn port_holder(port: u16) -> Option<(u32, String)> {
     None
 }
 
-/// Socket inodes in LISTEN state (st = 0A) on `port`, from a /proc/net/tcp table.
-fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+/// LISTEN rows (st = 0A) on `port` of a /proc/net/tcp table.
+fn parse_listening(table: &str, port: u16) -> Vec<ListeningSocket> {
     table
         .lines()
         .skip(1)
         .filter_map(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            let local = cols.get(1)?;
+            let (addr, local_port) = cols.get(1)?.rsplit_once(':')?;
             let state = cols.get(3)?;
             let inode = cols.get(9)?;
-            let local_port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
-            (local_port == port && *state == "0A").then(|| (*inode).to_owned())
+            let local_port = u16::from_str_radix(local_port, 16).ok()?;
+            (local_port == port && *state == "0A").then(|| ListeningSocket {
+                addr_hex: addr.to_owned(),
+                inode: (*inode).to_owned(),
+            })
         })
         .collect()
 }
@@ -126,7 +146,13 @@ mod tests {
     #[test]
     fn parses_proc_net_tcp() {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1389 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n   1: 0100007F:1389 0100007F:C000 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 100 0 0 10 0\n";
-        assert_eq!(listening_inodes(table, 5001), vec!["4242".to_owned()]);
-        assert!(listening_inodes(table, 5002).is_empty());
+        assert_eq!(
+            parse_listening(table, 5001),
+            vec![ListeningSocket {
+                addr_hex: "0100007F".to_owned(),
+                inode: "4242".to_owned()
+            }]
+        );
+        assert!(parse_listening(table, 5002).is_empty());
     }
 }

@@ -106,7 +106,6 @@ impl Setup {
 
     /// Writes the config file and returns its path.
     pub fn write(&self) -> PathBuf {
-        artefact("voicehost");
         let text = format!(
             "[system]\nlog_dir = {}\n[loader]\nplugin_dir = {}\nadmin_port = {}\nstop_timeout_ms = 2000\n{}",
             self.log_dir().display(),
@@ -243,28 +242,13 @@ impl Drop for HostProc {
     }
 }
 
-/// Local addresses of TCP sockets in LISTEN state on `port` (from /proc/net/tcp{,6}),
-/// as hex `ADDR` strings; `0100007F` is 127.0.0.1.
+/// Local addresses of TCP sockets in LISTEN state on `port`, as the kernel's hex
+/// (`0100007F` is 127.0.0.1).
 pub fn listen_addrs(port: u16) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 4 || cols[3] != "0A" {
-                continue;
-            }
-            let Some((addr, p)) = cols[1].rsplit_once(':') else {
-                continue;
-            };
-            if u16::from_str_radix(p, 16).ok() == Some(port) {
-                out.push(addr.to_owned());
-            }
-        }
-    }
-    out
+    voicehost_plugin_api::net::listening_sockets(port)
+        .into_iter()
+        .map(|s| s.addr_hex)
+        .collect()
 }
 
 /// Whether `grpc.health.v1.Health/Check` (overall, or for `service`) on `port` says SERVING.

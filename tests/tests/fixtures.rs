@@ -47,7 +47,8 @@ async fn panic_in_a_plugin_call_does_not_kill_the_host() {
             .write_app(WriteAppRequest::default())
             .await
             .expect_err("the handler panics");
-        assert!(!err.message().is_empty() || err.code() != tonic::Code::Ok);
+        // The handler's task dies, so the server resets the stream.
+        assert_eq!(err.code(), tonic::Code::Cancelled, "{err}");
     }
     assert!(host.child.try_wait().unwrap().is_none(), "host still runs");
     assert!(

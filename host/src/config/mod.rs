@@ -98,6 +98,8 @@ pub struct PluginSlot {
     pub phase: u8,
     pub enabled: bool,
     pub library: PathBuf,
+    /// Line of the `library` key (0 when the default is used), for error messages.
+    pub library_line: usize,
     pub port: u16,
     pub start_timeout: Duration,
     /// The section as written, in file order: what the plugin receives.
@@ -137,7 +139,7 @@ impl Config {
             }])
         })?;
         let config = Self::parse(&text, path)?;
-        config.check_libraries(&text)?;
+        config.check_libraries()?;
         Ok(config)
     }
 
@@ -299,6 +301,7 @@ impl Config {
                             value == "true"
                         }),
                     library,
+                    library_line: v.line(name, "library"),
                     port: v.int(name, "port") as u16,
                     start_timeout: v.ms(name, "start_timeout_ms"),
                     section,
@@ -315,21 +318,14 @@ impl Config {
     }
 
     /// Enabled plugins' libraries must exist; the error says how to build them.
-    fn check_libraries(&self, text: &str) -> Result<(), ConfigErrors> {
-        let (sections, _) = ini::parse(text);
-        let mut values = Values::default();
-        for s in &sections {
-            for e in &s.entries {
-                values.set(&s.name, &e.key, &e.value, e.line);
-            }
-        }
+    fn check_libraries(&self) -> Result<(), ConfigErrors> {
         let errors: Vec<ConfigError> = self
             .plugins
             .iter()
             .filter(|p| p.enabled && !p.library.is_file())
             .map(|p| ConfigError {
                 file: self.path.clone(),
-                line: values.line(p.name, "library"),
+                line: p.library_line,
                 place: format!("[{}] library", p.name),
                 message: format!(
                     "plugin library {} does not exist; build it with `cargo build --release -p {}` \
