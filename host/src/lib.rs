@@ -9,6 +9,7 @@ pub mod applog;
 pub mod cli;
 pub mod config;
 pub mod host;
+pub mod models;
 pub mod plugin;
 pub mod run;
 

@@ -281,3 +281,54 @@ pub async fn service_info(admin_port: u16, name: &str) -> ServiceInfo {
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
+
+/// The workspace root (the directory holding `models/` and `config/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A file under the workspace's `models/`, with a clear failure if it was not fetched.
+pub fn model(relative: &str) -> PathBuf {
+    let path = workspace_root().join("models").join(relative);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `voicehost models fetch` (the README's set-up commands do)",
+        path.display()
+    );
+    path
+}
+
+/// Lower case, letters, digits and apostrophes only, split into words.
+pub fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Word error rate of `hypothesis` against `reference`, after [`words`].
+pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut row = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            let sub = prev[j] + usize::from(rw != hw);
+            row[j + 1] = sub.min(prev[j + 1] + 1).min(row[j] + 1);
+        }
+        prev = row;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
