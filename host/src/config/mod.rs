@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use schema::{SECTIONS, SectionDef};
+use schema::{SECTIONS, SectionDef, Ty};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +114,18 @@ pub struct Config {
     pub dialog: DialogConfig,
     /// Plugin slots in startup order.
     pub plugins: Vec<PluginSlot>,
+    /// Model files the enabled plugins will load.
+    pub model_files: Vec<ModelFileRef>,
+}
+
+/// A model file named by an enabled plugin's config.
+#[derive(Debug, Clone)]
+pub struct ModelFileRef {
+    pub section: &'static str,
+    pub key: &'static str,
+    pub path: PathBuf,
+    /// Line of the key in the config file.
+    pub line: usize,
 }
 
 /// Phase of each plugin slot, in startup order.
@@ -139,8 +151,14 @@ impl Config {
             }])
         })?;
         let config = Self::parse(&text, path)?;
-        config.check_libraries()?;
-        Ok(config)
+        let mut errors = config.check_libraries();
+        errors.extend(config.check_model_files());
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            errors.sort_by_key(|e| e.line);
+            Err(ConfigErrors(errors))
+        }
     }
 
     /// Validates `text` (read from `path`) without touching the file system.
@@ -197,7 +215,8 @@ impl Config {
             }
         }
 
-        let config = Self::build(path, &values, &sections);
+        let mut config = Self::build(path, &values, &sections);
+        config.model_files = model_files(&config, &values);
         // Ports must be unique among the enabled services and the admin API.
         let mut ports: HashMap<u16, &str> = HashMap::new();
         ports.insert(config.loader.admin_port, "loader");
@@ -314,13 +333,13 @@ impl Config {
             loader,
             dialog,
             plugins,
+            model_files: Vec::new(),
         }
     }
 
     /// Enabled plugins' libraries must exist; the error says how to build them.
-    fn check_libraries(&self) -> Result<(), ConfigErrors> {
-        let errors: Vec<ConfigError> = self
-            .plugins
+    fn check_libraries(&self) -> Vec<ConfigError> {
+        self.plugins
             .iter()
             .filter(|p| p.enabled && !p.library.is_file())
             .map(|p| ConfigError {
@@ -335,18 +354,84 @@ impl Config {
                     p.name
                 ),
             })
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(errors))
-        }
+            .collect()
+    }
+
+    /// Enabled plugins' model files must exist; the error names the fetch command.
+    pub fn check_model_files(&self) -> Vec<ConfigError> {
+        let manifest = crate::models::manifest::Manifest::builtin().ok();
+        self.model_files
+            .iter()
+            .filter(|m| !m.path.is_file())
+            .map(|m| {
+                let known = m
+                    .path
+                    .strip_prefix(&self.system.models_dir)
+                    .ok()
+                    .and_then(|rel| manifest.as_ref()?.file_by_path(rel.to_str()?))
+                    .map(|(model, _)| model.name.clone());
+                let what_to_do = match known {
+                    Some(name) => format!("fetch it with `voicehost models fetch --only {name}`"),
+                    None => format!(
+                        "point [{}] {} at an existing file (`voicehost models list` shows the fetched ones)",
+                        m.section, m.key
+                    ),
+                };
+                ConfigError {
+                    file: self.path.clone(),
+                    line: m.line,
+                    place: format!("[{}] {}", m.section, m.key),
+                    message: format!("model file {} not found; {what_to_do}", m.path.display()),
+                }
+            })
+            .collect()
     }
 
     /// The slot named `name`.
     pub fn plugin(&self, name: &str) -> Option<&PluginSlot> {
         self.plugins.iter().find(|p| p.name == name)
     }
+}
+
+/// The model files named in enabled plugins' sections (tts's voice file too).
+///
+/// Only keys written in the file count, not defaults: a third-party plugin in a slot does
+/// not use the built-in plugin's models and its section does not name them.
+fn model_files(config: &Config, values: &Values) -> Vec<ModelFileRef> {
+    let mut out = Vec::new();
+    for slot in config.plugins.iter().filter(|p| p.enabled) {
+        let Some(def) = schema::section(slot.name) else {
+            continue;
+        };
+        for key in def.keys {
+            if !matches!(key.ty, Ty::ModelFile | Ty::ModelFiles) {
+                continue;
+            }
+            let Some((value, line)) = values.get(slot.name, key.name) else {
+                continue;
+            };
+            for path in value.split(',') {
+                out.push(ModelFileRef {
+                    section: slot.name,
+                    key: key.name,
+                    path: PathBuf::from(path.trim()),
+                    line: *line,
+                });
+            }
+        }
+        if slot.name == "tts" && values.get("tts", "voices_dir").is_some() {
+            let voice = values.text("tts", "voice");
+            out.push(ModelFileRef {
+                section: "tts",
+                key: "voice",
+                path: Path::new(&values.text("tts", "voices_dir")).join(format!("{voice}.bin")),
+                line: values
+                    .line("tts", "voice")
+                    .max(values.line("tts", "voices_dir")),
+            });
+        }
+    }
+    out
 }
 
 /// Directory of the running executable: where cargo puts the plugin libraries it builds.

@@ -20,6 +20,11 @@ pub enum Ty {
         max_len: usize,
     },
     Path,
+    /// A model file; when its plugin is enabled, `voicehost validate` and `run` check it
+    /// exists and name the `voicehost models fetch` command that makes it.
+    ModelFile,
+    /// Comma-separated model files, at least one.
+    ModelFiles,
     Port,
     /// An IP address (loopback is checked separately).
     Addr,
@@ -42,6 +47,8 @@ impl Ty {
             Ty::Choice(options) => format!("one of {}", options.join(", ")),
             Ty::Text { max_len } => format!("text of at most {max_len} bytes"),
             Ty::Path => "a file or directory path".to_owned(),
+            Ty::ModelFile => "the path of a model file".to_owned(),
+            Ty::ModelFiles => "comma-separated model file paths".to_owned(),
             Ty::Port => "a TCP port from 1 to 65535".to_owned(),
             Ty::Addr => "an IP address such as 127.0.0.1".to_owned(),
             Ty::IntList { min, max } => {
@@ -81,7 +88,17 @@ impl Ty {
                     bad()
                 }
             }
-            Ty::Path => {
+            Ty::ModelFiles => {
+                if value
+                    .split(',')
+                    .all(|p| Ty::ModelFile.check(p.trim()).is_ok())
+                {
+                    Ok(())
+                } else {
+                    bad()
+                }
+            }
+            Ty::Path | Ty::ModelFile => {
                 if value.is_empty() || value.chars().any(char::is_control) {
                     bad()
                 } else {
@@ -154,6 +171,12 @@ const TIMEOUT_MS: Ty = Ty::Int {
     min: 100,
     max: 600_000,
 };
+/// ONNX Runtime library of the plugins that use ort (kwd, stt, tts).
+const ONNXRUNTIME: KeyDef = key(
+    "onnxruntime_library",
+    Ty::ModelFile,
+    "models/onnxruntime/libonnxruntime.so",
+);
 const LOG_LEVELS: Ty = Ty::Choice(&["trace", "debug", "info", "warn", "error"]);
 
 /// Keys of plugin sections starting with this are passed to the plugin unchecked: they are
@@ -277,6 +300,22 @@ pub const SECTIONS: &[SectionDef] = &[
             ),
             key("cooldown_ms", MS, "1000"),
             key("yes_phrases", Ty::Phrases, "Yes?;Yes, Master?;Sup?;Yo"),
+            key(
+                "wake_models",
+                Ty::ModelFiles,
+                "models/openwakeword/alexa_v0.1.onnx",
+            ),
+            key(
+                "melspectrogram_model",
+                Ty::ModelFile,
+                "models/openwakeword/melspectrogram.onnx",
+            ),
+            key(
+                "embedding_model",
+                Ty::ModelFile,
+                "models/openwakeword/embedding_model.onnx",
+            ),
+            ONNXRUNTIME,
         ],
     },
     SectionDef {
@@ -296,6 +335,13 @@ pub const SECTIONS: &[SectionDef] = &[
                 },
                 "2000",
             ),
+            key("whisper_model", Ty::ModelFile, "models/ggml-tiny.en.bin"),
+            key(
+                "vad_model",
+                Ty::ModelFile,
+                "models/openwakeword/silero_vad.onnx",
+            ),
+            ONNXRUNTIME,
         ],
     },
     SectionDef {
@@ -315,7 +361,17 @@ pub const SECTIONS: &[SectionDef] = &[
             port: 5006,
             library: "libvoicehost_plugin_tts.so",
         }),
-        keys: &[key("voice", Ty::Text { max_len: 64 }, "af_heart")],
+        keys: &[
+            key("voice", Ty::Text { max_len: 64 }, "af_heart"),
+            key("voices_dir", Ty::Path, "models/kokoro/voices"),
+            key(
+                "model",
+                Ty::ModelFile,
+                "models/kokoro/kokoro-v1.0.int8.onnx",
+            ),
+            key("vocab", Ty::ModelFile, "models/kokoro/vocab.json"),
+            ONNXRUNTIME,
+        ],
     },
     SectionDef {
         name: "dialog",

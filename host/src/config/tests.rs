@@ -79,3 +79,51 @@ fn crate_name_from_library() {
         "voicehost-plugin-stt"
     );
 }
+
+#[test]
+fn missing_model_files_name_the_fetch_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let text = format!(
+        "[system]\nmodels_dir = {m}\n[stt]\nwhisper_model = {m}/ggml-tiny.en.bin\nvad_model = {m}/mine.onnx\n[tts]\nvoice = af_heart\nvoices_dir = {m}/kokoro/voices\n",
+        m = models.display()
+    );
+    let config = parse(&text).unwrap();
+    let errors = config.check_model_files();
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let find = |needle: &str| {
+        all.iter()
+            .find(|e| e.contains(needle))
+            .unwrap_or_else(|| panic!("no error about {needle}: {all:#?}"))
+            .clone()
+    };
+    let whisper = find("[stt] whisper_model");
+    assert!(whisper.starts_with("cfg.txt:4:"), "{whisper}");
+    assert!(
+        whisper.contains("fetch it with `voicehost models fetch --only whisper-tiny.en`"),
+        "{whisper}"
+    );
+    assert!(find("[stt] vad_model").contains("point [stt] vad_model at an existing file"));
+    assert!(find("[tts] voice:").contains("--only kokoro-voices"));
+    // Only keys in the file count: a third-party tts plugin does not need Kokoro's model.
+    assert!(!all.iter().any(|e| e.contains("[tts] model:")), "{all:#?}");
+
+    // Disabled plugins' models are not required.
+    let config = parse("[stt]\nenabled = false\n").unwrap();
+    assert!(config.check_model_files().is_empty());
+
+    // Present files pass.
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("ggml-tiny.en.bin"), b"x").unwrap();
+    let config = parse(&format!(
+        "[stt]\nwhisper_model = {}/ggml-tiny.en.bin\n",
+        models.display()
+    ))
+    .unwrap();
+    assert!(
+        !config
+            .check_model_files()
+            .iter()
+            .any(|e| e.place == "[stt] whisper_model")
+    );
+}
