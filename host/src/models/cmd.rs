@@ -44,13 +44,14 @@ pub enum ModelsCommand {
 }
 
 /// The models directory when none is given: the config's, if the config file exists.
+///
+/// The config is only parsed, not checked against the file system: its enabled plugins'
+/// models may well be what is about to be fetched.
 fn default_models_dir(config: &Path) -> PathBuf {
-    if config.is_file()
-        && let Ok(c) = crate::config::Config::load(config)
-    {
-        return c.system.models_dir;
-    }
-    PathBuf::from("models")
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|text| crate::config::Config::parse(&text, config).ok())
+        .map_or_else(|| PathBuf::from("models"), |c| c.system.models_dir)
 }
 
 fn open_store(args: &ModelsArgs) -> Result<Store, ModelError> {
