@@ -21,7 +21,10 @@ impl From<ServiceError> for Status {
             ServiceError::Unknown(_) | ServiceError::Disabled(_) => {
                 Status::invalid_argument(e.to_string())
             }
-            ServiceError::Load(_) => Status::failed_precondition(e.to_string()),
+            ServiceError::Load(_) | ServiceError::Refused { .. } => {
+                Status::failed_precondition(e.to_string())
+            }
+            ServiceError::Busy(_) => Status::unavailable(e.to_string()),
             ServiceError::Start { .. } | ServiceError::Health { .. } => {
                 Status::unavailable(e.to_string())
             }

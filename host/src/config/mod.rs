@@ -102,8 +102,19 @@ pub struct PluginSlot {
     pub library_line: usize,
     pub port: u16,
     pub start_timeout: Duration,
+    pub isolation: Isolation,
     /// The section as written, in file order: what the plugin receives.
     pub section: Vec<(String, String)>,
+}
+
+/// Where a plugin runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// In a `voicehost worker` child process: a crash in model code cannot take the host
+    /// down.
+    Process,
+    /// Loaded into the host process.
+    InProcess,
 }
 
 #[derive(Debug, Clone)]
@@ -323,6 +334,10 @@ impl Config {
                     library_line: v.line(name, "library"),
                     port: v.int(name, "port") as u16,
                     start_timeout: v.ms(name, "start_timeout_ms"),
+                    isolation: match v.text(name, "isolation").as_str() {
+                        "in_process" => Isolation::InProcess,
+                        _ => Isolation::Process,
+                    },
                     section,
                 }
             })
@@ -501,6 +516,7 @@ fn default_of(def: &SectionDef, key: &str) -> Option<String> {
         "port" => plugin.port.to_string(),
         "log_level" => "info".to_owned(),
         "start_timeout_ms" => "8000".to_owned(),
+        "isolation" => "process".to_owned(),
         _ => return None,
     })
 }

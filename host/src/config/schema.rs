@@ -190,6 +190,7 @@ pub const PLUGIN_KEYS: &[&str] = &[
     "port",
     "log_level",
     "start_timeout_ms",
+    "isolation",
 ];
 
 /// Type of a common plugin key.
@@ -200,6 +201,7 @@ pub fn plugin_key_ty(name: &str) -> Option<Ty> {
         "port" => Ty::Port,
         "log_level" => LOG_LEVELS,
         "start_timeout_ms" => TIMEOUT_MS,
+        "isolation" => Ty::Choice(&["process", "in_process"]),
         _ => return None,
     })
 }
