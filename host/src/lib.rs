@@ -8,11 +8,16 @@ pub mod admin;
 pub mod applog;
 pub mod cli;
 pub mod config;
+pub mod ctl;
+pub mod gpu;
 pub mod host;
 pub mod instance;
 pub mod models;
+pub mod phases;
 pub mod plugin;
 pub mod run;
+pub mod supervisor;
+pub mod swap;
 pub mod worker;
 
 /// Exit code for an invalid config file (EX_USAGE).

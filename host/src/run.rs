@@ -11,7 +11,11 @@ use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 use crate::admin;
 use crate::applog;
 use crate::config::Config;
+use crate::gpu;
 use crate::host::{Host, ServiceError};
+use crate::phases;
+use crate::supervisor;
+use crate::swap;
 
 /// Why `run` ended with an error.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,8 @@ pub enum RunError {
     Admin(String),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("FATAL: {0}")]
+    Fatal(String),
 }
 
 /// Runs the host until SIGINT/SIGTERM or an admin `Shutdown`.
@@ -46,27 +52,39 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let mut signals = Signals::new().map_err(RunError::Signal)?;
 
+    let probe = gpu::probe_from_env();
     let result = async {
         host.verify_all().await?;
         let admin = admin::serve(host.clone(), shutdown_tx.clone())
             .map_err(|e| RunError::Admin(e.message.to_string()))?;
-        for name in host.enabled() {
-            tokio::select! {
-                started = host.start(name) => started?,
-                () = signals.recv() => {
-                    tracing::info!("Interrupted during startup");
-                    return Ok(admin);
-                }
+        let logger_ready = || {
+            if let Ok(channel) = host.channel("logger")
+                && host.enabled().contains(&"logger")
+            {
+                logger_target.send_replace(Some(LoggerServiceClient::new(channel)));
             }
-            if name == "logger" {
-                logger_target.send_replace(Some(LoggerServiceClient::new(host.channel(name)?)));
+        };
+        tokio::select! {
+            started = phases::start_all(&host, probe.as_ref(), logger_ready) => {
+                started.map_err(RunError::Fatal)?;
             }
+            () = signals.recv() => {
+                tracing::info!("Interrupted during startup");
+                return Ok(admin);
+            }
+            _ = shutdown_rx.wait_for(|stop| *stop) => return Ok(admin),
         }
+        let supervisor = supervisor::spawn(host.clone());
+        let watcher = swap::watch(host.clone());
+        phases::warmup(&host).await;
         tracing::info!(event = "host_ready", services = %host.enabled().join(","), "All services serving");
         tokio::select! {
             () = signals.recv() => tracing::info!(event = "signal_received", "Shutting down"),
             _ = shutdown_rx.wait_for(|stop| *stop) => {}
         }
+        host.begin_shutdown();
+        supervisor.abort();
+        watcher.abort();
         Ok(admin)
     }
     .await;

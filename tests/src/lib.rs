@@ -61,6 +61,9 @@ pub struct Setup {
     pub admin_port: u16,
     pub logger_port: u16,
     sections: String,
+    system: String,
+    loader: String,
+    env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -72,9 +75,30 @@ impl Setup {
             admin_port: free_port(),
             logger_port,
             sections: String::new(),
+            system: String::new(),
+            loader: String::new(),
+            env: Vec::new(),
         };
         setup.section("logger", &[("port", &logger_port.to_string())]);
         setup
+    }
+
+    /// Adds `key = value` to `[system]`.
+    pub fn system(&mut self, key: &str, value: &str) -> &mut Self {
+        writeln!(self.system, "{key} = {value}").unwrap();
+        self
+    }
+
+    /// Adds `key = value` to `[loader]`.
+    pub fn loader(&mut self, key: &str, value: &str) -> &mut Self {
+        writeln!(self.loader, "{key} = {value}").unwrap();
+        self
+    }
+
+    /// Sets an environment variable for the host process.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Appends `[name]` with `keys`.
@@ -107,10 +131,12 @@ impl Setup {
     /// Writes the config file and returns its path.
     pub fn write(&self) -> PathBuf {
         let text = format!(
-            "[system]\nlog_dir = {}\n[loader]\nplugin_dir = {}\nadmin_port = {}\nstop_timeout_ms = 2000\n{}",
+            "[system]\nlog_dir = {}\n{}[loader]\nplugin_dir = {}\nadmin_port = {}\nstop_timeout_ms = 2000\n{}{}",
             self.log_dir().display(),
+            self.system,
             target_dir().display(),
             self.admin_port,
+            self.loader,
             self.sections
         );
         let path = self.dir.path().join("config.txt");
@@ -133,6 +159,7 @@ impl Setup {
             .stdin(Stdio::null())
             .stdout(fs::File::create(self.dir.path().join(format!("{subcommand}.out"))).unwrap())
             .stderr(fs::File::create(&out).unwrap())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .spawn()
             .unwrap();
         HostProc { child, out }
@@ -280,6 +307,57 @@ pub async fn service_info(admin_port: u16, name: &str) -> ServiceInfo {
 /// Reads a whole file (empty if absent).
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The events of an app.log: (event name, svc, fields, timestamp as RFC 3339 text).
+pub fn app_events(path: &Path) -> Vec<AppLine> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| AppLine {
+            ts: v["ts"].as_str().unwrap_or_default().to_owned(),
+            svc: v["svc"].as_str().unwrap_or_default().to_owned(),
+            level: v["level"].as_str().unwrap_or_default().to_owned(),
+            event: v["event"].as_str().unwrap_or_default().to_owned(),
+            fields: v["fields"].clone(),
+        })
+        .collect()
+}
+
+/// One app.log line.
+#[derive(Debug, Clone)]
+pub struct AppLine {
+    pub ts: String,
+    pub svc: String,
+    pub level: String,
+    pub event: String,
+    pub fields: serde_json::Value,
+}
+
+impl AppLine {
+    /// A field as text ("" if absent).
+    pub fn field(&self, key: &str) -> &str {
+        self.fields[key].as_str().unwrap_or_default()
+    }
+}
+
+/// Processes whose command line holds `voicehost`, `worker` and `--port <port>`.
+pub fn workers_on_port(port: u16) -> Vec<u32> {
+    let needle = "worker\0--service";
+    let port_arg = format!("--port\0{port}\0");
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains(needle) && c.contains(&port_arg)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 /// The workspace root (the directory holding `models/` and `config/`).

@@ -66,6 +66,7 @@ pub enum StartupMode {
 #[derive(Debug, Clone)]
 pub struct SystemConfig {
     pub min_vram_mb: u64,
+    pub phase_vram_mb: u64,
     pub gpu: GpuMode,
     pub log_dir: PathBuf,
     pub models_dir: PathBuf,
@@ -75,11 +76,13 @@ pub struct SystemConfig {
 pub struct LoaderConfig {
     pub startup_mode: StartupMode,
     pub parallel_phase_timeout: Duration,
+    pub stagger_below_vram_mb: u64,
     pub restart_backoff: Vec<Duration>,
     pub health_interval: Duration,
     pub stop_timeout: Duration,
     pub audio_device_probe: String,
     pub plugin_dir: PathBuf,
+    pub watch_plugins: bool,
     pub bind_addr: IpAddr,
     pub admin_port: u16,
 }
@@ -264,6 +267,7 @@ impl Config {
     fn build(path: &Path, v: &Values, sections: &[ini::Section]) -> Self {
         let system = SystemConfig {
             min_vram_mb: v.int("system", "min_vram_mb") as u64,
+            phase_vram_mb: v.int("system", "phase_vram_mb") as u64,
             gpu: match v.text("system", "gpu").as_str() {
                 "required" => GpuMode::Required,
                 "off" => GpuMode::Off,
@@ -282,6 +286,7 @@ impl Config {
                 _ => StartupMode::PhasedParallel,
             },
             parallel_phase_timeout: v.ms("loader", "parallel_phase_timeout_ms"),
+            stagger_below_vram_mb: v.int("loader", "stagger_below_vram_mb") as u64,
             restart_backoff: v
                 .text("loader", "restart_backoff_ms")
                 .split(',')
@@ -297,6 +302,7 @@ impl Config {
                 .unwrap_or(IpAddr::from([127, 0, 0, 1])),
             admin_port: v.int("loader", "admin_port") as u16,
             plugin_dir,
+            watch_plugins: v.text("loader", "watch_plugins") == "true",
         };
         let dialog = DialogConfig {
             warmup_greeting: v.text("dialog", "warmup_greeting"),

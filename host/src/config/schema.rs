@@ -219,6 +219,14 @@ pub const SECTIONS: &[SectionDef] = &[
                 },
                 "8000",
             ),
+            key(
+                "phase_vram_mb",
+                Ty::Int {
+                    min: 0,
+                    max: 1_000_000,
+                },
+                "1000",
+            ),
             key("gpu", Ty::Choice(&["auto", "required", "off"]), "auto"),
             key("log_dir", Ty::Path, "logs"),
             key("models_dir", Ty::Path, "models"),
@@ -234,6 +242,14 @@ pub const SECTIONS: &[SectionDef] = &[
                 "phased_parallel",
             ),
             key("parallel_phase_timeout_ms", TIMEOUT_MS, "8000"),
+            key(
+                "stagger_below_vram_mb",
+                Ty::Int {
+                    min: 0,
+                    max: 1_000_000,
+                },
+                "0",
+            ),
             key(
                 "restart_backoff_ms",
                 Ty::IntList {
@@ -257,6 +273,7 @@ pub const SECTIONS: &[SectionDef] = &[
                 "strict",
             ),
             key("plugin_dir", Ty::Path, "auto"),
+            key("watch_plugins", Ty::Bool, "true"),
             key("bind_addr", Ty::Addr, "127.0.0.1"),
             key("admin_port", Ty::Port, "5002"),
         ],

@@ -1,0 +1,230 @@
+//! Startup in phases: logger (0); tts + llm together (1); stt (2); kwd (3); then the
+//! warm-up greeting.
+//!
+//! A phase succeeds when all its services are SERVING (phase 1 within
+//! `parallel_phase_timeout_ms`). A phase that fails is rolled back (its services stopped,
+//! earlier phases stay up) and retried after each `restart_backoff_ms` wait; when those are
+//! used up the startup is FATAL. The VRAM guard runs before phase 1 and between phases.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+use voicehost_proto::tts::v1::{SpeakRequest, Wait};
+
+use crate::config::StartupMode;
+use crate::gpu::{self, GpuProbe, Guard};
+use crate::host::Host;
+
+/// Services of each phase, enabled ones only, in startup order.
+pub fn phases(host: &Host) -> BTreeMap<u8, Vec<&'static str>> {
+    let mut out: BTreeMap<u8, Vec<&'static str>> = BTreeMap::new();
+    for slot in host.slots().iter().filter(|s| s.config.enabled) {
+        out.entry(slot.config.phase)
+            .or_default()
+            .push(slot.config.name);
+    }
+    out
+}
+
+/// Runs the VRAM guard; FATAL is returned as the error message.
+fn vram_guard(
+    host: &Host,
+    probe: &dyn GpuProbe,
+    phase: u8,
+    needed_mb: u64,
+    key: &str,
+) -> Result<(), String> {
+    match gpu::check(probe, host.config().system.gpu, needed_mb, key) {
+        Guard::Ok {
+            gpu,
+            free_mb,
+            needed_mb,
+        } => {
+            tracing::info!(event = "vram_ok", phase, gpu = %gpu, free_mb, needed_mb, "VRAM check passed");
+            Ok(())
+        }
+        Guard::Skipped(why) => {
+            tracing::info!(event = "vram_check_skipped", phase, reason = %why, "VRAM check skipped");
+            Ok(())
+        }
+        Guard::Fatal(why) => {
+            tracing::error!(event = "fatal", phase, reason = %why, "VRAM check failed");
+            Err(format!("VRAM check before phase {phase} failed: {why}"))
+        }
+    }
+}
+
+/// Starts every enabled service phase by phase. `logger_ready` runs once the logger
+/// serves (so later events, FATAL included, reach app.log). Returns the FATAL reason.
+pub async fn start_all(
+    host: &Host,
+    probe: &dyn GpuProbe,
+    logger_ready: impl Fn(),
+) -> Result<(), String> {
+    let config = host.config();
+    let boot = Instant::now();
+    let mode = config.loader.startup_mode;
+    for (phase, members) in phases(host) {
+        if phase == 1 {
+            vram_guard(host, probe, phase, config.system.min_vram_mb, "min_vram_mb")?;
+        } else if phase > 1 {
+            vram_guard(
+                host,
+                probe,
+                phase,
+                config.system.phase_vram_mb,
+                "phase_vram_mb",
+            )?;
+        }
+        let mut parallel = mode == StartupMode::PhasedParallel && members.len() > 1;
+        if parallel && phase == 1 && config.loader.stagger_below_vram_mb > 0 {
+            let free = probe.memory().ok().flatten().map(|m| m.free_mb);
+            if let Some(free_mb) = free.filter(|f| *f < config.loader.stagger_below_vram_mb) {
+                tracing::info!(
+                    event = "phase_staggered",
+                    phase,
+                    free_mb,
+                    below_mb = config.loader.stagger_below_vram_mb,
+                    "Phase 1 staggered: tts first, llm once tts serves"
+                );
+                parallel = false;
+            }
+        }
+        run_phase(host, phase, &members, parallel).await?;
+        if phase == 0 {
+            logger_ready();
+        }
+    }
+    tracing::info!(
+        event = "startup_finished",
+        ms = boot.elapsed().as_millis() as u64,
+        mode = match mode {
+            StartupMode::PhasedParallel => "phased_parallel",
+            StartupMode::Sequential => "sequential",
+        },
+        "All phases serving"
+    );
+    Ok(())
+}
+
+/// One phase with its retries.
+async fn run_phase(
+    host: &Host,
+    phase: u8,
+    members: &[&'static str],
+    parallel: bool,
+) -> Result<(), String> {
+    let config = host.config();
+    let backoff = &config.loader.restart_backoff;
+    let mut attempt = 0usize;
+    loop {
+        let started = Instant::now();
+        tracing::info!(
+            event = "phase_started",
+            phase,
+            services = %members.join(","),
+            parallel,
+            attempt = attempt + 1,
+            "Phase starting"
+        );
+        let result = if parallel {
+            let all = join_all(members.iter().map(|m| host.start(m)));
+            let results = if phase == 1 {
+                let limit = config.loader.parallel_phase_timeout;
+                tokio::time::timeout(limit, all).await.map_err(|_| {
+                    crate::host::ServiceError::Busy(format!(
+                        "phase {phase} was not SERVING within parallel_phase_timeout_ms = {}",
+                        limit.as_millis()
+                    ))
+                })
+            } else {
+                Ok(all.await)
+            };
+            results.and_then(|r| r.into_iter().collect::<Result<Vec<_>, _>>().map(|_| ()))
+        } else {
+            let mut result = Ok(());
+            for m in members {
+                result = host.start(m).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            result
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    event = "phase_finished",
+                    phase,
+                    services = %members.join(","),
+                    ms = started.elapsed().as_millis() as u64,
+                    "Phase serving"
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                for m in members {
+                    let _ = host.stop(m).await;
+                }
+                tracing::warn!(
+                    event = "phase_failed",
+                    phase,
+                    attempt = attempt + 1,
+                    error = %e,
+                    "Phase failed and was rolled back"
+                );
+                let Some(wait) = backoff.get(attempt) else {
+                    let why = format!(
+                        "phase {phase} ({}) failed {} time(s); last error: {e}",
+                        members.join(", "),
+                        attempt + 1
+                    );
+                    tracing::error!(event = "fatal", phase, reason = %why, "Startup failed");
+                    return Err(why);
+                };
+                tokio::time::sleep(*wait).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Says the warm-up greeting once through tts (if tts runs): `warmup_done` in app.log.
+pub async fn warmup(host: &Host) {
+    if !host.enabled().contains(&"tts") {
+        return;
+    }
+    let greeting = host.config().dialog.warmup_greeting.clone();
+    let Ok(channel) = host.channel("tts") else {
+        return;
+    };
+    let started = Instant::now();
+    let mut client = TtsServiceClient::new(channel);
+    let call = client.speak(SpeakRequest {
+        text: greeting.clone(),
+        dialog_id: String::new(),
+        voice: String::new(),
+        wait: Wait::Finished as i32,
+    });
+    match tokio::time::timeout(Duration::from_secs(30), call).await {
+        Ok(Ok(_)) => tracing::info!(
+            event = "warmup_done",
+            text = %greeting,
+            ms = started.elapsed().as_millis() as u64,
+            "Warm-up greeting spoken"
+        ),
+        Ok(Err(status)) => tracing::warn!(
+            event = "warmup_failed",
+            error = %status.message(),
+            code = %status.code(),
+            "Warm-up greeting failed"
+        ),
+        Err(_) => tracing::warn!(
+            event = "warmup_failed",
+            error = "no answer within 30 s",
+            "Warm-up greeting failed"
+        ),
+    }
+}

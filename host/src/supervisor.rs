@@ -1,0 +1,199 @@
+//! The health watcher and restarts.
+//!
+//! Every `health_interval_ms` each serving service is checked: its worker process must be
+//! alive, the plugin must not report NOT_SERVING, and `grpc.health.v1.Health/Check` on its
+//! port must answer SERVING. A service that fails is restarted after 1 s, 3 s, 5 s
+//! (`restart_backoff_ms`); at most that many restarts per minute, then it is marked FAILED
+//! and a FATAL line goes to app.log. While stt restarts, kwd is paused (it listens to
+//! stt's audio) and resumed once stt serves again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tonic_health::pb::health_client::HealthClient;
+use voicehost_plugin_api::HealthStatus;
+use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
+use voicehost_proto::kwd::v1::{DisableRequest, EnableRequest};
+use voicehost_proto::loader::v1::ServiceState;
+
+use crate::host::{Host, check_health, endpoint};
+
+/// Restarts counted against the cap are those within this window.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// The wait before restart number `recent + 1` given `recent` restarts in the window, or
+/// `None` when the cap (one restart per backoff entry) is reached.
+pub fn next_backoff(backoff: &[Duration], recent: usize) -> Option<Duration> {
+    backoff.get(recent).copied()
+}
+
+/// Watches every serving service until shutdown.
+pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let interval = host.config().loader.health_interval;
+        loop {
+            tokio::time::sleep(interval).await;
+            if host.is_shutting_down() {
+                return;
+            }
+            for slot in host.slots().iter().filter(|s| s.config.enabled) {
+                let name = slot.config.name;
+                // A slot being started, stopped or swapped is someone else's business now.
+                let Ok(mut state) = slot.state.try_lock() else {
+                    continue;
+                };
+                if state.state != ServiceState::Serving {
+                    continue;
+                }
+                let Some(running) = state.running.as_mut() else {
+                    continue;
+                };
+                let mut problem = running.exited().map(|why| format!("worker process {why}"));
+                if problem.is_none() {
+                    let h = running.health();
+                    if h.status == HealthStatus::NotServing {
+                        problem = Some(format!("reported NOT_SERVING: {}", h.detail));
+                    }
+                }
+                if problem.is_none() {
+                    let channel = endpoint(&host.env().bind_addr, slot.config.port).connect_lazy();
+                    let timeout =
+                        interval.clamp(Duration::from_millis(200), Duration::from_secs(2));
+                    if let Err(why) = check_health(&mut HealthClient::new(channel), timeout).await {
+                        problem = Some(why);
+                    }
+                }
+                if let Some(reason) = problem {
+                    state.state = ServiceState::Restarting;
+                    state.last_error = reason.clone();
+                    drop(state);
+                    tokio::spawn(recover(Arc::clone(&host), name, reason));
+                }
+            }
+        }
+    })
+}
+
+/// Restarts `name` with backoff until it serves, the cap is reached, or someone else (the
+/// admin API, shutdown) takes over.
+async fn recover(host: Arc<Host>, name: &'static str, mut reason: String) {
+    let Ok(slot) = host.slot(name) else { return };
+    tracing::warn!(event = "service_crashed", service = name, reason = %reason, "Service crashed");
+    let backoff = host.config().loader.restart_backoff.clone();
+    let paused = pause_dependents(&host, name).await;
+    loop {
+        let mut state = slot.state.lock().await;
+        if let Some(old) = state.running.take() {
+            // Whatever is left of the crashed instance goes; a worker is killed.
+            let _ = old.stop(Duration::from_millis(500)).await;
+        }
+        let now = Instant::now();
+        while state
+            .recent_restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > WINDOW)
+        {
+            state.recent_restarts.pop_front();
+        }
+        let recent = state.recent_restarts.len();
+        let Some(wait) = next_backoff(&backoff, recent) else {
+            state.state = ServiceState::Failed;
+            state.last_error =
+                format!("gave up after {recent} restarts within a minute; last error: {reason}");
+            tracing::error!(
+                event = "service_failed",
+                service = name,
+                restarts = recent,
+                reason = %reason,
+                "FATAL: service failed too often and was not restarted; fix the cause and use `voicehost ctl start {name}`"
+            );
+            return;
+        };
+        state.state = ServiceState::Restarting;
+        drop(state);
+        tracing::info!(
+            event = "restart_scheduled",
+            service = name,
+            attempt = recent + 1,
+            backoff_ms = wait.as_millis() as u64,
+            "Restart scheduled"
+        );
+        tokio::time::sleep(wait).await;
+        let mut state = slot.state.lock().await;
+        if host.is_shutting_down() || state.state != ServiceState::Restarting {
+            // Stopped or started by the admin API meanwhile, or shutting down.
+            return;
+        }
+        state.recent_restarts.push_back(Instant::now());
+        state.restarts += 1;
+        match host.start_locked(slot, &mut state).await {
+            Ok(()) => {
+                tracing::info!(
+                    event = "service_restarted",
+                    service = name,
+                    attempt = recent + 1,
+                    backoff_ms = wait.as_millis() as u64,
+                    restarts = state.restarts,
+                    "Service restarted"
+                );
+                drop(state);
+                resume_dependents(&host, &paused).await;
+                return;
+            }
+            Err(e) => {
+                reason = e.to_string();
+                state.state = ServiceState::Restarting;
+            }
+        }
+    }
+}
+
+/// kwd listens to stt's audio: pause it while stt restarts. Returns what was paused.
+async fn pause_dependents(host: &Host, name: &str) -> Vec<&'static str> {
+    if name != "stt" || !host.enabled().contains(&"kwd") {
+        return Vec::new();
+    }
+    if let Ok(channel) = host.channel("kwd") {
+        let mut client = KwdServiceClient::new(channel);
+        let call = client.disable(DisableRequest {
+            reason: "stt_restarting".to_owned(),
+        });
+        if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(1), call).await {
+            tracing::debug!(error = %status.message(), "kwd did not take Disable");
+        }
+    }
+    tracing::info!(
+        event = "kwd_paused",
+        reason = "stt_restarting",
+        "kwd paused while stt restarts"
+    );
+    vec!["kwd"]
+}
+
+async fn resume_dependents(host: &Host, paused: &[&'static str]) {
+    if !paused.contains(&"kwd") {
+        return;
+    }
+    if let Ok(channel) = host.channel("kwd") {
+        let mut client = KwdServiceClient::new(channel);
+        let call = client.enable(EnableRequest {});
+        if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(1), call).await {
+            tracing::debug!(error = %status.message(), "kwd did not take Enable");
+        }
+    }
+    tracing::info!(event = "kwd_resumed", "kwd resumed: stt serves again");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_then_cap() {
+        let b = [1000, 3000, 5000].map(Duration::from_millis);
+        assert_eq!(next_backoff(&b, 0), Some(Duration::from_secs(1)));
+        assert_eq!(next_backoff(&b, 1), Some(Duration::from_secs(3)));
+        assert_eq!(next_backoff(&b, 2), Some(Duration::from_secs(5)));
+        assert_eq!(next_backoff(&b, 3), None);
+    }
+}
