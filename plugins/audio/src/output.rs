@@ -1,0 +1,306 @@
+//! Outputs: sound card, WAV file, null. All take mono f32 samples at the rate given when
+//! opened and block to keep real time (unless `Pacing::Fast`).
+
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::device::{DeviceOut, open_output_device};
+use crate::resample::{Resampler, from_mono};
+use crate::{AudioError, OutputSpec, Pacer, Pacing, ProbeMode};
+
+/// How much audio an output holds ahead of the clock, like a device's buffer.
+const LEAD: Duration = Duration::from_millis(60);
+
+/// Where synthesised audio is played.
+pub trait Sink: Send + std::fmt::Debug {
+    /// Plays mono samples, blocking while the output is `LEAD` ahead of real time.
+    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError>;
+    /// Makes everything written so far durable/audible (e.g. a valid WAV header).
+    fn flush(&mut self) -> Result<(), AudioError>;
+    /// When the samples written so far will have been played.
+    fn drained_at(&self) -> Instant;
+    /// What this output is, for logs.
+    fn describe(&self) -> String;
+}
+
+/// Opens `spec` for mono audio at `rate` Hz. A device is probed first under
+/// `ProbeMode::Strict`; `auto` falls back to its WAV file when no device really plays.
+pub fn open_output(
+    spec: &OutputSpec,
+    rate: u32,
+    pacing: Pacing,
+    probe: ProbeMode,
+) -> Result<Box<dyn Sink>, AudioError> {
+    match spec {
+        OutputSpec::Null => Ok(Box::new(NullSink {
+            pacer: Pacer::new(rate, LEAD),
+            pacing,
+        })),
+        OutputSpec::Wav(path) => Ok(Box::new(WavSink::create(path, rate, pacing)?)),
+        OutputSpec::Device(name) => {
+            let device = open_output_device(name.as_deref())?;
+            match probe {
+                ProbeMode::Strict => device.probe(300)?,
+                ProbeMode::Lenient => {
+                    if let Err(e) = device.probe(300) {
+                        tracing::warn!(error = %e, "Output device probe failed; playing anyway");
+                    }
+                }
+                ProbeMode::Off => {}
+            }
+            Ok(Box::new(DeviceSink::new(device, rate)?))
+        }
+        OutputSpec::Auto(fallback) => {
+            match open_output(&OutputSpec::Device(None), rate, pacing, ProbeMode::Strict) {
+                Ok(sink) => Ok(sink),
+                Err(e) => {
+                    tracing::warn!(
+                        reason = %e,
+                        file = %fallback.display(),
+                        "No usable sound card; writing the audio to a WAV file instead"
+                    );
+                    Ok(Box::new(WavSink::create(fallback, rate, pacing)?))
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NullSink {
+    pacer: Pacer,
+    pacing: Pacing,
+}
+
+impl Sink for NullSink {
+    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+        if self.pacing == Pacing::Realtime {
+            self.pacer.advance(samples.len());
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), AudioError> {
+        Ok(())
+    }
+
+    fn drained_at(&self) -> Instant {
+        self.pacer.finished_at()
+    }
+
+    fn describe(&self) -> String {
+        "null".to_owned()
+    }
+}
+
+/// Writes 16-bit mono PCM: exactly the audio that would have been played.
+struct WavSink {
+    path: PathBuf,
+    writer: hound::WavWriter<BufWriter<std::fs::File>>,
+    pacer: Pacer,
+    pacing: Pacing,
+}
+
+impl std::fmt::Debug for WavSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WavSink")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WavSink {
+    fn create(path: &Path, rate: u32, pacing: Pacing) -> Result<WavSink, AudioError> {
+        let fail = |message: String| AudioError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| fail(format!("cannot create its directory: {e}")))?;
+        }
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(path, spec)
+            .map_err(|e| fail(format!("cannot create the WAV output: {e}")))?;
+        Ok(WavSink {
+            path: path.to_owned(),
+            writer,
+            pacer: Pacer::new(rate, LEAD),
+            pacing,
+        })
+    }
+}
+
+impl Sink for WavSink {
+    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+        if self.pacing == Pacing::Realtime {
+            self.pacer.advance(samples.len());
+        }
+        for s in samples {
+            let v = (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
+            self.writer.write_sample(v).map_err(|e| AudioError::File {
+                path: self.path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), AudioError> {
+        self.writer.flush().map_err(|e| AudioError::File {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    fn drained_at(&self) -> Instant {
+        self.pacer.finished_at()
+    }
+
+    fn describe(&self) -> String {
+        format!("wav:{}", self.path.display())
+    }
+}
+
+/// A sound card: audio is resampled to its rate, copied to its channels and queued; writing
+/// blocks while more than `LEAD` is queued.
+#[derive(Debug)]
+struct DeviceSink {
+    device: DeviceOut,
+    resampler: Resampler,
+    pacer: Pacer,
+}
+
+impl DeviceSink {
+    fn new(device: DeviceOut, rate: u32) -> Result<DeviceSink, AudioError> {
+        let resampler = Resampler::new(rate, device.rate)?;
+        let pacer = Pacer::new(rate, LEAD);
+        Ok(DeviceSink {
+            device,
+            resampler,
+            pacer,
+        })
+    }
+}
+
+impl Sink for DeviceSink {
+    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+        let out = from_mono(&self.resampler.process(samples), self.device.channels);
+        let shared = &self.device.shared;
+        if let Ok(mut q) = shared.queue.lock() {
+            q.extend(out);
+        }
+        self.pacer.advance(samples.len());
+        let limit =
+            (self.device.rate as usize * self.device.channels) * LEAD.as_millis() as usize / 1000;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut last = shared.consumed.load(Ordering::Relaxed);
+        loop {
+            let queued = shared.queue.lock().map(|q| q.len()).unwrap_or(0);
+            if queued <= limit.max(1) {
+                return Ok(());
+            }
+            if let Ok(Some(e)) = shared.error.lock().map(|e| e.clone()) {
+                return Err(AudioError::Device(format!("{}: {e}", self.device.name)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            let now = shared.consumed.load(Ordering::Relaxed);
+            if now != last {
+                last = now;
+            } else if Instant::now() > deadline {
+                return Err(AudioError::Device(format!(
+                    "{} stopped taking audio for 2 s",
+                    self.device.name
+                )));
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), AudioError> {
+        let tail = from_mono(&self.resampler.flush(), self.device.channels);
+        if let Ok(mut q) = self.device.shared.queue.lock() {
+            q.extend(tail);
+        }
+        Ok(())
+    }
+
+    fn drained_at(&self) -> Instant {
+        self.pacer.finished_at()
+    }
+
+    fn describe(&self) -> String {
+        format!("device:{}", self.device.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wav_output_holds_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out/a.wav");
+        let mut sink = open_output(
+            &OutputSpec::Wav(path.clone()),
+            24_000,
+            Pacing::Fast,
+            ProbeMode::Strict,
+        )
+        .unwrap();
+        sink.write(&[0.5, -0.5, 0.0]).unwrap();
+        sink.flush().unwrap();
+        let mut r = hound::WavReader::open(&path).unwrap();
+        assert_eq!(r.spec().sample_rate, 24_000);
+        let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(s, vec![16384, -16384, 0]);
+    }
+
+    #[test]
+    fn the_device_path_fails_clearly_without_a_sound_card() {
+        // These machines have no sound card: either no device, or ALSA's null device,
+        // which the probe must catch quickly instead of spinning.
+        let started = Instant::now();
+        match open_output(
+            &OutputSpec::Device(None),
+            24_000,
+            Pacing::Realtime,
+            ProbeMode::Strict,
+        ) {
+            Err(e) => {
+                let text = e.to_string();
+                eprintln!("{text}");
+                assert!(text.contains("wav:"), "names the fix: {text}");
+            }
+            Ok(sink) => eprintln!("a real sound card is present: {}", sink.describe()),
+        }
+        assert!(started.elapsed() < Duration::from_secs(8));
+    }
+
+    #[test]
+    fn a_device_that_plays_too_fast_is_refused() {
+        // ALSA's `null` PCM takes audio as fast as it is given (where ALSA is installed).
+        let started = Instant::now();
+        match open_output(
+            &OutputSpec::Device(Some("null".to_owned())),
+            24_000,
+            Pacing::Realtime,
+            ProbeMode::Strict,
+        ) {
+            Err(e) => {
+                let text = e.to_string();
+                eprintln!("{text}");
+                assert!(text.contains("wav:"), "names the fix: {text}");
+            }
+            Ok(sink) => eprintln!("device null played in real time: {}", sink.describe()),
+        }
+        assert!(started.elapsed() < Duration::from_secs(8));
+    }
+}
