@@ -327,6 +327,16 @@ impl Config {
                 } else {
                     library
                 };
+                // tts and stt take [loader] audio_device_probe unless their section says.
+                let mut section: Vec<(String, String)> = section;
+                if matches!(name, "tts" | "stt")
+                    && !section.iter().any(|(k, _)| k == "audio_device_probe")
+                {
+                    section.push((
+                        "audio_device_probe".to_owned(),
+                        v.text("loader", "audio_device_probe"),
+                    ));
+                }
                 PluginSlot {
                     name,
                     phase,

@@ -177,6 +177,12 @@ const ONNXRUNTIME: KeyDef = key(
     Ty::ModelFile,
     "models/onnxruntime/libonnxruntime.so",
 );
+/// How hard tts/stt check their sound card at start; defaults to `[loader]`'s value.
+const AUDIO_PROBE: KeyDef = key(
+    "audio_device_probe",
+    Ty::Choice(&["strict", "lenient", "off"]),
+    "strict",
+);
 const LOG_LEVELS: Ty = Ty::Choice(&["trace", "debug", "info", "warn", "error"]);
 
 /// Keys of plugin sections starting with this are passed to the plugin unchecked: they are
@@ -390,6 +396,46 @@ pub const SECTIONS: &[SectionDef] = &[
             ),
             key("vocab", Ty::ModelFile, "models/kokoro/vocab.json"),
             ONNXRUNTIME,
+            key("speed", Ty::Float { min: 0.5, max: 2.0 }, "1.0"),
+            key("device", Ty::Choice(&["cpu", "cuda"]), "cpu"),
+            key("threads", Ty::Int { min: 1, max: 64 }, "2"),
+            key("output", Ty::Text { max_len: 4096 }, "auto"),
+            key(
+                "output_pacing",
+                Ty::Choice(&["realtime", "fast"]),
+                "realtime",
+            ),
+            AUDIO_PROBE,
+            key("first_chunk_words", Ty::Int { min: 1, max: 50 }, "4"),
+            key(
+                "low_watermark_ms",
+                Ty::Int {
+                    min: 0,
+                    max: 10_000,
+                },
+                "300",
+            ),
+            key(
+                "high_watermark_ms",
+                Ty::Int {
+                    min: 1000,
+                    max: 600_000,
+                },
+                "20000",
+            ),
+            key(
+                "max_text_bytes",
+                Ty::Int {
+                    min: 16,
+                    max: 1_000_000,
+                },
+                "8192",
+            ),
+            key(
+                "cache_phrases",
+                Ty::Phrases,
+                "Yes?;Yes, Master?;Sup?;Yo;Hi, Master!;Sorry, I didn't catch that.;Sorry, I had a problem.;Audio error.",
+            ),
         ],
     },
     SectionDef {

@@ -57,6 +57,7 @@ pub fn open_output(
                 Ok(sink) => Ok(sink),
                 Err(e) => {
                     tracing::warn!(
+                        event = "output_fallback",
                         reason = %e,
                         file = %fallback.display(),
                         "No usable sound card; writing the audio to a WAV file instead"

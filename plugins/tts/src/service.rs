@@ -1,0 +1,343 @@
+//! `voicehost.tts.v1.TtsService`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::Instant;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use voicehost_proto::common::v1::{AudioFrame, DialogRef};
+use voicehost_proto::llm::v1::LlmChunk;
+use voicehost_proto::tts::v1::tts_service_server::TtsService;
+use voicehost_proto::tts::v1::{
+    PlaybackEvent, PlaybackEventKind, RenderReferenceRequest, SpeakRequest, SpeakResponse,
+    StopSpeakingResponse, Wait,
+};
+
+use crate::config::Settings;
+use crate::engine::SAMPLE_RATE;
+use crate::playback::{Chunk, Player};
+use crate::synth::Job;
+use crate::text::{ClauseBuffer, sanitize, sentences, validate};
+
+/// Longest piece of text synthesised in one go (characters).
+const MAX_PIECE_CHARS: usize = 300;
+
+/// What exists once the model is loaded.
+#[derive(Debug)]
+pub struct Ready {
+    pub player: Player,
+    pub jobs: Mutex<mpsc::Sender<Job>>,
+    pub cache: HashMap<String, Vec<f32>>,
+}
+
+/// Shared by the RPC handlers and the loading thread.
+#[derive(Debug)]
+pub struct Inner {
+    pub settings: Settings,
+    pub ready: OnceLock<Ready>,
+    next_id: AtomicU64,
+}
+
+impl Inner {
+    pub fn new(settings: Settings) -> Inner {
+        Inner {
+            settings,
+            ready: OnceLock::new(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tts {
+    pub inner: Arc<Inner>,
+}
+
+fn check_dialog(id: &str) -> Result<(), Status> {
+    if id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "dialog_id {id:?} is invalid: use up to 64 letters, digits, _ or - (as NewDialog returns)"
+        )))
+    }
+}
+
+impl Tts {
+    fn ready(&self) -> Result<&Ready, Status> {
+        self.inner.ready.get().ok_or_else(|| {
+            Status::unavailable("tts is still loading its model; retry when it reports SERVING")
+        })
+    }
+
+    /// The voice to use: the configured one when empty; an unknown one is refused.
+    fn voice(&self, requested: &str) -> Result<String, Status> {
+        let s = &self.inner.settings;
+        if requested.is_empty() || requested == s.voice {
+            return Ok(s.voice.clone());
+        }
+        let valid = requested.len() <= 64
+            && requested
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let path = s.voices_dir.join(format!("{requested}.bin"));
+        if !valid || !path.is_file() {
+            return Err(Status::invalid_argument(format!(
+                "unknown voice {requested:?}: no such file in {} (e.g. af_heart, am_adam, bf_emma)",
+                s.voices_dir.display()
+            )));
+        }
+        Ok(requested.to_owned())
+    }
+
+    fn send(&self, ready: &Ready, job: Job) -> Result<(), Status> {
+        ready
+            .jobs
+            .lock()
+            .map_err(|_| Status::internal("synthesis queue poisoned"))?
+            .send(job)
+            .map_err(|_| Status::unavailable("the synthesis thread has stopped; restart tts"))
+    }
+
+    /// Logs the time from `since` to the first audio of `utterance`.
+    fn log_first_audio(ready: &Ready, utterance: u64, since: Instant, what: &'static str) {
+        let mut events = ready.player.events.subscribe();
+        tokio::spawn(async move {
+            while let Ok(e) = events.recv().await {
+                if e.utterance_id == utterance && e.kind == PlaybackEventKind::Started as i32 {
+                    tracing::info!(
+                        event = "tts_first_audio",
+                        utterance,
+                        after = what,
+                        ms = since.elapsed().as_millis() as u64,
+                        "First audio"
+                    );
+                    return;
+                }
+                if e.utterance_id == utterance && e.kind == PlaybackEventKind::Interrupted as i32 {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[tonic::async_trait]
+impl TtsService for Tts {
+    async fn speak(&self, req: Request<SpeakRequest>) -> Result<Response<SpeakResponse>, Status> {
+        let req = req.into_inner();
+        validate(&req.text, self.inner.settings.max_text_bytes)
+            .map_err(Status::invalid_argument)?;
+        check_dialog(&req.dialog_id)?;
+        let voice = self.voice(&req.voice)?;
+        let wait = match Wait::try_from(req.wait) {
+            Ok(w) => w,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "wait = {} is unknown; use WAIT_QUEUED or WAIT_FINISHED",
+                    req.wait
+                )));
+            }
+        };
+        let ready = self.ready()?;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let done = ready.player.wait_end(id);
+        ready.player.begin(id, &req.dialog_id);
+        Self::log_first_audio(ready, id, Instant::now(), "speak");
+        let text = req.text.trim();
+        let mut audio_ms = 0;
+        match ready
+            .cache
+            .get(text)
+            .filter(|_| voice == self.inner.settings.voice)
+        {
+            Some(pcm) => {
+                audio_ms = (pcm.len() as u64 * 1000 / u64::from(SAMPLE_RATE)) as u32;
+                ready.player.push(Chunk {
+                    utterance: id,
+                    dialog: req.dialog_id.clone(),
+                    pcm: pcm.clone(),
+                    last: true,
+                });
+            }
+            None => {
+                let pieces = sentences(text, MAX_PIECE_CHARS);
+                let n = pieces.len();
+                for (i, piece) in pieces.into_iter().enumerate() {
+                    self.send(
+                        ready,
+                        Job {
+                            utterance: id,
+                            dialog: req.dialog_id.clone(),
+                            text: piece,
+                            voice: voice.clone(),
+                            last: i + 1 == n,
+                        },
+                    )?;
+                }
+            }
+        }
+        if wait != Wait::Finished {
+            return Ok(Response::new(SpeakResponse {
+                utterance_id: id,
+                audio_ms,
+                finished: false,
+            }));
+        }
+        let (finished, samples) = done
+            .await
+            .map_err(|_| Status::internal("playback ended without a result"))?;
+        Ok(Response::new(SpeakResponse {
+            utterance_id: id,
+            audio_ms: (samples * 1000 / u64::from(SAMPLE_RATE)) as u32,
+            finished,
+        }))
+    }
+
+    async fn speak_stream(
+        &self,
+        req: Request<Streaming<LlmChunk>>,
+    ) -> Result<Response<SpeakResponse>, Status> {
+        let ready = self.ready()?;
+        let mut stream = req.into_inner();
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let voice = self.inner.settings.voice.clone();
+        let mut clauses = ClauseBuffer::new(self.inner.settings.first_chunk_words);
+        let mut dialog: Option<String> = None;
+        let mut total_bytes = 0usize;
+        let mut opened = false;
+        let send = |dialog: &str, text: String, last: bool| {
+            self.send(
+                ready,
+                Job {
+                    utterance: id,
+                    dialog: dialog.to_owned(),
+                    text,
+                    voice: voice.clone(),
+                    last,
+                },
+            )
+        };
+        let end = |dialog: &str, rest: Option<String>| send(dialog, rest.unwrap_or_default(), true);
+        loop {
+            let chunk = match stream.message().await {
+                Ok(Some(chunk)) => chunk,
+                // The client went away (or finished without eot): speak what came.
+                Ok(None) | Err(_) => {
+                    end(dialog.as_deref().unwrap_or(""), clauses.flush())?;
+                    break;
+                }
+            };
+            let d = dialog
+                .get_or_insert_with(|| chunk.dialog_id.clone())
+                .clone();
+            if !opened {
+                ready.player.open(id, &d);
+                opened = true;
+            }
+            if d != chunk.dialog_id {
+                ready.player.stop(&d);
+                return Err(Status::invalid_argument(format!(
+                    "chunk {} has dialog_id {:?}, the stream started with {d:?}; one stream speaks one reply",
+                    chunk.index, chunk.dialog_id
+                )));
+            }
+            if let Err(e) = check_dialog(&chunk.dialog_id) {
+                ready.player.stop(&d);
+                return Err(e);
+            }
+            total_bytes += chunk.text.len();
+            if total_bytes > self.inner.settings.max_text_bytes * 8 {
+                ready.player.stop(&d);
+                return Err(Status::invalid_argument(format!(
+                    "the streamed reply passed {} bytes; refusing to speak more",
+                    self.inner.settings.max_text_bytes * 8
+                )));
+            }
+            if chunk.index == 0 || total_bytes == chunk.text.len() {
+                Self::log_first_audio(ready, id, Instant::now(), "first_chunk");
+            }
+            for clause in clauses.push(&sanitize(&chunk.text)) {
+                send(&d, clause, false)?;
+            }
+            if chunk.eot {
+                end(&d, clauses.flush())?;
+                break;
+            }
+        }
+        Ok(Response::new(SpeakResponse {
+            utterance_id: id,
+            audio_ms: 0,
+            finished: false,
+        }))
+    }
+
+    type PlaybackEventsStream = ReceiverStream<Result<PlaybackEvent, Status>>;
+
+    async fn playback_events(
+        &self,
+        req: Request<DialogRef>,
+    ) -> Result<Response<Self::PlaybackEventsStream>, Status> {
+        let dialog = req.into_inner().dialog_id;
+        check_dialog(&dialog)?;
+        let mut events = self.ready()?.player.events.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(e) if dialog.is_empty() || e.dialog_id == dialog => {
+                        if tx.send(Ok(e)).await.is_err() {
+                            return; // the client left
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type RenderReferenceStream = ReceiverStream<Result<AudioFrame, Status>>;
+
+    async fn render_reference(
+        &self,
+        _: Request<RenderReferenceRequest>,
+    ) -> Result<Response<Self::RenderReferenceStream>, Status> {
+        let mut frames = self.ready()?.player.reference.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(512);
+        tokio::spawn(async move {
+            loop {
+                match frames.recv().await {
+                    Ok(frame) => {
+                        if tx.send(Ok(frame)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // A slow reader misses frames; `seq` shows the gap.
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn stop_speaking(
+        &self,
+        req: Request<DialogRef>,
+    ) -> Result<Response<StopSpeakingResponse>, Status> {
+        let dialog = req.into_inner().dialog_id;
+        check_dialog(&dialog)?;
+        let dropped = self.ready()?.player.stop(&dialog);
+        tracing::info!(event = "tts_stopped", dialog = %dialog, dropped, "Speech stopped");
+        Ok(Response::new(StopSpeakingResponse { dropped }))
+    }
+}

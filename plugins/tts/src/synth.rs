@@ -1,0 +1,87 @@
+//! The synthesis thread: text → phonemes → Kokoro audio → the playback queue, in order.
+//! Model work never runs on the gRPC executor.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::config::Settings;
+use crate::engine::{Kokoro, SAMPLE_RATE};
+use crate::g2p::G2p;
+use crate::playback::{Chunk, Player};
+
+/// One piece of text to speak.
+#[derive(Debug)]
+pub struct Job {
+    pub utterance: u64,
+    pub dialog: String,
+    pub text: String,
+    pub voice: String,
+    /// The utterance ends with this piece.
+    pub last: bool,
+}
+
+/// The loaded model and phonemiser.
+#[derive(Debug)]
+pub struct Synth {
+    pub kokoro: Kokoro,
+    pub g2p: G2p,
+    pub speed: f32,
+}
+
+impl Synth {
+    pub fn speak(&mut self, text: &str, voice: &str) -> Result<Vec<f32>, String> {
+        let phonemes = self.g2p.phonemize(text)?;
+        self.kokoro
+            .synthesize(&phonemes, voice, self.speed)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Synthesises the cached phrases with the default voice.
+    pub fn phrase_cache(&mut self, s: &Settings) -> Result<HashMap<String, Vec<f32>>, String> {
+        let mut cache = HashMap::new();
+        for phrase in &s.phrases {
+            let pcm = self.speak(phrase, &s.voice)?;
+            cache.insert(phrase.clone(), pcm);
+        }
+        Ok(cache)
+    }
+}
+
+/// Runs jobs until the sender is dropped. Pauses while more than `high_samples` are
+/// queued for playback.
+pub fn run(mut synth: Synth, jobs: mpsc::Receiver<Job>, player: Player, high_samples: usize) {
+    while let Ok(job) = jobs.recv() {
+        while player.queued_samples() > high_samples {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let started = Instant::now();
+        let pcm = if job.text.trim().is_empty() {
+            Vec::new()
+        } else {
+            match synth.speak(&job.text, &job.voice) {
+                Ok(pcm) => pcm,
+                Err(e) => {
+                    tracing::error!(event = "tts_error", utterance = job.utterance, error = %e, text = %job.text, "Synthesis failed");
+                    Vec::new()
+                }
+            }
+        };
+        if !pcm.is_empty() {
+            let audio_ms = pcm.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
+            tracing::debug!(
+                utterance = job.utterance,
+                chars = job.text.len(),
+                audio_ms,
+                ms = started.elapsed().as_millis() as u64,
+                "Clause synthesised"
+            );
+        }
+        player.push(Chunk {
+            utterance: job.utterance,
+            dialog: job.dialog,
+            pcm,
+            last: job.last,
+        });
+    }
+}
