@@ -1,7 +1,7 @@
 //! Kokoro-82M through ONNX Runtime: phonemes → token ids → 24 kHz audio.
 //!
 //! Inputs (checked at load): `tokens` int64 [1, n+2] (ids framed by 0), `style` f32
-//! [1, 256] (the voice file's row for n ids), `speed` f32 [1]; output `audio` f32.
+//! [1, 256] (row n - 1 of the voice file for n ids), `speed` f32 [1]; output `audio` f32.
 //! At most 510 ids per run: longer phoneme strings are split at word boundaries, never cut.
 
 use std::collections::HashMap;
@@ -91,6 +91,8 @@ impl Kokoro {
         let mut builder = Session::builder(env)
             .map_err(load_err)?
             .with_intra_threads(s.threads)
+            .map_err(|e| load_err(e.into()))?
+            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::All)
             .map_err(|e| load_err(e.into()))?;
         if s.device == Device::Cuda {
             builder = cuda(builder)?;
@@ -178,7 +180,9 @@ impl Kokoro {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let row = ids.len().min(MAX_IDS - 1);
+        // One style row per phoneme count: n ids use row n - 1 (as Kokoro's reference
+        // pipeline and kokoro-onnx do).
+        let row = (ids.len() - 1).min(MAX_IDS - 1);
         let style = self.voice(voice)?[row * STYLE_DIM..(row + 1) * STYLE_DIM].to_vec();
         let mut tokens = Vec::with_capacity(ids.len() + 2);
         tokens.push(0);

@@ -30,11 +30,20 @@ pub struct Synth {
 }
 
 impl Synth {
+    /// Audio of `text`, without Kokoro's leading silence (so speech starts at once) and
+    /// with a pause after it that fits its last punctuation.
     pub fn speak(&mut self, text: &str, voice: &str) -> Result<Vec<f32>, String> {
         let phonemes = self.g2p.phonemize(text)?;
-        self.kokoro
+        let pcm = self
+            .kokoro
             .synthesize(&phonemes, voice, self.speed)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        let pause_ms = match text.trim_end().chars().last() {
+            Some('.' | '!' | '?' | '…' | ';' | ':') => 250,
+            Some(',' | '—') => 100,
+            _ => 30,
+        };
+        Ok(trim_silence(pcm, pause_ms))
     }
 
     /// Synthesises the cached phrases with the default voice.
@@ -46,6 +55,22 @@ impl Synth {
         }
         Ok(cache)
     }
+}
+
+/// Amplitude below which Kokoro's output counts as silence (about -46 dBFS).
+const SILENCE: f32 = 0.005;
+
+/// Cuts leading silence to 10 ms and trailing silence to `pause_ms`.
+pub fn trim_silence(mut pcm: Vec<f32>, pause_ms: u32) -> Vec<f32> {
+    let rate = SAMPLE_RATE as usize;
+    let Some(first) = pcm.iter().position(|s| s.abs() > SILENCE) else {
+        return Vec::new();
+    };
+    let last = pcm.iter().rposition(|s| s.abs() > SILENCE).unwrap_or(first);
+    let end = (last + 1 + rate * pause_ms as usize / 1000).min(pcm.len());
+    pcm.truncate(end);
+    pcm.drain(..first.saturating_sub(rate / 100));
+    pcm
 }
 
 /// Runs jobs until the sender is dropped. Pauses while more than `high_samples` are
@@ -83,5 +108,21 @@ pub fn run(mut synth: Synth, jobs: mpsc::Receiver<Job>, player: Player, high_sam
             pcm,
             last: job.last,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_is_trimmed_to_a_short_lead_and_the_pause() {
+        let rate = SAMPLE_RATE as usize;
+        let mut pcm = vec![0.0; rate / 2];
+        pcm.extend(vec![0.3; rate]);
+        pcm.extend(vec![0.001; rate / 2]);
+        let out = trim_silence(pcm, 100);
+        assert_eq!(out.len(), rate / 100 + rate + rate / 10);
+        assert!(trim_silence(vec![0.0; 100], 100).is_empty());
     }
 }

@@ -1,0 +1,262 @@
+//! TTS benchmark: this plugin's Kokoro engine against the Python `kokoro-onnx` package with
+//! the same int8 model, voice and thread count, in one run on the same machine.
+//!
+//! `cargo bench -p voicehost-tests --bench tts` (models fetched). The peer is installed
+//! from PyPI into `~/.cache/voicehost/bench-venv` on first use (`kokoro-onnx==0.6.1`,
+//! `onnxruntime==1.31.1`). Figures: time from a first clause's text to its audio (median of
+//! RUNS after a warm-up), and the real-time factor (synthesis time / audio time) on a
+//! paragraph. Lower is better for both.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use std::time::Duration;
+
+use tokio_stream::StreamExt;
+use voicehost_plugin_api::PluginConfig;
+use voicehost_plugin_tts::{G2p, Kokoro, SAMPLE_RATE, Settings, Synth};
+use voicehost_proto::common::v1::DialogRef;
+use voicehost_proto::llm::v1::LlmChunk;
+use voicehost_proto::tts::v1::PlaybackEventKind;
+use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+use voicehost_tests::{Setup, channel, free_port, model};
+
+const RUNS: usize = 7;
+const CLAUSE: &str = "The capital of France is Paris.";
+const PARAGRAPH: &str = "The capital of France is Paris. It lies on the river Seine, in the \
+north of the country. About two million people live in the city itself, and more than \
+twelve million in the wider region around it.";
+
+/// The plugin end to end: `SpeakStream` fed a reply a word every 20 ms (an LLM's pace);
+/// time from the first chunk sent to the `started` playback event, median of RUNS.
+async fn streaming_first_audio() -> f64 {
+    let mut setup = Setup::new();
+    let port = free_port();
+    let voices = model("kokoro/voices/af_heart.bin")
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let keys = [
+        ("port", port.to_string()),
+        ("start_timeout_ms", "120000".to_owned()),
+        (
+            "model",
+            model("kokoro/kokoro-v1.0.int8.onnx").display().to_string(),
+        ),
+        ("vocab", model("kokoro/vocab.json").display().to_string()),
+        ("voices_dir", voices),
+        (
+            "onnxruntime_library",
+            model("onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
+        ("output", "null".to_owned()),
+        ("cache_phrases", "Yes?".to_owned()),
+    ];
+    let refs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    setup.section("tts", &refs);
+    let mut host = setup.spawn();
+    host.wait_for("host_ready", Duration::from_secs(180));
+    let mut tts = TtsServiceClient::new(channel(port));
+    let mut times = Vec::new();
+    for run in 0..=RUNS {
+        let dialog = format!("bench{run}");
+        let mut events = tts
+            .playback_events(DialogRef {
+                dialog_id: dialog.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let words: Vec<String> = PARAGRAPH.split_inclusive(' ').map(str::to_owned).collect();
+        let n = words.len();
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let sent = Instant::now();
+        let d = dialog.clone();
+        tokio::spawn(async move {
+            for (i, w) in words.into_iter().enumerate() {
+                let chunk = LlmChunk {
+                    text: w,
+                    eot: i + 1 == n,
+                    dialog_id: d.clone(),
+                    turn: 1,
+                    index: i as u32,
+                    finish_reason: String::new(),
+                };
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        tts.speak_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap();
+        let mut started = None;
+        while let Some(Ok(e)) = events.next().await {
+            if e.kind() == PlaybackEventKind::Started && started.is_none() {
+                started = Some(sent.elapsed());
+            }
+            if e.kind() == PlaybackEventKind::Finished {
+                break;
+            }
+        }
+        if run > 0 {
+            times.push(started.unwrap().as_secs_f64() * 1000.0);
+        }
+    }
+    host.terminate();
+    times.sort_by(f64::total_cmp);
+    times[RUNS / 2]
+}
+
+fn ours() -> (f64, f64, f64) {
+    let config = PluginConfig::new(
+        "tts",
+        [
+            ("model", model("kokoro/kokoro-v1.0.int8.onnx")),
+            ("vocab", model("kokoro/vocab.json")),
+            (
+                "voices_dir",
+                model("kokoro/voices/af_heart.bin")
+                    .parent()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            (
+                "onnxruntime_library",
+                model("onnxruntime/libonnxruntime.so"),
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.display().to_string()))
+        .into_iter()
+        .chain([("threads".to_owned(), "2".to_owned())]),
+    );
+    let settings = Settings::from_config(&config, &std::env::temp_dir()).unwrap();
+    let mut synth = Synth {
+        kokoro: Kokoro::load(&settings).unwrap(),
+        g2p: G2p::new("en-us").unwrap(),
+        speed: 1.0,
+    };
+    synth.speak(CLAUSE, "af_heart").unwrap(); // warm-up
+    let mut times: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            synth.speak(CLAUSE, "af_heart").unwrap();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    // The paragraph as Speak does it: sentence by sentence.
+    let t = Instant::now();
+    let mut samples = 0;
+    for sentence in PARAGRAPH.split_inclusive(". ") {
+        samples += synth.speak(sentence, "af_heart").unwrap().len();
+    }
+    let audio_s = samples as f64 / f64::from(SAMPLE_RATE);
+    (
+        times[RUNS / 2],
+        t.elapsed().as_secs_f64() / audio_s,
+        audio_s,
+    )
+}
+
+fn peer_python() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+    let venv = home.join(".cache/voicehost/bench-venv");
+    let python = venv.join("bin/python");
+    if !python.is_file() {
+        eprintln!("installing the peer (kokoro-onnx) into {}", venv.display());
+        assert!(
+            Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let ok = Command::new(&python)
+        .args(["-c", "import kokoro_onnx, onnxruntime"])
+        .status()
+        .unwrap()
+        .success();
+    if !ok {
+        assert!(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "kokoro-onnx==0.6.1",
+                    "onnxruntime==1.31.1"
+                ])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    python
+}
+
+fn peer() -> (f64, f64, f64) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/kokoro_onnx_peer.py");
+    let out = Command::new(peer_python())
+        .arg(script)
+        .arg(model("kokoro/kokoro-v1.0.int8.onnx"))
+        .arg(model("kokoro/voices/af_heart.bin"))
+        .args([CLAUSE, PARAGRAPH, &RUNS.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    (
+        v["first_clause_ms"].as_f64().unwrap(),
+        v["rtf"].as_f64().unwrap(),
+        v["audio_s"].as_f64().unwrap(),
+    )
+}
+
+fn main() {
+    println!("tts benchmark: Kokoro-82M int8, voice af_heart, 2 threads, CPU");
+    println!(
+        "first clause: {CLAUSE:?} (median of {RUNS}); paragraph: {} chars",
+        PARAGRAPH.len()
+    );
+    let (our_ttfa, our_rtf, our_audio) = ours();
+    let (peer_ttfa, peer_rtf, peer_audio) = peer();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let streaming = runtime.block_on(streaming_first_audio());
+    println!(
+        "{:<28} {:>16} {:>8} {:>10}",
+        "", "first clause ms", "RTF", "audio s"
+    );
+    println!(
+        "{:<28} {:>16.0} {:>8.3} {:>10.2}",
+        "voicehost-plugin-tts", our_ttfa, our_rtf, our_audio
+    );
+    println!(
+        "{:<28} {:>16.0} {:>8.3} {:>10.2}",
+        "kokoro-onnx 0.6.1 (Python)", peer_ttfa, peer_rtf, peer_audio
+    );
+    println!(
+        "ratio kokoro-onnx / voicehost: first clause {:.2}x, RTF {:.2}x (above 1 = voicehost faster)",
+        peer_ttfa / our_ttfa,
+        peer_rtf / our_rtf
+    );
+    println!(
+        "voicehost SpeakStream, a word every 20 ms: first chunk → first audio {streaming:.0} ms \
+         (median of {RUNS}; first clause after 4 words); kokoro-onnx needs the whole first \
+         sentence: {peer_ttfa:.0} ms after it is complete ({:.2}x)",
+        (peer_ttfa + 20.0 * 6.0) / streaming
+    );
+}
