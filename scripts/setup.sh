@@ -60,6 +60,10 @@ if ! command -v grpcurl >/dev/null; then
   rm -rf "$tmp"
 fi
 
+# --- WebRTC AEC3 build prerequisites (meson/ninja from PyPI, abseil from crates.io) --------
+log "Preparing the echo canceller's build tools (cached in $cache)"
+eval "$(bash scripts/aec-deps.sh)"
+
 if [ "$mode" = run ]; then
   log "Building voicehost (release)"
   cargo build --release --workspace
