@@ -427,3 +427,33 @@ pub fn wait_for_text(path: &Path, needle: &str, timeout: Duration) -> String {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `[tts]` keys for the real tts plugin with the fetched models, writing to `out` (a WAV).
+pub fn tts_keys(port: u16, out: &Path) -> Vec<(String, String)> {
+    vec![
+        ("port".into(), port.to_string()),
+        ("start_timeout_ms".into(), "60000".into()),
+        (
+            "model".into(),
+            model("kokoro/kokoro-v1.0.int8.onnx").display().to_string(),
+        ),
+        (
+            "vocab".into(),
+            model("kokoro/vocab.json").display().to_string(),
+        ),
+        (
+            "voices_dir".into(),
+            model("kokoro/voices/af_heart.bin")
+                .parent()
+                .unwrap()
+                .display()
+                .to_string(),
+        ),
+        (
+            "onnxruntime_library".into(),
+            model("onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
+        ("output".into(), format!("wav:{}", out.display())),
+        ("cache_phrases".into(), "Yes?".into()),
+    ]
+}

@@ -12,39 +12,14 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::llm::v1::LlmChunk;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEventKind, RenderReferenceRequest, SpeakRequest, Wait};
-use voicehost_tests::{HostProc, Setup, channel, free_port, model, word_error_rate};
+use voicehost_tests::{HostProc, Setup, channel, free_port, model, tts_keys, word_error_rate};
 
 /// A host with the logger and the real tts writing to `out.wav` in the test's directory.
 fn tts_host(extra: &[(&str, &str)]) -> (Setup, HostProc, u16, PathBuf) {
     let mut setup = Setup::new();
     let port = free_port();
     let out = setup.dir.path().join("out.wav");
-    let mut keys: Vec<(String, String)> = vec![
-        ("port".into(), port.to_string()),
-        ("start_timeout_ms".into(), "60000".into()),
-        (
-            "model".into(),
-            model("kokoro/kokoro-v1.0.int8.onnx").display().to_string(),
-        ),
-        (
-            "vocab".into(),
-            model("kokoro/vocab.json").display().to_string(),
-        ),
-        (
-            "voices_dir".into(),
-            model("kokoro/voices/af_heart.bin")
-                .parent()
-                .unwrap()
-                .display()
-                .to_string(),
-        ),
-        (
-            "onnxruntime_library".into(),
-            model("onnxruntime/libonnxruntime.so").display().to_string(),
-        ),
-        ("output".into(), format!("wav:{}", out.display())),
-        ("cache_phrases".into(), "Yes?".into()),
-    ];
+    let mut keys = tts_keys(port, &out);
     for (k, v) in extra {
         keys.retain(|(key, _)| key != k);
         keys.push(((*k).into(), (*v).into()));

@@ -360,6 +360,50 @@ pub const SECTIONS: &[SectionDef] = &[
                 },
                 "2000",
             ),
+            key("input", Ty::Text { max_len: 4096 }, "device"),
+            key(
+                "input_pacing",
+                Ty::Choice(&["realtime", "fast"]),
+                "realtime",
+            ),
+            AUDIO_PROBE,
+            key(
+                "render_reference",
+                Ty::Text { max_len: 64 },
+                "127.0.0.1:5006",
+            ),
+            key("threads", Ty::Int { min: 1, max: 64 }, "2"),
+            key("language", Ty::Text { max_len: 8 }, "en"),
+            key(
+                "vad_threshold",
+                Ty::Float {
+                    min: 0.05,
+                    max: 0.95,
+                },
+                "0.5",
+            ),
+            key(
+                "min_speech_ms",
+                Ty::Int {
+                    min: 0,
+                    max: 10_000,
+                },
+                "250",
+            ),
+            key(
+                "max_utterance_ms",
+                Ty::Int {
+                    min: 1000,
+                    max: 120_000,
+                },
+                "30000",
+            ),
+            key("preroll_ms", Ty::Int { min: 0, max: 2000 }, "300"),
+            key(
+                "no_speech_threshold",
+                Ty::Float { min: 0.0, max: 1.0 },
+                "0.6",
+            ),
             key("whisper_model", Ty::ModelFile, "models/ggml-tiny.en.bin"),
             key(
                 "vad_model",

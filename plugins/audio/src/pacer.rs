@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+/// Lateness beyond which the stream counts as having been idle.
+const IDLE: Duration = Duration::from_millis(50);
+
 /// Keeps a stream of samples in step with the wall clock, with `lead` of buffering (a
 /// device's buffer): writing more than `lead` ahead blocks until the clock catches up. When
 /// the stream was idle (the clock passed the last sample), it restarts at "now".
@@ -30,8 +33,9 @@ impl Pacer {
     /// Accounts for `n` samples about to be written; returns when they may be.
     pub fn advance(&mut self, n: usize) {
         let now = Instant::now();
-        if self.start + self.position() < now {
-            // Idle or late: the device would have played silence meanwhile.
+        if self.start + self.position() + IDLE < now {
+            // Idle (or far behind): a device would have played silence meanwhile. Small
+            // lateness is not idleness: resetting on it would let the stream drift.
             self.start = now;
             self.samples = 0;
         }
@@ -51,6 +55,18 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_small_pieces_do_not_drift() {
+        // 2 s in 10 ms pieces with no lead, like a WAV input: sleep overshoot must not add up.
+        let mut p = Pacer::new(16_000, Duration::ZERO);
+        let t = Instant::now();
+        for _ in 0..200 {
+            p.advance(160);
+        }
+        let took = t.elapsed();
+        assert!(took < Duration::from_millis(2100), "drifted: {took:?}");
+    }
 
     #[test]
     fn one_second_of_audio_takes_about_one_second() {

@@ -1,0 +1,304 @@
+//! The capture pipeline: input → 10 ms frames → AEC3 (tts's render reference as far end)
+//! → echo-cancelled frame stream (for kwd) → Silero VAD → endpointing → Whisper → results.
+//! Capture runs on its own thread and never waits for a subscriber.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+use tokio_stream::StreamExt;
+use voicehost_audio::{Resampler, Source};
+use voicehost_plugin_api::HealthHandle;
+use voicehost_proto::common::v1::AudioFrame;
+use voicehost_proto::stt::v1::SttResult;
+use voicehost_proto::tts::v1::RenderReferenceRequest;
+use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+
+use crate::aec::EchoCanceller;
+use crate::recognizer::Recognizer;
+use crate::vad::{Endpointer, Silero, Utterance, WINDOW};
+
+pub const RATE: u32 = 16_000;
+/// 10 ms at 16 kHz: the echo canceller's frame.
+pub const FRAME: usize = 160;
+
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// State shared by the pipeline threads and the RPC handlers.
+#[derive(Debug)]
+pub struct Shared {
+    pub frames: broadcast::Sender<AudioFrame>,
+    pub results: broadcast::Sender<SttResult>,
+    /// The dialog being listened to.
+    pub dialog: Mutex<Option<String>>,
+    pub utterances: AtomicU32,
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        Shared {
+            frames: broadcast::channel(256).0,
+            results: broadcast::channel(64).0,
+            dialog: Mutex::new(None),
+            utterances: AtomicU32::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    pub fn active_dialog(&self) -> Option<String> {
+        self.dialog.lock().ok().and_then(|d| d.clone())
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared::new()
+    }
+}
+
+/// A finished utterance on its way to Whisper.
+struct Job {
+    dialog: String,
+    utterance: Utterance,
+    /// Wall-clock time (µs) of the first captured sample.
+    epoch_us: i64,
+}
+
+fn to_pcm(frame: &[f32]) -> Vec<u8> {
+    frame
+        .iter()
+        .flat_map(|s| ((s * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+        .collect()
+}
+
+/// Runs capture until `shared.stop`. Reports a capture failure through `health`.
+pub fn capture(
+    mut source: Box<dyn Source>,
+    aec: Option<Arc<EchoCanceller>>,
+    mut vad: Silero,
+    mut endpointer: Endpointer,
+    recognizer: Recognizer,
+    shared: Arc<Shared>,
+    health: HealthHandle,
+) {
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    let rec_shared = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("vh-stt-whisper".to_owned())
+        .spawn(move || recognize(recognizer, jobs_rx, rec_shared))
+        .map_err(|e| tracing::error!(error = %e, "Cannot start the Whisper thread"))
+        .ok();
+
+    let epoch_us = now_us();
+    let mut pending: Vec<f32> = Vec::new();
+    let mut window: Vec<f32> = Vec::new();
+    let mut seq = 0u64;
+    let mut position = 0u64;
+    let mut was_active = false;
+    let mut ended = false;
+    let mut last_stats = Instant::now();
+    let mut pacer = voicehost_audio::Pacer::new(RATE, Duration::ZERO);
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut read = Vec::new();
+        if ended {
+            // The input file ended: carry on as a silent microphone, in real time.
+            read.resize(FRAME, 0.0);
+            pacer.advance(FRAME);
+        } else {
+            match source.read(&mut read, 10) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(event = "input_ended", input = %source.describe(), "Input ended; listening to silence");
+                    ended = true;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(event = "capture_failed", error = %e, "Capture failed");
+                    health.set_not_serving(format!("capture failed: {e}"));
+                    return;
+                }
+            }
+        }
+        pending.extend(read);
+        while pending.len() >= FRAME {
+            let mut frame: Vec<f32> = pending.drain(..FRAME).collect();
+            if let Some(ec) = &aec {
+                ec.capture(&mut frame);
+            }
+            let ts = epoch_us + (position * 1_000_000 / u64::from(RATE)) as i64;
+            position += FRAME as u64;
+            let _ = shared.frames.send(AudioFrame {
+                pcm_s16le: to_pcm(&frame),
+                sample_rate: RATE,
+                channels: 1,
+                ts_unix_us: ts,
+                seq,
+            });
+            seq += 1;
+            window.extend_from_slice(&frame);
+        }
+        while window.len() >= WINDOW {
+            let w: Vec<f32> = window.drain(..WINDOW).collect();
+            let active = shared.active_dialog();
+            if active.is_none() {
+                if was_active {
+                    endpointer.reset();
+                }
+                was_active = false;
+                continue;
+            }
+            was_active = true;
+            let p = match vad.probability(&w) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(event = "vad_failed", error = %e, "VAD failed");
+                    health.set_not_serving(format!("VAD failed: {e}"));
+                    return;
+                }
+            };
+            if let Some(utterance) = endpointer.push(&w, p)
+                && let Some(dialog) = active
+            {
+                let at = |samples: u64| epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
+                tracing::info!(
+                    event = "stt_endpoint",
+                    dialog = %dialog,
+                    speech_ms = (utterance.speech_end - utterance.speech_start) * 1000 / u64::from(RATE),
+                    speech_end_to_endpoint_ms = (now_us() - at(utterance.speech_end)) / 1000,
+                    capture_lag_ms = (now_us() - at(position)) / 1000,
+                    "End of utterance"
+                );
+                let _ = jobs_tx.send(Job {
+                    dialog,
+                    utterance,
+                    epoch_us,
+                });
+            }
+        }
+        if let Some(ec) = &aec
+            && last_stats.elapsed() >= Duration::from_secs(10)
+        {
+            last_stats = Instant::now();
+            let s = ec.stats();
+            tracing::info!(
+                event = "aec_stats",
+                erle_db = ?s.erle_db,
+                delay_ms = ?s.delay_ms,
+                "AEC3 statistics"
+            );
+        }
+    }
+}
+
+fn recognize(recognizer: Recognizer, jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    while let Ok(job) = jobs.recv() {
+        let at = |samples: u64| job.epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
+        let speech_end = at(job.utterance.speech_end);
+        let started = Instant::now();
+        match recognizer.transcribe(&job.utterance.samples) {
+            Ok(Some(t)) => {
+                if shared.active_dialog().as_deref() != Some(job.dialog.as_str()) {
+                    continue; // the dialog was stopped meanwhile
+                }
+                let n = shared.utterances.fetch_add(1, Ordering::Relaxed) + 1;
+                let now = now_us();
+                tracing::info!(
+                    event = "stt_final",
+                    dialog = %job.dialog,
+                    utterance = n,
+                    audio_ms = job.utterance.samples.len() as u64 * 1000 / u64::from(RATE),
+                    whisper_ms = started.elapsed().as_millis() as u64,
+                    speech_end_to_text_ms = (now - speech_end) / 1000,
+                    text = %t.text,
+                    "Final transcript"
+                );
+                let _ = shared.results.send(SttResult {
+                    dialog_id: job.dialog,
+                    is_final: true,
+                    text: t.text,
+                    utterance: n,
+                    speech_start_unix_us: at(job.utterance.speech_start),
+                    speech_end_unix_us: speech_end,
+                    ts_unix_us: now,
+                    no_speech_prob: t.no_speech_prob,
+                });
+            }
+            Ok(None) => {
+                tracing::info!(event = "stt_no_speech", dialog = %job.dialog, "Utterance held no speech; dropped")
+            }
+            Err(e) => tracing::error!(event = "stt_error", error = %e, "Whisper failed"),
+        }
+    }
+}
+
+/// Feeds tts's render reference to the echo canceller as its far end; reconnects by itself.
+pub fn render_reference(addr: String, aec: Arc<EchoCanceller>, shared: Arc<Shared>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot start the render-reference runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let mut connected_once = false;
+        while !shared.stop.load(Ordering::SeqCst) {
+            let endpoint = match tonic::transport::Endpoint::from_shared(format!("http://{addr}")) {
+                Ok(e) => e.connect_timeout(Duration::from_secs(1)),
+                Err(_) => return,
+            };
+            let stream = async {
+                let channel = endpoint.connect().await.ok()?;
+                TtsServiceClient::new(channel)
+                    .render_reference(RenderReferenceRequest {})
+                    .await
+                    .ok()
+                    .map(|r| r.into_inner())
+            }
+            .await;
+            let Some(mut stream) = stream else {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            };
+            if !connected_once {
+                tracing::info!(event = "aec_reference_connected", addr = %addr, "Echo canceller gets tts's render reference");
+                connected_once = true;
+            }
+            let mut resampler: Option<Resampler> = None;
+            let mut pending: Vec<f32> = Vec::new();
+            while let Some(Ok(frame)) = stream.next().await {
+                if shared.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let r = match &mut resampler {
+                    Some(r) if r.rates().0 == frame.sample_rate => r,
+                    _ => match Resampler::new(frame.sample_rate, RATE) {
+                        Ok(r) => resampler.insert(r),
+                        Err(_) => continue,
+                    },
+                };
+                let mono: Vec<f32> = frame
+                    .pcm_s16le
+                    .chunks_exact(2)
+                    .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+                    .collect();
+                let mono = voicehost_audio::to_mono(&mono, frame.channels.max(1) as usize);
+                pending.extend(r.process(&mono));
+                while pending.len() >= FRAME {
+                    let render: Vec<f32> = pending.drain(..FRAME).collect();
+                    aec.render(&render);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}

@@ -1,0 +1,118 @@
+//! Whisper through whisper-rs (whisper.cpp), with guards against transcribing silence or
+//! noise into text ("Thank you.", "[BLANK_AUDIO]", …).
+
+use std::path::Path;
+
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+/// What Whisper makes of noise or silence; dropped when the audio is quiet or the model is
+/// unsure there was speech.
+const HALLUCINATIONS: &[&str] = &[
+    "thank you",
+    "thanks for watching",
+    "thank you for watching",
+    "you",
+    "bye",
+    "subtitles by the amara org community",
+];
+
+/// A recognised utterance.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub text: String,
+    pub no_speech_prob: f32,
+}
+
+pub struct Recognizer {
+    ctx: WhisperContext,
+    threads: usize,
+    language: String,
+    no_speech_threshold: f32,
+}
+
+impl std::fmt::Debug for Recognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recognizer")
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+fn normalized(text: &str) -> String {
+    text.to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Recognizer {
+    pub fn load(
+        model: &Path,
+        threads: usize,
+        language: &str,
+        no_speech_threshold: f32,
+    ) -> Result<Recognizer, String> {
+        if !model.is_file() {
+            return Err(format!(
+                "Whisper model {} not found; fetch it with `voicehost models fetch --only whisper-tiny.en` (or point [stt] whisper_model at a ggml file)",
+                model.display()
+            ));
+        }
+        whisper_rs::install_logging_hooks();
+        let path = model.to_str().ok_or("the model path is not UTF-8")?;
+        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+            .map_err(|e| format!("{}: not a whisper.cpp ggml model ({e})", model.display()))?;
+        Ok(Recognizer {
+            ctx,
+            threads,
+            language: language.to_owned(),
+            no_speech_threshold,
+        })
+    }
+
+    /// Transcribes 16 kHz mono audio; `None` when it holds no speech.
+    pub fn transcribe(&self, samples: &[f32]) -> Result<Option<Transcript>, String> {
+        let mut state = self.ctx.create_state().map_err(|e| e.to_string())?;
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_language(Some(&self.language));
+        params.set_n_threads(self.threads as i32);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_single_segment(false);
+        params.set_no_context(true);
+        // Whisper works on 30 s windows; pad short audio so it is not cut off.
+        let mut audio = samples.to_vec();
+        if audio.len() < 16_000 {
+            audio.resize(16_000, 0.0);
+        }
+        state.full(params, &audio).map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        let mut no_speech: f32 = 0.0;
+        for segment in state.as_iter() {
+            no_speech = no_speech.max(segment.no_speech_probability());
+            text.push_str(&segment.to_string());
+        }
+        let text = text.trim().to_owned();
+        let plain = normalized(&text);
+        let rms = (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt();
+        let bracketed = text.starts_with('[') || text.starts_with('(');
+        if plain.is_empty()
+            || bracketed
+            || no_speech > self.no_speech_threshold
+            || (HALLUCINATIONS.contains(&plain.as_str()) && (rms < 0.02 || no_speech > 0.3))
+        {
+            tracing::debug!(text = %text, no_speech, rms, "Dropped: no speech");
+            return Ok(None);
+        }
+        Ok(Some(Transcript {
+            text,
+            no_speech_prob: no_speech,
+        }))
+    }
+}

@@ -1,0 +1,146 @@
+//! `voicehost.stt.v1.SttService`.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use voicehost_proto::common::v1::{AudioFrame, DialogRef};
+use voicehost_proto::stt::v1::stt_service_server::SttService;
+use voicehost_proto::stt::v1::{
+    AudioFramesRequest, StartRequest, StartResponse, StopRequest, StopResponse, SttResult,
+};
+
+use crate::pipeline::Shared;
+
+#[derive(Debug, Clone)]
+pub struct Stt {
+    pub shared: Arc<Shared>,
+}
+
+fn check_dialog(id: &str) -> Result<(), Status> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "dialog_id {id:?} is invalid: use 1 to 64 letters, digits, _ or - (as NewDialog returns)"
+        )))
+    }
+}
+
+#[tonic::async_trait]
+impl SttService for Stt {
+    async fn start(&self, req: Request<StartRequest>) -> Result<Response<StartResponse>, Status> {
+        let dialog = req.into_inner().dialog_id;
+        check_dialog(&dialog)?;
+        let mut active = self
+            .shared
+            .dialog
+            .lock()
+            .map_err(|_| Status::internal("dialog state poisoned"))?;
+        if let Some(current) = active.as_ref() {
+            return Err(Status::failed_precondition(format!(
+                "already listening for dialog {current:?}; Stop it before starting {dialog:?}"
+            )));
+        }
+        *active = Some(dialog.clone());
+        tracing::info!(event = "stt_started", dialog = %dialog, "Listening");
+        Ok(Response::new(StartResponse {}))
+    }
+
+    async fn stop(&self, req: Request<StopRequest>) -> Result<Response<StopResponse>, Status> {
+        let dialog = req.into_inner().dialog_id;
+        let mut active = self
+            .shared
+            .dialog
+            .lock()
+            .map_err(|_| Status::internal("dialog state poisoned"))?;
+        match active.as_ref() {
+            None => Err(Status::failed_precondition(
+                "not listening: Stop without a Start",
+            )),
+            Some(current) if !dialog.is_empty() && *current != dialog => {
+                Err(Status::invalid_argument(format!(
+                    "dialog_id {dialog:?} is not the active dialog {current:?}"
+                )))
+            }
+            Some(_) => {
+                tracing::info!(event = "stt_stopped", dialog = ?active, "Stopped listening");
+                *active = None;
+                Ok(Response::new(StopResponse {}))
+            }
+        }
+    }
+
+    type ResultsStream = ReceiverStream<Result<SttResult, Status>>;
+
+    async fn results(
+        &self,
+        req: Request<DialogRef>,
+    ) -> Result<Response<Self::ResultsStream>, Status> {
+        let dialog = req.into_inner().dialog_id;
+        check_dialog(&dialog)?;
+        if self.shared.active_dialog().as_deref() != Some(dialog.as_str()) {
+            return Err(Status::invalid_argument(format!(
+                "dialog_id {dialog:?} is not being listened to; call Start with it first"
+            )));
+        }
+        let mut results = self.shared.results.subscribe();
+        let shared = Arc::clone(&self.shared);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                match results.recv().await {
+                    Ok(r) if r.dialog_id == dialog => {
+                        if tx.send(Ok(r)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                if shared.active_dialog().as_deref() != Some(dialog.as_str()) {
+                    return; // the dialog was stopped
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type AudioFramesStream = ReceiverStream<Result<AudioFrame, Status>>;
+
+    async fn audio_frames(
+        &self,
+        _: Request<AudioFramesRequest>,
+    ) -> Result<Response<Self::AudioFramesStream>, Status> {
+        let mut frames = self.shared.frames.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                match frames.recv().await {
+                    Ok(f) => {
+                        if tx.send(Ok(f)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        // A subscriber that cannot keep up is dropped; capture never waits.
+                        let _ = tx
+                            .send(Err(Status::resource_exhausted(format!(
+                                "this subscriber fell {n} frames behind and was dropped; reconnect"
+                            ))))
+                            .await;
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}

@@ -1,0 +1,237 @@
+//! Voice activity detection (Silero VAD v4, ONNX) and utterance endpointing.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::Tensor;
+
+/// Samples per Silero window at 16 kHz (32 ms).
+pub const WINDOW: usize = 512;
+const RATE: usize = 16_000;
+
+/// ONNX Runtime, once per process.
+pub fn environment(library: &Path) -> Result<&'static Environment, String> {
+    static ENV: OnceLock<Environment> = OnceLock::new();
+    if let Some(env) = ENV.get() {
+        return Ok(env);
+    }
+    if !library.is_file() {
+        return Err(format!(
+            "ONNX Runtime library {} not found; fetch it with `voicehost models fetch --only onnxruntime`",
+            library.display()
+        ));
+    }
+    let env = ort::init_from(library)
+        .map_err(|e| format!("cannot load {}: {e}", library.display()))?
+        .with_name("voicehost-stt")
+        .build()
+        .map_err(|e| format!("ONNX Runtime: {e}"))?;
+    Ok(ENV.get_or_init(|| env))
+}
+
+/// Silero VAD with its recurrent state.
+pub struct Silero {
+    session: Session,
+    h: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl std::fmt::Debug for Silero {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Silero").finish_non_exhaustive()
+    }
+}
+
+impl Silero {
+    pub fn load(model: &Path, onnxruntime: &Path) -> Result<Silero, String> {
+        if !model.is_file() {
+            return Err(format!(
+                "{} not found; fetch it with `voicehost models fetch --only silero-vad`",
+                model.display()
+            ));
+        }
+        let env = environment(onnxruntime)?;
+        let session = Session::builder(env)
+            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+            .and_then(|mut b| b.commit_from_file(model))
+            .map_err(|e| format!("{}: {e}", model.display()))?;
+        Ok(Silero {
+            session,
+            h: vec![0.0; 2 * 64],
+            c: vec![0.0; 2 * 64],
+        })
+    }
+
+    /// Speech probability of one 512-sample window.
+    pub fn probability(&mut self, window: &[f32]) -> Result<f32, String> {
+        let e = |e: ort::Error| e.to_string();
+        let inputs = ort::inputs![
+            "input" => Tensor::from_array(([1usize, window.len()], window.to_vec())).map_err(e)?,
+            "sr" => Tensor::from_array(((), vec![16_000i64])).map_err(e)?,
+            "h" => Tensor::from_array(([2usize, 1, 64], self.h.clone())).map_err(e)?,
+            "c" => Tensor::from_array(([2usize, 1, 64], self.c.clone())).map_err(e)?,
+        ];
+        let out = self.session.run(inputs).map_err(e)?;
+        let p = out["output"].try_extract_tensor::<f32>().map_err(e)?.1[0];
+        self.h = out["hn"].try_extract_tensor::<f32>().map_err(e)?.1.to_vec();
+        self.c = out["cn"].try_extract_tensor::<f32>().map_err(e)?.1.to_vec();
+        Ok(p)
+    }
+}
+
+/// A finished utterance.
+#[derive(Debug, Clone)]
+pub struct Utterance {
+    pub samples: Vec<f32>,
+    /// Offsets (in samples since capture start) where speech began and ended.
+    pub speech_start: u64,
+    pub speech_end: u64,
+}
+
+/// Endpointing on VAD probabilities: speech starts after `min_speech` of voiced windows
+/// (with `preroll` of audio before it kept), and ends after `silence` without speech, or at
+/// `max_len`.
+#[derive(Debug)]
+pub struct Endpointer {
+    threshold: f32,
+    silence: usize,
+    min_speech: usize,
+    max_len: usize,
+    preroll: VecDeque<f32>,
+    preroll_len: usize,
+    current: Option<Vec<f32>>,
+    voiced_run: usize,
+    since_voice: usize,
+    speech_start: u64,
+    last_voice: u64,
+    position: u64,
+}
+
+impl Endpointer {
+    pub fn new(
+        threshold: f32,
+        silence_ms: u32,
+        min_speech_ms: u32,
+        max_ms: u32,
+        preroll_ms: u32,
+    ) -> Self {
+        let ms = |m: u32| RATE * m as usize / 1000;
+        Endpointer {
+            threshold,
+            silence: ms(silence_ms),
+            min_speech: ms(min_speech_ms),
+            max_len: ms(max_ms),
+            preroll: VecDeque::new(),
+            preroll_len: ms(preroll_ms),
+            current: None,
+            voiced_run: 0,
+            since_voice: 0,
+            speech_start: 0,
+            last_voice: 0,
+            position: 0,
+        }
+    }
+
+    /// True while an utterance is being collected.
+    #[cfg(test)]
+    pub fn in_speech(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Feeds one window and its speech probability; returns an utterance when one ends.
+    pub fn push(&mut self, window: &[f32], probability: f32) -> Option<Utterance> {
+        let voiced = probability >= self.threshold;
+        self.position += window.len() as u64;
+        match self.current.as_mut() {
+            None => {
+                self.preroll.extend(window.iter().copied());
+                let excess = self
+                    .preroll
+                    .len()
+                    .saturating_sub(self.preroll_len + self.min_speech);
+                self.preroll.drain(..excess);
+                self.voiced_run = if voiced {
+                    self.voiced_run + window.len()
+                } else {
+                    0
+                };
+                if self.voiced_run >= self.min_speech {
+                    self.speech_start = self.position - self.voiced_run as u64;
+                    self.last_voice = self.position;
+                    self.since_voice = 0;
+                    self.current = Some(self.preroll.drain(..).collect());
+                }
+                None
+            }
+            Some(samples) => {
+                samples.extend_from_slice(window);
+                if voiced {
+                    self.since_voice = 0;
+                    self.last_voice = self.position;
+                } else {
+                    self.since_voice += window.len();
+                }
+                if self.since_voice >= self.silence || samples.len() >= self.max_len {
+                    self.voiced_run = 0;
+                    let mut samples = self.current.take().unwrap_or_default();
+                    // Keep a little of the silence after the speech, not all of it.
+                    let keep = samples
+                        .len()
+                        .saturating_sub(self.since_voice.saturating_sub(RATE / 5));
+                    samples.truncate(keep);
+                    return Some(Utterance {
+                        samples,
+                        speech_start: self.speech_start,
+                        speech_end: self.last_voice,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// Drops any partial utterance (dialog stopped).
+    pub fn reset(&mut self) {
+        self.current = None;
+        self.voiced_run = 0;
+        self.preroll.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speech_then_silence_makes_one_utterance_with_preroll() {
+        let mut ep = Endpointer::new(0.5, 500, 100, 10_000, 200);
+        let w = vec![0.1; WINDOW];
+        let mut out = Vec::new();
+        // 1 s silence, 1 s speech, 1 s silence (32 ms windows).
+        for (n, p) in [(31, 0.0), (31, 0.9), (31, 0.0)] {
+            for _ in 0..n {
+                out.extend(ep.push(&w, p));
+            }
+        }
+        assert_eq!(out.len(), 1);
+        let u = &out[0];
+        let len_ms = u.samples.len() * 1000 / RATE;
+        // speech (~1 s) + preroll (~0.2 s) + a short tail, not the whole 0.5 s of silence.
+        assert!((1100..1500).contains(&len_ms), "{len_ms} ms");
+        assert!(u.speech_end > u.speech_start);
+    }
+
+    #[test]
+    fn short_blips_are_not_speech() {
+        let mut ep = Endpointer::new(0.5, 500, 200, 10_000, 200);
+        let w = vec![0.1; WINDOW];
+        for i in 0..200 {
+            let p = if i % 10 == 0 { 0.9 } else { 0.1 };
+            assert!(ep.push(&w, p).is_none());
+        }
+        assert!(!ep.in_speech());
+    }
+}

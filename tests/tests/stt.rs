@@ -1,0 +1,278 @@
+//! The stt plugin end to end: real capture from WAV files read in real time, AEC3, Silero
+//! VAD, Whisper, real gRPC, the host loading it.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_stream::StreamExt;
+use tonic::Code;
+use voicehost_proto::common::v1::DialogRef;
+use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
+use voicehost_proto::stt::v1::{AudioFramesRequest, StartRequest, StopRequest};
+use voicehost_tests::{
+    HostProc, Setup, app_events, channel, free_port, model, wait_for_text, word_error_rate,
+};
+
+const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
+                   ask what you can do for your country.";
+
+/// Writes 16 kHz mono s16 `samples` to `path`.
+fn write_wav(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample((s * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+fn read_wav(path: &Path) -> Vec<f32> {
+    let mut r = hound::WavReader::open(path).unwrap();
+    r.samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect()
+}
+
+/// A host with the logger and stt reading `input`.
+fn stt_host(input: &Path, extra: &[(&str, &str)]) -> (Setup, HostProc, u16) {
+    let mut setup = Setup::new();
+    let port = free_port();
+    let mut keys: Vec<(String, String)> = vec![
+        ("port".into(), port.to_string()),
+        ("start_timeout_ms".into(), "60000".into()),
+        ("input".into(), format!("wav:{}", input.display())),
+        (
+            "whisper_model".into(),
+            model("ggml-tiny.en.bin").display().to_string(),
+        ),
+        (
+            "vad_model".into(),
+            model("openwakeword/silero_vad.onnx").display().to_string(),
+        ),
+        (
+            "onnxruntime_library".into(),
+            model("onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
+        // No tts in these tests: AEC3 runs without a far end.
+        (
+            "render_reference".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ),
+    ];
+    for (k, v) in extra {
+        keys.retain(|(key, _)| key != k);
+        keys.push(((*k).into(), (*v).into()));
+    }
+    let refs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    setup.section("stt", &refs);
+    let mut host = setup.spawn();
+    host.wait_for("host_ready", Duration::from_secs(120));
+    (setup, host, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_speech_becomes_one_final_result_soon_after_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("jfk-padded.wav");
+    let mut audio = vec![0.0; 16_000 * 3];
+    audio.extend(read_wav(&model("audio/jfk.wav")));
+    audio.extend(vec![0.0; 16_000 * 5]);
+    write_wav(&input, &audio);
+    let (setup, mut host, port) = stt_host(&input, &[]);
+    let mut stt = SttServiceClient::new(channel(port));
+    let dialog = "00000000000000d1";
+    stt.start(StartRequest {
+        dialog_id: dialog.into(),
+    })
+    .await
+    .unwrap();
+    let mut results = stt
+        .results(DialogRef {
+            dialog_id: dialog.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(30), results.next())
+        .await
+        .expect("a result within 30 s")
+        .unwrap()
+        .unwrap();
+    assert!(first.is_final);
+    let wer = word_error_rate(JFK, &first.text);
+    assert!(wer <= 0.05, "WER {wer}: heard {:?}", first.text);
+    assert!(first.speech_end_unix_us > first.speech_start_unix_us);
+    // Exactly one result for the one utterance: nothing else within the trailing silence.
+    let more = tokio::time::timeout(Duration::from_secs(3), results.next()).await;
+    assert!(more.is_err(), "a second result: {more:?}");
+
+    // Endpointing: the utterance was cut within vad_silence_ms (2000) + 300 ms of its end.
+    let log = setup.log_dir().join("app.log");
+    wait_for_text(&log, "stt_endpoint", Duration::from_secs(5));
+    let ev = app_events(&log);
+    let endpoint = ev.iter().find(|e| e.event == "stt_endpoint").unwrap();
+    let delay: i64 = endpoint.field("speech_end_to_endpoint_ms").parse().unwrap();
+    eprintln!("endpoint event: {}", endpoint.fields);
+    eprintln!(
+        "end of speech → endpoint: {delay} ms; → final text: {} ms",
+        (first.ts_unix_us - first.speech_end_unix_us) / 1000
+    );
+    assert!(delay <= 2300, "endpoint {delay} ms after the speech ended");
+    stt.stop(StopRequest {
+        dialog_id: dialog.into(),
+    })
+    .await
+    .unwrap();
+    host.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_and_low_noise_give_no_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("noise.wav");
+    let mut seed = 7u32;
+    let noise: Vec<f32> = (0..16_000 * 12)
+        .map(|i| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let n = ((seed >> 8) as f32 / 16_777_216.0 - 0.5) * 0.02;
+            // 5 s of digital silence, then 7 s of low noise.
+            if i < 16_000 * 5 { 0.0 } else { n }
+        })
+        .collect();
+    write_wav(&input, &noise);
+    let (_setup, mut host, port) = stt_host(&input, &[]);
+    let mut stt = SttServiceClient::new(channel(port));
+    let dialog = "00000000000000d2";
+    stt.start(StartRequest {
+        dialog_id: dialog.into(),
+    })
+    .await
+    .unwrap();
+    let mut results = stt
+        .results(DialogRef {
+            dialog_id: dialog.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let got = tokio::time::timeout(Duration::from_secs(14), results.next()).await;
+    assert!(got.is_err(), "silence or noise became a result: {got:?}");
+    host.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_errors_are_clear_and_frames_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("quiet.wav");
+    write_wav(&input, &vec![0.0; 16_000 * 2]);
+    let (_setup, mut host, port) = stt_host(&input, &[]);
+    let mut stt = SttServiceClient::new(channel(port));
+
+    let err = stt
+        .stop(StopRequest {
+            dialog_id: "abc".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    let err = stt
+        .start(StartRequest {
+            dialog_id: "bad id!".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    stt.start(StartRequest {
+        dialog_id: "d1".into(),
+    })
+    .await
+    .unwrap();
+    let err = stt
+        .start(StartRequest {
+            dialog_id: "d2".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("\"d1\""), "{err}");
+    let err = stt
+        .results(DialogRef {
+            dialog_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("Start"), "{err}");
+    let err = stt
+        .stop(StopRequest {
+            dialog_id: "d2".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    stt.stop(StopRequest {
+        dialog_id: "d1".into(),
+    })
+    .await
+    .unwrap();
+
+    // The echo-cancelled 16 kHz frames, 10 ms each, in sequence, to several subscribers.
+    let mut a = stt
+        .audio_frames(AudioFramesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut b = stt
+        .audio_frames(AudioFramesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = None;
+    for _ in 0..20 {
+        let f = a.next().await.unwrap().unwrap();
+        assert_eq!(
+            (f.sample_rate, f.channels, f.pcm_s16le.len()),
+            (16_000, 1, 320)
+        );
+        if let Some(prev) = last {
+            assert_eq!(f.seq, prev + 1);
+        }
+        last = Some(f.seq);
+    }
+    assert!(b.next().await.unwrap().is_ok());
+    host.terminate();
+}
+
+#[test]
+fn a_missing_capture_device_is_a_clear_error() {
+    let mut setup = Setup::new();
+    setup.loader("restart_backoff_ms", "100");
+    setup.section(
+        "stt",
+        &[
+            ("port", &free_port().to_string()),
+            ("start_timeout_ms", "60000"),
+            ("input", "device:no-such-microphone"),
+            ("whisper_model", model("ggml-tiny.en.bin").to_str().unwrap()),
+            (
+                "vad_model",
+                model("openwakeword/silero_vad.onnx").to_str().unwrap(),
+            ),
+            (
+                "onnxruntime_library",
+                model("onnxruntime/libonnxruntime.so").to_str().unwrap(),
+            ),
+        ],
+    );
+    let (status, out) = setup.run_to_exit("run", Duration::from_secs(120));
+    assert!(!status.success());
+    assert!(out.contains("input = wav:"), "names the fix: {out}");
+}
