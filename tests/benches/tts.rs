@@ -22,7 +22,7 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::llm::v1::LlmChunk;
 use voicehost_proto::tts::v1::PlaybackEventKind;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_tests::{Setup, channel, free_port, model};
+use voicehost_tests::{Setup, bench_python, channel, free_port, model};
 
 const RUNS: usize = 7;
 const CLAUSE: &str = "The capital of France is Paris.";
@@ -164,54 +164,18 @@ fn ours() -> (f64, f64, f64) {
     )
 }
 
-fn peer_python() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-    let venv = home.join(".cache/voicehost/bench-venv");
-    let python = venv.join("bin/python");
-    if !python.is_file() {
-        eprintln!("installing the peer (kokoro-onnx) into {}", venv.display());
-        assert!(
-            Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    let ok = Command::new(&python)
-        .args(["-c", "import kokoro_onnx, onnxruntime"])
-        .status()
-        .unwrap()
-        .success();
-    if !ok {
-        assert!(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "kokoro-onnx==0.6.1",
-                    "onnxruntime==1.31.1"
-                ])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    python
-}
-
 fn peer() -> (f64, f64, f64) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/kokoro_onnx_peer.py");
-    let out = Command::new(peer_python())
-        .arg(script)
-        .arg(model("kokoro/kokoro-v1.0.int8.onnx"))
-        .arg(model("kokoro/voices/af_heart.bin"))
-        .args([CLAUSE, PARAGRAPH, &RUNS.to_string()])
-        .output()
-        .unwrap();
+    let out = Command::new(bench_python(
+        "kokoro_onnx, onnxruntime",
+        &["kokoro-onnx==0.6.1", "onnxruntime==1.31.1"],
+    ))
+    .arg(script)
+    .arg(model("kokoro/kokoro-v1.0.int8.onnx"))
+    .arg(model("kokoro/voices/af_heart.bin"))
+    .args([CLAUSE, PARAGRAPH, &RUNS.to_string()])
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",

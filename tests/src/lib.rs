@@ -457,3 +457,39 @@ pub fn tts_keys(port: u16, out: &Path) -> Vec<(String, String)> {
         ("cache_phrases".into(), "Yes?".into()),
     ]
 }
+
+/// Python for the benchmarks' peers: `~/.cache/voicehost/bench-venv`, created and given
+/// `packages` (pinned `name==version`, from PyPI) when missing.
+pub fn bench_python(import: &str, packages: &[&str]) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+    let venv = home.join(".cache/voicehost/bench-venv");
+    let python = venv.join("bin/python");
+    if !python.is_file() {
+        eprintln!("creating {} for the benchmark peers", venv.display());
+        assert!(
+            Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let present = Command::new(&python)
+        .args(["-c", &format!("import {import}")])
+        .status()
+        .unwrap()
+        .success();
+    if !present {
+        eprintln!("installing {} into {}", packages.join(" "), venv.display());
+        assert!(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet"])
+                .args(packages)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    python
+}

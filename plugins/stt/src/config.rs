@@ -27,14 +27,6 @@ pub struct Settings {
     pub no_speech_threshold: f32,
 }
 
-fn check(ok: bool, message: String) -> Result<(), PluginError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(PluginError::config(message))
-    }
-}
-
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
         let input: String = c.parse_or("input", "device".to_owned())?;
@@ -64,37 +56,37 @@ impl Settings {
             preroll_ms: c.parse_or("preroll_ms", 300)?,
             no_speech_threshold: c.parse_or("no_speech_threshold", 0.6)?,
         };
-        check(
+        PluginConfig::check(
             (0.05..=0.95).contains(&s.vad_threshold),
             format!(
                 "[stt] vad_threshold = {} is out of range; use 0.05 to 0.95",
                 s.vad_threshold
             ),
         )?;
-        check(
+        PluginConfig::check(
             (100..=10_000).contains(&s.vad_silence_ms),
             format!(
                 "[stt] vad_silence_ms = {} is out of range; use 100 to 10000",
                 s.vad_silence_ms
             ),
         )?;
-        check(
+        PluginConfig::check(
             s.min_speech_ms < s.max_utterance_ms && (1000..=120_000).contains(&s.max_utterance_ms),
             "[stt] need min_speech_ms < max_utterance_ms, and max_utterance_ms from 1000 to 120000"
                 .to_owned(),
         )?;
-        check(
+        PluginConfig::check(
             s.preroll_ms <= 2000,
             format!(
                 "[stt] preroll_ms = {} is too long; use at most 2000",
                 s.preroll_ms
             ),
         )?;
-        check(
+        PluginConfig::check(
             (1..=64).contains(&s.threads),
             format!("[stt] threads = {} is out of range; use 1 to 64", s.threads),
         )?;
-        check(
+        PluginConfig::check(
             s.render_reference.parse::<std::net::SocketAddr>().is_ok(),
             format!(
                 "[stt] render_reference = {:?} is not host:port (e.g. 127.0.0.1:5006)",

@@ -52,14 +52,6 @@ pub struct Settings {
     pub phrases: Vec<String>,
 }
 
-fn check(ok: bool, message: String) -> Result<(), PluginError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(PluginError::config(message))
-    }
-}
-
 impl Settings {
     pub fn from_config(c: &PluginConfig, log_dir: &std::path::Path) -> Result<Self, PluginError> {
         let path = |key: &str, default: &str| -> Result<PathBuf, PluginError> {
@@ -95,15 +87,15 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
         };
-        check(
+        PluginConfig::check(
             (0.5..=2.0).contains(&s.speed),
             format!("[tts] speed = {} is out of range; use 0.5 to 2.0", s.speed),
         )?;
-        check(
+        PluginConfig::check(
             (1..=64).contains(&s.threads),
             format!("[tts] threads = {} is out of range; use 1 to 64", s.threads),
         )?;
-        check(
+        PluginConfig::check(
             s.voice
                 .chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
@@ -113,19 +105,19 @@ impl Settings {
                 s.voice
             ),
         )?;
-        check(
+        PluginConfig::check(
             (1..=50).contains(&s.first_chunk_words),
             format!(
                 "[tts] first_chunk_words = {} is out of range; use 1 to 50",
                 s.first_chunk_words
             ),
         )?;
-        check(
+        PluginConfig::check(
             s.high_watermark_ms >= 1000 && s.low_watermark_ms < s.high_watermark_ms,
             "[tts] watermarks: need high_watermark_ms >= 1000 and low_watermark_ms below it"
                 .to_owned(),
         )?;
-        check(
+        PluginConfig::check(
             (16..=1_000_000).contains(&s.max_text_bytes),
             format!(
                 "[tts] max_text_bytes = {} is out of range; use 16 to 1000000",
