@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::models::ct2::Ct2Writer;
+use std::collections::BTreeMap;
 
 const STATE: usize = 4;
 

@@ -12,14 +12,20 @@
 //! three along the rows) and cross-attention K,V one `linear_1` (split in two). Whisper's key
 //! projections have no bias; the fused bias holds zeros there, which are checked and dropped.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read, Write};
+use std::collections::BTreeSet;
+use std::io::{self, Write};
 
 use half::{bf16, f16};
 
 use super::ct2::{Ct2Model, DType, Variable};
 
-const GGML_MAGIC: u32 = 0x6767_6d6c;
+mod assets;
+mod ggml;
+
+pub use assets::{MelFilters, WhisperAssets, mel_filters, npz_f32, parse_npy_f32, parse_tiktoken};
+pub use ggml::{GgmlSummary, GgmlTensor, read_ggml};
+
+pub(crate) const GGML_MAGIC: u32 = 0x6767_6d6c;
 /// Vocabulary sizes from this one up use `multilingual.tiktoken`.
 const MULTILINGUAL_VOCAB: usize = 51865;
 
@@ -51,25 +57,6 @@ pub enum WhisperError {
     Tiktoken { line: usize, message: String },
     #[error("writing the ggml file: {0}")]
     Io(#[from] io::Error),
-}
-
-/// A mel filter bank `[n_mel, n_fft]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MelFilters {
-    pub n_mel: usize,
-    pub n_fft: usize,
-    pub data: Vec<f32>,
-}
-
-/// The tokenizer and audio front-end data that the ggml file embeds.
-#[derive(Debug, Clone, Default)]
-pub struct WhisperAssets {
-    /// Filter banks by mel-bin count (80, 128).
-    pub mel_filters: BTreeMap<usize, MelFilters>,
-    /// Tokens of `gpt2.tiktoken` (English-only models), in rank order.
-    pub gpt2: Vec<Vec<u8>>,
-    /// Tokens of `multilingual.tiktoken`, in rank order.
-    pub multilingual: Vec<Vec<u8>>,
 }
 
 /// The hyper-parameters written to the ggml header, in file order.
@@ -488,226 +475,6 @@ pub fn convert(
         return Err(WhisperError::Unknown(unknown.join(", ")));
     }
     Ok(hp)
-}
-
-/// Reads the `<f4` array `name.npy` from an `.npz` archive: (shape, data).
-pub fn npz_f32(npz: &[u8], name: &str) -> Result<(Vec<usize>, Vec<f32>), WhisperError> {
-    let bad = |m: String| WhisperError::Npz(m);
-    let mut archive =
-        zip::ZipArchive::new(io::Cursor::new(npz)).map_err(|e| bad(format!("not a zip: {e}")))?;
-    let mut file = archive
-        .by_name(&format!("{name}.npy"))
-        .map_err(|e| bad(format!("{name}.npy: {e}")))?;
-    let mut npy = Vec::new();
-    file.read_to_end(&mut npy)
-        .map_err(|e| bad(format!("{name}.npy: {e}")))?;
-    parse_npy_f32(&npy).map_err(|m| bad(format!("{name}.npy: {m}")))
-}
-
-/// Parses a NumPy `.npy` (format 1.x–3.x) holding little-endian f32 in C order.
-pub fn parse_npy_f32(npy: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
-    if npy.len() < 10 || &npy[..6] != b"\x93NUMPY" {
-        return Err("not a .npy file".to_owned());
-    }
-    let (header_len, start) = match npy[6] {
-        1 => (usize::from(u16::from_le_bytes([npy[8], npy[9]])), 10),
-        2 | 3 if npy.len() >= 12 => (
-            u32::from_le_bytes([npy[8], npy[9], npy[10], npy[11]]) as usize,
-            12,
-        ),
-        v => return Err(format!("unsupported .npy version {v}")),
-    };
-    let header = npy
-        .get(start..start + header_len)
-        .and_then(|h| std::str::from_utf8(h).ok())
-        .ok_or("truncated .npy header")?;
-    if !header.contains("'descr': '<f4'") {
-        return Err(format!(
-            "expected little-endian float32 data, header {header}"
-        ));
-    }
-    if header.contains("'fortran_order': True") {
-        return Err("Fortran-ordered arrays are not supported".to_owned());
-    }
-    let shape_text = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| format!("no shape in header {header}"))?;
-    let shape = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .map_err(|e| format!("shape {shape_text}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let data = &npy[start + header_len..];
-    let count: usize = shape.iter().product();
-    if data.len() != count * 4 {
-        return Err(format!(
-            "shape {shape:?} needs {} bytes of data, found {}",
-            count * 4,
-            data.len()
-        ));
-    }
-    let values = data
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Ok((shape, values))
-}
-
-/// Reads the filter banks `mel_80` and, when present, `mel_128` from `mel_filters.npz`.
-pub fn mel_filters(npz: &[u8]) -> Result<BTreeMap<usize, MelFilters>, WhisperError> {
-    let mut out = BTreeMap::new();
-    for n in [80, 128] {
-        match npz_f32(npz, &format!("mel_{n}")) {
-            Ok((shape, data)) => {
-                let [n_mel, n_fft] = shape[..] else {
-                    return Err(WhisperError::Npz(format!(
-                        "mel_{n} has shape {shape:?}, expected [{n}, n_fft]"
-                    )));
-                };
-                out.insert(n_mel, MelFilters { n_mel, n_fft, data });
-            }
-            Err(e) if n == 80 => return Err(e),
-            Err(_) => {}
-        }
-    }
-    Ok(out)
-}
-
-/// Parses a `.tiktoken` file (`base64-token rank` per line) into tokens in rank order.
-pub fn parse_tiktoken(text: &str) -> Result<Vec<Vec<u8>>, WhisperError> {
-    use base64::Engine as _;
-    let mut tokens = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-        let bad = |message: String| WhisperError::Tiktoken {
-            line: i + 1,
-            message,
-        };
-        let (token, rank) = line
-            .split_once(' ')
-            .ok_or_else(|| bad("expected `token rank`".to_owned()))?;
-        let rank: usize = rank
-            .trim()
-            .parse()
-            .map_err(|e| bad(format!("rank {rank:?}: {e}")))?;
-        if rank != tokens.len() {
-            return Err(bad(format!("rank {rank}, expected {}", tokens.len())));
-        }
-        // multilingual.tiktoken ends with `=`: an empty token, kept so ranks stay aligned.
-        let bytes = if token.trim_end_matches('=').is_empty() {
-            Vec::new()
-        } else {
-            base64::engine::general_purpose::STANDARD
-                .decode(token)
-                .map_err(|e| bad(format!("token {token:?}: {e}")))?
-        };
-        tokens.push(bytes);
-    }
-    Ok(tokens)
-}
-
-/// What a ggml Whisper file holds, read back without the tensor data.
-#[derive(Debug, Clone)]
-pub struct GgmlSummary {
-    pub hparams: Hparams,
-    pub ftype: i32,
-    pub mel: (usize, usize),
-    pub vocab: Vec<Vec<u8>>,
-    pub tensors: Vec<GgmlTensor>,
-}
-
-/// One tensor entry of a ggml file.
-#[derive(Debug, Clone)]
-pub struct GgmlTensor {
-    pub name: String,
-    /// Dimensions, innermost first.
-    pub dims: Vec<usize>,
-    /// 0 f32, 1 f16.
-    pub ttype: i32,
-    /// Byte offset of the data in the file.
-    pub offset: usize,
-}
-
-/// Reads a ggml Whisper file's header, vocabulary and tensor table.
-pub fn read_ggml(bytes: &[u8]) -> Result<GgmlSummary, String> {
-    let mut pos = 0usize;
-    let i32_at = |pos: &mut usize| -> Result<i32, String> {
-        let b = bytes
-            .get(*pos..*pos + 4)
-            .ok_or_else(|| format!("truncated at byte {pos}"))?;
-        *pos += 4;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let to_usize = |x: i32| usize::try_from(x).map_err(|_| format!("negative size {x}"));
-    if i32_at(&mut pos)? as u32 != GGML_MAGIC {
-        return Err("not a ggml file (bad magic)".to_owned());
-    }
-    let mut h = [0usize; 10];
-    for slot in &mut h {
-        *slot = to_usize(i32_at(&mut pos)?)?;
-    }
-    let hparams = Hparams {
-        n_vocab: h[0],
-        n_audio_ctx: h[1],
-        n_audio_state: h[2],
-        n_audio_head: h[3],
-        n_audio_layer: h[4],
-        n_text_ctx: h[5],
-        n_text_state: h[6],
-        n_text_head: h[7],
-        n_text_layer: h[8],
-        n_mels: h[9],
-    };
-    let ftype = i32_at(&mut pos)?;
-    let n_mel = to_usize(i32_at(&mut pos)?)?;
-    let n_fft = to_usize(i32_at(&mut pos)?)?;
-    pos += n_mel * n_fft * 4;
-    let n_vocab = to_usize(i32_at(&mut pos)?)?;
-    let mut vocab = Vec::with_capacity(n_vocab);
-    for _ in 0..n_vocab {
-        let len = to_usize(i32_at(&mut pos)?)?;
-        let token = bytes.get(pos..pos + len).ok_or("truncated vocabulary")?;
-        vocab.push(token.to_vec());
-        pos += len;
-    }
-    let mut tensors = Vec::new();
-    while pos < bytes.len() {
-        let n_dims = to_usize(i32_at(&mut pos)?)?;
-        let name_len = to_usize(i32_at(&mut pos)?)?;
-        let ttype = i32_at(&mut pos)?;
-        let dims = (0..n_dims)
-            .map(|_| i32_at(&mut pos).and_then(to_usize))
-            .collect::<Result<Vec<_>, _>>()?;
-        let name = bytes
-            .get(pos..pos + name_len)
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .ok_or("truncated tensor name")?;
-        pos += name_len;
-        let elem = if ttype == 0 { 4 } else { 2 };
-        let offset = pos;
-        pos += dims.iter().product::<usize>() * elem;
-        if pos > bytes.len() {
-            return Err(format!("tensor {name} is truncated"));
-        }
-        tensors.push(GgmlTensor {
-            name,
-            dims,
-            ttype,
-            offset,
-        });
-    }
-    Ok(GgmlSummary {
-        hparams,
-        ftype,
-        mel: (n_mel, n_fft),
-        vocab,
-        tensors,
-    })
 }
 
 #[cfg(test)]
