@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::Channel;
@@ -109,12 +109,7 @@ pub async fn flush(timeout: Duration) {
     }
 }
 
-/// Current time in microseconds since the Unix epoch.
-pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
+pub use voicehost_plugin_api::now_us;
 
 async fn forward(
     mut rx: mpsc::Receiver<Msg>,

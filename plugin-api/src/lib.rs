@@ -76,6 +76,14 @@ pub use context::{PluginConfig, PluginContext};
 pub use export::{Plugin, PluginMeta};
 pub use serve::{GrpcServer, HealthHandle, MAX_DECODING_MESSAGE_BYTES, ServerBuilder, Services};
 
+/// Wall-clock time in microseconds since the Unix epoch: the timestamp every voicehost
+/// message carries (`ts_unix_us`).
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable;

@@ -16,6 +16,7 @@ mod device;
 mod input;
 mod output;
 mod pacer;
+mod pcm;
 mod resample;
 mod spec;
 
@@ -23,6 +24,7 @@ pub use device::probe_output;
 pub use input::{Source, open_input};
 pub use output::{Sink, open_output};
 pub use pacer::Pacer;
+pub use pcm::{from_s16le, to_i16, to_s16le};
 pub use resample::{Resampler, from_mono, to_mono};
 pub use spec::{InputSpec, OutputSpec, Pacing, ProbeMode};
 

@@ -145,11 +145,12 @@ impl Sink for WavSink {
             self.pacer.advance(samples.len());
         }
         for s in samples {
-            let v = (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
-            self.writer.write_sample(v).map_err(|e| AudioError::File {
-                path: self.path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            self.writer
+                .write_sample(crate::to_i16(*s))
+                .map_err(|e| AudioError::File {
+                    path: self.path.display().to_string(),
+                    message: e.to_string(),
+                })?;
         }
         Ok(())
     }

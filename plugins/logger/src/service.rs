@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tonic::{Request, Response, Status};
+use voicehost_plugin_api::now_us;
 use voicehost_proto::logger::v1::logger_service_server::LoggerService;
 use voicehost_proto::logger::v1::{
     NewDialogRequest, NewDialogResponse, WriteAppRequest, WriteAppResponse, WriteDialogRequest,
@@ -103,12 +104,6 @@ impl LoggerSvc {
             Err(e) => Err(LoggerError::Unavailable(e.clone())),
         }
     }
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 #[tonic::async_trait]

@@ -4,12 +4,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use voicehost_audio::{Resampler, Source};
-use voicehost_plugin_api::HealthHandle;
+use voicehost_plugin_api::{HealthHandle, now_us};
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::stt::v1::SttResult;
 use voicehost_proto::tts::v1::RenderReferenceRequest;
@@ -22,12 +22,6 @@ use crate::vad::{Endpointer, Silero, Utterance, WINDOW};
 pub const RATE: u32 = 16_000;
 /// 10 ms at 16 kHz: the echo canceller's frame.
 pub const FRAME: usize = 160;
-
-pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
 
 /// State shared by the pipeline threads and the RPC handlers.
 #[derive(Debug)]
@@ -68,13 +62,6 @@ struct Job {
     utterance: Utterance,
     /// Wall-clock time (µs) of the first captured sample.
     epoch_us: i64,
-}
-
-fn to_pcm(frame: &[f32]) -> Vec<u8> {
-    frame
-        .iter()
-        .flat_map(|s| ((s * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
-        .collect()
 }
 
 /// Runs capture until `shared.stop`. Reports a capture failure through `health`.
@@ -134,7 +121,7 @@ pub fn capture(
             let ts = epoch_us + (position * 1_000_000 / u64::from(RATE)) as i64;
             position += FRAME as u64;
             let _ = shared.frames.send(AudioFrame {
-                pcm_s16le: to_pcm(&frame),
+                pcm_s16le: voicehost_audio::to_s16le(&frame),
                 sample_rate: RATE,
                 channels: 1,
                 ts_unix_us: ts,
@@ -286,12 +273,10 @@ pub fn render_reference(addr: String, aec: Arc<EchoCanceller>, shared: Arc<Share
                         Err(_) => continue,
                     },
                 };
-                let mono: Vec<f32> = frame
-                    .pcm_s16le
-                    .chunks_exact(2)
-                    .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
-                    .collect();
-                let mono = voicehost_audio::to_mono(&mono, frame.channels.max(1) as usize);
+                let mono = voicehost_audio::to_mono(
+                    &voicehost_audio::from_s16le(&frame.pcm_s16le),
+                    frame.channels.max(1) as usize,
+                );
                 pending.extend(r.process(&mono));
                 while pending.len() >= FRAME {
                     let render: Vec<f32> = pending.drain(..FRAME).collect();

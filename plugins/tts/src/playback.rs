@@ -5,10 +5,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, oneshot};
 use voicehost_audio::Sink;
+use voicehost_plugin_api::now_us;
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
@@ -16,12 +17,6 @@ use crate::engine::SAMPLE_RATE;
 
 /// Audio per render-reference frame and per write to the output.
 const FRAME: usize = SAMPLE_RATE as usize / 50;
-
-pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
 
 /// A piece of one utterance.
 #[derive(Debug)]
@@ -258,14 +253,8 @@ impl Player {
                 if let Err(e) = sink.write(frame) {
                     tracing::error!(error = %e, output = %sink.describe(), "Audio output failed");
                 }
-                let pcm: Vec<u8> = frame
-                    .iter()
-                    .flat_map(|s| {
-                        ((s * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()
-                    })
-                    .collect();
                 let _ = self.reference.send(AudioFrame {
-                    pcm_s16le: pcm,
+                    pcm_s16le: voicehost_audio::to_s16le(frame),
                     sample_rate: SAMPLE_RATE,
                     channels: 1,
                     ts_unix_us: ts,
