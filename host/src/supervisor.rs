@@ -31,12 +31,25 @@ pub fn next_backoff(backoff: &[Duration], recent: usize) -> Option<Duration> {
 pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let interval = host.config().loader.health_interval;
+        let timeout = interval.clamp(Duration::from_millis(200), Duration::from_secs(2));
+        // One health client per service for the whole run: its channel reconnects by itself
+        // after a restart, so no connection is set up per check.
+        let mut clients: Vec<HealthClient<_>> = host
+            .slots()
+            .iter()
+            .map(|s| {
+                HealthClient::new(endpoint(&host.env().bind_addr, s.config.port).connect_lazy())
+            })
+            .collect();
         loop {
             tokio::time::sleep(interval).await;
             if host.is_shutting_down() {
                 return;
             }
-            for slot in host.slots().iter().filter(|s| s.config.enabled) {
+            for (slot, client) in host.slots().iter().zip(&mut clients) {
+                if !slot.config.enabled {
+                    continue;
+                }
                 let name = slot.config.name;
                 // A slot being started, stopped or swapped is someone else's business now.
                 let Ok(mut state) = slot.state.try_lock() else {
@@ -55,13 +68,10 @@ pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
                         problem = Some(format!("reported NOT_SERVING: {}", h.detail));
                     }
                 }
-                if problem.is_none() {
-                    let channel = endpoint(&host.env().bind_addr, slot.config.port).connect_lazy();
-                    let timeout =
-                        interval.clamp(Duration::from_millis(200), Duration::from_secs(2));
-                    if let Err(why) = check_health(&mut HealthClient::new(channel), timeout).await {
-                        problem = Some(why);
-                    }
+                if problem.is_none()
+                    && let Err(why) = check_health(client, timeout).await
+                {
+                    problem = Some(why);
                 }
                 if let Some(reason) = problem {
                     state.state = ServiceState::Restarting;
