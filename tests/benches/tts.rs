@@ -22,7 +22,7 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::llm::v1::LlmChunk;
 use voicehost_proto::tts::v1::PlaybackEventKind;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_tests::{Setup, bench_python, channel, free_port, model};
+use voicehost_tests::{Setup, bench_python, channel, free_port, model, tts_keys};
 
 const RUNS: usize = 7;
 const CLAUSE: &str = "The capital of France is Paris.";
@@ -35,29 +35,12 @@ twelve million in the wider region around it.";
 async fn streaming_first_audio() -> f64 {
     let mut setup = Setup::new();
     let port = free_port();
-    let voices = model("kokoro/voices/af_heart.bin")
-        .parent()
-        .unwrap()
-        .display()
-        .to_string();
-    let keys = [
-        ("port", port.to_string()),
-        ("start_timeout_ms", "120000".to_owned()),
-        (
-            "model",
-            model("kokoro/kokoro-v1.0.int8.onnx").display().to_string(),
-        ),
-        ("vocab", model("kokoro/vocab.json").display().to_string()),
-        ("voices_dir", voices),
-        (
-            "onnxruntime_library",
-            model("onnxruntime/libonnxruntime.so").display().to_string(),
-        ),
-        ("output", "null".to_owned()),
-        ("cache_phrases", "Yes?".to_owned()),
-    ];
-    let refs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    setup.section("tts", &refs);
+    let out = setup.dir.path().join("unused.wav");
+    setup.section_with(
+        "tts",
+        tts_keys(port, &out),
+        &[("start_timeout_ms", "120000"), ("output", "null")],
+    );
     let mut host = setup.spawn();
     host.wait_for("host_ready", Duration::from_secs(180));
     let mut tts = TtsServiceClient::new(channel(port));

@@ -83,6 +83,22 @@ impl Setup {
         setup
     }
 
+    /// Appends `[name]` with `keys`, where `overrides` replace keys of the same name (or
+    /// are added).
+    pub fn section_with(
+        &mut self,
+        name: &str,
+        mut keys: Vec<(String, String)>,
+        overrides: &[(&str, &str)],
+    ) -> &mut Self {
+        for (k, v) in overrides {
+            keys.retain(|(key, _)| key != k);
+            keys.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let refs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.section(name, &refs)
+    }
+
     /// Adds `key = value` to `[system]`.
     pub fn system(&mut self, key: &str, value: &str) -> &mut Self {
         writeln!(self.system, "{key} = {value}").unwrap();

@@ -20,10 +20,7 @@ fn assistant_voice() -> Vec<f32> {
     let mut setup = Setup::new();
     let port = free_port();
     let out = setup.dir.path().join("assistant.wav");
-    let mut keys = tts_keys(port, &out);
-    keys.push(("output_pacing".into(), "fast".into()));
-    let refs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    setup.section("tts", &refs);
+    setup.section_with("tts", tts_keys(port, &out), &[("output_pacing", "fast")]);
     let mut host = setup.spawn();
     host.wait_for("host_ready", Duration::from_secs(120));
     let before = hound::WavReader::open(&out)

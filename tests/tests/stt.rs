@@ -45,7 +45,7 @@ fn read_wav(path: &Path) -> Vec<f32> {
 fn stt_host(input: &Path, extra: &[(&str, &str)]) -> (Setup, HostProc, u16) {
     let mut setup = Setup::new();
     let port = free_port();
-    let mut keys: Vec<(String, String)> = vec![
+    let keys: Vec<(String, String)> = vec![
         ("port".into(), port.to_string()),
         ("start_timeout_ms".into(), "60000".into()),
         ("input".into(), format!("wav:{}", input.display())),
@@ -67,12 +67,7 @@ fn stt_host(input: &Path, extra: &[(&str, &str)]) -> (Setup, HostProc, u16) {
             format!("127.0.0.1:{}", free_port()),
         ),
     ];
-    for (k, v) in extra {
-        keys.retain(|(key, _)| key != k);
-        keys.push(((*k).into(), (*v).into()));
-    }
-    let refs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    setup.section("stt", &refs);
+    setup.section_with("stt", keys, extra);
     let mut host = setup.spawn();
     host.wait_for("host_ready", Duration::from_secs(120));
     (setup, host, port)

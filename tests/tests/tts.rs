@@ -19,13 +19,7 @@ fn tts_host(extra: &[(&str, &str)]) -> (Setup, HostProc, u16, PathBuf) {
     let mut setup = Setup::new();
     let port = free_port();
     let out = setup.dir.path().join("out.wav");
-    let mut keys = tts_keys(port, &out);
-    for (k, v) in extra {
-        keys.retain(|(key, _)| key != k);
-        keys.push(((*k).into(), (*v).into()));
-    }
-    let refs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    setup.section("tts", &refs);
+    setup.section_with("tts", tts_keys(port, &out), extra);
     let mut host = setup.spawn();
     host.wait_for("host_ready", Duration::from_secs(120));
     (setup, host, port, out)
