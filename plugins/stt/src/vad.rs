@@ -2,35 +2,13 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::OnceLock;
 
-use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
 /// Samples per Silero window at 16 kHz (32 ms).
 pub const WINDOW: usize = 512;
 const RATE: usize = 16_000;
-
-/// ONNX Runtime, once per process.
-pub fn environment(library: &Path) -> Result<&'static Environment, String> {
-    static ENV: OnceLock<Environment> = OnceLock::new();
-    if let Some(env) = ENV.get() {
-        return Ok(env);
-    }
-    if !library.is_file() {
-        return Err(format!(
-            "ONNX Runtime library {} not found; fetch it with `voicehost models fetch --only onnxruntime`",
-            library.display()
-        ));
-    }
-    let env = ort::init_from(library)
-        .map_err(|e| format!("cannot load {}: {e}", library.display()))?
-        .with_name("voicehost-stt")
-        .build()
-        .map_err(|e| format!("ONNX Runtime: {e}"))?;
-    Ok(ENV.get_or_init(|| env))
-}
 
 /// Silero VAD with its recurrent state.
 pub struct Silero {
@@ -47,17 +25,8 @@ impl std::fmt::Debug for Silero {
 
 impl Silero {
     pub fn load(model: &Path, onnxruntime: &Path) -> Result<Silero, String> {
-        if !model.is_file() {
-            return Err(format!(
-                "{} not found; fetch it with `voicehost models fetch --only silero-vad`",
-                model.display()
-            ));
-        }
-        let env = environment(onnxruntime)?;
-        let session = Session::builder(env)
-            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
-            .and_then(|mut b| b.commit_from_file(model))
-            .map_err(|e| format!("{}: {e}", model.display()))?;
+        let session =
+            voicehost_onnx::session(onnxruntime, "voicehost-stt", model, "silero-vad", 1)?;
         Ok(Silero {
             session,
             h: vec![0.0; 2 * 64],

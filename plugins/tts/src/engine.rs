@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
@@ -34,33 +32,6 @@ pub enum EngineError {
     Inference(String),
 }
 
-/// ONNX Runtime, once per process.
-fn environment(library: &Path) -> Result<&'static Environment, EngineError> {
-    static ENV: OnceLock<Environment> = OnceLock::new();
-    if let Some(env) = ENV.get() {
-        return Ok(env);
-    }
-    if !library.is_file() {
-        return Err(EngineError::Load(format!(
-            "ONNX Runtime library {} not found; fetch it with `voicehost models fetch --only onnxruntime`",
-            library.display()
-        )));
-    }
-    let env = ort::init_from(library)
-        .map_err(|e| EngineError::Load(format!("cannot load {}: {e}", library.display())))?
-        .with_name("voicehost-tts")
-        .build()
-        .map_err(|e| EngineError::Load(format!("ONNX Runtime: {e}")))?;
-    Ok(ENV.get_or_init(|| env))
-}
-
-fn missing(path: &Path, model: &str) -> EngineError {
-    EngineError::Load(format!(
-        "{} not found; fetch it with `voicehost models fetch --only {model}`",
-        path.display()
-    ))
-}
-
 /// A loaded Kokoro model with its vocabulary and voices.
 pub struct Kokoro {
     session: Session,
@@ -81,19 +52,12 @@ impl std::fmt::Debug for Kokoro {
 impl Kokoro {
     /// Loads the model, the vocabulary and the configured voice.
     pub fn load(s: &Settings) -> Result<Kokoro, EngineError> {
-        for (path, model) in [(&s.model, "kokoro"), (&s.vocab, "kokoro")] {
-            if !path.is_file() {
-                return Err(missing(path, model));
-            }
+        for path in [&s.model, &s.vocab] {
+            voicehost_onnx::require_model(path, "kokoro").map_err(EngineError::Load)?;
         }
-        let env = environment(&s.onnxruntime)?;
         let load_err = |e: ort::Error| EngineError::Load(format!("{}: {e}", s.model.display()));
-        let mut builder = Session::builder(env)
-            .map_err(load_err)?
-            .with_intra_threads(s.threads)
-            .map_err(|e| load_err(e.into()))?
-            .with_optimization_level(ort::session::builder::GraphOptimizationLevel::All)
-            .map_err(|e| load_err(e.into()))?;
+        let mut builder = voicehost_onnx::builder(&s.onnxruntime, "voicehost-tts", s.threads)
+            .map_err(EngineError::Load)?;
         if s.device == Device::Cuda {
             builder = cuda(builder)?;
         }
