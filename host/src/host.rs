@@ -56,6 +56,8 @@ pub struct SlotState {
     pub restarts: u32,
     /// When the recent automatic restarts happened (for the per-minute cap).
     pub recent_restarts: VecDeque<Instant>,
+    /// When the running instance started serving.
+    pub serving_since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -101,6 +103,7 @@ impl Host {
                     last_error: String::new(),
                     restarts: 0,
                     recent_restarts: VecDeque::new(),
+                    serving_since: None,
                 }),
             })
             .collect();
@@ -260,6 +263,7 @@ impl Host {
             });
         }
         state.state = ServiceState::Serving;
+        state.serving_since = Some(Instant::now());
         state.last_error.clear();
         tracing::info!(
             service = name,

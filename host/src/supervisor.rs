@@ -5,7 +5,9 @@
 //! port must answer SERVING. A service that fails is restarted after 1 s, 3 s, 5 s
 //! (`restart_backoff_ms`); at most that many restarts per minute, then it is marked FAILED
 //! and a FATAL line goes to app.log. While stt restarts, kwd is paused (it listens to
-//! stt's audio) and resumed once stt serves again.
+//! stt's audio) and resumed once stt serves again; kwd reporting NOT_SERVING while stt is
+//! not serving, or has served for less than [`UPSTREAM_GRACE`], is kwd waiting for audio
+//! (it reconnects by itself), not a crash.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +22,31 @@ use crate::host::{Host, check_health, endpoint};
 
 /// Restarts counted against the cap are those within this window.
 const WINDOW: Duration = Duration::from_secs(60);
+/// How long a service may wait for its upstream to come back before it counts as failed.
+pub const UPSTREAM_GRACE: Duration = Duration::from_secs(5);
+
+/// The service whose stream `name` consumes: kwd listens to stt's audio.
+fn upstream(name: &str) -> Option<&'static str> {
+    (name == "kwd").then_some("stt")
+}
+
+/// Whether `name`'s upstream is enabled but not settled: being started, restarted, swapped
+/// or stopped, or serving for less than [`UPSTREAM_GRACE`].
+fn upstream_unsettled(host: &Host, name: &str) -> bool {
+    let Some(slot) = upstream(name).and_then(|up| host.slot(up).ok()) else {
+        return false;
+    };
+    if !slot.config.enabled {
+        return false;
+    }
+    match slot.state.try_lock() {
+        Err(_) => true,
+        Ok(s) => {
+            s.state != ServiceState::Serving
+                || s.serving_since.is_none_or(|t| t.elapsed() < UPSTREAM_GRACE)
+        }
+    }
+}
 
 /// The wait before restart number `recent + 1` given `recent` restarts in the window, or
 /// `None` when the cap (one restart per backoff entry) is reached.
@@ -72,6 +99,13 @@ pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
                     && let Err(why) = check_health(client, timeout).await
                 {
                     problem = Some(why);
+                }
+                if problem.is_some()
+                    && running.exited().is_none()
+                    && upstream_unsettled(&host, name)
+                {
+                    // Waiting for its upstream's stream; it reconnects by itself.
+                    continue;
                 }
                 if let Some(reason) = problem {
                     state.state = ServiceState::Restarting;
@@ -186,7 +220,9 @@ async fn resume_dependents(host: &Host, paused: &[&'static str]) {
     }
     if let Ok(channel) = host.channel("kwd") {
         let mut client = KwdServiceClient::new(channel);
-        let call = client.enable(EnableRequest {});
+        let call = client.enable(EnableRequest {
+            reason: "stt_restarting".to_owned(),
+        });
         if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(1), call).await {
             tracing::debug!(error = %status.message(), "kwd did not take Enable");
         }

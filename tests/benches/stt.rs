@@ -3,7 +3,7 @@
 //! weights (the original CTranslate2 files), same utterance, same thread count, one run.
 //!
 //! `cargo bench -p voicehost-tests --bench stt` (models fetched). The peer is installed from
-//! PyPI into `~/.cache/voicehost/bench-venv` on first use (`faster-whisper==1.2.1`). The
+//! PyPI into `~/.cache/voicehost/peers-venv` on first use (`faster-whisper==1.2.1`). The
 //! figure that differs between the two is the time from the end of the utterance (after
 //! endpointing, which is the same `vad_silence_ms` wait for both) to the final text; the
 //! real-time factor is that time over the audio's length.
@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use voicehost_plugin_stt::Recognizer;
-use voicehost_tests::{bench_python, model, word_error_rate};
+use voicehost_tests::{model, peer_python, word_error_rate};
 
 const RUNS: usize = 5;
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
@@ -46,7 +46,7 @@ fn ours(fit: bool) -> (f64, f64) {
 }
 
 fn peer() -> (f64, f64) {
-    let python = bench_python("faster_whisper", &["faster-whisper==1.2.1"]);
+    let python = peer_python("faster_whisper", &["faster-whisper==1.2.1"]);
     let cache = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap()

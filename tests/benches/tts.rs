@@ -2,7 +2,7 @@
 //! the same int8 model, voice and thread count, in one run on the same machine.
 //!
 //! `cargo bench -p voicehost-tests --bench tts` (models fetched). The peer is installed
-//! from PyPI into `~/.cache/voicehost/bench-venv` on first use (`kokoro-onnx==0.6.1`,
+//! from PyPI into `~/.cache/voicehost/peers-venv` on first use (`kokoro-onnx==0.6.1`,
 //! `onnxruntime==1.31.1`). Figures: time from a first clause's text to its audio (median of
 //! RUNS after a warm-up), and the real-time factor (synthesis time / audio time) on a
 //! paragraph. Lower is better for both.
@@ -22,7 +22,7 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::llm::v1::LlmChunk;
 use voicehost_proto::tts::v1::PlaybackEventKind;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_tests::{Setup, bench_python, channel, free_port, model, tts_keys};
+use voicehost_tests::{Setup, channel, free_port, model, peer_python, tts_keys};
 
 const RUNS: usize = 7;
 const CLAUSE: &str = "The capital of France is Paris.";
@@ -149,7 +149,7 @@ fn ours() -> (f64, f64, f64) {
 
 fn peer() -> (f64, f64, f64) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/kokoro_onnx_peer.py");
-    let out = Command::new(bench_python(
+    let out = Command::new(peer_python(
         "kokoro_onnx, onnxruntime",
         &["kokoro-onnx==0.6.1", "onnxruntime==1.31.1"],
     ))

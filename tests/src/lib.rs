@@ -474,14 +474,61 @@ pub fn tts_keys(port: u16, out: &Path) -> Vec<(String, String)> {
     ]
 }
 
-/// Python for the benchmarks' peers: `~/.cache/voicehost/bench-venv`, created and given
-/// `packages` (pinned `name==version`, from PyPI) when missing.
-pub fn bench_python(import: &str, packages: &[&str]) -> PathBuf {
+/// `[stt]` keys for the real stt plugin with the fetched models, reading `input` (a WAV
+/// file, in real time). No tts runs beside it: AEC3 works without a far end.
+pub fn stt_keys(port: u16, input: &Path) -> Vec<(String, String)> {
+    vec![
+        ("port".into(), port.to_string()),
+        ("start_timeout_ms".into(), "60000".into()),
+        ("input".into(), format!("wav:{}", input.display())),
+        (
+            "whisper_model".into(),
+            model("ggml-tiny.en.bin").display().to_string(),
+        ),
+        (
+            "vad_model".into(),
+            model("openwakeword/silero_vad.onnx").display().to_string(),
+        ),
+        (
+            "onnxruntime_library".into(),
+            model("onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
+        (
+            "render_reference".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ),
+    ]
+}
+
+/// `[kwd]` keys for the real kwd plugin with the fetched models (alexa).
+pub fn kwd_keys(port: u16) -> Vec<(String, String)> {
+    let oww = |name: &str| {
+        model(&format!("openwakeword/{name}.onnx"))
+            .display()
+            .to_string()
+    };
+    vec![
+        ("port".into(), port.to_string()),
+        ("start_timeout_ms".into(), "30000".into()),
+        ("wake_models".into(), oww("alexa_v0.1")),
+        ("melspectrogram_model".into(), oww("melspectrogram")),
+        ("embedding_model".into(), oww("embedding_model")),
+        (
+            "onnxruntime_library".into(),
+            model("onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
+    ]
+}
+
+/// Python for the reference implementations the benchmarks and the kwd parity test compare
+/// against: `~/.cache/voicehost/peers-venv`, created and given `packages` (pinned
+/// `name==version`, from PyPI) when `import` fails.
+pub fn peer_python(import: &str, packages: &[&str]) -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-    let venv = home.join(".cache/voicehost/bench-venv");
+    let venv = home.join(".cache/voicehost/peers-venv");
     let python = venv.join("bin/python");
     if !python.is_file() {
-        eprintln!("creating {} for the benchmark peers", venv.display());
+        eprintln!("creating {} for the reference peers", venv.display());
         assert!(
             Command::new("python3")
                 .args(["-m", "venv"])
@@ -508,4 +555,161 @@ pub fn bench_python(import: &str, packages: &[&str]) -> PathBuf {
         );
     }
     python
+}
+
+/// 16 kHz mono samples (−1 … 1) of a 16-bit WAV file of any rate and channel count.
+pub fn read_wav_16k(path: &Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let spec = reader.spec();
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    resample_16k(
+        &voicehost_audio::to_mono(&samples, usize::from(spec.channels)),
+        spec.sample_rate,
+    )
+}
+
+/// `mono` at `rate` resampled to 16 kHz.
+pub fn resample_16k(mono: &[f32], rate: u32) -> Vec<f32> {
+    if rate == 16_000 {
+        return mono.to_vec();
+    }
+    let mut resampler = voicehost_audio::Resampler::new(rate, 16_000).unwrap();
+    let mut out = resampler.process(mono);
+    out.extend(resampler.flush());
+    out
+}
+
+/// Writes 16 kHz mono samples (−1 … 1) as a 16-bit WAV file.
+pub fn write_wav_16k(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(voicehost_audio::to_i16(s)).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// `text` spoken by espeak-ng (its default English voice), 16 kHz mono.
+pub fn espeak(text: &str) -> Vec<f32> {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("espeak.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "en", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is missing: run scripts/setup.sh");
+    assert!(status.success(), "espeak-ng failed on {text:?}");
+    read_wav_16k(&wav)
+}
+
+/// Each of `texts` spoken by the project's tts (Kokoro, af_heart), 16 kHz mono: one host
+/// with the real tts plugin writing to a WAV file, one `Speak` per text.
+pub async fn tts_speech(texts: &[&str]) -> Vec<Vec<f32>> {
+    use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+    use voicehost_proto::tts::v1::{SpeakRequest, Wait};
+
+    let mut setup = Setup::new();
+    let port = free_port();
+    let out = setup.dir.path().join("speech.wav");
+    setup.section_with("tts", tts_keys(port, &out), &[("output_pacing", "fast")]);
+    let mut host = setup.spawn();
+    host.wait_for("host_ready", Duration::from_secs(120));
+    let mut tts = TtsServiceClient::new(channel(port));
+    let mut clips = Vec::new();
+    for text in texts {
+        let before = hound::WavReader::open(&out).map_or(0, |r| r.len() as usize);
+        tts.speak(SpeakRequest {
+            text: (*text).to_owned(),
+            dialog_id: String::new(),
+            voice: String::new(),
+            wait: Wait::Finished as i32,
+        })
+        .await
+        .unwrap();
+        let mut reader = hound::WavReader::open(&out).unwrap();
+        let rate = reader.spec().sample_rate;
+        let samples: Vec<f32> = reader
+            .samples::<i16>()
+            .skip(before)
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect();
+        clips.push(resample_16k(&samples, rate));
+    }
+    host.terminate();
+    clips
+}
+
+/// openwakeword 0.4.0's scores on a clip: one row per 80 ms chunk, one score per model.
+#[derive(Debug, serde::Deserialize)]
+pub struct WakeReference {
+    pub models: Vec<String>,
+    pub scores: Vec<Vec<f32>>,
+    /// CPU seconds spent in `Model.predict`.
+    pub cpu_s: f64,
+    pub audio_s: f64,
+}
+
+/// Runs the reference openwakeword 0.4.0 (Python, ONNX Runtime 1.31.1 as ours) on `clip`
+/// (16 kHz 16-bit mono WAV) with the wake `models`.
+pub fn openwakeword_reference(clip: &Path, models: &[PathBuf]) -> WakeReference {
+    let python = peer_python(
+        "openwakeword",
+        &["openwakeword==0.4.0", "onnxruntime==1.31.1"],
+    );
+    let script = workspace_root().join("tests/python/openwakeword_scores.py");
+    let out = Command::new(python)
+        .args(["-W", "ignore"])
+        .arg(script)
+        .arg(clip)
+        .args(models)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openwakeword 0.4.0 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `samples` without leading and trailing near-silence (below 1 % of full scale).
+pub fn trim_silence(samples: &[f32]) -> Vec<f32> {
+    let loud = |s: &f32| s.abs() > 0.01;
+    let start = samples.iter().position(loud).unwrap_or(0);
+    let end = samples.iter().rposition(loud).map_or(0, |e| e + 1);
+    samples[start..end.max(start)].to_vec()
+}
+
+/// 16 kHz `clips` placed at their start times (seconds) on `total` seconds of silence.
+pub fn scene(total: f32, clips: &[(f32, &[f32])]) -> Vec<f32> {
+    let mut out = vec![0.0; (total * 16_000.0) as usize];
+    for (start, clip) in clips {
+        let at = (start * 16_000.0) as usize;
+        assert!(at + clip.len() <= out.len(), "the scene is too short");
+        out[at..at + clip.len()].copy_from_slice(clip);
+    }
+    out
+}
+
+/// 16 kHz white noise at about −20 dBFS, the same every time.
+pub fn white_noise(seconds: f32) -> Vec<f32> {
+    let mut state = 0x2545_f491_u32;
+    (0..(seconds * 16_000.0) as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32 - 0.5) * 0.2
+        })
+        .collect()
 }

@@ -12,7 +12,8 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::stt::v1::{AudioFramesRequest, StartRequest, StopRequest};
 use voicehost_tests::{
-    HostProc, Setup, app_events, channel, free_port, model, wait_for_text, word_error_rate,
+    HostProc, Setup, app_events, channel, free_port, model, stt_keys, wait_for_text,
+    word_error_rate,
 };
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
@@ -45,28 +46,7 @@ fn read_wav(path: &Path) -> Vec<f32> {
 fn stt_host(input: &Path, extra: &[(&str, &str)]) -> (Setup, HostProc, u16) {
     let mut setup = Setup::new();
     let port = free_port();
-    let keys: Vec<(String, String)> = vec![
-        ("port".into(), port.to_string()),
-        ("start_timeout_ms".into(), "60000".into()),
-        ("input".into(), format!("wav:{}", input.display())),
-        (
-            "whisper_model".into(),
-            model("ggml-tiny.en.bin").display().to_string(),
-        ),
-        (
-            "vad_model".into(),
-            model("openwakeword/silero_vad.onnx").display().to_string(),
-        ),
-        (
-            "onnxruntime_library".into(),
-            model("onnxruntime/libonnxruntime.so").display().to_string(),
-        ),
-        // No tts in these tests: AEC3 runs without a far end.
-        (
-            "render_reference".into(),
-            format!("127.0.0.1:{}", free_port()),
-        ),
-    ];
+    let keys = stt_keys(port, input);
     setup.section_with("stt", keys, extra);
     let mut host = setup.spawn();
     host.wait_for("host_ready", Duration::from_secs(120));

@@ -337,6 +337,22 @@ impl Config {
                         v.text("loader", "audio_device_probe"),
                     ));
                 }
+                // kwd listens to the stt slot and stt's echo canceller to the tts slot,
+                // wherever their ports are, unless the section names another address.
+                let upstream = match name {
+                    "kwd" => Some(("audio_source", "stt")),
+                    "stt" => Some(("render_reference", "tts")),
+                    _ => None,
+                };
+                if let Some((key, from)) = upstream
+                    && !section.iter().any(|(k, _)| k == key)
+                {
+                    section.push((
+                        key.to_owned(),
+                        std::net::SocketAddr::new(loader.bind_addr, v.int(from, "port") as u16)
+                            .to_string(),
+                    ));
+                }
                 PluginSlot {
                     name,
                     phase,

@@ -35,6 +35,8 @@ pub enum Ty {
     },
     /// `;`-separated non-empty phrases.
     Phrases,
+    /// Comma-separated `name:score` pairs, each score from 0 to 1; may be empty.
+    NamedScores,
 }
 
 impl Ty {
@@ -55,6 +57,10 @@ impl Ty {
                 format!("comma-separated integers from {min} to {max}, e.g. 1000,3000,5000")
             }
             Ty::Phrases => "phrases separated by `;`, e.g. Yes?;Yes, Master?".to_owned(),
+            Ty::NamedScores => {
+                "comma-separated name:score pairs, scores from 0 to 1, e.g. hey_jarvis_v0.1:0.5"
+                    .to_owned()
+            }
         }
     }
 
@@ -126,6 +132,22 @@ impl Ty {
                     let p = p.trim();
                     !p.is_empty() && p.len() <= 200 && !p.chars().any(char::is_control)
                 });
+                if ok { Ok(()) } else { bad() }
+            }
+            Ty::NamedScores => {
+                let ok = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .all(|e| {
+                        e.split_once(':').is_some_and(|(name, score)| {
+                            !name.trim().is_empty()
+                                && score
+                                    .trim()
+                                    .parse::<f64>()
+                                    .is_ok_and(|v| (0.0..=1.0).contains(&v))
+                        })
+                    });
                 if ok { Ok(()) } else { bad() }
             }
         }
@@ -323,7 +345,9 @@ pub const SECTIONS: &[SectionDef] = &[
                 Ty::Float { min: 0.0, max: 1.0 },
                 "0.6",
             ),
+            key("model_thresholds", Ty::NamedScores, ""),
             key("cooldown_ms", MS, "1000"),
+            key("audio_source", Ty::Text { max_len: 64 }, "127.0.0.1:5004"),
             key("yes_phrases", Ty::Phrases, "Yes?;Yes, Master?;Sup?;Yo"),
             key(
                 "wake_models",

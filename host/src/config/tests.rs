@@ -127,3 +127,44 @@ fn missing_model_files_name_the_fetch_command() {
             .any(|e| e.place == "[stt] whisper_model")
     );
 }
+
+#[test]
+fn kwd_listens_to_the_stt_slot_and_stt_to_the_tts_slot() {
+    let c = parse("[tts]\nport = 7006\n[stt]\nport = 7004\n[kwd]\n").unwrap();
+    let value = |slot: &str, key: &str| {
+        c.plugin(slot)
+            .unwrap()
+            .section
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        value("kwd", "audio_source").as_deref(),
+        Some("127.0.0.1:7004")
+    );
+    assert_eq!(
+        value("stt", "render_reference").as_deref(),
+        Some("127.0.0.1:7006")
+    );
+    // A section that names its own address keeps it.
+    let c = parse("[kwd]\naudio_source = 127.0.0.1:9000\n").unwrap();
+    let kwd = c.plugin("kwd").unwrap();
+    let sources: Vec<_> = kwd
+        .section
+        .iter()
+        .filter(|(k, _)| k == "audio_source")
+        .collect();
+    assert_eq!(sources.len(), 1);
+    assert_eq!(sources[0].1, "127.0.0.1:9000");
+}
+
+#[test]
+fn per_model_thresholds_are_checked() {
+    parse("[kwd]\nmodel_thresholds = hey_jarvis_v0.1:0.5, alexa_v0.1:1\n").unwrap();
+    parse("[kwd]\nmodel_thresholds =\n").unwrap();
+    for bad in ["alexa_v0.1", "alexa_v0.1:1.5", ":0.5", "alexa_v0.1:x"] {
+        let err = parse(&format!("[kwd]\nmodel_thresholds = {bad}\n")).unwrap_err();
+        assert!(err.to_string().contains("name:score pairs"), "{bad}: {err}");
+    }
+}

@@ -34,12 +34,17 @@ pub mod kwd_event {
     }
 }
 #[allow(clippy::all)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct EnableRequest {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EnableRequest {
+    /// The Disable reason to lift; empty lifts every one.
+    #[prost(string, tag = "1")]
+    pub reason: ::prost::alloc::string::String,
+}
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DisableRequest {
-    /// Why detection is disabled (logged), e.g. "dialog" or "tts_playing".
+    /// Why detection is disabled, e.g. "dialog" or "tts_playing": 1 to 64 letters, digits,
+    /// \_ or -. Required.
     #[prost(string, tag = "1")]
     pub reason: ::prost::alloc::string::String,
 }
@@ -51,8 +56,12 @@ pub struct KwdState {
     /// True while stt's audio stream is connected.
     #[prost(bool, tag = "2")]
     pub audio_connected: bool,
+    /// Wake models loaded, e.g. "alexa_v0.1".
     #[prost(string, repeated, tag = "3")]
     pub models: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Reasons detection is disabled for; empty when enabled.
+    #[prost(string, repeated, tag = "4")]
+    pub disabled_by: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -173,7 +182,8 @@ pub mod kwd_service_client {
                 .insert(GrpcMethod::new("voicehost.kwd.v1.KwdService", "Events"));
             self.inner.server_streaming(req, path, codec).await
         }
-        /// Arms detection.
+        /// Lifts a Disable; detection is armed again once no Disable is left. Re-arming starts
+        /// from fresh audio: nothing heard while disabled can fire.
         pub async fn enable(
             &mut self,
             request: impl tonic::IntoRequest<super::EnableRequest>,
@@ -195,7 +205,8 @@ pub mod kwd_service_client {
                 .insert(GrpcMethod::new("voicehost.kwd.v1.KwdService", "Enable"));
             self.inner.unary(req, path, codec).await
         }
-        /// Disarms detection (during a dialog and while tts speaks).
+        /// Disarms detection (during a dialog and while tts speaks). Each reason is lifted by an
+        /// Enable with the same reason, so independent callers do not re-arm each other.
         pub async fn disable(
             &mut self,
             request: impl tonic::IntoRequest<super::DisableRequest>,
@@ -264,12 +275,14 @@ pub mod kwd_service_server {
             &self,
             request: tonic::Request<super::EventsRequest>,
         ) -> std::result::Result<tonic::Response<Self::EventsStream>, tonic::Status>;
-        /// Arms detection.
+        /// Lifts a Disable; detection is armed again once no Disable is left. Re-arming starts
+        /// from fresh audio: nothing heard while disabled can fire.
         async fn enable(
             &self,
             request: tonic::Request<super::EnableRequest>,
         ) -> std::result::Result<tonic::Response<super::KwdState>, tonic::Status>;
-        /// Disarms detection (during a dialog and while tts speaks).
+        /// Disarms detection (during a dialog and while tts speaks). Each reason is lifted by an
+        /// Enable with the same reason, so independent callers do not re-arm each other.
         async fn disable(
             &self,
             request: tonic::Request<super::DisableRequest>,

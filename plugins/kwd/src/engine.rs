@@ -1,0 +1,312 @@
+//! openWakeWord in streaming form: 16 kHz audio → melspectrogram → speech embedding →
+//! wake classifiers, one score per model for every 80 ms chunk.
+//!
+//! The state machine follows openwakeword 0.4.0's `Model.predict`, so the same audio gives
+//! the same scores:
+//! - each 1280-sample chunk is turned into mel frames together with the 480 samples before
+//!   it (3 hops of overlap), scaled as `x / 10 + 2`;
+//! - the mel history starts as 76 frames of ones, the embedding history as the embeddings
+//!   of 10 s of silence;
+//! - every chunk adds one embedding of the last 76 mel frames; a classifier sees its last
+//!   `n` embeddings (16 for the released models);
+//! - the first five chunks after a reset score 0 (the histories are still mostly filler).
+//!
+//! Samples are `f32` on the 16-bit scale (−32768 … 32767), as the models were trained.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::Tensor;
+
+/// Sample rate the models expect.
+pub const RATE: u32 = 16_000;
+/// Samples per chunk: 80 ms.
+pub const CHUNK: usize = 1280;
+/// Samples of the previous chunk that the mel frames of a chunk also see.
+const OVERLAP: usize = 480;
+const MEL_BINS: usize = 32;
+/// Mel frames per embedding window.
+const MEL_WINDOW: usize = 76;
+/// Mel frames between embedding windows (one chunk).
+const MEL_STEP: usize = 8;
+const EMBEDDING: usize = 96;
+/// Chunks after a reset whose scores are forced to 0.
+const WARMUP_CHUNKS: u64 = 5;
+/// Silence the embedding history is primed with, as openWakeWord does.
+const PRIME_SAMPLES: usize = 10 * RATE as usize;
+
+/// Where the models are.
+#[derive(Debug, Clone)]
+pub struct ModelPaths {
+    pub onnxruntime: PathBuf,
+    pub melspectrogram: PathBuf,
+    pub embedding: PathBuf,
+    pub wake: Vec<PathBuf>,
+}
+
+/// One wake-word classifier.
+struct Classifier {
+    name: String,
+    input: String,
+    /// Embeddings it looks at.
+    frames: usize,
+    session: Session,
+}
+
+/// The shared feature models and every classifier, with their streaming state.
+pub struct Engine {
+    mel: Session,
+    embedding: Session,
+    classifiers: Vec<Classifier>,
+    /// Embeddings of silence, the start of the embedding history after a reset.
+    primed: Vec<[f32; EMBEDDING]>,
+    /// Samples not yet a whole chunk.
+    pending: Vec<f32>,
+    /// The last `OVERLAP + CHUNK` samples (fewer right after a reset).
+    history: Vec<f32>,
+    mels: VecDeque<[f32; MEL_BINS]>,
+    embeddings: VecDeque<[f32; EMBEDDING]>,
+    /// Chunks scored since the last reset.
+    chunks: u64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("models", &self.models())
+            .field("chunks", &self.chunks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one input and output of `session`, with the input's shape, or why not.
+fn single_io(session: &Session, model: &Path) -> Result<(String, Vec<i64>), String> {
+    let (inputs, outputs) = (session.inputs(), session.outputs());
+    if inputs.len() != 1 || outputs.len() != 1 {
+        return Err(format!(
+            "{} has {} inputs and {} outputs; an openWakeWord model has one of each",
+            model.display(),
+            inputs.len(),
+            outputs.len()
+        ));
+    }
+    let shape = inputs[0]
+        .dtype()
+        .tensor_shape()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default();
+    Ok((inputs[0].name().to_owned(), shape))
+}
+
+impl Engine {
+    /// Loads the feature models and the classifiers, checking their shapes.
+    pub fn load(paths: &ModelPaths) -> Result<Engine, String> {
+        let session = |model: &Path| {
+            voicehost_onnx::session(
+                &paths.onnxruntime,
+                "voicehost-kwd",
+                model,
+                "openwakeword",
+                1,
+            )
+        };
+        let mel = session(&paths.melspectrogram)?;
+        let (_, shape) = single_io(&mel, &paths.melspectrogram)?;
+        if shape.len() != 2 {
+            return Err(format!(
+                "{} takes a {}-d input; openWakeWord's melspectrogram model takes [batch, samples]",
+                paths.melspectrogram.display(),
+                shape.len()
+            ));
+        }
+        let embedding = session(&paths.embedding)?;
+        let (_, shape) = single_io(&embedding, &paths.embedding)?;
+        if shape.get(1..) != Some(&[MEL_WINDOW as i64, MEL_BINS as i64, 1]) {
+            return Err(format!(
+                "{} takes {shape:?}; openWakeWord's embedding model takes [n, 76, 32, 1]",
+                paths.embedding.display()
+            ));
+        }
+        if paths.wake.is_empty() {
+            return Err("no wake model given; name at least one in wake_models".to_owned());
+        }
+        let mut classifiers = Vec::new();
+        for path in &paths.wake {
+            let session = session(path)?;
+            let (input, shape) = single_io(&session, path)?;
+            let frames = match shape.as_slice() {
+                [1, n, d] if *n > 0 && *d == EMBEDDING as i64 => *n as usize,
+                _ => {
+                    return Err(format!(
+                        "{} takes {shape:?}; a wake model takes [1, n, 96] speech embeddings",
+                        path.display()
+                    ));
+                }
+            };
+            let name = model_name(path);
+            if classifiers.iter().any(|c: &Classifier| c.name == name) {
+                return Err(format!(
+                    "wake model {name:?} is named twice in wake_models; name each model once"
+                ));
+            }
+            classifiers.push(Classifier {
+                name,
+                input,
+                frames,
+                session,
+            });
+        }
+        let mut engine = Engine {
+            mel,
+            embedding,
+            classifiers,
+            primed: Vec::new(),
+            pending: Vec::new(),
+            history: Vec::new(),
+            mels: VecDeque::new(),
+            embeddings: VecDeque::new(),
+            chunks: 0,
+        };
+        engine.primed = engine.prime().map_err(|e| format!("openWakeWord: {e}"))?;
+        engine.reset();
+        // One chunk through every model, so the first real one is not slower.
+        engine
+            .push(&[0.0; CHUNK])
+            .map_err(|e| format!("openWakeWord: {e}"))?;
+        engine.reset();
+        Ok(engine)
+    }
+
+    /// The names of the wake models, e.g. `alexa_v0.1`, in configuration order.
+    pub fn models(&self) -> Vec<String> {
+        self.classifiers.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Forgets the audio heard so far, as after a gap in the stream.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.history.clear();
+        self.mels = std::iter::repeat_n([1.0; MEL_BINS], MEL_WINDOW).collect();
+        self.embeddings = self.primed.iter().copied().collect();
+        self.chunks = 0;
+    }
+
+    /// Chunks scored since the last reset.
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+
+    /// Feeds samples (16 kHz, 16-bit scale); returns the scores of every chunk completed,
+    /// one per model in [`Engine::models`] order.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>, String> {
+        self.pending.extend_from_slice(samples);
+        let mut scores = Vec::new();
+        while self.pending.len() >= CHUNK {
+            let chunk: Vec<f32> = self.pending.drain(..CHUNK).collect();
+            scores.push(self.chunk(&chunk)?);
+        }
+        Ok(scores)
+    }
+
+    fn chunk(&mut self, chunk: &[f32]) -> Result<Vec<f32>, String> {
+        self.history.extend_from_slice(chunk);
+        let keep = self.history.len().saturating_sub(OVERLAP + CHUNK);
+        self.history.drain(..keep);
+        let history = std::mem::take(&mut self.history);
+        let frames = self.melspectrogram(&history);
+        self.history = history;
+        self.mels.extend(frames?);
+        let excess = self.mels.len().saturating_sub(MEL_WINDOW);
+        self.mels.drain(..excess);
+
+        let window: Vec<f32> = self.mels.iter().flatten().copied().collect();
+        let embedding = self.embed(window, 1)?;
+        self.embeddings.extend(embedding);
+        let longest = self.classifiers.iter().map(|c| c.frames).max().unwrap_or(0);
+        let excess = self.embeddings.len().saturating_sub(longest);
+        self.embeddings.drain(..excess);
+
+        let warm = self.chunks >= WARMUP_CHUNKS;
+        self.chunks += 1;
+        let mut scores = Vec::with_capacity(self.classifiers.len());
+        for c in &mut self.classifiers {
+            let features: Vec<f32> = self
+                .embeddings
+                .iter()
+                .skip(self.embeddings.len() - c.frames)
+                .flatten()
+                .copied()
+                .collect();
+            let input = Tensor::from_array(([1usize, c.frames, EMBEDDING], features))
+                .map_err(|e| e.to_string())?;
+            let out = c
+                .session
+                .run(ort::inputs![c.input.as_str() => input])
+                .map_err(|e| format!("wake model {}: {e}", c.name))?;
+            let (_, score) = out[0]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| format!("wake model {}: {e}", c.name))?;
+            let score = score.first().copied().unwrap_or(0.0);
+            scores.push(if warm { score } else { 0.0 });
+        }
+        Ok(scores)
+    }
+
+    /// Mel frames of `samples`, scaled as openWakeWord does.
+    fn melspectrogram(&mut self, samples: &[f32]) -> Result<Vec<[f32; MEL_BINS]>, String> {
+        let input = Tensor::from_array(([1usize, samples.len()], samples.to_vec()))
+            .map_err(|e| e.to_string())?;
+        let out = self
+            .mel
+            .run(ort::inputs![input])
+            .map_err(|e| format!("melspectrogram: {e}"))?;
+        let (_, values) = out[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| format!("melspectrogram: {e}"))?;
+        Ok(values
+            .chunks_exact(MEL_BINS)
+            .map(|frame| std::array::from_fn(|i| frame[i] / 10.0 + 2.0))
+            .collect())
+    }
+
+    /// Embeddings of `n` windows of 76 mel frames laid out one after another.
+    fn embed(&mut self, windows: Vec<f32>, n: usize) -> Result<Vec<[f32; EMBEDDING]>, String> {
+        let input = Tensor::from_array(([n, MEL_WINDOW, MEL_BINS, 1], windows))
+            .map_err(|e| e.to_string())?;
+        let out = self
+            .embedding
+            .run(ort::inputs![input])
+            .map_err(|e| format!("embedding: {e}"))?;
+        let (_, values) = out[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| format!("embedding: {e}"))?;
+        Ok(values
+            .chunks_exact(EMBEDDING)
+            .map(|e| std::array::from_fn(|i| e[i]))
+            .collect())
+    }
+
+    /// The embeddings of 10 s of silence that the longest classifier sees at first: the
+    /// last windows (step 8) of its mel frames.
+    fn prime(&mut self) -> Result<Vec<[f32; EMBEDDING]>, String> {
+        let mels = self.melspectrogram(&vec![0.0; PRIME_SAMPLES])?;
+        let longest = self.classifiers.iter().map(|c| c.frames).max().unwrap_or(0);
+        let starts: Vec<usize> = (0..=mels.len().saturating_sub(MEL_WINDOW))
+            .step_by(MEL_STEP)
+            .collect();
+        let starts = &starts[starts.len().saturating_sub(longest)..];
+        let windows: Vec<f32> = starts
+            .iter()
+            .flat_map(|&s| mels[s..s + MEL_WINDOW].iter().flatten().copied())
+            .collect();
+        self.embed(windows, starts.len())
+    }
+}
+
+/// A wake model's name: its file name without `.onnx`, e.g. `alexa_v0.1`.
+pub fn model_name(path: &Path) -> String {
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+    let file = file.unwrap_or_default();
+    file.strip_suffix(".onnx").unwrap_or(&file).to_owned()
+}

@@ -1,0 +1,123 @@
+//! The voicehost kwd service (port 5003): openWakeWord wake-word detection on stt's
+//! echo-cancelled audio.
+//!
+//! - Audio: stt's `AudioFrames` stream at `audio_source` (the host points it at the stt
+//!   slot). kwd is SERVING only while that stream is connected and the models are loaded;
+//!   when the stream drops it reports NOT_SERVING and reconnects by itself.
+//! - Engine: melspectrogram → speech embedding → wake classifiers (`wake_models`, alexa by
+//!   default; several at once, each with its own threshold), 80 ms chunks, scores equal to
+//!   openwakeword 0.4.0's on the same audio.
+//! - `Events`: `WakeDetected{confidence, ts, model}` once per utterance of a wake word
+//!   (`confidence_threshold`, `cooldown_ms`).
+//! - `Disable(reason)` / `Enable(reason)`: the host disables detection during a dialog and
+//!   while tts speaks; re-arming starts from fresh audio.
+//!
+//! The released wake models are CC BY-NC-SA 4.0 (non-commercial); `voicehost models fetch
+//! --only openwakeword` installs them.
+
+mod config;
+pub mod detector;
+pub mod engine;
+mod listen;
+mod service;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+pub use config::Settings;
+pub use detector::{Detection, Detector};
+pub use engine::{CHUNK, Engine, ModelPaths, RATE};
+use voicehost_plugin_api::{
+    GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
+    export_plugin,
+};
+use voicehost_proto::kwd::v1::kwd_service_server::KwdServiceServer;
+
+/// The kwd plugin.
+#[derive(Debug)]
+pub struct KwdPlugin {
+    server: GrpcServer,
+    shared: Arc<listen::Shared>,
+}
+
+fn load(settings: Settings, shared: Arc<listen::Shared>, health: HealthHandle) {
+    let started = Instant::now();
+    let engine = match Engine::load(&settings.models) {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::error!(error = %e, "kwd cannot serve");
+            health.set_not_serving(e);
+            return;
+        }
+    };
+    let models = engine.models();
+    tracing::info!(
+        event = "kwd_ready",
+        models = %models.join(","),
+        thresholds = ?settings.thresholds,
+        cooldown_ms = settings.cooldown_ms,
+        ms = started.elapsed().as_millis() as u64,
+        "Wake word models loaded"
+    );
+    if let Ok(mut m) = shared.models.lock() {
+        *m = models;
+    }
+    let detector = Detector::new(settings.thresholds, settings.cooldown_ms, RATE);
+    listen::run(engine, detector, settings.audio_source, shared, health);
+}
+
+impl Plugin for KwdPlugin {
+    fn meta() -> PluginMeta {
+        PluginMeta {
+            name: env!("CARGO_PKG_NAME"),
+            kind: "kwd",
+            version: env!("CARGO_PKG_VERSION"),
+            proto_package: "voicehost.kwd.v1",
+            features: &["openwakeword"],
+        }
+    }
+
+    fn start(ctx: PluginContext) -> Result<Self, PluginError> {
+        // A config error is reported as NOT_SERVING with the reason, like a broken model.
+        let settings = Settings::from_config(&ctx.config);
+        let shared = Arc::new(listen::Shared::default());
+        let svc = service::Kwd {
+            shared: Arc::clone(&shared),
+        };
+        let server = GrpcServer::builder(&ctx)
+            .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
+            .start(move |services, _health| {
+                services.add(KwdServiceServer::new(svc));
+                Ok(())
+            })?;
+        let health = server.health().clone();
+        match settings {
+            Err(e) => {
+                tracing::error!(error = %e, "kwd cannot serve");
+                health.set_not_serving(e.to_string());
+            }
+            Ok(settings) => {
+                let listener_shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name("vh-kwd".to_owned())
+                    .spawn(move || load(settings, listener_shared, health))
+                    .map_err(|e| {
+                        PluginError::internal(format!("cannot start the listener thread: {e}"))
+                    })?;
+            }
+        }
+        Ok(Self { server, shared })
+    }
+
+    fn health(&self) -> HealthReport {
+        self.server.report()
+    }
+
+    fn stop(&mut self, timeout: Duration) -> Result<(), PluginError> {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.server.stop(timeout)
+    }
+}
+
+export_plugin!(KwdPlugin);

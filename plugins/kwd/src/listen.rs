@@ -1,0 +1,294 @@
+//! The audio path: stt's AudioFrames stream → engine → detector → events.
+//!
+//! One thread with its own single-threaded runtime receives the frames and scores them
+//! inline (about a millisecond per 80 ms chunk). When the stream ends (stt restarted,
+//! swapped, stopped) the plugin reports NOT_SERVING and reconnects by itself; audio heard
+//! before a gap never combines with audio after it.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
+use tokio_stream::StreamExt;
+use voicehost_audio::Resampler;
+use voicehost_plugin_api::{HealthHandle, now_us};
+use voicehost_proto::common::v1::AudioFrame;
+use voicehost_proto::kwd::v1::{KwdEvent, KwdState, WakeDetected, kwd_event};
+use voicehost_proto::stt::v1::AudioFramesRequest;
+use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
+
+use crate::detector::Detector;
+use crate::engine::{CHUNK, Engine, RATE};
+
+/// Longest wait between reconnection attempts.
+const MAX_RETRY: Duration = Duration::from_secs(1);
+
+/// State shared by the listener and the RPC handlers.
+#[derive(Debug)]
+pub struct Shared {
+    pub events: broadcast::Sender<KwdEvent>,
+    /// Why detection is disabled; enabled when empty.
+    disabled: Mutex<BTreeSet<String>>,
+    /// Bumped when detection is re-armed, so the listener starts from fresh audio.
+    armed_generation: AtomicU64,
+    pub connected: AtomicBool,
+    pub models: Mutex<Vec<String>>,
+    pub stop: AtomicBool,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            events: broadcast::channel(32).0,
+            disabled: Mutex::new(BTreeSet::new()),
+            armed_generation: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            models: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Shared {
+    pub fn enabled(&self) -> bool {
+        self.disabled.lock().map(|d| d.is_empty()).unwrap_or(false)
+    }
+
+    /// Adds `reason` to the reasons detection is off for.
+    pub fn disable(&self, reason: &str) {
+        if let Ok(mut d) = self.disabled.lock() {
+            d.insert(reason.to_owned());
+        }
+    }
+
+    /// Lifts `reason` (every reason when empty); returns whether detection is armed now.
+    pub fn enable(&self, reason: &str) -> bool {
+        let Ok(mut d) = self.disabled.lock() else {
+            return false;
+        };
+        let was_disabled = !d.is_empty();
+        if reason.is_empty() {
+            d.clear();
+        } else {
+            d.remove(reason);
+        }
+        if was_disabled && d.is_empty() {
+            self.armed_generation.fetch_add(1, Ordering::SeqCst);
+        }
+        d.is_empty()
+    }
+
+    pub fn state(&self) -> KwdState {
+        let disabled_by: Vec<String> = self
+            .disabled
+            .lock()
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default();
+        KwdState {
+            enabled: disabled_by.is_empty(),
+            audio_connected: self.connected.load(Ordering::SeqCst),
+            models: self.models.lock().map(|m| m.clone()).unwrap_or_default(),
+            disabled_by,
+        }
+    }
+}
+
+/// Scores a stream of frames and fires detections; one per connection.
+struct Scorer<'a> {
+    engine: &'a mut Engine,
+    detector: &'a mut Detector,
+    models: Vec<String>,
+    resampler: Option<Resampler>,
+    pending: Vec<f32>,
+    /// Samples scored since the last reset (the detector's clock).
+    position: u64,
+    generation: u64,
+    next_seq: Option<u64>,
+}
+
+impl Scorer<'_> {
+    fn reset(&mut self) {
+        self.engine.reset();
+        self.detector.reset();
+        self.pending.clear();
+        self.position = 0;
+    }
+
+    /// Takes one frame; returns detection events.
+    fn frame(&mut self, shared: &Shared, frame: &AudioFrame) -> Result<Vec<KwdEvent>, String> {
+        let generation = shared.armed_generation.load(Ordering::SeqCst);
+        if generation != self.generation {
+            self.generation = generation;
+            self.reset();
+        }
+        if let Some(expected) = self.next_seq
+            && frame.seq > expected
+        {
+            tracing::warn!(
+                event = "kwd_audio_gap",
+                frames = frame.seq - expected,
+                "stt dropped audio frames before kwd got them"
+            );
+        }
+        self.next_seq = Some(frame.seq + 1);
+        if !shared.enabled() {
+            return Ok(Vec::new());
+        }
+        if frame.sample_rate == 0
+            || frame.channels == 0
+            || !frame
+                .pcm_s16le
+                .len()
+                .is_multiple_of(2 * frame.channels as usize)
+        {
+            return Err(format!(
+                "stt sent a malformed audio frame ({} Hz, {} channels, {} bytes)",
+                frame.sample_rate,
+                frame.channels,
+                frame.pcm_s16le.len()
+            ));
+        }
+        let mono = voicehost_audio::to_mono(
+            &voicehost_audio::from_s16le(&frame.pcm_s16le),
+            frame.channels as usize,
+        );
+        let mono = if frame.sample_rate == RATE {
+            mono
+        } else {
+            let r = match &mut self.resampler {
+                Some(r) if r.rates().0 == frame.sample_rate => r,
+                _ => self
+                    .resampler
+                    .insert(Resampler::new(frame.sample_rate, RATE).map_err(|e| e.to_string())?),
+            };
+            r.process(&mono)
+        };
+        self.pending.extend(mono.iter().map(|s| s * 32768.0));
+        let mut events = Vec::new();
+        let frame_end_us =
+            frame.ts_unix_us + (mono.len() as i64 * 1_000_000) / i64::from(RATE.max(1));
+        for scores in self.engine.push(&std::mem::take(&mut self.pending))? {
+            self.position += CHUNK as u64;
+            let Some(hit) = self.detector.observe(self.position, &scores) else {
+                continue;
+            };
+            let now = now_us();
+            let model = self.models[hit.model].clone();
+            tracing::info!(
+                event = "wake_detected",
+                model = %model,
+                confidence = format!("{:.3}", hit.score),
+                audio_lag_ms = (now - frame_end_us) / 1000,
+                "Wake word"
+            );
+            events.push(KwdEvent {
+                event: Some(kwd_event::Event::WakeDetected(WakeDetected {
+                    confidence: hit.score,
+                    ts_unix_us: now,
+                    model,
+                    dialog_id: String::new(),
+                })),
+            });
+        }
+        Ok(events)
+    }
+}
+
+/// Loads the models, then listens until `shared.stop`.
+pub fn run(
+    mut engine: Engine,
+    mut detector: Detector,
+    addr: String,
+    shared: Arc<Shared>,
+    health: HealthHandle,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            health.set_not_serving(format!("cannot start the audio runtime: {e}"));
+            return;
+        }
+    };
+    let models = engine.models();
+    runtime.block_on(async move {
+        let mut retry = Duration::from_millis(100);
+        let mut last_problem = String::new();
+        while !shared.stop.load(Ordering::SeqCst) {
+            let problem = match connect(&addr).await {
+                Err(why) => format!(
+                    "waiting for stt audio at {addr} ({why}); kwd listens to the stt service: enable [stt], or set [kwd] audio_source"
+                ),
+                Ok(mut stream) => {
+                    shared.connected.store(true, Ordering::SeqCst);
+                    health.set_serving();
+                    tracing::info!(event = "kwd_audio_connected", addr = %addr, "Listening to stt's audio");
+                    retry = Duration::from_millis(100);
+                    last_problem.clear();
+                    let mut scorer = Scorer {
+                        engine: &mut engine,
+                        detector: &mut detector,
+                        models: models.clone(),
+                        resampler: None,
+                        pending: Vec::new(),
+                        position: 0,
+                        generation: shared.armed_generation.load(Ordering::SeqCst),
+                        next_seq: None,
+                    };
+                    scorer.reset();
+                    let ended = loop {
+                        let frame = tokio::select! {
+                            f = stream.next() => f,
+                            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                                if shared.stop.load(Ordering::SeqCst) { return; }
+                                continue;
+                            }
+                        };
+                        match frame {
+                            None => break "the stream ended".to_owned(),
+                            Some(Err(status)) => break status.message().to_owned(),
+                            Some(Ok(frame)) => match scorer.frame(&shared, &frame) {
+                                Ok(events) => {
+                                    for e in events {
+                                        let _ = shared.events.send(e);
+                                    }
+                                }
+                                Err(e) => break e,
+                            },
+                        }
+                    };
+                    shared.connected.store(false, Ordering::SeqCst);
+                    tracing::warn!(event = "kwd_audio_lost", addr = %addr, reason = %ended, "Lost stt's audio; reconnecting");
+                    format!("lost stt audio at {addr} ({ended}); reconnecting")
+                }
+            };
+            if problem != last_problem {
+                health.set_not_serving(problem.clone());
+                last_problem = problem;
+            }
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(MAX_RETRY);
+        }
+    });
+}
+
+async fn connect(addr: &str) -> Result<tonic::Streaming<AudioFrame>, String> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(1));
+    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let response = SttServiceClient::new(channel)
+        .audio_frames(AudioFramesRequest {})
+        .await
+        .map_err(|s| format!("AudioFrames: {}", s.message()))?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "AudioFrames opened"
+    );
+    Ok(response.into_inner())
+}

@@ -1,0 +1,80 @@
+//! `voicehost.kwd.v1.KwdService`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use voicehost_proto::kwd::v1::kwd_service_server::KwdService;
+use voicehost_proto::kwd::v1::{
+    DisableRequest, EnableRequest, EventsRequest, GetStateRequest, KwdEvent, KwdState,
+};
+
+use crate::listen::Shared;
+
+#[derive(Debug, Clone)]
+pub struct Kwd {
+    pub shared: Arc<Shared>,
+}
+
+/// A Disable/Enable reason: 1 to 64 letters, digits, `_` or `-`.
+fn check_reason(reason: &str) -> Result<(), Status> {
+    let ok = !reason.is_empty()
+        && reason.len() <= 64
+        && reason
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "reason {reason:?} is invalid: use 1 to 64 letters, digits, _ or -, e.g. \"dialog\""
+        )))
+    }
+}
+
+#[tonic::async_trait]
+impl KwdService for Kwd {
+    type EventsStream = Pin<Box<dyn Stream<Item = Result<KwdEvent, Status>> + Send>>;
+
+    async fn events(
+        &self,
+        _: Request<EventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
+        // Detections are a few per minute: a subscriber never lags 32 behind, and if it
+        // did, the missed ones are stale anyway.
+        let events = BroadcastStream::new(self.shared.events.subscribe())
+            .filter_map(|e| e.ok())
+            .map(Ok);
+        Ok(Response::new(Box::pin(events)))
+    }
+
+    async fn enable(&self, req: Request<EnableRequest>) -> Result<Response<KwdState>, Status> {
+        let reason = req.into_inner().reason;
+        if !reason.is_empty() {
+            check_reason(&reason)?;
+        }
+        let armed = self.shared.enable(&reason);
+        tracing::info!(
+            event = "kwd_enabled",
+            reason = %reason,
+            armed,
+            "Wake word detection {}",
+            if armed { "armed" } else { "still disabled" }
+        );
+        Ok(Response::new(self.shared.state()))
+    }
+
+    async fn disable(&self, req: Request<DisableRequest>) -> Result<Response<KwdState>, Status> {
+        let reason = req.into_inner().reason;
+        check_reason(&reason)?;
+        self.shared.disable(&reason);
+        tracing::info!(event = "kwd_disabled", reason = %reason, "Wake word detection disabled");
+        Ok(Response::new(self.shared.state()))
+    }
+
+    async fn get_state(&self, _: Request<GetStateRequest>) -> Result<Response<KwdState>, Status> {
+        Ok(Response::new(self.shared.state()))
+    }
+}
