@@ -660,8 +660,9 @@ pub struct WakeReference {
 }
 
 /// Runs the reference openwakeword 0.4.0 (Python, ONNX Runtime 1.31.1 as ours) on `clip`
-/// (16 kHz 16-bit mono WAV) with the wake `models`.
-pub fn openwakeword_reference(clip: &Path, models: &[PathBuf]) -> WakeReference {
+/// (16 kHz 16-bit mono WAV) with the wake `models`, all at once or (`realtime`) a chunk
+/// every 80 ms.
+pub fn openwakeword_reference(clip: &Path, models: &[PathBuf], realtime: bool) -> WakeReference {
     let python = peer_python(
         "openwakeword",
         &["openwakeword==0.4.0", "onnxruntime==1.31.1"],
@@ -670,6 +671,7 @@ pub fn openwakeword_reference(clip: &Path, models: &[PathBuf]) -> WakeReference 
     let out = Command::new(python)
         .args(["-W", "ignore"])
         .arg(script)
+        .args(realtime.then_some("--realtime"))
         .arg(clip)
         .args(models)
         .output()

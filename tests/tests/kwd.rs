@@ -119,7 +119,7 @@ fn scores_match_openwakeword_0_4_0() {
     // Both sides read the same 16-bit samples.
     let audio = read_wav_16k(&wav);
     let names = ["alexa_v0.1", "hey_jarvis_v0.1"];
-    let reference = openwakeword_reference(&wav, &names.map(wake_model));
+    let reference = openwakeword_reference(&wav, &names.map(wake_model), false);
     assert_eq!(reference.models, names);
     let ours = scores(&mut engine(&names), &audio);
     assert_eq!(ours.len(), reference.scores.len(), "chunk count");
@@ -152,6 +152,31 @@ fn scores_match_openwakeword_0_4_0() {
         peak(0) > 0.9,
         "the reference does not hear Alexa: the test audio is wrong"
     );
+}
+
+#[test]
+fn the_streamed_embedding_model_scores_like_the_whole_one() {
+    let c = clips();
+    let audio = scene(
+        17.0,
+        &[(1.0, &c.tts_alexa), (3.0, &c.espeak_alexa), (5.0, &c.jfk)],
+    );
+    let mut e = engine(&["alexa_v0.1", "hey_jarvis_v0.1"]);
+    assert!(
+        e.streaming(),
+        "the stock embedding model is cut for streaming"
+    );
+    let streamed = scores(&mut e, &audio);
+    e.set_streaming(false);
+    let whole = scores(&mut e, &audio);
+    let worst = streamed
+        .iter()
+        .flatten()
+        .zip(whole.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    eprintln!("streamed vs whole: largest score difference {worst:.2e}");
+    assert!(worst < 1e-4, "{worst}");
 }
 
 #[test]

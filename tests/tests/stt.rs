@@ -201,12 +201,12 @@ async fn control_errors_are_clear_and_frames_flow() {
 
     // The echo-cancelled 16 kHz frames, 10 ms each, in sequence, to several subscribers.
     let mut a = stt
-        .audio_frames(AudioFramesRequest {})
+        .audio_frames(AudioFramesRequest { frame_ms: 0 })
         .await
         .unwrap()
         .into_inner();
     let mut b = stt
-        .audio_frames(AudioFramesRequest {})
+        .audio_frames(AudioFramesRequest { frame_ms: 80 })
         .await
         .unwrap()
         .into_inner();
@@ -222,7 +222,18 @@ async fn control_errors_are_clear_and_frames_flow() {
         }
         last = Some(f.seq);
     }
-    assert!(b.next().await.unwrap().is_ok());
+    // In 80 ms blocks: seq moves by 8 frames per message.
+    let b1 = b.next().await.unwrap().unwrap();
+    let b2 = b.next().await.unwrap().unwrap();
+    assert_eq!((b1.pcm_s16le.len(), b2.seq - b1.seq), (2560, 8));
+    for bad in [5, 15, 1010] {
+        let err = stt
+            .audio_frames(AudioFramesRequest { frame_ms: bad })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
+        assert!(err.message().contains("multiple of 10"), "{err}");
+    }
     host.terminate();
 }
 

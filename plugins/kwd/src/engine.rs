@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use ort::session::Session;
 use ort::value::Tensor;
 
+use crate::embedding::Streaming;
+
 /// Sample rate the models expect.
 pub const RATE: u32 = 16_000;
 /// Samples per chunk: 80 ms.
@@ -57,7 +59,12 @@ struct Classifier {
 /// The shared feature models and every classifier, with their streaming state.
 pub struct Engine {
     mel: Session,
+    /// The whole embedding model: priming, and every window when it cannot be streamed.
     embedding: Session,
+    /// The same model cut for streaming, used when it could be cut.
+    streaming: Option<Streaming>,
+    /// Use `streaming` (on by default when available).
+    stream: bool,
     classifiers: Vec<Classifier>,
     /// Embeddings of silence, the start of the embedding history after a reset.
     primed: Vec<[f32; EMBEDDING]>,
@@ -157,9 +164,23 @@ impl Engine {
                 session,
             });
         }
+        let streaming =
+            match Streaming::load(&paths.embedding, &paths.onnxruntime, MEL_WINDOW, MEL_STEP) {
+                Ok(s) => Some(s),
+                Err(why) => {
+                    tracing::warn!(
+                        model = %paths.embedding.display(),
+                        reason = %why,
+                        "The embedding model runs whole for every window"
+                    );
+                    None
+                }
+            };
         let mut engine = Engine {
             mel,
             embedding,
+            stream: streaming.is_some(),
+            streaming,
             classifiers,
             primed: Vec::new(),
             pending: Vec::new(),
@@ -190,6 +211,21 @@ impl Engine {
         self.mels = std::iter::repeat_n([1.0; MEL_BINS], MEL_WINDOW).collect();
         self.embeddings = self.primed.iter().copied().collect();
         self.chunks = 0;
+        if let Some(s) = &mut self.streaming {
+            s.invalidate();
+        }
+    }
+
+    /// Whether the embedding model runs as a stream (see [`crate::embedding`]).
+    pub fn streaming(&self) -> bool {
+        self.stream
+    }
+
+    /// Runs the embedding model whole for every window instead of as a stream (to compare
+    /// the two); `true` goes back to streaming when the model could be cut.
+    pub fn set_streaming(&mut self, on: bool) {
+        self.stream = on && self.streaming.is_some();
+        self.reset();
     }
 
     /// Chunks scored since the last reset.
@@ -216,12 +252,19 @@ impl Engine {
         let history = std::mem::take(&mut self.history);
         let frames = self.melspectrogram(&history);
         self.history = history;
-        self.mels.extend(frames?);
+        let frames = frames?;
+        let new = frames.len();
+        self.mels.extend(frames);
         let excess = self.mels.len().saturating_sub(MEL_WINDOW);
         self.mels.drain(..excess);
 
-        let window: Vec<f32> = self.mels.iter().flatten().copied().collect();
-        let embedding = self.embed(window, 1)?;
+        let embedding = match (&mut self.streaming, self.stream) {
+            (Some(s), true) => vec![s.embed(self.mels.make_contiguous(), new)?],
+            _ => {
+                let window: Vec<f32> = self.mels.iter().flatten().copied().collect();
+                self.embed(window, 1)?
+            }
+        };
         self.embeddings.extend(embedding);
         let longest = self.classifiers.iter().map(|c| c.frames).max().unwrap_or(0);
         let excess = self.embeddings.len().saturating_sub(longest);

@@ -17,8 +17,10 @@
 
 mod config;
 pub mod detector;
+pub mod embedding;
 pub mod engine;
 mod listen;
+mod onnx_split;
 mod service;
 
 use std::sync::Arc;

@@ -22,6 +22,9 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use crate::detector::Detector;
 use crate::engine::{CHUNK, Engine, RATE};
 
+/// Audio per message asked of stt: one engine chunk, so the listener wakes once per chunk.
+const CHUNK_MS: u32 = (CHUNK as u32) * 1000 / RATE;
+
 /// Longest wait between reconnection attempts.
 const MAX_RETRY: Duration = Duration::from_secs(1);
 
@@ -132,7 +135,10 @@ impl Scorer<'_> {
                 "stt dropped audio frames before kwd got them"
             );
         }
-        self.next_seq = Some(frame.seq + 1);
+        // seq counts stt's 10 ms capture frames.
+        let frames_in = frame.pcm_s16le.len() as u64 / 2 / u64::from(frame.channels.max(1)) * 100
+            / u64::from(frame.sample_rate.max(1));
+        self.next_seq = Some(frame.seq + frames_in.max(1));
         if !shared.enabled() {
             return Ok(Vec::new());
         }
@@ -283,7 +289,7 @@ async fn connect(addr: &str) -> Result<tonic::Streaming<AudioFrame>, String> {
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
     let started = Instant::now();
     let response = SttServiceClient::new(channel)
-        .audio_frames(AudioFramesRequest {})
+        .audio_frames(AudioFramesRequest { frame_ms: CHUNK_MS })
         .await
         .map_err(|s| format!("AudioFrames: {}", s.message()))?;
     tracing::debug!(

@@ -116,15 +116,44 @@ impl SttService for Stt {
 
     async fn audio_frames(
         &self,
-        _: Request<AudioFramesRequest>,
+        req: Request<AudioFramesRequest>,
     ) -> Result<Response<Self::AudioFramesStream>, Status> {
+        let frame_ms = match req.into_inner().frame_ms {
+            0 => 10,
+            ms if ms % 10 == 0 && (10..=1000).contains(&ms) => ms,
+            ms => {
+                return Err(Status::invalid_argument(format!(
+                    "frame_ms = {ms} is invalid: use a multiple of 10 from 10 to 1000 (0 means 10)"
+                )));
+            }
+        };
+        let per_message = (frame_ms / 10) as usize;
         let mut frames = self.shared.frames.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
+            let mut batch: Option<AudioFrame> = None;
+            let mut in_batch = 0;
             loop {
                 match frames.recv().await {
                     Ok(f) => {
-                        if tx.send(Ok(f)).await.is_err() {
+                        // A batch holds consecutive frames only: a gap starts a new one.
+                        let contiguous = batch
+                            .as_ref()
+                            .is_some_and(|b| b.seq + in_batch as u64 == f.seq);
+                        match &mut batch {
+                            Some(b) if contiguous => {
+                                b.pcm_s16le.extend_from_slice(&f.pcm_s16le);
+                                in_batch += 1;
+                            }
+                            _ => {
+                                batch = Some(f);
+                                in_batch = 1;
+                            }
+                        }
+                        if in_batch >= per_message
+                            && let Some(b) = batch.take()
+                            && tx.send(Ok(b)).await.is_err()
+                        {
                             return;
                         }
                     }

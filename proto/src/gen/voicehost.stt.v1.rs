@@ -43,7 +43,12 @@ pub struct SttResult {
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct AudioFramesRequest {}
+pub struct AudioFramesRequest {
+    /// Audio per message in ms: a multiple of 10 from 10 to 1000; 0 means 10. A listener that
+    /// works in larger blocks (kwd: 80 ms) is woken less often.
+    #[prost(uint32, tag = "1")]
+    pub frame_ms: u32,
+}
 /// Generated client implementations.
 pub mod stt_service_client {
     #![allow(
@@ -206,7 +211,9 @@ pub mod stt_service_client {
             self.inner.server_streaming(req, path, codec).await
         }
         /// Echo-cancelled 16 kHz mono capture, for kwd and other listeners. A subscriber that
-        /// falls behind is dropped; it never blocks capture.
+        /// falls behind is dropped; it never blocks capture. Each message's seq is the capture
+        /// frame number (10 ms frames) of its first sample, so seq + its length in 10 ms frames is
+        /// the next message's seq unless frames were dropped.
         pub async fn audio_frames(
             &mut self,
             request: impl tonic::IntoRequest<super::AudioFramesRequest>,
@@ -280,7 +287,9 @@ pub mod stt_service_server {
             + std::marker::Send
             + 'static;
         /// Echo-cancelled 16 kHz mono capture, for kwd and other listeners. A subscriber that
-        /// falls behind is dropped; it never blocks capture.
+        /// falls behind is dropped; it never blocks capture. Each message's seq is the capture
+        /// frame number (10 ms frames) of its first sample, so seq + its length in 10 ms frames is
+        /// the next message's seq unless frames were dropped.
         async fn audio_frames(
             &self,
             request: tonic::Request<super::AudioFramesRequest>,
