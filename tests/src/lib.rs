@@ -521,11 +521,19 @@ pub fn kwd_keys(port: u16) -> Vec<(String, String)> {
 }
 
 /// Python for the reference implementations the benchmarks and the kwd parity test compare
-/// against: `~/.cache/voicehost/peers-venv`, created and given `packages` (pinned
-/// `name==version`, from PyPI) when `import` fails.
+/// against: `peers-venv` in `$VOICEHOST_CACHE` (default `~/.cache/voicehost`), created and
+/// given `packages` (pinned `name==version`, from PyPI) when `import` fails.
 pub fn peer_python(import: &str, packages: &[&str]) -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-    let venv = home.join(".cache/voicehost/peers-venv");
+    let cache = std::env::var_os("VOICEHOST_CACHE").map_or_else(
+        || {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap()
+                .join(".cache/voicehost")
+        },
+        PathBuf::from,
+    );
+    let venv = cache.join("peers-venv");
     let python = venv.join("bin/python");
     if !python.is_file() {
         eprintln!("creating {} for the reference peers", venv.display());
