@@ -104,7 +104,6 @@ struct Scorer<'a> {
     detector: &'a mut Detector,
     models: Vec<String>,
     resampler: Option<Resampler>,
-    pending: Vec<f32>,
     /// Samples scored since the last reset (the detector's clock).
     position: u64,
     generation: u64,
@@ -115,7 +114,6 @@ impl Scorer<'_> {
     fn reset(&mut self) {
         self.engine.reset();
         self.detector.reset();
-        self.pending.clear();
         self.position = 0;
     }
 
@@ -171,11 +169,12 @@ impl Scorer<'_> {
             };
             r.process(&mono)
         };
-        self.pending.extend(mono.iter().map(|s| s * 32768.0));
+        // The models take samples on the 16-bit scale.
+        let samples: Vec<f32> = mono.iter().map(|s| s * 32768.0).collect();
         let mut events = Vec::new();
         let frame_end_us =
             frame.ts_unix_us + (mono.len() as i64 * 1_000_000) / i64::from(RATE.max(1));
-        for scores in self.engine.push(&std::mem::take(&mut self.pending))? {
+        for scores in self.engine.push(&samples)? {
             self.position += CHUNK as u64;
             let Some(hit) = self.detector.observe(self.position, &scores) else {
                 continue;
@@ -240,7 +239,6 @@ pub fn run(
                         detector: &mut detector,
                         models: models.clone(),
                         resampler: None,
-                        pending: Vec::new(),
                         position: 0,
                         generation: shared.armed_generation.load(Ordering::SeqCst),
                         next_seq: None,
