@@ -338,10 +338,12 @@ impl Config {
                     ));
                 }
                 // kwd listens to the stt slot and stt's echo canceller to the tts slot,
-                // wherever their ports are, unless the section names another address.
+                // wherever their ports are, unless the section names another address;
+                // llm writes its replies to the logger slot.
                 let upstream = match name {
                     "kwd" => Some(("audio_source", "stt")),
                     "stt" => Some(("render_reference", "tts")),
+                    "llm" => Some(("logger", "logger")),
                     _ => None,
                 };
                 if let Some((key, from)) = upstream

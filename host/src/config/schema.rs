@@ -269,7 +269,7 @@ pub const SECTIONS: &[SectionDef] = &[
                 Ty::Choice(&["phased_parallel", "sequential"]),
                 "phased_parallel",
             ),
-            key("parallel_phase_timeout_ms", TIMEOUT_MS, "8000"),
+            key("parallel_phase_timeout_ms", TIMEOUT_MS, "30000"),
             key(
                 "stagger_below_vram_mb",
                 Ty::Int {
@@ -446,6 +446,35 @@ pub const SECTIONS: &[SectionDef] = &[
         keys: &[
             key("backend", Ty::Choice(&["llama", "ollama"]), "llama"),
             key("modelfile", Ty::Path, "config/Modelfile"),
+            key("threads", Ty::Int { min: 1, max: 64 }, "2"),
+            key("gpu_layers", Ty::Int { min: 0, max: 1000 }, "0"),
+            key(
+                "ollama_url",
+                Ty::Text { max_len: 256 },
+                "http://127.0.0.1:11434",
+            ),
+            key(
+                "ollama_model",
+                Ty::Text { max_len: 256 },
+                "llama3.1:8b-instruct-q4_K_M",
+            ),
+            key(
+                "keep_alive_s",
+                Ty::Int {
+                    min: 0,
+                    max: 604_800,
+                },
+                "1800",
+            ),
+            key("logger", Ty::Text { max_len: 64 }, "127.0.0.1:5001"),
+            key(
+                "max_dialogs",
+                Ty::Int {
+                    min: 1,
+                    max: 10_000,
+                },
+                "64",
+            ),
         ],
     },
     SectionDef {

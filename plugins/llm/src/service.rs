@@ -1,0 +1,311 @@
+//! `voicehost.llm.v1.LlmService`: streamed completions with a history per dialog.
+//!
+//! - One generation at a time: requests queue in arrival order on the engine thread.
+//! - A client that goes away cancels its request, queued or running (the engine stops at
+//!   the next token).
+//! - History: `dialog_id` empty = no history. Turn 1 starts (or restarts) a dialog; turn
+//!   n > 1 continues one whose last turn was n − 1. The most recent `max_dialogs` dialogs
+//!   are kept; the oldest turns are dropped when a prompt would not fit the context.
+//! - Dialog log: the llm plugin writes each reply as `ASSISTANT: …` to the logger; the
+//!   `USER:` line is the host's (it has stt's text first).
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+use voicehost_proto::llm::v1::llm_service_server::LlmService;
+use voicehost_proto::llm::v1::{CompleteRequest, LlmChunk};
+use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
+use voicehost_proto::logger::v1::{Role, WriteDialogRequest};
+
+use crate::engine::{Event, Finish, Job, Message};
+
+/// Longest request text.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+/// Most tokens a request may ask for.
+pub const MAX_TOKENS: u32 = 8192;
+
+#[derive(Debug)]
+struct Dialog {
+    history: Vec<Message>,
+    last_turn: u32,
+    used: Instant,
+}
+
+#[derive(Debug)]
+pub struct Llm {
+    /// The engine's queue, once the model is loaded and warm.
+    pub jobs: Arc<OnceLock<Sender<Job>>>,
+    /// System prompt and Modelfile examples, before every conversation.
+    pub preamble: Vec<Message>,
+    pub default_max_tokens: u32,
+    pub max_dialogs: usize,
+    pub logger: LoggerServiceClient<Channel>,
+    dialogs: Arc<Mutex<HashMap<String, Dialog>>>,
+}
+
+impl Llm {
+    pub fn new(
+        jobs: Arc<OnceLock<Sender<Job>>>,
+        preamble: Vec<Message>,
+        default_max_tokens: u32,
+        max_dialogs: usize,
+        logger: LoggerServiceClient<Channel>,
+    ) -> Llm {
+        Llm {
+            jobs,
+            preamble,
+            default_max_tokens,
+            max_dialogs,
+            logger,
+            dialogs: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
+fn check_request(r: &CompleteRequest) -> Result<(), Status> {
+    if r.text.trim().is_empty() {
+        return Err(Status::invalid_argument(
+            "text is empty; send what the user said",
+        ));
+    }
+    if r.text.len() > MAX_TEXT_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "text is {} bytes; the limit is {MAX_TEXT_BYTES}",
+            r.text.len()
+        )));
+    }
+    if let Some(c) = r
+        .text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return Err(Status::invalid_argument(format!(
+            "text contains the control character {c:?}; send plain text"
+        )));
+    }
+    if !r.dialog_id.is_empty() {
+        let ok = r.dialog_id.len() <= 64
+            && r.dialog_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(Status::invalid_argument(format!(
+                "dialog_id {:?} is invalid: use 1 to 64 letters, digits, _ or - (as the logger's NewDialog returns), or empty for no history",
+                r.dialog_id
+            )));
+        }
+        if r.turn == 0 {
+            return Err(Status::invalid_argument(
+                "turn is 0; turns count from 1 within a dialog",
+            ));
+        }
+    }
+    if r.max_tokens > MAX_TOKENS {
+        return Err(Status::invalid_argument(format!(
+            "max_tokens = {} is over the limit {MAX_TOKENS}; 0 means the Modelfile's num_predict",
+            r.max_tokens
+        )));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl LlmService for Llm {
+    type CompleteStream = ReceiverStream<Result<LlmChunk, Status>>;
+
+    async fn complete(
+        &self,
+        req: Request<CompleteRequest>,
+    ) -> Result<Response<Self::CompleteStream>, Status> {
+        let req = req.into_inner();
+        check_request(&req)?;
+        let history = if req.dialog_id.is_empty() {
+            Vec::new()
+        } else {
+            let dialogs = self
+                .dialogs
+                .lock()
+                .map_err(|_| Status::internal("dialog state poisoned"))?;
+            match (dialogs.get(&req.dialog_id), req.turn) {
+                (_, 1) => Vec::new(),
+                (Some(d), t) if t == d.last_turn + 1 => d.history.clone(),
+                (Some(d), t) => {
+                    return Err(Status::failed_precondition(format!(
+                        "dialog {:?} is at turn {}; send turn {} (or turn 1 to start over), not {t}",
+                        req.dialog_id,
+                        d.last_turn,
+                        d.last_turn + 1
+                    )));
+                }
+                (None, t) => {
+                    return Err(Status::failed_precondition(format!(
+                        "dialog {:?} has no turn {}; start it with turn 1",
+                        req.dialog_id,
+                        t - 1
+                    )));
+                }
+            }
+        };
+        let mut messages = self.preamble.clone();
+        messages.extend(history.iter().cloned());
+        messages.push(Message::new("user", req.text.clone()));
+        let max_tokens = if req.max_tokens == 0 {
+            self.default_max_tokens
+        } else {
+            req.max_tokens
+        };
+        let (events_tx, mut events) = mpsc::channel::<Event>(64);
+        let job = Job {
+            messages,
+            keep: self.preamble.len(),
+            max_tokens,
+            out: events_tx,
+        };
+        self.jobs
+            .get()
+            .ok_or_else(|| {
+                Status::unavailable("the language model is still loading; wait for SERVING")
+            })?
+            .send(job)
+            .map_err(|_| Status::unavailable("the language model is not running; see app.log"))?;
+
+        let (tx, rx) = mpsc::channel::<Result<LlmChunk, Status>>(64);
+        let dialogs = Arc::clone(&self.dialogs);
+        let max_dialogs = self.max_dialogs;
+        let mut logger = self.logger.clone();
+        tokio::spawn(async move {
+            let chunk = |text: String, index: u32, finish: Option<Finish>| LlmChunk {
+                text,
+                eot: finish.is_some(),
+                dialog_id: req.dialog_id.clone(),
+                turn: req.turn,
+                index,
+                finish_reason: finish.map(|f| f.as_str().to_owned()).unwrap_or_default(),
+            };
+            let mut reply = String::new();
+            let mut index = 0;
+            loop {
+                let event = tokio::select! {
+                    e = events.recv() => e,
+                    // The client went away: dropping `events` stops the engine.
+                    () = tx.closed() => None,
+                };
+                match event {
+                    Some(Event::Text(text)) => {
+                        reply.push_str(&text);
+                        if tx.send(Ok(chunk(text, index, None))).await.is_err() {
+                            break;
+                        }
+                        index += 1;
+                    }
+                    Some(Event::Done {
+                        finish,
+                        prompt_tokens,
+                        tokens,
+                        first_text_ms,
+                        trimmed,
+                    }) => {
+                        tracing::info!(
+                            event = "llm_reply",
+                            dialog = %req.dialog_id,
+                            turn = req.turn,
+                            finish = finish.as_str(),
+                            prompt_tokens,
+                            tokens,
+                            first_text_ms,
+                            trimmed_messages = trimmed,
+                            "Reply finished"
+                        );
+                        if !req.dialog_id.is_empty() {
+                            remember(&dialogs, max_dialogs, &req, &reply);
+                            log_reply(&mut logger, &req.dialog_id, &reply).await;
+                        }
+                        let _ = tx.send(Ok(chunk(String::new(), index, Some(finish)))).await;
+                        return;
+                    }
+                    Some(Event::Rejected(why)) => {
+                        let _ = tx.send(Err(Status::invalid_argument(why))).await;
+                        return;
+                    }
+                    Some(Event::Failed(why)) => {
+                        tracing::error!(event = "llm_failed", error = %why, "Generation failed");
+                        let _ = tx.send(Err(Status::internal(why))).await;
+                        return;
+                    }
+                    None => break,
+                }
+            }
+            tracing::info!(
+                event = "llm_cancelled",
+                dialog = %req.dialog_id,
+                turn = req.turn,
+                chunks = index,
+                "The client went away; generation stopped"
+            );
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Adds the turn to its dialog's history, evicting the least recently used dialog.
+fn remember(
+    dialogs: &Mutex<HashMap<String, Dialog>>,
+    max: usize,
+    req: &CompleteRequest,
+    reply: &str,
+) {
+    let Ok(mut dialogs) = dialogs.lock() else {
+        return;
+    };
+    let d = dialogs.entry(req.dialog_id.clone()).or_insert(Dialog {
+        history: Vec::new(),
+        last_turn: 0,
+        used: Instant::now(),
+    });
+    if req.turn == 1 {
+        d.history.clear();
+    }
+    d.history.push(Message::new("user", req.text.clone()));
+    d.history.push(Message::new("assistant", reply.to_owned()));
+    d.last_turn = req.turn;
+    d.used = Instant::now();
+    while dialogs.len() > max {
+        let Some(oldest) = dialogs
+            .iter()
+            .min_by_key(|(_, d)| d.used)
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        dialogs.remove(&oldest);
+    }
+}
+
+async fn log_reply(logger: &mut LoggerServiceClient<Channel>, dialog: &str, reply: &str) {
+    let write = logger.write_dialog(WriteDialogRequest {
+        dialog_id: dialog.to_owned(),
+        role: Role::Assistant as i32,
+        text: reply.trim().to_owned(),
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(2), write).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(status)) => tracing::warn!(
+            event = "dialog_log_failed",
+            dialog = %dialog,
+            error = %status.message(),
+            "The logger did not take the ASSISTANT line"
+        ),
+        Err(_) => tracing::warn!(
+            event = "dialog_log_failed",
+            dialog = %dialog,
+            error = "timeout",
+            "The logger did not take the ASSISTANT line"
+        ),
+    }
+}
