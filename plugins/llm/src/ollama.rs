@@ -67,18 +67,7 @@ pub fn run(settings: OllamaSettings, jobs: Receiver<Job>, ready: Sender<Result<S
                 Ok(done) => done,
                 Err(e) => Event::Failed(e),
             };
-            if let Event::Done {
-                finish: Finish::Cancelled,
-                tokens,
-                ..
-            } = &event
-            {
-                tracing::info!(
-                    event = "llm_stopped",
-                    tokens,
-                    "Generation stopped: the client went away"
-                );
-            }
+            event.log_if_cancelled();
             let _ = job.out.send(event).await;
         }
     });

@@ -90,16 +90,11 @@ fn check_request(r: &CompleteRequest) -> Result<(), Status> {
         )));
     }
     if !r.dialog_id.is_empty() {
-        let ok = r.dialog_id.len() <= 64
-            && r.dialog_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !ok {
-            return Err(Status::invalid_argument(format!(
-                "dialog_id {:?} is invalid: use 1 to 64 letters, digits, _ or - (as the logger's NewDialog returns), or empty for no history",
-                r.dialog_id
-            )));
-        }
+        voicehost_plugin_api::check_id(
+            "dialog_id",
+            &r.dialog_id,
+            " (as the logger's NewDialog returns), or empty for no history",
+        )?;
         if r.turn == 0 {
             return Err(Status::invalid_argument(
                 "turn is 0; turns count from 1 within a dialog",

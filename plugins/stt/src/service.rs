@@ -19,18 +19,7 @@ pub struct Stt {
 }
 
 fn check_dialog(id: &str) -> Result<(), Status> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "dialog_id {id:?} is invalid: use 1 to 64 letters, digits, _ or - (as NewDialog returns)"
-        )))
-    }
+    voicehost_plugin_api::check_id("dialog_id", id, " (as NewDialog returns)")
 }
 
 #[tonic::async_trait]
