@@ -1,0 +1,132 @@
+//! Test audio: WAV files in and out at 16 kHz, speech from espeak-ng and from the
+//! project's own tts, and scenes composed of clips, silence and noise.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{Setup, channel, free_port, tts_keys};
+
+/// 16 kHz mono samples (−1 … 1) of a 16-bit WAV file of any rate and channel count.
+pub fn read_wav_16k(path: &Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let spec = reader.spec();
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    resample_16k(
+        &voicehost_audio::to_mono(&samples, usize::from(spec.channels)),
+        spec.sample_rate,
+    )
+}
+
+/// `mono` at `rate` resampled to 16 kHz.
+pub fn resample_16k(mono: &[f32], rate: u32) -> Vec<f32> {
+    if rate == 16_000 {
+        return mono.to_vec();
+    }
+    let mut resampler = voicehost_audio::Resampler::new(rate, 16_000).unwrap();
+    let mut out = resampler.process(mono);
+    out.extend(resampler.flush());
+    out
+}
+
+/// Writes 16 kHz mono samples (−1 … 1) as a 16-bit WAV file.
+pub fn write_wav_16k(path: &Path, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for &s in samples {
+        w.write_sample(voicehost_audio::to_i16(s)).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// `text` spoken by espeak-ng (its default English voice), 16 kHz mono.
+pub fn espeak(text: &str) -> Vec<f32> {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("espeak.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "en", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is missing: run scripts/setup.sh");
+    assert!(status.success(), "espeak-ng failed on {text:?}");
+    read_wav_16k(&wav)
+}
+
+/// Each of `texts` spoken by the project's tts (Kokoro, af_heart), 16 kHz mono: one host
+/// with the real tts plugin writing to a WAV file, one `Speak` per text.
+pub async fn tts_speech(texts: &[&str]) -> Vec<Vec<f32>> {
+    use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+    use voicehost_proto::tts::v1::{SpeakRequest, Wait};
+
+    let mut setup = Setup::new();
+    let port = free_port();
+    let out = setup.dir.path().join("speech.wav");
+    setup.section_with("tts", tts_keys(port, &out), &[("output_pacing", "fast")]);
+    let mut host = setup.spawn();
+    host.wait_for("host_ready", Duration::from_secs(120));
+    let mut tts = TtsServiceClient::new(channel(port));
+    let mut clips = Vec::new();
+    for text in texts {
+        let before = hound::WavReader::open(&out).map_or(0, |r| r.len() as usize);
+        tts.speak(SpeakRequest {
+            text: (*text).to_owned(),
+            dialog_id: String::new(),
+            voice: String::new(),
+            wait: Wait::Finished as i32,
+        })
+        .await
+        .unwrap();
+        let mut reader = hound::WavReader::open(&out).unwrap();
+        let rate = reader.spec().sample_rate;
+        let samples: Vec<f32> = reader
+            .samples::<i16>()
+            .skip(before)
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect();
+        clips.push(resample_16k(&samples, rate));
+    }
+    host.terminate();
+    clips
+}
+
+/// `samples` without leading and trailing near-silence (below 1 % of full scale).
+pub fn trim_silence(samples: &[f32]) -> Vec<f32> {
+    let loud = |s: &f32| s.abs() > 0.01;
+    let start = samples.iter().position(loud).unwrap_or(0);
+    let end = samples.iter().rposition(loud).map_or(0, |e| e + 1);
+    samples[start..end.max(start)].to_vec()
+}
+
+/// 16 kHz `clips` placed at their start times (seconds) on `total` seconds of silence.
+pub fn scene(total: f32, clips: &[(f32, &[f32])]) -> Vec<f32> {
+    let mut out = vec![0.0; (total * 16_000.0) as usize];
+    for (start, clip) in clips {
+        let at = (start * 16_000.0) as usize;
+        assert!(at + clip.len() <= out.len(), "the scene is too short");
+        out[at..at + clip.len()].copy_from_slice(clip);
+    }
+    out
+}
+
+/// 16 kHz white noise at about −20 dBFS, the same every time.
+pub fn white_noise(seconds: f32) -> Vec<f32> {
+    let mut state = 0x2545_f491_u32;
+    (0..(seconds * 16_000.0) as usize)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32 - 0.5) * 0.2
+        })
+        .collect()
+}
