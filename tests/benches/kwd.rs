@@ -64,6 +64,17 @@ fn wake_model(name: &str) -> std::path::PathBuf {
     model(&format!("openwakeword/{name}.onnx"))
 }
 
+/// Our engine with the fetched models and alexa_v0.1.
+fn alexa_engine() -> Engine {
+    Engine::load(&ModelPaths {
+        onnxruntime: model("onnxruntime/libonnxruntime.so"),
+        melspectrogram: wake_model("melspectrogram"),
+        embedding: wake_model("embedding_model"),
+        wake: vec![wake_model("alexa_v0.1")],
+    })
+    .unwrap()
+}
+
 fn thread_cpu_seconds() -> f64 {
     cpu_seconds_on(libc::CLOCK_THREAD_CPUTIME_ID)
 }
@@ -71,13 +82,7 @@ fn thread_cpu_seconds() -> f64 {
 /// CPU milliseconds per second of audio for our engine fed `audio` in 80 ms chunks, one
 /// every 80 ms; only the time inside `Engine::push` counts, as for the Python peer.
 fn ours_realtime(audio: &[f32]) -> f64 {
-    let mut engine = Engine::load(&ModelPaths {
-        onnxruntime: model("onnxruntime/libonnxruntime.so"),
-        melspectrogram: wake_model("melspectrogram"),
-        embedding: wake_model("embedding_model"),
-        wake: vec![wake_model("alexa_v0.1")],
-    })
-    .unwrap();
+    let mut engine = alexa_engine();
     let began = Instant::now();
     let mut cpu = 0.0;
     for (i, chunk) in audio.chunks_exact(1280).enumerate() {
@@ -94,13 +99,7 @@ fn ours_realtime(audio: &[f32]) -> f64 {
 /// CPU milliseconds per second of audio for our engine on `audio` (16-bit scale in 10 ms
 /// frames, as stt sends it); the best of [`RUNS`].
 fn ours(audio: &[f32]) -> f64 {
-    let mut engine = Engine::load(&ModelPaths {
-        onnxruntime: model("onnxruntime/libonnxruntime.so"),
-        melspectrogram: wake_model("melspectrogram"),
-        embedding: wake_model("embedding_model"),
-        wake: vec![wake_model("alexa_v0.1")],
-    })
-    .unwrap();
+    let mut engine = alexa_engine();
     let seconds = audio.len() as f64 / 16_000.0;
     (0..RUNS)
         .map(|_| {

@@ -13,27 +13,11 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::stt::v1::{AudioFramesRequest, StartRequest, StopRequest};
 use voicehost_tests::{
     HostProc, Setup, app_events, channel, free_port, model, stt_keys, wait_for_text,
-    word_error_rate,
+    word_error_rate, write_wav_16k,
 };
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
                    ask what you can do for your country.";
-
-/// Writes 16 kHz mono s16 `samples` to `path`.
-fn write_wav(path: &Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for s in samples {
-        w.write_sample((s * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
-}
 
 fn read_wav(path: &Path) -> Vec<f32> {
     let mut r = hound::WavReader::open(path).unwrap();
@@ -60,7 +44,7 @@ async fn real_speech_becomes_one_final_result_soon_after_it_ends() {
     let mut audio = vec![0.0; 16_000 * 3];
     audio.extend(read_wav(&model("audio/jfk.wav")));
     audio.extend(vec![0.0; 16_000 * 5]);
-    write_wav(&input, &audio);
+    write_wav_16k(&input, &audio);
     let (setup, mut host, port) = stt_host(&input, &[]);
     let mut stt = SttServiceClient::new(channel(port));
     let dialog = "00000000000000d1";
@@ -122,7 +106,7 @@ async fn silence_and_low_noise_give_no_result() {
             if i < 16_000 * 5 { 0.0 } else { n }
         })
         .collect();
-    write_wav(&input, &noise);
+    write_wav_16k(&input, &noise);
     let (_setup, mut host, port) = stt_host(&input, &[]);
     let mut stt = SttServiceClient::new(channel(port));
     let dialog = "00000000000000d2";
@@ -147,7 +131,7 @@ async fn silence_and_low_noise_give_no_result() {
 async fn control_errors_are_clear_and_frames_flow() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("quiet.wav");
-    write_wav(&input, &vec![0.0; 16_000 * 2]);
+    write_wav_16k(&input, &vec![0.0; 16_000 * 2]);
     let (_setup, mut host, port) = stt_host(&input, &[]);
     let mut stt = SttServiceClient::new(channel(port));
 
