@@ -12,19 +12,12 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::stt::v1::{AudioFramesRequest, StartRequest, StopRequest};
 use voicehost_tests::{
-    HostProc, Setup, app_events, channel, free_port, model, stt_keys, wait_for_text,
+    HostProc, Setup, app_events, channel, free_port, model, read_wav_16k, stt_keys, wait_for_text,
     word_error_rate, write_wav_16k,
 };
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
                    ask what you can do for your country.";
-
-fn read_wav(path: &Path) -> Vec<f32> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    r.samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32768.0)
-        .collect()
-}
 
 /// A host with the logger and stt reading `input`.
 fn stt_host(input: &Path, extra: &[(&str, &str)]) -> (Setup, HostProc, u16) {
@@ -42,7 +35,7 @@ async fn real_speech_becomes_one_final_result_soon_after_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("jfk-padded.wav");
     let mut audio = vec![0.0; 16_000 * 3];
-    audio.extend(read_wav(&model("audio/jfk.wav")));
+    audio.extend(read_wav_16k(&model("audio/jfk.wav")));
     audio.extend(vec![0.0; 16_000 * 5]);
     write_wav_16k(&input, &audio);
     let (setup, mut host, port) = stt_host(&input, &[]);

@@ -228,11 +228,6 @@ impl Engine {
         self.reset();
     }
 
-    /// Chunks scored since the last reset.
-    pub fn chunks(&self) -> u64 {
-        self.chunks
-    }
-
     /// Feeds samples (16 kHz, 16-bit scale); returns the scores of every chunk completed,
     /// one per model in [`Engine::models`] order.
     pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>, String> {
