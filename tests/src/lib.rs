@@ -349,6 +349,28 @@ pub fn app_events(path: &Path) -> Vec<AppLine> {
         .collect()
 }
 
+/// The app.log events once every name in `needed` is among them (app.log is written
+/// asynchronously by the logger; at most `timeout`).
+pub fn wait_app_events(path: &Path, needed: &[&str], timeout: Duration) -> Vec<AppLine> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let events = app_events(path);
+        let missing: Vec<&&str> = needed
+            .iter()
+            .filter(|n| !events.iter().any(|e| e.event == **n))
+            .collect();
+        if missing.is_empty() {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has no {missing:?} after {timeout:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// One app.log line.
 #[derive(Debug, Clone)]
 pub struct AppLine {

@@ -18,9 +18,9 @@ use voicehost_proto::kwd::v1::{
     kwd_event,
 };
 use voicehost_tests::{
-    HostProc, Setup, app_events, channel, espeak, free_port, kwd_keys, model,
-    openwakeword_reference, read_wav_16k, scene, serving, stt_keys, trim_silence, tts_speech,
-    white_noise, workers_on_port, write_wav_16k,
+    HostProc, Setup, channel, espeak, free_port, kwd_keys, model, openwakeword_reference,
+    read_wav_16k, scene, serving, stt_keys, trim_silence, tts_speech, wait_app_events, white_noise,
+    workers_on_port, write_wav_16k,
 };
 
 /// Speech clips, 16 kHz mono, made once per test run.
@@ -436,11 +436,10 @@ fn kwd_reconnects_by_itself_when_stt_restarts() {
                 .is_some()
         );
     });
-    let events = app_events(&setup.log_dir().join("app.log"));
-    let has = |e: &str| events.iter().any(|l| l.event == e);
-    assert!(
-        has("kwd_audio_lost") && has("service_restarted"),
-        "{events:?}"
+    wait_app_events(
+        &setup.log_dir().join("app.log"),
+        &["kwd_audio_lost", "service_restarted"],
+        Duration::from_secs(5),
     );
     host.terminate();
 }

@@ -13,7 +13,7 @@ use voicehost_proto::loader::v1::{
 };
 use voicehost_tests::{
     AppLine, HostProc, Setup, app_events, artefact, channel, free_port, service_info,
-    wait_for_text, workers_on_port,
+    wait_app_events, wait_for_text, workers_on_port,
 };
 
 const FIXTURE: &str = "libvoicehost_fixture_misbehave.so";
@@ -112,8 +112,7 @@ fn sequential_mode_starts_one_service_at_a_time() {
     setup.loader("startup_mode", "sequential");
     four_slots(&mut setup, "300", "process");
     let mut host = ready(&setup);
-    let log = app_log(&setup);
-    let ev = app_events(&log);
+    let ev = wait_app_events(&app_log(&setup), &["host_ready"], Duration::from_secs(5));
     assert!(
         find(&ev, "service_starting", "llm").ts >= find(&ev, "service_serving", "tts").ts,
         "llm waits for tts in sequential mode"
@@ -130,7 +129,7 @@ fn a_failed_phase_is_rolled_back_and_retried() {
     fixture(&mut setup, "tts", &[]);
     fixture(&mut setup, "llm", &[("x_fixture_fail_marker", &marker)]);
     let mut host = ready(&setup);
-    let ev = app_events(&app_log(&setup));
+    let ev = wait_app_events(&app_log(&setup), &["host_ready"], Duration::from_secs(5));
     let failed = ev
         .iter()
         .position(|e| e.event == "phase_failed" && e.fields["phase"] == "1")
@@ -337,7 +336,7 @@ fn vram_guard_passes_fails_and_skips() {
     fixture(&mut setup, "tts", &[]);
     fixture(&mut setup, "stt", &[]);
     let mut host = ready(&setup);
-    let ev = app_events(&app_log(&setup));
+    let ev = wait_app_events(&app_log(&setup), &["host_ready"], Duration::from_secs(5));
     let ok: Vec<&str> = ev
         .iter()
         .filter(|e| e.event == "vram_ok")
@@ -350,8 +349,11 @@ fn vram_guard_passes_fails_and_skips() {
     let mut setup = Setup::new();
     fixture(&mut setup, "tts", &[]);
     let mut host = ready(&setup);
-    let ev = app_events(&app_log(&setup));
-    assert!(ev.iter().any(|e| e.event == "vram_check_skipped"));
+    wait_app_events(
+        &app_log(&setup),
+        &["vram_check_skipped"],
+        Duration::from_secs(5),
+    );
     host.terminate();
 
     let mut setup = Setup::new();

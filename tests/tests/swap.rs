@@ -14,7 +14,7 @@ use tonic_health::pb::health_client::HealthClient;
 use voicehost_proto::loader::v1::loader_service_client::LoaderServiceClient;
 use voicehost_proto::loader::v1::{ReloadPluginRequest, ServiceState};
 use voicehost_tests::{
-    Setup, app_events, artefact, channel, free_port, service_info, wait_for_text,
+    Setup, artefact, channel, free_port, service_info, wait_app_events, wait_for_text,
 };
 
 /// Checks `port` every 2 ms until `stop`; returns the longest run of failed checks.
@@ -121,10 +121,11 @@ async fn swap_v1_to_v2_and_refuse_bad_builds(isolation: &str) {
             "after {library}"
         );
     }
-    let events = app_events(&setup.log_dir().join("app.log"));
-    assert!(events.iter().any(|e| e.event == "swap_done"));
-    assert!(events.iter().any(|e| e.event == "swap_refused"));
-    assert!(events.iter().any(|e| e.event == "swap_failed"));
+    wait_app_events(
+        &setup.log_dir().join("app.log"),
+        &["swap_done", "swap_refused", "swap_failed"],
+        Duration::from_secs(5),
+    );
     host.terminate();
 }
 
