@@ -25,6 +25,14 @@ pub enum Command {
     Run {
         #[arg(long, default_value = "config/config.txt")]
         config: PathBuf,
+        /// What the assistant hears, e.g. wav:question.wav (a WAV file played into it in real
+        /// time once it is ready; it exits when the file has played and the dialog ended).
+        /// Default: [stt] input.
+        #[arg(long, value_name = "INPUT")]
+        input: Option<String>,
+        /// Where it speaks, e.g. wav:answer.wav (exactly what it said). Default: [tts] output.
+        #[arg(long, value_name = "OUTPUT")]
+        output: Option<String>,
     },
     /// Check a config file; prints every problem as file:line: [section] key: message and
     /// exits 64 if there is any.
@@ -80,11 +88,31 @@ pub fn main(cli: Cli) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Run { config } => {
-            let config = match load_config(&config) {
+        Command::Run {
+            config,
+            input,
+            output,
+        } => {
+            let mut config = match load_config(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            if let Some(output) = &output {
+                config.set_plugin_key("tts", "output", output);
+            }
+            if let Some(path) = input.as_deref().and_then(|i| i.strip_prefix("wav:")) {
+                let path = path.strip_suffix(":loop").unwrap_or(path);
+                if !std::path::Path::new(path).is_file() {
+                    eprintln!(
+                        "voicehost: --input wav:{path}: no such file; give a WAV file's path"
+                    );
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+            if input.is_some() {
+                // Silence until the script starts, whatever the configured input is.
+                config.set_plugin_key("stt", "input", "null");
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .thread_name("vh-host")
@@ -97,7 +125,7 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let result = runtime.block_on(crate::run::run(config));
+            let result = runtime.block_on(crate::run::run(config, input));
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             match result {
                 Ok(()) => ExitCode::SUCCESS,

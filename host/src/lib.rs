@@ -9,6 +9,7 @@ pub mod applog;
 pub mod cli;
 pub mod config;
 pub mod ctl;
+pub mod dialog;
 pub mod gpu;
 pub mod host;
 pub mod instance;

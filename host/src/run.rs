@@ -11,6 +11,7 @@ use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 use crate::admin;
 use crate::applog;
 use crate::config::Config;
+use crate::dialog::DialogManager;
 use crate::gpu;
 use crate::host::{Host, ServiceError};
 use crate::phases;
@@ -34,8 +35,9 @@ pub enum RunError {
     Fatal(String),
 }
 
-/// Runs the host until SIGINT/SIGTERM or an admin `Shutdown`.
-pub async fn run(config: Config) -> Result<(), RunError> {
+/// Runs the host until SIGINT/SIGTERM or an admin `Shutdown` (or, with a `script`, until
+/// the script has played and the assistant is idle again).
+pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError> {
     let logger_target = applog::init(LogLevel::Info);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -76,13 +78,20 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
         let supervisor = supervisor::spawn(host.clone());
         let watcher = swap::watch(host.clone());
+        let dialogs = DialogManager::spawn(host.clone());
         phases::warmup(&host).await;
         tracing::info!(event = "host_ready", services = %host.enabled().join(","), "All services serving");
+        let script = script
+            .map(|input| tokio::spawn(play_script(host.clone(), input, shutdown_tx.clone())));
         tokio::select! {
             () = signals.recv() => tracing::info!(event = "signal_received", "Shutting down"),
             _ = shutdown_rx.wait_for(|stop| *stop) => {}
         }
         host.begin_shutdown();
+        if let Some(script) = script {
+            script.abort();
+        }
+        dialogs.stop();
         supervisor.abort();
         watcher.abort();
         Ok(admin)
@@ -103,6 +112,54 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// `--input`: switches stt's capture to `input` once the assistant is ready, and shuts the
+/// host down when a finite input has played and no dialog ran for the follow-up window.
+async fn play_script(host: Arc<Host>, input: String, shutdown: watch::Sender<bool>) {
+    use voicehost_proto::stt::v1::SetInputRequest;
+    use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
+
+    let Ok(channel) = host.channel("stt") else {
+        return;
+    };
+    let opened = SttServiceClient::new(channel)
+        .set_input(SetInputRequest {
+            input: input.clone(),
+        })
+        .await;
+    let duration = match opened {
+        Ok(r) => {
+            let r = r.into_inner();
+            tracing::info!(event = "script_started", input = %r.description, duration_ms = r.duration_ms, "Playing the input script");
+            Duration::from_millis(u64::from(r.duration_ms))
+        }
+        Err(status) => {
+            tracing::error!(event = "script_failed", input = %input, error = %status.message(), "The input script cannot be played");
+            eprintln!("voicehost: --input {input}: {}", status.message());
+            let _ = shutdown.send(true);
+            return;
+        }
+    };
+    if duration.is_zero() {
+        return; // a device or a looped file: runs until stopped
+    }
+    tokio::time::sleep(duration).await;
+    let quiet_for = host.config().dialog.followup + Duration::from_secs(1);
+    let mut quiet_since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if host.dialog_active.load(std::sync::atomic::Ordering::SeqCst) {
+            quiet_since = std::time::Instant::now();
+        } else if quiet_since.elapsed() >= quiet_for {
+            break;
+        }
+    }
+    tracing::info!(
+        event = "script_done",
+        "The input script has played; shutting down"
+    );
+    let _ = shutdown.send(true);
 }
 
 /// SIGINT and SIGTERM.

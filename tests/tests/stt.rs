@@ -53,12 +53,26 @@ async fn real_speech_becomes_one_final_result_soon_after_it_ends() {
         .await
         .unwrap()
         .into_inner();
-    let first = tokio::time::timeout(Duration::from_secs(30), results.next())
-        .await
-        .expect("a result within 30 s")
-        .unwrap()
-        .unwrap();
+    // First the start of speech (at once, for the dialog's follow-up window), then the text.
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("a result within 30 s")
+            .unwrap()
+            .unwrap()
+    };
+    let started = next().await;
+    assert!(
+        started.speech_started && !started.is_final && started.text.is_empty(),
+        "{started:?}"
+    );
+    let first = next().await;
     assert!(first.is_final);
+    assert_eq!(first.speech_start_unix_us, started.speech_start_unix_us);
+    assert!(
+        started.ts_unix_us < first.speech_end_unix_us,
+        "the start was reported while the user still talked"
+    );
     let wer = word_error_rate(JFK, &first.text);
     assert!(wer <= 0.05, "WER {wer}: heard {:?}", first.text);
     assert!(first.speech_end_unix_us > first.speech_start_unix_us);
@@ -115,8 +129,21 @@ async fn silence_and_low_noise_give_no_result() {
         .await
         .unwrap()
         .into_inner();
-    let got = tokio::time::timeout(Duration::from_secs(14), results.next()).await;
-    assert!(got.is_err(), "silence or noise became a result: {got:?}");
+    // No words: at most a start of speech and an empty final if the VAD was fooled.
+    let words = async {
+        while let Some(r) = results.next().await {
+            let r = r.unwrap();
+            if !r.text.is_empty() {
+                return r;
+            }
+        }
+        std::future::pending().await
+    };
+    let got = tokio::time::timeout(Duration::from_secs(14), words).await;
+    assert!(
+        got.is_err(),
+        "silence or noise became a transcript: {got:?}"
+    );
     host.terminate();
 }
 

@@ -91,6 +91,27 @@ pub struct LoaderConfig {
 pub struct DialogConfig {
     pub warmup_greeting: String,
     pub followup: Duration,
+    /// Acknowledgements after the wake word, one picked at random.
+    pub yes_phrases: Vec<String>,
+    pub stt_error_prompt: String,
+    pub llm_error_prompt: String,
+    pub tts_error_prompt: String,
+    pub metrics_interval: Duration,
+}
+
+impl DialogConfig {
+    /// Every phrase the dialog speaks verbatim: tts keeps them synthesised.
+    pub fn phrases(&self) -> Vec<String> {
+        let mut all = self.yes_phrases.clone();
+        all.extend([
+            self.warmup_greeting.clone(),
+            self.stt_error_prompt.clone(),
+            self.llm_error_prompt.clone(),
+            self.tts_error_prompt.clone(),
+        ]);
+        all.retain(|p| !p.is_empty());
+        all
+    }
 }
 
 /// A plugin slot (`logger`, `tts`, `llm`, `stt`, `kwd`) and its section.
@@ -307,6 +328,17 @@ impl Config {
         let dialog = DialogConfig {
             warmup_greeting: v.text("dialog", "warmup_greeting"),
             followup: v.ms("dialog", "followup_ms"),
+            yes_phrases: v
+                .text("dialog", "yes_phrases")
+                .split(';')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            stt_error_prompt: v.text("dialog", "stt_error_prompt"),
+            llm_error_prompt: v.text("dialog", "llm_error_prompt"),
+            tts_error_prompt: v.text("dialog", "tts_error_prompt"),
+            metrics_interval: v.ms("dialog", "metrics_interval_ms"),
         };
         let plugins = SLOTS
             .iter()
@@ -336,6 +368,28 @@ impl Config {
                         "audio_device_probe".to_owned(),
                         v.text("loader", "audio_device_probe"),
                     ));
+                }
+                // tts keeps every phrase the dialog speaks verbatim synthesised.
+                if name == "tts" {
+                    let mut phrases: Vec<String> = section
+                        .iter()
+                        .find(|(k, _)| k == "cache_phrases")
+                        .map_or_else(
+                            || v.text("tts", "cache_phrases"),
+                            |(_, value)| value.clone(),
+                        )
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    for p in dialog.phrases() {
+                        if !phrases.contains(&p) {
+                            phrases.push(p);
+                        }
+                    }
+                    section.retain(|(k, _)| k != "cache_phrases");
+                    section.push(("cache_phrases".to_owned(), phrases.join(";")));
                 }
                 // kwd listens to the stt slot and stt's echo canceller to the tts slot,
                 // wherever their ports are, unless the section names another address;
@@ -383,6 +437,14 @@ impl Config {
             dialog,
             plugins,
             model_files: Vec::new(),
+        }
+    }
+
+    /// Sets `key` in plugin `slot`'s section (command-line overrides such as `--output`).
+    pub fn set_plugin_key(&mut self, slot: &str, key: &str, value: &str) {
+        if let Some(p) = self.plugins.iter_mut().find(|p| p.name == slot) {
+            p.section.retain(|(k, _)| k != key);
+            p.section.push((key.to_owned(), value.to_owned()));
         }
     }
 

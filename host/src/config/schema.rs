@@ -348,7 +348,6 @@ pub const SECTIONS: &[SectionDef] = &[
             key("model_thresholds", Ty::NamedScores, ""),
             key("cooldown_ms", MS, "1000"),
             key("audio_source", Ty::Text { max_len: 64 }, "127.0.0.1:5004"),
-            key("yes_phrases", Ty::Phrases, "Yes?;Yes, Master?;Sup?;Yo"),
             key(
                 "wake_models",
                 Ty::ModelFiles,
@@ -384,7 +383,8 @@ pub const SECTIONS: &[SectionDef] = &[
                 },
                 "2000",
             ),
-            key("input", Ty::Text { max_len: 4096 }, "device"),
+            key("input", Ty::Text { max_len: 4096 }, "auto"),
+            key("input_echo", Ty::Text { max_len: 32 }, "off"),
             key(
                 "input_pacing",
                 Ty::Choice(&["realtime", "fast"]),
@@ -541,6 +541,23 @@ pub const SECTIONS: &[SectionDef] = &[
         keys: &[
             key("warmup_greeting", Ty::Text { max_len: 200 }, "Hi, Master!"),
             key("followup_ms", MS, "4000"),
+            key("yes_phrases", Ty::Phrases, "Yes?;Yes, Master?;Sup?;Yo"),
+            key(
+                "stt_error_prompt",
+                Ty::Text { max_len: 200 },
+                "Sorry, I didn't catch that.",
+            ),
+            key(
+                "llm_error_prompt",
+                Ty::Text { max_len: 200 },
+                "Sorry, I had a problem.",
+            ),
+            key(
+                "tts_error_prompt",
+                Ty::Text { max_len: 200 },
+                "Audio error.",
+            ),
+            key("metrics_interval_ms", MS, "60000"),
         ],
     },
 ];

@@ -20,6 +20,10 @@ pub trait Source: Send + std::fmt::Debug {
     /// `Ok(false)` at the end of a file.
     fn read(&mut self, out: &mut Vec<f32>, ms: u32) -> Result<bool, AudioError>;
     fn describe(&self) -> String;
+    /// Length of a finite input (a WAV file read once); `None` for devices and loops.
+    fn duration(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Opens `spec`, delivering mono audio resampled to `rate`.
@@ -33,6 +37,49 @@ pub fn open_input(
             Ok(Box::new(WavSource::open(path, rate, *looped, pacing)?))
         }
         InputSpec::Device(name) => Ok(Box::new(DeviceSource::open(name.as_deref(), rate)?)),
+        InputSpec::Null => Ok(Box::new(Silence::new(rate, "null".to_owned()))),
+        InputSpec::Auto => match DeviceSource::open(None, rate) {
+            Ok(device) => Ok(Box::new(device)),
+            Err(e) => Ok(Box::new(Silence::new(
+                rate,
+                format!("silence (auto: no capture device: {e})"),
+            ))),
+        },
+    }
+}
+
+/// A microphone that hears nothing, in real time.
+#[derive(Debug)]
+struct Silence {
+    rate: u32,
+    pacer: Pacer,
+    why: String,
+}
+
+impl Silence {
+    fn new(rate: u32, why: String) -> Silence {
+        Silence {
+            rate,
+            pacer: Pacer::new(rate, Duration::ZERO),
+            why,
+        }
+    }
+}
+
+impl Source for Silence {
+    fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn read(&mut self, out: &mut Vec<f32>, ms: u32) -> Result<bool, AudioError> {
+        let n = (self.rate as usize * ms as usize / 1000).max(1);
+        self.pacer.advance(n);
+        out.resize(out.len() + n, 0.0);
+        Ok(true)
+    }
+
+    fn describe(&self) -> String {
+        self.why.clone()
     }
 }
 
@@ -111,6 +158,12 @@ impl Source for WavSource {
 
     fn describe(&self) -> String {
         format!("wav:{}", self.path.display())
+    }
+
+    fn duration(&self) -> Option<Duration> {
+        (!self.looped).then(|| {
+            Duration::from_micros(self.samples.len() as u64 * 1_000_000 / u64::from(self.rate))
+        })
     }
 }
 

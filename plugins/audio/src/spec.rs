@@ -18,7 +18,11 @@ pub enum OutputSpec {
 /// Where audio comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputSpec {
+    /// The default capture device when one opens, else silence (with a warning).
+    Auto,
     Device(Option<String>),
+    /// Silence in real time: a microphone that hears nothing.
+    Null,
     /// A WAV file read in real time; `looped` starts it again at the end.
     Wav {
         path: PathBuf,
@@ -66,10 +70,12 @@ impl OutputSpec {
 }
 
 impl InputSpec {
-    /// `device`, `device:NAME`, `wav:PATH`, `wav:PATH:loop`.
+    /// `auto`, `device`, `device:NAME`, `wav:PATH`, `wav:PATH:loop`, `null`.
     pub fn parse(value: &str) -> Result<InputSpec, AudioError> {
         let value = value.trim();
         Ok(match value.split_once(':') {
+            None if value == "auto" => InputSpec::Auto,
+            None if value == "null" => InputSpec::Null,
             None if value == "device" || value == "default" => InputSpec::Device(None),
             Some(("device", name)) if !name.is_empty() => InputSpec::Device(Some(name.to_owned())),
             Some(("wav", rest)) if !rest.is_empty() => match rest.strip_suffix(":loop") {
@@ -84,7 +90,7 @@ impl InputSpec {
             },
             _ => {
                 return Err(AudioError::Spec(format!(
-                    "input {value:?}: expected device, device:NAME, wav:PATH or wav:PATH:loop"
+                    "input {value:?}: expected auto, device, device:NAME, wav:PATH, wav:PATH:loop or null"
                 )));
             }
         })

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use voicehost_audio::{InputSpec, Pacing, ProbeMode};
 use voicehost_plugin_api::{PluginConfig, PluginError};
 
+use crate::echo::EchoPath;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub input: InputSpec,
@@ -25,11 +27,13 @@ pub struct Settings {
     pub preroll_ms: u32,
     /// A result whose no-speech probability is above this is dropped.
     pub no_speech_threshold: f32,
+    /// A simulated speaker → microphone path (`input_echo`), for machines without both.
+    pub input_echo: Option<EchoPath>,
 }
 
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let input: String = c.parse_or("input", "device".to_owned())?;
+        let input: String = c.parse_or("input", "auto".to_owned())?;
         let input =
             InputSpec::parse(&input).map_err(|e| PluginError::config(format!("[stt] {e}")))?;
         let s = Settings {
@@ -55,6 +59,12 @@ impl Settings {
             max_utterance_ms: c.parse_or("max_utterance_ms", 30_000)?,
             preroll_ms: c.parse_or("preroll_ms", 300)?,
             no_speech_threshold: c.parse_or("no_speech_threshold", 0.6)?,
+            input_echo: match c.parse_or("input_echo", "off".to_owned())?.as_str() {
+                "off" => None,
+                path => Some(path.parse().map_err(|e| {
+                    PluginError::config(format!("[stt] input_echo = {path:?}: {e}"))
+                })?),
+            },
         };
         PluginConfig::check(
             (0.05..=0.95).contains(&s.vad_threshold),

@@ -15,6 +15,7 @@
 
 mod aec;
 mod config;
+mod echo;
 mod pipeline;
 mod recognizer;
 mod service;
@@ -65,12 +66,8 @@ fn load(s: &Settings, shared: Arc<pipeline::Shared>, health: HealthHandle) -> Re
     let source = voicehost_audio::open_input(&s.input, pipeline::RATE, s.input_pacing)
         .map_err(|e| e.to_string())?;
     let input = source.describe();
-    if let Some(ap) = &aec {
-        let (addr, ap, shared) = (
-            s.render_reference.clone(),
-            Arc::clone(ap),
-            Arc::clone(&shared),
-        );
+    if aec.is_some() || shared.echo.is_some() {
+        let (addr, ap, shared) = (s.render_reference.clone(), aec.clone(), Arc::clone(&shared));
         std::thread::Builder::new()
             .name("vh-stt-reference".to_owned())
             .spawn(move || pipeline::render_reference(addr, ap, shared))
@@ -95,6 +92,7 @@ fn load(s: &Settings, shared: Arc<pipeline::Shared>, health: HealthHandle) -> Re
     tracing::info!(
         event = "stt_ready",
         input = %input,
+        echo = ?s.input_echo,
         aec = if aec.is_some() { "webrtc_aec3" } else { "off" },
         model = %s.whisper_model.display(),
         ms = started.elapsed().as_millis() as u64,
@@ -117,7 +115,10 @@ impl Plugin for SttPlugin {
 
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {
         let settings = Settings::from_config(&ctx.config)?;
-        let shared = Arc::new(pipeline::Shared::new());
+        let echo = settings
+            .input_echo
+            .map(|path| echo::EchoLine::new(path, pipeline::RATE));
+        let shared = Arc::new(pipeline::Shared::new(settings.input_pacing, echo));
         let svc = service::Stt {
             shared: Arc::clone(&shared),
         };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
-use voicehost_audio::{Resampler, Source};
+use voicehost_audio::{Pacing, Resampler, Source};
 use voicehost_plugin_api::{HealthHandle, now_us};
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::stt::v1::SttResult;
@@ -16,6 +16,7 @@ use voicehost_proto::tts::v1::RenderReferenceRequest;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 
 use crate::aec::EchoCanceller;
+use crate::echo::EchoLine;
 use crate::recognizer::Recognizer;
 use crate::vad::{Endpointer, Silero, Utterance, WINDOW};
 
@@ -32,27 +33,30 @@ pub struct Shared {
     pub dialog: Mutex<Option<String>>,
     pub utterances: AtomicU32,
     pub stop: AtomicBool,
+    /// An input opened by `SetInput`, taken over by the capture thread.
+    pub next_input: Mutex<Option<Box<dyn Source>>>,
+    /// How WAV inputs opened by `SetInput` are paced.
+    pub pacing: Pacing,
+    /// The simulated speaker → microphone path, if configured.
+    pub echo: Option<EchoLine>,
 }
 
 impl Shared {
-    pub fn new() -> Shared {
+    pub fn new(pacing: Pacing, echo: Option<EchoLine>) -> Shared {
         Shared {
             frames: broadcast::channel(256).0,
             results: broadcast::channel(64).0,
             dialog: Mutex::new(None),
             utterances: AtomicU32::new(0),
             stop: AtomicBool::new(false),
+            next_input: Mutex::new(None),
+            pacing,
+            echo,
         }
     }
 
     pub fn active_dialog(&self) -> Option<String> {
         self.dialog.lock().ok().and_then(|d| d.clone())
-    }
-}
-
-impl Default for Shared {
-    fn default() -> Self {
-        Shared::new()
     }
 }
 
@@ -91,7 +95,13 @@ pub fn capture(
     let mut ended = false;
     let mut last_stats = Instant::now();
     let mut pacer = voicehost_audio::Pacer::new(RATE, Duration::ZERO);
+    let mut in_speech = false;
     while !shared.stop.load(Ordering::SeqCst) {
+        if let Some(next) = shared.next_input.lock().ok().and_then(|mut n| n.take()) {
+            tracing::info!(event = "input_changed", from = %source.describe(), to = %next.describe(), "Capture switched input");
+            source = next;
+            ended = false;
+        }
         let mut read = Vec::new();
         if ended {
             // The input file ended: carry on as a silent microphone, in real time.
@@ -115,6 +125,9 @@ pub fn capture(
         pending.extend(read);
         while pending.len() >= FRAME {
             let mut frame: Vec<f32> = pending.drain(..FRAME).collect();
+            if let Some(echo) = &shared.echo {
+                echo.mix_into(&mut frame);
+            }
             if let Some(ec) = &aec {
                 ec.capture(&mut frame);
             }
@@ -138,6 +151,7 @@ pub fn capture(
                     endpointer.reset();
                 }
                 was_active = false;
+                in_speech = false;
                 continue;
             }
             was_active = true;
@@ -149,10 +163,25 @@ pub fn capture(
                     return;
                 }
             };
-            if let Some(utterance) = endpointer.push(&w, p)
+            let at = |samples: u64| epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
+            let utterance = endpointer.push(&w, p);
+            if endpointer.in_speech()
+                && !in_speech
+                && let Some(dialog) = &active
+            {
+                // Tell listeners at once that the user talks (the follow-up window).
+                let _ = shared.results.send(SttResult {
+                    dialog_id: dialog.clone(),
+                    speech_started: true,
+                    speech_start_unix_us: at(endpointer.speech_start()),
+                    ts_unix_us: now_us(),
+                    ..SttResult::default()
+                });
+            }
+            in_speech = endpointer.in_speech();
+            if let Some(utterance) = utterance
                 && let Some(dialog) = active
             {
-                let at = |samples: u64| epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
                 tracing::info!(
                     event = "stt_endpoint",
                     dialog = %dialog,
@@ -214,18 +243,29 @@ fn recognize(recognizer: Recognizer, jobs: mpsc::Receiver<Job>, shared: Arc<Shar
                     speech_end_unix_us: speech_end,
                     ts_unix_us: now,
                     no_speech_prob: t.no_speech_prob,
+                    speech_started: false,
                 });
             }
             Ok(None) => {
-                tracing::info!(event = "stt_no_speech", dialog = %job.dialog, "Utterance held no speech; dropped")
+                tracing::info!(event = "stt_no_speech", dialog = %job.dialog, "Utterance held no speech; dropped");
+                // Listeners that saw it start learn that it ended without words.
+                let _ = shared.results.send(SttResult {
+                    dialog_id: job.dialog,
+                    is_final: true,
+                    speech_start_unix_us: at(job.utterance.speech_start),
+                    speech_end_unix_us: speech_end,
+                    ts_unix_us: now_us(),
+                    ..SttResult::default()
+                });
             }
             Err(e) => tracing::error!(event = "stt_error", error = %e, "Whisper failed"),
         }
     }
 }
 
-/// Feeds tts's render reference to the echo canceller as its far end; reconnects by itself.
-pub fn render_reference(addr: String, aec: Arc<EchoCanceller>, shared: Arc<Shared>) {
+/// Feeds tts's render reference to the echo canceller as its far end (and to the simulated
+/// echo path, if any); reconnects by itself.
+pub fn render_reference(addr: String, aec: Option<Arc<EchoCanceller>>, shared: Arc<Shared>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -280,7 +320,12 @@ pub fn render_reference(addr: String, aec: Arc<EchoCanceller>, shared: Arc<Share
                 pending.extend(r.process(&mono));
                 while pending.len() >= FRAME {
                     let render: Vec<f32> = pending.drain(..FRAME).collect();
-                    aec.render(&render);
+                    if let Some(aec) = &aec {
+                        aec.render(&render);
+                    }
+                    if let Some(echo) = &shared.echo {
+                        echo.played(&render);
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

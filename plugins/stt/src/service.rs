@@ -8,10 +8,11 @@ use tonic::{Request, Response, Status};
 use voicehost_proto::common::v1::{AudioFrame, DialogRef};
 use voicehost_proto::stt::v1::stt_service_server::SttService;
 use voicehost_proto::stt::v1::{
-    AudioFramesRequest, StartRequest, StartResponse, StopRequest, StopResponse, SttResult,
+    AudioFramesRequest, SetInputRequest, SetInputResponse, StartRequest, StartResponse,
+    StopRequest, StopResponse, SttResult,
 };
 
-use crate::pipeline::Shared;
+use crate::pipeline::{RATE, Shared};
 
 #[derive(Debug, Clone)]
 pub struct Stt {
@@ -160,5 +161,41 @@ impl SttService for Stt {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn set_input(
+        &self,
+        req: Request<SetInputRequest>,
+    ) -> Result<Response<SetInputResponse>, Status> {
+        let input = req.into_inner().input;
+        if input.len() > 4096 || input.contains(char::is_control) {
+            return Err(Status::invalid_argument(
+                "input must be one line of at most 4096 bytes: device, device:NAME, wav:PATH, \
+                 wav:PATH:loop, auto or null",
+            ));
+        }
+        let spec = voicehost_audio::InputSpec::parse(&input)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let pacing = self.shared.pacing;
+        let source =
+            tokio::task::spawn_blocking(move || voicehost_audio::open_input(&spec, RATE, pacing))
+                .await
+                .map_err(|e| Status::internal(format!("opening the input failed: {e}")))?
+                .map_err(|e| {
+                    Status::failed_precondition(format!("{e}; the current input is kept"))
+                })?;
+        let response = SetInputResponse {
+            description: source.describe(),
+            duration_ms: source
+                .duration()
+                .map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        };
+        *self
+            .shared
+            .next_input
+            .lock()
+            .map_err(|_| Status::internal("input state poisoned"))? = Some(source);
+        tracing::info!(event = "input_set", input = %response.description, duration_ms = response.duration_ms, "Input opened");
+        Ok(Response::new(response))
     }
 }

@@ -105,9 +105,13 @@ impl Endpointer {
     }
 
     /// True while an utterance is being collected.
-    #[cfg(test)]
     pub fn in_speech(&self) -> bool {
         self.current.is_some()
+    }
+
+    /// Where the utterance being collected began (samples since the first window).
+    pub fn speech_start(&self) -> u64 {
+        self.speech_start
     }
 
     /// Feeds one window and its speech probability; returns an utterance when one ends.

@@ -40,6 +40,10 @@ pub struct SttResult {
     /// Recogniser's probability that the segment holds no speech.
     #[prost(float, tag = "8")]
     pub no_speech_prob: f32,
+    /// The VAD heard speech begin (is_final = false, text empty, speech_start_unix_us set):
+    /// sent once per utterance, before its final result, so a listener knows the user talks.
+    #[prost(bool, tag = "9")]
+    pub speech_started: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -48,6 +52,23 @@ pub struct AudioFramesRequest {
     /// works in larger blocks (kwd: 80 ms) is woken less often.
     #[prost(uint32, tag = "1")]
     pub frame_ms: u32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SetInputRequest {
+    /// As the \[stt\] input key: device, device:NAME, wav:PATH or wav:PATH:loop.
+    #[prost(string, tag = "1")]
+    pub input: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SetInputResponse {
+    /// What is now captured.
+    #[prost(string, tag = "1")]
+    pub description: ::prost::alloc::string::String,
+    /// Length of a WAV input read once (0 for a device or a looped file).
+    #[prost(uint32, tag = "2")]
+    pub duration_ms: u32,
 }
 /// Generated client implementations.
 pub mod stt_service_client {
@@ -185,7 +206,8 @@ pub mod stt_service_client {
             self.inner.unary(req, path, codec).await
         }
         /// Server stream of results for one dialog: exactly one final result per utterance
-        /// (partials, if enabled, are flagged is_final = false).
+        /// (partials, if enabled, are flagged is_final = false). An utterance the recogniser
+        /// found no words in ends with a final result with empty text.
         pub async fn results(
             &mut self,
             request: impl tonic::IntoRequest<super::super::super::common::v1::DialogRef>,
@@ -240,6 +262,33 @@ pub mod stt_service_client {
                 .insert(GrpcMethod::new("voicehost.stt.v1.SttService", "AudioFrames"));
             self.inner.server_streaming(req, path, codec).await
         }
+        /// Switches capture to another input (device, device:NAME, wav:PATH, wav:PATH:loop) without
+        /// a restart: the echo canceller, the VAD state and every listener carry on. A WAV file is
+        /// read from its start, paced as configured; when it ends, capture hears silence.
+        pub async fn set_input(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SetInputRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::SetInputResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/voicehost.stt.v1.SttService/SetInput",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("voicehost.stt.v1.SttService", "SetInput"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -272,7 +321,8 @@ pub mod stt_service_server {
             + std::marker::Send
             + 'static;
         /// Server stream of results for one dialog: exactly one final result per utterance
-        /// (partials, if enabled, are flagged is_final = false).
+        /// (partials, if enabled, are flagged is_final = false). An utterance the recogniser
+        /// found no words in ends with a final result with empty text.
         async fn results(
             &self,
             request: tonic::Request<super::super::super::common::v1::DialogRef>,
@@ -295,6 +345,16 @@ pub mod stt_service_server {
             request: tonic::Request<super::AudioFramesRequest>,
         ) -> std::result::Result<
             tonic::Response<Self::AudioFramesStream>,
+            tonic::Status,
+        >;
+        /// Switches capture to another input (device, device:NAME, wav:PATH, wav:PATH:loop) without
+        /// a restart: the echo canceller, the VAD state and every listener carry on. A WAV file is
+        /// read from its start, paced as configured; when it ends, capture hears silence.
+        async fn set_input(
+            &self,
+            request: tonic::Request<super::SetInputRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::SetInputResponse>,
             tonic::Status,
         >;
     }
@@ -551,6 +611,51 @@ pub mod stt_service_server {
                                 max_encoding_message_size,
                             );
                         let res = grpc.server_streaming(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/voicehost.stt.v1.SttService/SetInput" => {
+                    #[allow(non_camel_case_types)]
+                    struct SetInputSvc<T: SttService>(pub Arc<T>);
+                    impl<
+                        T: SttService,
+                    > tonic::server::UnaryService<super::SetInputRequest>
+                    for SetInputSvc<T> {
+                        type Response = super::SetInputResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SetInputRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as SttService>::set_input(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SetInputSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
                         Ok(res)
                     };
                     Box::pin(fut)

@@ -1,0 +1,796 @@
+//! The dialog manager: wake word → spoken acknowledgement → speech to text → the llm's reply
+//! streamed into tts as it is generated → follow-up window → next turn or the end.
+//!
+//! Idle: kwd listens. A `WakeDetected` starts a dialog: a cached `yes_phrases` entry plays at
+//! once, kwd is disabled (reason `dialog`), the logger opens the transcript (`NewDialog`).
+//! When the acknowledgement has played, stt listens for the dialog (`Start`); speech that
+//! starts within `followup_ms` is a turn: its final text goes to the transcript as `USER:`
+//! (the host owns USER lines; llm writes the ASSISTANT line), stt stops listening (the
+//! assistant must not hear itself), llm `Complete` is piped chunk by chunk into tts
+//! `SpeakStream`, and when the reply has played stt listens again for `followup_ms`. Silence
+//! ends the dialog: stt `Stop`, kwd enabled again.
+//!
+//! Besides, whenever tts plays anything (the greeting, a prompt, a reply) kwd is disabled
+//! (reason `speaking`) until 300 ms after playback ends.
+//!
+//! Faults: stt, llm and tts errors are logged with their cause, answered by a spoken prompt
+//! (after tts is back, if tts was what failed) and the follow-up window is kept, so the user
+//! can simply say it again. The loader restarts crashed plugins meanwhile.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+use tonic::transport::Channel;
+use voicehost_plugin_api::now_us;
+use voicehost_proto::common::v1::DialogRef;
+use voicehost_proto::kwd::v1::kwd_event::Event as KwdEventKind;
+use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
+use voicehost_proto::kwd::v1::{DisableRequest, EnableRequest, EventsRequest, WakeDetected};
+use voicehost_proto::llm::v1::llm_service_client::LlmServiceClient;
+use voicehost_proto::llm::v1::{CompleteRequest, LlmChunk};
+use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
+use voicehost_proto::logger::v1::{NewDialogRequest, Role, WriteDialogRequest};
+use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
+use voicehost_proto::stt::v1::{StartRequest, StopRequest, SttResult};
+use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, Wait};
+
+use crate::config::DialogConfig;
+use crate::host::Host;
+
+/// kwd's Disable/Enable reason while a dialog runs.
+const DIALOG: &str = "dialog";
+/// kwd's Disable/Enable reason while tts plays.
+const SPEAKING: &str = "speaking";
+/// After playback ends, kwd stays off this long more (the echo's tail).
+const SPEAKING_TAIL: Duration = Duration::from_millis(300);
+/// Longest wait for a final result once speech has started.
+const UTTERANCE_LIMIT: Duration = Duration::from_secs(40);
+/// Longest wait for a restarted service to serve again before a prompt or a retry.
+const RECOVERY: Duration = Duration::from_secs(30);
+/// Longest a reply may take to generate and play.
+const REPLY_LIMIT: Duration = Duration::from_secs(120);
+
+/// What tts's playback watcher reports.
+#[derive(Debug, Clone)]
+enum Playback {
+    Event(PlaybackEvent),
+    /// The event stream broke: tts went away (crash, restart, swap).
+    Lost(String),
+}
+
+/// Counters written to app.log every `metrics_interval_ms`.
+#[derive(Debug, Default)]
+struct Metrics {
+    detections: AtomicU64,
+    dialogs: AtomicU64,
+    turns: AtomicU64,
+    stt_errors: AtomicU64,
+    llm_errors: AtomicU64,
+    tts_errors: AtomicU64,
+}
+
+impl Metrics {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn log(&self) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        tracing::info!(
+            event = "metrics",
+            detections = get(&self.detections),
+            dialogs = get(&self.dialogs),
+            turns = get(&self.turns),
+            stt_errors = get(&self.stt_errors),
+            llm_errors = get(&self.llm_errors),
+            tts_errors = get(&self.tts_errors),
+            "Dialog counters"
+        );
+    }
+}
+
+/// The running dialog manager's tasks.
+#[derive(Debug)]
+pub struct DialogManager {
+    tasks: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+}
+
+impl DialogManager {
+    /// Starts watching tts playback and kwd, and the dialog loop. Before the greeting, so
+    /// that kwd is off while it plays.
+    pub fn spawn(host: Arc<Host>) -> DialogManager {
+        let (playback, _) = broadcast::channel(1024);
+        let metrics = Arc::new(Metrics::default());
+        let mut tasks = Vec::new();
+        let enabled = host.enabled();
+        if enabled.contains(&"tts") {
+            tasks.push(tokio::spawn(watch_playback(host.clone(), playback.clone())));
+            if enabled.contains(&"kwd") {
+                tasks.push(tokio::spawn(kwd_off_while_speaking(
+                    host.clone(),
+                    playback.subscribe(),
+                )));
+            }
+        }
+        if ["kwd", "stt", "llm", "tts", "logger"]
+            .iter()
+            .all(|s| enabled.contains(s))
+        {
+            let (wakes_tx, wakes) = mpsc::channel(8);
+            tasks.push(tokio::spawn(watch_wakes(host.clone(), wakes_tx)));
+            let dialogs = Dialogs {
+                cfg: host.config().dialog.clone(),
+                host: host.clone(),
+                playback: playback.clone(),
+                metrics: metrics.clone(),
+            };
+            tasks.push(tokio::spawn(dialogs.run(wakes)));
+        } else {
+            tracing::info!(
+                event = "dialog_off",
+                services = %enabled.join(","),
+                "The dialog loop needs logger, kwd, stt, llm and tts enabled; it does not run"
+            );
+        }
+        let every = host.config().dialog.metrics_interval;
+        let m = metrics.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                m.log();
+            }
+        }));
+        DialogManager { tasks, metrics }
+    }
+
+    /// Stops every task and writes the counters a last time.
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.metrics.log();
+    }
+}
+
+/// Forwards tts's `PlaybackEvents` (all dialogs) to `tx`; reconnects when tts comes back.
+async fn watch_playback(host: Arc<Host>, tx: broadcast::Sender<Playback>) {
+    loop {
+        if let Ok(channel) = host.channel("tts") {
+            let mut client = TtsServiceClient::new(channel);
+            let call = client.playback_events(DialogRef {
+                dialog_id: String::new(),
+            });
+            match call.await {
+                Ok(stream) => {
+                    let mut stream = stream.into_inner();
+                    let why = loop {
+                        match stream.next().await {
+                            Some(Ok(ev)) => {
+                                let _ = tx.send(Playback::Event(ev));
+                            }
+                            Some(Err(status)) => break status.message().to_owned(),
+                            None => break "the event stream ended".to_owned(),
+                        }
+                    };
+                    tracing::debug!(reason = %why, "tts playback events lost");
+                    let _ = tx.send(Playback::Lost(why));
+                }
+                Err(status) => tracing::trace!(error = %status.message(), "no playback events yet"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// kwd is disabled from the start of any playback until `SPEAKING_TAIL` after its end.
+async fn kwd_off_while_speaking(host: Arc<Host>, mut events: broadcast::Receiver<Playback>) {
+    let mut playing: Vec<u64> = Vec::new();
+    let mut disabled = false;
+    loop {
+        let next = if playing.is_empty() && disabled {
+            match tokio::time::timeout(SPEAKING_TAIL, events.recv()).await {
+                Ok(ev) => ev,
+                Err(_) => {
+                    kwd_enable(&host, SPEAKING).await;
+                    disabled = false;
+                    continue;
+                }
+            }
+        } else {
+            events.recv().await
+        };
+        match next {
+            Ok(Playback::Event(ev)) => match ev.kind() {
+                PlaybackEventKind::Started => {
+                    if !playing.contains(&ev.utterance_id) {
+                        playing.push(ev.utterance_id);
+                    }
+                    if !disabled {
+                        kwd_disable(&host, SPEAKING).await;
+                        disabled = true;
+                    }
+                }
+                PlaybackEventKind::Finished | PlaybackEventKind::Interrupted => {
+                    playing.retain(|u| *u != ev.utterance_id);
+                }
+                _ => {}
+            },
+            Ok(Playback::Lost(_)) => playing.clear(),
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn kwd_disable(host: &Host, reason: &str) {
+    let Ok(channel) = host.channel("kwd") else {
+        return;
+    };
+    match KwdServiceClient::new(channel)
+        .disable(DisableRequest {
+            reason: reason.to_owned(),
+        })
+        .await
+    {
+        Ok(_) => tracing::info!(event = "kwd_disabled", reason, "Wake word off"),
+        Err(status) => {
+            tracing::warn!(event = "kwd_disable_failed", reason, error = %status.message(), "kwd did not take Disable")
+        }
+    }
+}
+
+async fn kwd_enable(host: &Host, reason: &str) {
+    let Ok(channel) = host.channel("kwd") else {
+        return;
+    };
+    match KwdServiceClient::new(channel)
+        .enable(EnableRequest {
+            reason: reason.to_owned(),
+        })
+        .await
+    {
+        Ok(_) => tracing::info!(event = "kwd_enabled", reason, "Wake word on"),
+        Err(status) => {
+            tracing::warn!(event = "kwd_enable_failed", reason, error = %status.message(), "kwd did not take Enable")
+        }
+    }
+}
+
+/// Forwards kwd's wake events; reconnects when kwd comes back (restart, swap) and then
+/// disables it again if a dialog is running (a new kwd starts enabled).
+async fn watch_wakes(host: Arc<Host>, tx: mpsc::Sender<WakeDetected>) {
+    loop {
+        if let Ok(channel) = host.channel("kwd") {
+            match KwdServiceClient::new(channel)
+                .events(EventsRequest {})
+                .await
+            {
+                Ok(stream) => {
+                    if host.dialog_active.load(Ordering::SeqCst) {
+                        kwd_disable(&host, DIALOG).await;
+                    }
+                    let mut stream = stream.into_inner();
+                    while let Some(Ok(ev)) = stream.next().await {
+                        if let Some(KwdEventKind::WakeDetected(w)) = ev.event
+                            && tx.send(w).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+                Err(status) => tracing::trace!(error = %status.message(), "no kwd events yet"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Why a turn did not end with a played reply.
+#[derive(Debug)]
+enum Fault {
+    Stt(String),
+    Llm(String),
+    Tts(String),
+}
+
+/// What the user did in a listening window.
+#[derive(Debug)]
+enum Heard {
+    Said(SttResult),
+    Silence,
+}
+
+/// When one reply was produced and played.
+#[derive(Debug, Default)]
+struct ReplyTiming {
+    request_us: i64,
+    first_token_us: Option<i64>,
+    first_chunk_us: Option<i64>,
+    first_audio_us: Option<i64>,
+    finished_us: i64,
+    chars: usize,
+}
+
+struct Dialogs {
+    cfg: DialogConfig,
+    host: Arc<Host>,
+    playback: broadcast::Sender<Playback>,
+    metrics: Arc<Metrics>,
+}
+
+impl Dialogs {
+    fn tts(&self) -> Option<TtsServiceClient<Channel>> {
+        self.host.channel("tts").ok().map(TtsServiceClient::new)
+    }
+
+    fn stt(&self) -> Option<SttServiceClient<Channel>> {
+        self.host.channel("stt").ok().map(SttServiceClient::new)
+    }
+
+    async fn run(self, mut wakes: mpsc::Receiver<WakeDetected>) {
+        while let Some(wake) = wakes.recv().await {
+            Metrics::bump(&self.metrics.detections);
+            self.host.dialog_active.store(true, Ordering::SeqCst);
+            self.dialog(&wake).await;
+            self.host.dialog_active.store(false, Ordering::SeqCst);
+            // Wake events that queued up meanwhile are stale.
+            while let Ok(stale) = wakes.try_recv() {
+                tracing::info!(event = "wake_ignored", model = %stale.model, "Wake during a dialog ignored");
+            }
+        }
+    }
+
+    /// One dialog, from its wake word to its end.
+    async fn dialog(&self, wake: &WakeDetected) {
+        let began = Instant::now();
+        let phrase = pick(&self.cfg.yes_phrases, wake.ts_unix_us).to_owned();
+        let mut events = self.playback.subscribe();
+        // The acknowledgement first (it is cached), then kwd off and the transcript.
+        let ack = async {
+            let mut tts = self.tts()?;
+            tts.speak(SpeakRequest {
+                text: phrase.clone(),
+                dialog_id: String::new(),
+                voice: String::new(),
+                wait: Wait::Queued as i32,
+            })
+            .await
+            .map_err(|s| tracing::warn!(event = "ack_failed", error = %s.message(), "The acknowledgement could not be spoken"))
+            .ok()
+            .map(|r| r.into_inner().utterance_id)
+        };
+        let new_dialog = async {
+            let mut logger = LoggerServiceClient::new(self.host.channel("logger").ok()?);
+            logger
+                .new_dialog(NewDialogRequest {})
+                .await
+                .map_err(|s| tracing::error!(event = "dialog_log_failed", error = %s.message(), "NewDialog failed"))
+                .ok()
+                .map(|r| r.into_inner())
+        };
+        let (ack, (), dialog) = tokio::join!(ack, kwd_disable(&self.host, DIALOG), new_dialog);
+        let Some(dialog) = dialog else {
+            kwd_enable(&self.host, DIALOG).await;
+            return;
+        };
+        let id = dialog.dialog_id;
+        Metrics::bump(&self.metrics.dialogs);
+        tracing::info!(
+            event = "dialog_started",
+            dialog = %id,
+            model = %wake.model,
+            confidence = wake.confidence,
+            ack = %phrase,
+            transcript = %dialog.path,
+            "Dialog started"
+        );
+        let mut window_start = Instant::now();
+        if let Some(utterance) = ack {
+            match wait_played(&mut events, utterance, |_| true, Duration::from_secs(10)).await {
+                Ok((started, _)) => {
+                    window_start = Instant::now();
+                    tracing::info!(
+                        event = "ack_played",
+                        dialog = %id,
+                        wake_to_ack_ms = started.map(|s| (s - wake.ts_unix_us) as f64 / 1000.0),
+                        "Acknowledgement played"
+                    );
+                }
+                Err(why) => {
+                    tracing::warn!(event = "ack_failed", dialog = %id, error = %why, "The acknowledgement did not play")
+                }
+            }
+        }
+
+        let mut turn = 0u32;
+        let mut results = self.listen(&id).await;
+        let reason = loop {
+            let heard = match &mut results {
+                Ok(stream) => self.hear(stream, &id, window_start).await,
+                Err(why) => Err(Fault::Stt(why.clone())),
+            };
+            let said = match heard {
+                Ok(Heard::Said(r)) => r,
+                Ok(Heard::Silence) => break "silence",
+                Err(fault) => {
+                    self.fault(&id, turn, fault).await;
+                    window_start = Instant::now();
+                    results = self.listen(&id).await;
+                    continue;
+                }
+            };
+            turn += 1;
+            Metrics::bump(&self.metrics.turns);
+            // Not listening while the reply plays: the assistant must not hear itself.
+            self.stop_listening(&id).await;
+            self.write_user(&id, &said.text).await;
+            tracing::info!(
+                event = "user_said",
+                dialog = %id,
+                turn,
+                text = %said.text,
+                speech_end_to_text_ms = (said.ts_unix_us - said.speech_end_unix_us) as f64 / 1000.0,
+                "User turn"
+            );
+            match self.reply(&id, turn, &said.text).await {
+                Ok(t) => log_turn(&id, turn, &said, &t),
+                Err(fault) => self.fault(&id, turn, fault).await,
+            }
+            window_start = Instant::now();
+            results = self.listen(&id).await;
+            if self.host.is_shutting_down() {
+                break "shutdown";
+            }
+        };
+        self.stop_listening(&id).await;
+        kwd_enable(&self.host, DIALOG).await;
+        tracing::info!(
+            event = "dialog_ended",
+            dialog = %id,
+            turns = turn,
+            reason,
+            ms = began.elapsed().as_millis() as u64,
+            "Dialog ended"
+        );
+    }
+
+    /// stt `Start(dialog)` and its `Results` stream; waits for a restarting stt.
+    async fn listen(&self, dialog: &str) -> Result<Streaming<SttResult>, String> {
+        let deadline = Instant::now() + RECOVERY;
+        let mut last = String::from("stt is not enabled");
+        while Instant::now() < deadline {
+            let Some(mut stt) = self.stt() else { break };
+            let start = stt
+                .start(StartRequest {
+                    dialog_id: dialog.to_owned(),
+                })
+                .await;
+            match start {
+                Ok(_) => {}
+                // Still listening for this dialog (a previous Stop was lost): fine.
+                Err(s) if s.message().contains(&format!("{dialog:?}")) => {}
+                Err(s) => {
+                    last = s.message().to_owned();
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            }
+            match stt
+                .results(DialogRef {
+                    dialog_id: dialog.to_owned(),
+                })
+                .await
+            {
+                Ok(stream) => return Ok(stream.into_inner()),
+                Err(s) => last = s.message().to_owned(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(format!("stt cannot listen: {last}"))
+    }
+
+    async fn stop_listening(&self, dialog: &str) {
+        if let Some(mut stt) = self.stt()
+            && let Err(s) = stt
+                .stop(StopRequest {
+                    dialog_id: dialog.to_owned(),
+                })
+                .await
+        {
+            tracing::debug!(error = %s.message(), "stt Stop");
+        }
+    }
+
+    /// Waits for the user: speech must start within `followup` of `window_start`.
+    async fn hear(
+        &self,
+        results: &mut Streaming<SttResult>,
+        dialog: &str,
+        window_start: Instant,
+    ) -> Result<Heard, Fault> {
+        let mut deadline = tokio::time::Instant::from_std(window_start + self.cfg.followup);
+        let mut speaking = false;
+        loop {
+            let next = match tokio::time::timeout_at(deadline, results.next()).await {
+                Ok(next) => next,
+                Err(_) if speaking => {
+                    return Err(Fault::Stt(format!(
+                        "no final text within {} s of the start of speech",
+                        UTTERANCE_LIMIT.as_secs()
+                    )));
+                }
+                Err(_) => return Ok(Heard::Silence),
+            };
+            match next {
+                Some(Ok(r)) if r.speech_started => {
+                    tracing::info!(event = "user_speaking", dialog, "Speech started");
+                    speaking = true;
+                    deadline = tokio::time::Instant::now() + UTTERANCE_LIMIT;
+                }
+                Some(Ok(r)) if r.is_final && !r.text.trim().is_empty() => {
+                    return Ok(Heard::Said(r));
+                }
+                Some(Ok(r)) if r.is_final => {
+                    // Speech that held no words: keep the rest of the window.
+                    speaking = false;
+                    deadline = tokio::time::Instant::from_std(window_start + self.cfg.followup)
+                        .max(tokio::time::Instant::now() + Duration::from_millis(500));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(s)) => return Err(Fault::Stt(s.message().to_owned())),
+                None => {
+                    return Err(Fault::Stt(
+                        "stt's result stream ended (stt stopped or restarting)".to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+
+    async fn write_user(&self, dialog: &str, text: &str) {
+        let Ok(channel) = self.host.channel("logger") else {
+            return;
+        };
+        if let Err(s) = LoggerServiceClient::new(channel)
+            .write_dialog(WriteDialogRequest {
+                dialog_id: dialog.to_owned(),
+                role: Role::User as i32,
+                text: text.to_owned(),
+            })
+            .await
+        {
+            tracing::error!(event = "dialog_log_failed", dialog, error = %s.message(), "USER line not written");
+        }
+    }
+
+    /// llm `Complete` piped chunk by chunk into tts `SpeakStream`; returns once played.
+    async fn reply(&self, dialog: &str, turn: u32, text: &str) -> Result<ReplyTiming, Fault> {
+        let mut t = ReplyTiming {
+            request_us: now_us(),
+            ..ReplyTiming::default()
+        };
+        let mut events = self.playback.subscribe();
+        let Ok(channel) = self.host.channel("llm") else {
+            return Err(Fault::Llm("llm is not enabled".to_owned()));
+        };
+        let mut chunks = LlmServiceClient::new(channel)
+            .complete(CompleteRequest {
+                text: text.to_owned(),
+                dialog_id: dialog.to_owned(),
+                turn,
+                max_tokens: 0,
+            })
+            .await
+            .map_err(|s| Fault::Llm(s.message().to_owned()))?
+            .into_inner();
+        let mut tts = self
+            .tts()
+            .ok_or_else(|| Fault::Tts("tts is not enabled".to_owned()))?;
+        let (tx, rx) = mpsc::channel::<LlmChunk>(256);
+        let speaking = tokio::spawn(async move { tts.speak_stream(ReceiverStream::new(rx)).await });
+        let mut llm_fault = None;
+        loop {
+            match chunks.next().await {
+                Some(Ok(mut chunk)) => {
+                    if !chunk.text.is_empty() && t.first_token_us.is_none() {
+                        t.first_token_us = Some(now_us());
+                        t.first_chunk_us = t.first_token_us;
+                    }
+                    t.chars += chunk.text.chars().count();
+                    chunk.dialog_id = dialog.to_owned();
+                    let eot = chunk.eot;
+                    if tx.send(chunk).await.is_err() {
+                        break; // tts's stream ended: its result says why
+                    }
+                    if eot {
+                        break;
+                    }
+                }
+                Some(Err(s)) => {
+                    llm_fault = Some(s.message().to_owned());
+                    break;
+                }
+                None => {
+                    llm_fault = Some("the reply stream ended without eot".to_owned());
+                    break;
+                }
+            }
+        }
+        if llm_fault.is_some() {
+            // Whatever was said so far is still spoken, then the prompt.
+            let _ = tx
+                .send(LlmChunk {
+                    eot: true,
+                    dialog_id: dialog.to_owned(),
+                    turn,
+                    ..LlmChunk::default()
+                })
+                .await;
+        }
+        drop(tx);
+        let spoken = match speaking.await {
+            Ok(Ok(r)) => r.into_inner(),
+            Ok(Err(s)) => return Err(Fault::Tts(s.message().to_owned())),
+            Err(e) => return Err(Fault::Tts(e.to_string())),
+        };
+        if spoken.audio_ms > 0 {
+            let (started, finished) = wait_played(
+                &mut events,
+                spoken.utterance_id,
+                |ev| ev.dialog_id == dialog,
+                REPLY_LIMIT,
+            )
+            .await
+            .map_err(Fault::Tts)?;
+            t.first_audio_us = started;
+            t.finished_us = finished;
+        }
+        match llm_fault {
+            Some(why) => Err(Fault::Llm(why)),
+            None => Ok(t),
+        }
+    }
+
+    /// Logs a fault, counts it and speaks its prompt (after tts is back, if needed).
+    async fn fault(&self, dialog: &str, turn: u32, fault: Fault) {
+        let (kind, why, prompt) = match &fault {
+            Fault::Stt(w) => {
+                Metrics::bump(&self.metrics.stt_errors);
+                ("stt", w, &self.cfg.stt_error_prompt)
+            }
+            Fault::Llm(w) => {
+                Metrics::bump(&self.metrics.llm_errors);
+                ("llm", w, &self.cfg.llm_error_prompt)
+            }
+            Fault::Tts(w) => {
+                Metrics::bump(&self.metrics.tts_errors);
+                ("tts", w, &self.cfg.tts_error_prompt)
+            }
+        };
+        tracing::error!(event = "dialog_error", dialog, turn, service = kind, error = %why, prompt = %prompt, "Dialog fault; speaking the prompt");
+        self.stop_listening(dialog).await;
+        let started = Instant::now();
+        let deadline = started + RECOVERY;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let Some(mut tts) = self.tts() else { return };
+            let call = tts.speak(SpeakRequest {
+                text: prompt.clone(),
+                dialog_id: dialog.to_owned(),
+                voice: String::new(),
+                wait: Wait::Finished as i32,
+            });
+            match tokio::time::timeout(Duration::from_secs(20), call).await {
+                Ok(Ok(_)) => {
+                    tracing::info!(
+                        event = "prompt_played",
+                        dialog,
+                        service = kind,
+                        prompt = %prompt,
+                        recovered_after_ms = started.elapsed().as_millis() as u64,
+                        "Prompt played; listening again"
+                    );
+                    return;
+                }
+                Ok(Err(s)) => last = s.message().to_owned(),
+                Err(_) => last = "no answer within 20 s".to_owned(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tracing::error!(event = "prompt_failed", dialog, prompt = %prompt, error = %last, "No output works; the prompt was not spoken");
+    }
+}
+
+/// Waits until `utterance` finished playing; returns when it (or, for streamed replies,
+/// the first of the dialog's utterances matched by `first`) started, and when it ended.
+async fn wait_played(
+    events: &mut broadcast::Receiver<Playback>,
+    utterance: u64,
+    first: impl Fn(&PlaybackEvent) -> bool,
+    limit: Duration,
+) -> Result<(Option<i64>, i64), String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut started = None;
+    loop {
+        let ev = match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => {
+                return Err(format!(
+                    "utterance {utterance} did not finish within {} s",
+                    limit.as_secs()
+                ));
+            }
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(broadcast::error::RecvError::Closed)) => {
+                return Err("the playback watcher stopped".to_owned());
+            }
+            Ok(Ok(Playback::Lost(why))) => return Err(format!("tts went away: {why}")),
+            Ok(Ok(Playback::Event(ev))) => ev,
+        };
+        match ev.kind() {
+            PlaybackEventKind::Started
+                if started.is_none() && (ev.utterance_id == utterance || first(&ev)) =>
+            {
+                started = Some(ev.ts_unix_us);
+            }
+            PlaybackEventKind::Finished if ev.utterance_id == utterance => {
+                return Ok((started, ev.ts_unix_us));
+            }
+            PlaybackEventKind::Interrupted if ev.utterance_id == utterance => {
+                return Err(format!("utterance {utterance} was interrupted"));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn log_turn(dialog: &str, turn: u32, said: &SttResult, t: &ReplyTiming) {
+    let ms = |from: i64, to: Option<i64>| to.map(|to| (to - from) as f64 / 1000.0);
+    tracing::info!(
+        event = "turn_timing",
+        dialog,
+        turn,
+        speech_end_to_text_ms = (said.ts_unix_us - said.speech_end_unix_us) as f64 / 1000.0,
+        request_to_first_token_ms = ms(t.request_us, t.first_token_us),
+        first_chunk_to_first_audio_ms = t.first_chunk_us.and_then(|c| ms(c, t.first_audio_us)),
+        speech_end_to_first_audio_ms = ms(said.speech_end_unix_us, t.first_audio_us),
+        reply_chars = t.chars,
+        reply_play_ms = t
+            .first_audio_us
+            .map(|s| (t.finished_us - s) as f64 / 1000.0),
+        "Turn timings"
+    );
+}
+
+/// One of `phrases`, varied by `seed`.
+fn pick(phrases: &[String], seed: i64) -> &str {
+    if phrases.is_empty() {
+        return "Yes?";
+    }
+    let i = (seed.unsigned_abs() / 1000) as usize % phrases.len();
+    &phrases[i]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pick_covers_every_phrase() {
+        let phrases: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+        let mut seen: Vec<&str> = (0..30).map(|i| pick(&phrases, i * 1000)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, ["a", "b", "c"]);
+        assert_eq!(pick(&[], 5), "Yes?");
+    }
+}
