@@ -643,7 +643,8 @@ impl Dialogs {
             Ok(Err(s)) => return Err(Fault::Tts(s.message().to_owned())),
             Err(e) => return Err(Fault::Tts(e.to_string())),
         };
-        if spoken.audio_ms > 0 {
+        // SpeakStream returns once the reply is queued: wait until it has played.
+        if spoken.utterance_id != 0 {
             let (started, finished) = wait_played(
                 &mut events,
                 spoken.utterance_id,

@@ -152,6 +152,7 @@ pub fn capture(
                 }
                 was_active = false;
                 in_speech = false;
+                endpointer.skip(w.len());
                 continue;
             }
             was_active = true;

@@ -166,6 +166,11 @@ impl Endpointer {
         }
     }
 
+    /// Audio that was not listened to (no dialog): positions stay capture positions.
+    pub fn skip(&mut self, samples: usize) {
+        self.position += samples as u64;
+    }
+
     /// Drops any partial utterance (dialog stopped).
     pub fn reset(&mut self) {
         self.current = None;

@@ -1,0 +1,414 @@
+//! The whole assistant end to end: the five real plugins in worker processes, real models,
+//! real gRPC. The user's side is a script of WAV files switched into stt's capture
+//! (`SetInput`) as a person would speak: the wake word, then the question once the
+//! acknowledgement has played, then a follow-up once the reply has played. What the
+//! assistant says is written to a WAV file and transcribed back with Whisper. A simulated
+//! speaker → microphone path (`input_echo`) puts the assistant's own voice into its input.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio_stream::StreamExt;
+use voicehost_plugin_stt::Recognizer;
+use voicehost_proto::common::v1::DialogRef;
+use voicehost_proto::stt::v1::SetInputRequest;
+use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
+use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, Wait};
+use voicehost_tests::{
+    AppLine, HostProc, Setup, channel, espeak, free_port, kwd_keys, model, resample_16k, scene,
+    stt_keys, trim_silence, tts_keys, tts_speech, wait_app_events, words, workers_on_port,
+    write_wav_16k,
+};
+
+/// One assistant at a time: each runs five plugins in real time on two cores.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+struct Assistant {
+    setup: Setup,
+    host: HostProc,
+    stt: u16,
+    tts: u16,
+    out: PathBuf,
+}
+
+impl Assistant {
+    /// All five plugins; stt hears silence until the test switches its input.
+    fn start(greeting: &str, stt_extra: &[(&str, &str)]) -> Assistant {
+        let mut setup = Setup::new();
+        let (tts, llm, stt, kwd) = (free_port(), free_port(), free_port(), free_port());
+        let out = setup.dir.path().join("assistant.wav");
+        let mf = setup.dir.path().join("Modelfile");
+        std::fs::write(
+            &mf,
+            format!(
+                "FROM {}\nSYSTEM \"\"\"You are a helpful voice assistant. Answer in one short \
+                 sentence.\"\"\"\nPARAMETER temperature 0\n",
+                model("SmolLM2-135M-Instruct.Q4_1.gguf").display()
+            ),
+        )
+        .unwrap();
+        setup.section_with("tts", tts_keys(tts, &out), &[]);
+        setup.section(
+            "llm",
+            &[
+                ("port", &llm.to_string()),
+                ("start_timeout_ms", "120000"),
+                ("modelfile", mf.to_str().unwrap()),
+            ],
+        );
+        let mut stt_keys = stt_keys(stt, Path::new("unused"));
+        stt_keys.retain(|(k, _)| k != "render_reference" && k != "input");
+        let mut stt_over = vec![("input", "null"), ("input_echo", "0.5@80")];
+        stt_over.extend_from_slice(stt_extra);
+        setup.section_with("stt", stt_keys, &stt_over);
+        setup.section_with("kwd", kwd_keys(kwd), &[]);
+        setup.section(
+            "dialog",
+            &[("warmup_greeting", greeting), ("followup_ms", "4000")],
+        );
+        let mut host = setup.spawn();
+        host.wait_for("host_ready", Duration::from_secs(240));
+        Assistant {
+            setup,
+            host,
+            stt,
+            tts,
+            out,
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.setup.log_dir().join("app.log")
+    }
+
+    /// Plays `samples` (16 kHz) into the assistant's microphone.
+    async fn say(&self, name: &str, samples: &[f32]) {
+        let path = self.setup.dir.path().join(format!("{name}.wav"));
+        write_wav_16k(&path, samples);
+        SttServiceClient::new(channel(self.stt))
+            .set_input(SetInputRequest {
+                input: format!("wav:{}", path.display()),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn playback(&self) -> tonic::Streaming<PlaybackEvent> {
+        TtsServiceClient::new(channel(self.tts))
+            .playback_events(DialogRef {
+                dialog_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// What the assistant said, transcribed.
+    fn transcript(&self) -> String {
+        let mut r = hound::WavReader::open(&self.out).unwrap();
+        let rate = r.spec().sample_rate;
+        let pcm: Vec<f32> = r
+            .samples::<i16>()
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect();
+        let recognizer = Recognizer::load(&model("ggml-tiny.en.bin"), 2, "en", 0.9).unwrap();
+        recognizer
+            .transcribe(&resample_16k(&pcm, rate))
+            .unwrap()
+            .map(|t| t.text)
+            .unwrap_or_default()
+    }
+}
+
+/// Waits for the next playback event of `kind` matching `dialog` (`None`: no dialog id).
+async fn next_event(
+    events: &mut tonic::Streaming<PlaybackEvent>,
+    kind: PlaybackEventKind,
+    in_dialog: bool,
+    timeout: Duration,
+) -> PlaybackEvent {
+    tokio::time::timeout(timeout, async {
+        loop {
+            let ev = events.next().await.unwrap().unwrap();
+            if ev.kind() == kind && ev.dialog_id.is_empty() != in_dialog {
+                return ev;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {kind:?} (in a dialog: {in_dialog}) within {timeout:?}"))
+}
+
+fn events_named<'a>(events: &'a [AppLine], name: &str) -> Vec<&'a AppLine> {
+    events.iter().filter(|e| e.event == name).collect()
+}
+
+/// The happy path, and the cold boot before it: phases in order, the greeting once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_question_reply_follow_up_and_the_end_on_silence() {
+    let _serial = SERIAL.lock().await;
+    // The wake word from espeak-ng, the questions from the project's tts (Kokoro).
+    let alexa = espeak("Alexa");
+    let spoken = tts_speech(&["What is the capital of France?", "And of Germany?"]).await;
+    let (france, germany) = (trim_silence(&spoken[0]), trim_silence(&spoken[1]));
+    let mut a = Assistant::start("Hi, Master!", &[]);
+    let mut playback = a.playback().await;
+
+    a.say("wake", &scene(2.0, &[(0.3, &alexa)])).await;
+    // The acknowledgement (no dialog id), then the question.
+    next_event(
+        &mut playback,
+        PlaybackEventKind::Finished,
+        false,
+        Duration::from_secs(10),
+    )
+    .await;
+    a.say("france", &scene(3.0, &[(0.3, &france)])).await;
+    next_event(
+        &mut playback,
+        PlaybackEventKind::Finished,
+        true,
+        Duration::from_secs(60),
+    )
+    .await;
+    // A follow-up within the window: the same dialog, turn 2.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    a.say("germany", &scene(2.5, &[(0.2, &germany)])).await;
+    next_event(
+        &mut playback,
+        PlaybackEventKind::Finished,
+        true,
+        Duration::from_secs(60),
+    )
+    .await;
+    let ev = wait_app_events(&a.log(), &["dialog_ended"], Duration::from_secs(15));
+
+    // Cold boot: phases in order, then the greeting, then ready.
+    let order: Vec<&str> = ev
+        .iter()
+        .filter(|e| {
+            [
+                "phase_finished",
+                "warmup_done",
+                "host_ready",
+                "dialog_started",
+            ]
+            .contains(&e.event.as_str())
+        })
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "phase_finished",
+            "phase_finished",
+            "phase_finished",
+            "phase_finished",
+            "warmup_done",
+            "host_ready",
+            "dialog_started"
+        ]
+    );
+    let phases: Vec<&str> = events_named(&ev, "phase_finished")
+        .iter()
+        .map(|e| e.field("phase"))
+        .collect();
+    assert_eq!(phases, ["0", "1", "2", "3"]);
+
+    // One wake, one dialog of two turns, ended by silence; kwd listens again.
+    assert_eq!(events_named(&ev, "wake_detected").len(), 1, "double wake");
+    let started = events_named(&ev, "dialog_started");
+    assert_eq!(started.len(), 1);
+    let dialog = started[0].field("dialog");
+    let ended = events_named(&ev, "dialog_ended");
+    assert_eq!(ended[0].field("dialog"), dialog);
+    assert_eq!(ended[0].field("turns"), "2");
+    assert_eq!(ended[0].field("reason"), "silence");
+    let enabled_after = ev
+        .iter()
+        .skip_while(|e| e.event != "turn_timing" || e.field("turn") != "2")
+        .any(|e| e.event == "kwd_enabled" && e.field("reason") == "dialog");
+    assert!(enabled_after, "kwd re-enabled after the dialog");
+    let turns = events_named(&ev, "turn_timing");
+    assert_eq!(turns.len(), 2);
+    for t in &turns {
+        eprintln!("turn timing: {}", t.fields);
+        for key in [
+            "speech_end_to_text_ms",
+            "request_to_first_token_ms",
+            "first_chunk_to_first_audio_ms",
+            "speech_end_to_first_audio_ms",
+        ] {
+            assert!(t.field(key).parse::<f64>().is_ok(), "{key} in {}", t.fields);
+        }
+    }
+    let ack: f64 = events_named(&ev, "ack_played")[0]
+        .field("wake_to_ack_ms")
+        .parse()
+        .unwrap();
+    eprintln!("wake → acknowledgement audio: {ack} ms");
+
+    // The transcript: USER, ASSISTANT, USER, ASSISTANT.
+    let transcript = std::fs::read_dir(a.setup.log_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(dialog))
+        .unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(&transcript)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    eprintln!("{}", lines.join("\n"));
+    let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(roles, ["USER", "ASSISTANT", "USER", "ASSISTANT"]);
+    assert!(
+        words(&lines[0]).contains(&"france".to_owned()),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        words(&lines[2]).contains(&"germany".to_owned()),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[1].contains("Paris"), "{}", lines[1]);
+
+    // What it said: the greeting once, an acknowledgement, Paris.
+    a.host.terminate();
+    let said = words(&a.transcript());
+    eprintln!("the assistant said: {said:?}");
+    let count = |w: &str| said.iter().filter(|x| *x == w).count();
+    assert_eq!(count("hi"), 1, "the greeting once: {said:?}");
+    assert!(count("paris") >= 1, "{said:?}");
+}
+
+/// The assistant's own voice saying "Alexa" reaches kwd's input (no echo cancellation
+/// here, so the echo really is there) and still never wakes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistants_own_alexa_does_not_wake_it() {
+    let _serial = SERIAL.lock().await;
+    let a = Assistant::start(
+        "Alexa is ready. Say Alexa when you need me.",
+        &[("aec_enabled", "false")],
+    );
+    // Record what kwd hears while the assistant says "Alexa" again.
+    let mut frames = SttServiceClient::new(channel(a.stt))
+        .audio_frames(voicehost_proto::stt::v1::AudioFramesRequest { frame_ms: 100 })
+        .await
+        .unwrap()
+        .into_inner();
+    let recorder = tokio::spawn(async move {
+        let mut heard = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+        while let Ok(Some(Ok(f))) = tokio::time::timeout_at(deadline, frames.next()).await {
+            heard.extend(voicehost_audio::from_s16le(&f.pcm_s16le));
+        }
+        heard
+    });
+    TtsServiceClient::new(channel(a.tts))
+        .speak(SpeakRequest {
+            text: "Alexa, set a timer. Alexa, stop.".into(),
+            dialog_id: String::new(),
+            voice: String::new(),
+            wait: Wait::Finished as i32,
+        })
+        .await
+        .unwrap();
+    let heard = recorder.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let recognizer = Recognizer::load(&model("ggml-tiny.en.bin"), 2, "en", 0.9).unwrap();
+    let text = recognizer
+        .transcribe(&heard)
+        .unwrap()
+        .map(|t| t.text)
+        .unwrap_or_default();
+    eprintln!("kwd's input while the assistant spoke: {text:?}");
+    assert!(
+        words(&text).iter().any(|w| w == "alexa" || w == "timer"),
+        "the echo path carries the assistant's voice: {text:?}"
+    );
+    let ev = wait_app_events(&a.log(), &["kwd_enabled"], Duration::from_secs(5));
+    assert!(
+        events_named(&ev, "wake_detected").is_empty(),
+        "the assistant woke itself"
+    );
+    assert!(events_named(&ev, "dialog_started").is_empty());
+    assert!(
+        events_named(&ev, "kwd_disabled")
+            .iter()
+            .any(|e| e.field("reason") == "speaking")
+    );
+}
+
+/// The tts worker is killed while the reply plays: it is restarted, the prompt "Audio
+/// error." plays from the new worker, the window is kept and silence ends the dialog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tts_crash_mid_reply_is_answered_by_a_prompt_after_the_restart() {
+    let _serial = SERIAL.lock().await;
+    let alexa = espeak("Alexa");
+    let question = espeak("Tell me about the history of Rome.");
+    let mut a = Assistant::start("Hi, Master!", &[]);
+    let mut playback = a.playback().await;
+    a.say("wake", &scene(2.0, &[(0.3, &alexa)])).await;
+    next_event(
+        &mut playback,
+        PlaybackEventKind::Finished,
+        false,
+        Duration::from_secs(10),
+    )
+    .await;
+    a.say("rome", &scene(3.0, &[(0.3, &question)])).await;
+    next_event(
+        &mut playback,
+        PlaybackEventKind::Started,
+        true,
+        Duration::from_secs(60),
+    )
+    .await;
+    let pids = workers_on_port(a.tts);
+    assert_eq!(pids.len(), 1);
+    // SAFETY: kill(2) on the tts worker's pid, which the test just looked up.
+    unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
+
+    let ev = wait_app_events(
+        &a.log(),
+        &[
+            "dialog_error",
+            "service_restarted",
+            "prompt_played",
+            "dialog_ended",
+        ],
+        Duration::from_secs(90),
+    );
+    let error = events_named(&ev, "dialog_error")[0];
+    assert_eq!(error.field("service"), "tts");
+    eprintln!("dialog error: {}", error.fields);
+    let prompt = events_named(&ev, "prompt_played")[0];
+    assert_eq!(prompt.field("prompt"), "Audio error.");
+    let ended = events_named(&ev, "dialog_ended")[0];
+    assert_eq!(ended.field("reason"), "silence");
+    assert_eq!(ended.field("turns"), "1");
+    // The window was kept: the dialog ended a follow-up window after the prompt.
+    let ts = |e: &AppLine| {
+        humantime::parse_rfc3339(&e.ts)
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let window = ts(ended) - ts(prompt);
+    assert!(
+        window >= Duration::from_millis(3900) && window < Duration::from_secs(7),
+        "window {window:?}"
+    );
+    assert_ne!(workers_on_port(a.tts), pids, "a new tts worker");
+    a.host.terminate();
+    let said = a.transcript();
+    eprintln!("after the restart the assistant said: {said:?}");
+    let said = words(&said);
+    assert!(said.windows(2).any(|w| w == ["audio", "error"]), "{said:?}");
+}
