@@ -209,20 +209,36 @@ async fn wait_log(path: &Path, event: &str, count: usize, limit: Duration) -> Re
     }
 }
 
+/// `text` spoken by espeak-ng into `wav`, with 1 s of silence before and after (a person
+/// does not start talking the instant the assistant stops).
 fn espeak(text: &str, wav: &Path) -> Result<(), String> {
+    let raw = wav.with_extension("raw.wav");
     let status = std::process::Command::new("espeak-ng")
         .args(["-v", "en", "-w"])
-        .arg(wav)
+        .arg(&raw)
         .arg(text)
         .status()
         .map_err(|e| {
             format!("cannot run espeak-ng ({e}); install it: apt-get install espeak-ng")
         })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("espeak-ng failed on {text:?}"))
+    if !status.success() {
+        return Err(format!("espeak-ng failed on {text:?}"));
     }
+    let fail = |e: hound::Error| format!("{}: {e}", raw.display());
+    let mut reader = hound::WavReader::open(&raw).map_err(fail)?;
+    let spec = reader.spec();
+    let speech: Vec<i16> = reader
+        .samples::<i16>()
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    let pad = vec![0i16; spec.sample_rate as usize * usize::from(spec.channels)];
+    let mut writer = hound::WavWriter::create(wav, spec).map_err(fail)?;
+    for s in pad.iter().chain(&speech).chain(&pad) {
+        writer.write_sample(*s).map_err(fail)?;
+    }
+    writer.finalize().map_err(fail)?;
+    let _ = std::fs::remove_file(&raw);
+    Ok(())
 }
 
 /// CPU and memory of one process over the run.

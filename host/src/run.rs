@@ -123,6 +123,8 @@ async fn play_script(host: Arc<Host>, input: String, shutdown: watch::Sender<boo
     let Ok(channel) = host.channel("stt") else {
         return;
     };
+    // kwd listens again only after the greeting's echo has died away.
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let opened = SttServiceClient::new(channel)
         .set_input(SetInputRequest {
             input: input.clone(),
