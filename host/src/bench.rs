@@ -443,22 +443,12 @@ fn chart(stages: &[Stage], path: &Path) -> Result<(), String> {
         )
         .margin(15)
         .x_label_area_size(40)
-        .y_label_area_size(300)
+        .y_label_area_size(10)
         .build_cartesian_2d(0.0..max, 0.0..n as f64)
         .map_err(|e| err(&e))?;
     c.configure_mesh()
         .disable_y_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|y| {
-            let i = (*y - 0.5).round();
-            if (*y - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                stages
-                    .get(n - 1 - i as usize)
-                    .map_or(String::new(), |s| s.name.clone())
-            } else {
-                String::new()
-            }
-        })
+        .y_labels(0)
         .x_desc("ms")
         .label_style(("sans-serif", 15))
         .draw()
@@ -479,9 +469,19 @@ fn chart(stages: &[Stage], path: &Path) -> Result<(), String> {
             )])
             .map_err(|e| err(&e))?;
         }
+        let label = format!(
+            "{}: p50 {} ms, p95 {} ms{}",
+            s.name,
+            s.p50_ms.map_or("-".to_owned(), |v| format!("{v:.0}")),
+            s.p95_ms.map_or("-".to_owned(), |v| format!("{v:.0}")),
+            s.target_ms
+                .map_or(String::new(), |t| format!(", target {t:.0} ms"))
+        );
+        c.draw_series([Text::new(label, (max * 0.005, y + 1.0), ("sans-serif", 15))])
+            .map_err(|e| err(&e))?;
         if let Some(t) = s.target_ms {
             c.draw_series([PathElement::new(
-                vec![(t, y + 0.1), (t, y + 0.9)],
+                vec![(t, y + 0.05), (t, y + 0.75)],
                 RED.stroke_width(3),
             )])
             .map_err(|e| err(&e))?;
@@ -489,4 +489,35 @@ fn chart(stages: &[Stage], path: &Path) -> Result<(), String> {
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_and_the_chart() {
+        let v = [10.0, 20.0, 30.0, 40.0, 100.0];
+        assert_eq!(percentile(&v, 0.5), Some(30.0));
+        assert_eq!(percentile(&v, 0.95), Some(100.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        let stages: Vec<Stage> = STAGES
+            .iter()
+            .map(|(name, _, _, target)| Stage {
+                name: (*name).to_owned(),
+                samples: 2,
+                p50_ms: Some(120.0),
+                p95_ms: Some(300.0),
+                target_ms: *target,
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("bench.png");
+        chart(&stages, &png).unwrap();
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000);
+        if let Ok(keep) = std::env::var("VOICEHOST_KEEP_CHART") {
+            std::fs::copy(&png, keep).unwrap();
+        }
+    }
 }
