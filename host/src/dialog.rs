@@ -54,6 +54,8 @@ const SPEAKING_TAIL: Duration = Duration::from_millis(300);
 const UTTERANCE_LIMIT: Duration = Duration::from_secs(40);
 /// Longest wait for a restarted service to serve again before a prompt or a retry.
 const RECOVERY: Duration = Duration::from_secs(30);
+/// A dialog ends after this many faults without a turn between them.
+const MAX_FAULTS_IN_A_ROW: u32 = 3;
 /// Longest a reply may take to generate and play.
 const REPLY_LIMIT: Duration = Duration::from_secs(120);
 
@@ -413,6 +415,7 @@ impl Dialogs {
         }
 
         let mut turn = 0u32;
+        let mut faults_in_a_row = 0u32;
         let mut results = self.listen(&id).await;
         let reason = loop {
             let heard = match &mut results {
@@ -423,12 +426,18 @@ impl Dialogs {
                 Ok(Heard::Said(r)) => r,
                 Ok(Heard::Silence) => break "silence",
                 Err(fault) => {
+                    faults_in_a_row += 1;
                     self.fault(&id, turn, fault).await;
+                    if faults_in_a_row >= MAX_FAULTS_IN_A_ROW {
+                        // A service that stays broken must not hold the dialog forever.
+                        break "errors";
+                    }
                     window_start = Instant::now();
                     results = self.listen(&id).await;
                     continue;
                 }
             };
+            faults_in_a_row = 0;
             turn += 1;
             Metrics::bump(&self.metrics.turns);
             // Not listening while the reply plays: the assistant must not hear itself.
