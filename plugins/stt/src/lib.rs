@@ -66,6 +66,9 @@ fn load(s: &Settings, shared: Arc<pipeline::Shared>, health: HealthHandle) -> Re
     let source = voicehost_audio::open_input(&s.input, pipeline::RATE, s.input_pacing)
         .map_err(|e| e.to_string())?;
     let input = source.describe();
+    if s.input == voicehost_audio::InputSpec::Auto && input.starts_with("silence") {
+        tracing::warn!(event = "input_fallback", input = %input, "No microphone: stt hears silence");
+    }
     if aec.is_some() || shared.echo.is_some() {
         let (addr, ap, shared) = (s.render_reference.clone(), aec.clone(), Arc::clone(&shared));
         std::thread::Builder::new()
