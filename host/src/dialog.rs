@@ -432,8 +432,8 @@ impl Dialogs {
                         // A service that stays broken must not hold the dialog forever.
                         break "errors";
                     }
-                    window_start = Instant::now();
                     results = self.listen(&id).await;
+                    window_start = Instant::now();
                     continue;
                 }
             };
@@ -455,8 +455,8 @@ impl Dialogs {
                 Ok(t) => log_turn(&id, turn, &said, &t),
                 Err(fault) => self.fault(&id, turn, fault).await,
             }
-            window_start = Instant::now();
             results = self.listen(&id).await;
+            window_start = Instant::now();
             if self.host.is_shutting_down() {
                 break "shutdown";
             }
@@ -556,7 +556,7 @@ impl Dialogs {
                         .max(tokio::time::Instant::now() + Duration::from_millis(500));
                 }
                 Some(Ok(_)) => {}
-                Some(Err(s)) => return Err(Fault::Stt(s.message().to_owned())),
+                Some(Err(s)) => return Err(Fault::Stt(why("stt Results", &s))),
                 None => {
                     return Err(Fault::Stt(
                         "stt's result stream ended (stt stopped or restarting)".to_owned(),
@@ -600,7 +600,7 @@ impl Dialogs {
                 max_tokens: 0,
             })
             .await
-            .map_err(|s| Fault::Llm(s.message().to_owned()))?
+            .map_err(|s| Fault::Llm(why("llm Complete", &s)))?
             .into_inner();
         let mut tts = self
             .tts()
@@ -626,7 +626,7 @@ impl Dialogs {
                     }
                 }
                 Some(Err(s)) => {
-                    llm_fault = Some(s.message().to_owned());
+                    llm_fault = Some(why("llm reply stream", &s));
                     break;
                 }
                 None => {
@@ -649,7 +649,7 @@ impl Dialogs {
         drop(tx);
         let spoken = match speaking.await {
             Ok(Ok(r)) => r.into_inner(),
-            Ok(Err(s)) => return Err(Fault::Tts(s.message().to_owned())),
+            Ok(Err(s)) => return Err(Fault::Tts(why("tts SpeakStream", &s))),
             Err(e) => return Err(Fault::Tts(e.to_string())),
         };
         // SpeakStream returns once the reply is queued: wait until it has played.
@@ -779,6 +779,11 @@ fn log_turn(dialog: &str, turn: u32, said: &SttResult, t: &ReplyTiming) {
             .map(|s| (t.finished_us - s) as f64 / 1000.0),
         "Turn timings"
     );
+}
+
+/// `call` failed: its status code and message.
+fn why(call: &str, s: &tonic::Status) -> String {
+    format!("{call} failed ({:?}): {}", s.code(), s.message())
 }
 
 /// One of `phrases`, varied by `seed`.
