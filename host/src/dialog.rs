@@ -107,14 +107,29 @@ pub struct DialogManager {
 
 impl DialogManager {
     /// Starts watching tts playback and kwd, and the dialog loop. Before the greeting, so
-    /// that kwd is off while it plays.
-    pub fn spawn(host: Arc<Host>) -> DialogManager {
+    /// that kwd is off while it plays: returns once tts's playback events are watched (or
+    /// after 5 s without them).
+    pub async fn spawn(host: Arc<Host>) -> DialogManager {
         let (playback, _) = broadcast::channel(1024);
         let metrics = Arc::new(Metrics::default());
         let mut tasks = Vec::new();
         let enabled = host.enabled();
         if enabled.contains(&"tts") {
-            tasks.push(tokio::spawn(watch_playback(host.clone(), playback.clone())));
+            let (watching_tx, watching) = tokio::sync::oneshot::channel();
+            tasks.push(tokio::spawn(watch_playback(
+                host.clone(),
+                playback.clone(),
+                watching_tx,
+            )));
+            if tokio::time::timeout(Duration::from_secs(5), watching)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    event = "playback_watch_late",
+                    "tts playback events not watched yet; kwd may hear the greeting"
+                );
+            }
             if enabled.contains(&"kwd") {
                 tasks.push(tokio::spawn(kwd_off_while_speaking(
                     host.clone(),
@@ -165,7 +180,13 @@ impl DialogManager {
 }
 
 /// Forwards tts's `PlaybackEvents` (all dialogs) to `tx`; reconnects when tts comes back.
-async fn watch_playback(host: Arc<Host>, tx: broadcast::Sender<Playback>) {
+/// `watching` is told once the first subscription stands.
+async fn watch_playback(
+    host: Arc<Host>,
+    tx: broadcast::Sender<Playback>,
+    watching: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut watching = Some(watching);
     loop {
         if let Ok(channel) = host.channel("tts") {
             let mut client = TtsServiceClient::new(channel);
@@ -174,6 +195,9 @@ async fn watch_playback(host: Arc<Host>, tx: broadcast::Sender<Playback>) {
             });
             match call.await {
                 Ok(stream) => {
+                    if let Some(w) = watching.take() {
+                        let _ = w.send(());
+                    }
                     let mut stream = stream.into_inner();
                     let why = loop {
                         match stream.next().await {

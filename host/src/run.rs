@@ -50,6 +50,7 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
         error,
     })?;
 
+    reset_spoken_wav(&config);
     let host = Arc::new(Host::new(config));
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let mut signals = Signals::new().map_err(RunError::Signal)?;
@@ -78,7 +79,7 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
         }
         let supervisor = supervisor::spawn(host.clone());
         let watcher = swap::watch(host.clone());
-        let dialogs = DialogManager::spawn(host.clone());
+        let dialogs = DialogManager::spawn(host.clone()).await;
         phases::warmup(&host).await;
         tracing::info!(event = "host_ready", services = %host.enabled().join(","), "All services serving");
         let script = script
@@ -111,6 +112,30 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The WAV file tts writes what it says to (output = wav:PATH, or auto's fallback) starts
+/// empty on each run, like app.log; a tts restarted during the run appends to it.
+fn reset_spoken_wav(config: &Config) {
+    let Some(tts) = config.plugins.iter().find(|p| p.name == "tts" && p.enabled) else {
+        return;
+    };
+    let output = tts
+        .section
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "output")
+        .map_or("auto", |(_, v)| v.as_str());
+    let path = match output.strip_prefix("wav:") {
+        Some(path) => std::path::PathBuf::from(path),
+        None if output == "auto" => config.system.log_dir.join("tts-output.wav"),
+        None => return,
+    };
+    if let Err(e) = std::fs::remove_file(&path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "Cannot reset the spoken WAV file");
     }
 }
 

@@ -128,8 +128,14 @@ impl WavSink {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer = hound::WavWriter::create(path, spec)
-            .map_err(|e| fail(format!("cannot create the WAV output: {e}")))?;
+        // A restarted tts (crash, hot swap) carries on after what was already written.
+        let writer = if repair_header(path, spec).is_ok() {
+            hound::WavWriter::append(path)
+                .map_err(|e| fail(format!("cannot append to the WAV output: {e}")))?
+        } else {
+            hound::WavWriter::create(path, spec)
+                .map_err(|e| fail(format!("cannot create the WAV output: {e}")))?
+        };
         Ok(WavSink {
             path: path.to_owned(),
             writer,
@@ -137,6 +143,41 @@ impl WavSink {
             pacing,
         })
     }
+}
+
+/// Checks that `path` is a WAV file in `spec`'s format with the plain 44-byte header this
+/// sink writes, and sets its length fields from the file's size: a writer that was killed
+/// left them stale.
+fn repair_header(path: &Path, spec: hound::WavSpec) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not a matching WAV file");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut h = [0u8; 44];
+    f.read_exact(&mut h)?;
+    let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let matches = &h[0..4] == b"RIFF"
+        && &h[8..16] == b"WAVEfmt "
+        && u32_at(16) == 16
+        && u16_at(20) == 1
+        && u16_at(22) == spec.channels
+        && u32_at(24) == spec.sample_rate
+        && u16_at(34) == spec.bits_per_sample
+        && &h[36..40] == b"data";
+    if !matches {
+        return Err(bad());
+    }
+    let size = f.metadata()?.len();
+    let data = u32::try_from((size - 44) & !1).map_err(|_| bad())?;
+    f.set_len(44 + u64::from(data))?;
+    f.seek(SeekFrom::Start(4))?;
+    f.write_all(&(36 + data).to_le_bytes())?;
+    f.seek(SeekFrom::Start(40))?;
+    f.write_all(&data.to_le_bytes())?;
+    f.flush()
 }
 
 impl Sink for WavSink {
@@ -263,6 +304,54 @@ mod tests {
         assert_eq!(r.spec().sample_rate, 24_000);
         let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
         assert_eq!(s, vec![16384, -16384, 0]);
+    }
+
+    #[test]
+    fn a_reopened_wav_output_continues_even_after_a_kill() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.wav");
+        let open = || {
+            open_output(
+                &OutputSpec::Wav(path.clone()),
+                24_000,
+                Pacing::Fast,
+                ProbeMode::Strict,
+            )
+            .unwrap()
+        };
+        let mut first = open();
+        first.write(&[0.5; 100]).unwrap();
+        first.flush().unwrap();
+        // Killed: nothing finalises the file, and samples that reached the disk after the
+        // last header update (here 10 written behind the writer's back) are not counted.
+        std::mem::forget(first);
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(&[0x00, 0x20].repeat(10)).unwrap();
+        }
+        let mut second = open();
+        second.write(&[-0.5; 10]).unwrap();
+        second.flush().unwrap();
+        let mut r = hound::WavReader::open(&path).unwrap();
+        let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(s.len(), 120);
+        assert_eq!((s[0], s[109], s[119]), (16384, 8192, -16384));
+        // Another format is not appended to: the file starts again.
+        drop(second);
+        let mut other = open_output(
+            &OutputSpec::Wav(path.clone()),
+            16_000,
+            Pacing::Fast,
+            ProbeMode::Strict,
+        )
+        .unwrap();
+        other.write(&[0.0; 4]).unwrap();
+        other.flush().unwrap();
+        assert_eq!(hound::WavReader::open(&path).unwrap().len(), 4);
     }
 
     #[test]
