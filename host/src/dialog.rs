@@ -497,8 +497,10 @@ impl Dialogs {
         );
     }
 
-    /// stt `Start(dialog)` and its `Results` stream; waits for a restarting stt.
+    /// stt `Start(dialog)` and its `Results` stream; waits for a restarting stt. Starts
+    /// after the echo of what was just played has died away.
     async fn listen(&self, dialog: &str) -> Result<Streaming<SttResult>, String> {
+        tokio::time::sleep(SPEAKING_TAIL).await;
         let deadline = Instant::now() + RECOVERY;
         let mut last = String::from("stt is not enabled");
         while Instant::now() < deadline {

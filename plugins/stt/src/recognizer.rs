@@ -86,6 +86,22 @@ impl Recognizer {
 
     /// Transcribes 16 kHz mono audio; `None` when it holds no speech.
     pub fn transcribe(&self, samples: &[f32]) -> Result<Option<Transcript>, String> {
+        let first = self.run(samples, self.fit_audio_ctx)?;
+        if !self.fit_audio_ctx || !looping(&first.0) {
+            return Ok(self.judge(samples, first));
+        }
+        // A shortened audio context sometimes sends Whisper into a loop ("... ... ...");
+        // the full context does not, at some cost in time.
+        tracing::debug!(text = %first.0, "Transcript loops; again with the full audio context");
+        let second = self.run(samples, false)?;
+        if looping(&second.0) {
+            return Ok(None);
+        }
+        Ok(self.judge(samples, second))
+    }
+
+    /// One Whisper pass: the text and the highest no-speech probability of its segments.
+    fn run(&self, samples: &[f32], fit_audio_ctx: bool) -> Result<(String, f32), String> {
         let mut state = self.ctx.create_state().map_err(|e| e.to_string())?;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_language(Some(&self.language));
@@ -102,7 +118,7 @@ impl Recognizer {
         if audio.len() < 16_000 {
             audio.resize(16_000, 0.0);
         }
-        if self.fit_audio_ctx {
+        if fit_audio_ctx {
             params.set_audio_ctx(audio_ctx_for(audio.len()));
         }
         state.full(params, &audio).map_err(|e| e.to_string())?;
@@ -112,7 +128,11 @@ impl Recognizer {
             no_speech = no_speech.max(segment.no_speech_probability());
             text.push_str(&segment.to_string());
         }
-        let text = text.trim().to_owned();
+        Ok((text.trim().to_owned(), no_speech))
+    }
+
+    /// `None` for a transcript that is not speech.
+    fn judge(&self, samples: &[f32], (text, no_speech): (String, f32)) -> Option<Transcript> {
         let plain = normalized(&text);
         let rms = (samples.iter().map(|s| s * s).sum::<f32>() / samples.len().max(1) as f32).sqrt();
         let bracketed = text.starts_with('[') || text.starts_with('(');
@@ -122,11 +142,38 @@ impl Recognizer {
             || (HALLUCINATIONS.contains(&plain.as_str()) && (rms < 0.02 || no_speech > 0.3))
         {
             tracing::debug!(text = %text, no_speech, rms, "Dropped: no speech");
-            return Ok(None);
+            return None;
         }
-        Ok(Some(Transcript {
+        Some(Transcript {
             text,
             no_speech_prob: no_speech,
-        }))
+        })
+    }
+}
+
+/// Whether `text` is a decoding loop: mostly one repeated token (such as "...").
+fn looping(text: &str) -> bool {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    if tokens.len() < 8 {
+        return false;
+    }
+    let mut counts = std::collections::HashMap::new();
+    for t in &tokens {
+        *counts.entry(*t).or_insert(0usize) += 1;
+    }
+    counts.values().max().is_some_and(|m| m * 2 > tokens.len())
+}
+
+#[cfg(test)]
+mod loop_tests {
+    use super::looping;
+
+    #[test]
+    fn loops_are_told_from_speech() {
+        assert!(looping("... ... ... ... - ...ius ... ... ... ... ... ..."));
+        assert!(!looping(
+            "And so my fellow Americans ask not what your country can do for you"
+        ));
+        assert!(!looping("... ..."));
     }
 }
