@@ -111,6 +111,18 @@ impl Assistant {
             .unwrap();
     }
 
+    /// Says the wake word and waits until the acknowledgement (no dialog id) has played.
+    async fn wake(&self, playback: &mut tonic::Streaming<PlaybackEvent>, alexa: &[f32]) {
+        self.say("wake", &scene(2.0, &[(0.3, alexa)])).await;
+        next_event(
+            playback,
+            PlaybackEventKind::Finished,
+            false,
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+
     async fn playback(&self) -> tonic::Streaming<PlaybackEvent> {
         TtsServiceClient::new(channel(self.tts))
             .playback_events(DialogRef {
@@ -172,15 +184,7 @@ async fn wake_question_reply_follow_up_and_the_end_on_silence() {
     let mut a = Assistant::start("Hi, Master!", &[]);
     let mut playback = a.playback().await;
 
-    a.say("wake", &scene(2.0, &[(0.3, &alexa)])).await;
-    // The acknowledgement (no dialog id), then the question.
-    next_event(
-        &mut playback,
-        PlaybackEventKind::Finished,
-        false,
-        Duration::from_secs(10),
-    )
-    .await;
+    a.wake(&mut playback, &alexa).await;
     a.say("france", &scene(3.0, &[(0.3, &france)])).await;
     next_event(
         &mut playback,
@@ -395,14 +399,7 @@ async fn a_crash_is_answered_by_its_prompt(service: &str, at: CrashAt, prompt: &
         pids
     };
     let mut playback = a.playback().await;
-    a.say("wake", &scene(2.0, &[(0.3, &alexa)])).await;
-    next_event(
-        &mut playback,
-        PlaybackEventKind::Finished,
-        false,
-        Duration::from_secs(10),
-    )
-    .await;
+    a.wake(&mut playback, &alexa).await;
     let killed = if at == CrashAt::Listening {
         tokio::time::sleep(Duration::from_millis(500)).await;
         kill()

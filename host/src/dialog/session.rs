@@ -1,37 +1,17 @@
-//! The dialog manager: wake word → spoken acknowledgement → speech to text → the llm's reply
-//! streamed into tts as it is generated → follow-up window → next turn or the end.
-//!
-//! Idle: kwd listens. A `WakeDetected` starts a dialog: a cached `yes_phrases` entry plays at
-//! once, kwd is disabled (reason `dialog`), the logger opens the transcript (`NewDialog`).
-//! When the acknowledgement has played, stt listens for the dialog (`Start`); speech that
-//! starts within `followup_ms` is a turn: its final text goes to the transcript as `USER:`
-//! (the host owns USER lines; llm writes the ASSISTANT line), stt stops listening (the
-//! assistant must not hear itself), llm `Complete` is piped chunk by chunk into tts
-//! `SpeakStream`, and when the reply has played stt listens again for `followup_ms`. Silence
-//! ends the dialog: stt `Stop`, kwd enabled again.
-//!
-//! Besides, whenever tts plays anything (the greeting, a prompt, a reply) kwd is disabled
-//! (reason `speaking`) until 300 ms after playback ends.
-//!
-//! Faults: stt, llm and tts errors are logged with their cause, answered by a spoken prompt
-//! (after tts is back, if tts was what failed) and the follow-up window is kept, so the user
-//! can simply say it again. The loader restarts crashed plugins meanwhile.
+//! One dialog: from the wake word through its turns to the end, with fault prompts.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 use tonic::transport::Channel;
 use voicehost_plugin_api::now_us;
 use voicehost_proto::common::v1::DialogRef;
-use voicehost_proto::kwd::v1::kwd_event::Event as KwdEventKind;
-use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
-use voicehost_proto::kwd::v1::{DisableRequest, EnableRequest, EventsRequest, WakeDetected};
+use voicehost_proto::kwd::v1::WakeDetected;
 use voicehost_proto::llm::v1::llm_service_client::LlmServiceClient;
 use voicehost_proto::llm::v1::{CompleteRequest, LlmChunk};
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
@@ -44,282 +24,10 @@ use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, W
 use crate::config::DialogConfig;
 use crate::host::Host;
 
-/// kwd's Disable/Enable reason while a dialog runs.
-const DIALOG: &str = "dialog";
-/// kwd's Disable/Enable reason while tts plays.
-const SPEAKING: &str = "speaking";
-/// After playback ends, kwd stays off this long more (the echo's tail).
-const SPEAKING_TAIL: Duration = Duration::from_millis(300);
-/// Longest wait for a final result once speech has started.
-const UTTERANCE_LIMIT: Duration = Duration::from_secs(40);
-/// Longest wait for a restarted service to serve again before a prompt or a retry.
-const RECOVERY: Duration = Duration::from_secs(30);
-/// A dialog ends after this many faults without a turn between them.
-const MAX_FAULTS_IN_A_ROW: u32 = 3;
-/// Longest a reply may take to generate and play.
-const REPLY_LIMIT: Duration = Duration::from_secs(120);
-
-/// What tts's playback watcher reports.
-#[derive(Debug, Clone)]
-enum Playback {
-    Event(PlaybackEvent),
-    /// The event stream broke: tts went away (crash, restart, swap).
-    Lost(String),
-}
-
-/// Counters written to app.log every `metrics_interval_ms`.
-#[derive(Debug, Default)]
-struct Metrics {
-    detections: AtomicU64,
-    dialogs: AtomicU64,
-    turns: AtomicU64,
-    stt_errors: AtomicU64,
-    llm_errors: AtomicU64,
-    tts_errors: AtomicU64,
-}
-
-impl Metrics {
-    fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn log(&self) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        tracing::info!(
-            event = "metrics",
-            detections = get(&self.detections),
-            dialogs = get(&self.dialogs),
-            turns = get(&self.turns),
-            stt_errors = get(&self.stt_errors),
-            llm_errors = get(&self.llm_errors),
-            tts_errors = get(&self.tts_errors),
-            "Dialog counters"
-        );
-    }
-}
-
-/// The running dialog manager's tasks.
-#[derive(Debug)]
-pub struct DialogManager {
-    tasks: Vec<JoinHandle<()>>,
-    metrics: Arc<Metrics>,
-}
-
-impl DialogManager {
-    /// Starts watching tts playback and kwd, and the dialog loop. Before the greeting, so
-    /// that kwd is off while it plays: returns once tts's playback events are watched (or
-    /// after 5 s without them).
-    pub async fn spawn(host: Arc<Host>) -> DialogManager {
-        let (playback, _) = broadcast::channel(1024);
-        let metrics = Arc::new(Metrics::default());
-        let mut tasks = Vec::new();
-        let enabled = host.enabled();
-        if enabled.contains(&"tts") {
-            let (watching_tx, watching) = tokio::sync::oneshot::channel();
-            tasks.push(tokio::spawn(watch_playback(
-                host.clone(),
-                playback.clone(),
-                watching_tx,
-            )));
-            if tokio::time::timeout(Duration::from_secs(5), watching)
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    event = "playback_watch_late",
-                    "tts playback events not watched yet; kwd may hear the greeting"
-                );
-            }
-            if enabled.contains(&"kwd") {
-                tasks.push(tokio::spawn(kwd_off_while_speaking(
-                    host.clone(),
-                    playback.subscribe(),
-                )));
-            }
-        }
-        if ["kwd", "stt", "llm", "tts", "logger"]
-            .iter()
-            .all(|s| enabled.contains(s))
-        {
-            let (wakes_tx, wakes) = mpsc::channel(8);
-            tasks.push(tokio::spawn(watch_wakes(host.clone(), wakes_tx)));
-            let dialogs = Dialogs {
-                cfg: host.config().dialog.clone(),
-                host: host.clone(),
-                playback: playback.clone(),
-                metrics: metrics.clone(),
-            };
-            tasks.push(tokio::spawn(dialogs.run(wakes)));
-        } else {
-            tracing::info!(
-                event = "dialog_off",
-                services = %enabled.join(","),
-                "The dialog loop needs logger, kwd, stt, llm and tts enabled; it does not run"
-            );
-        }
-        let every = host.config().dialog.metrics_interval;
-        let m = metrics.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                m.log();
-            }
-        }));
-        DialogManager { tasks, metrics }
-    }
-
-    /// Stops every task and writes the counters a last time.
-    pub fn stop(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        self.metrics.log();
-    }
-}
-
-/// Forwards tts's `PlaybackEvents` (all dialogs) to `tx`; reconnects when tts comes back.
-/// `watching` is told once the first subscription stands.
-async fn watch_playback(
-    host: Arc<Host>,
-    tx: broadcast::Sender<Playback>,
-    watching: tokio::sync::oneshot::Sender<()>,
-) {
-    let mut watching = Some(watching);
-    loop {
-        if let Ok(channel) = host.channel("tts") {
-            let mut client = TtsServiceClient::new(channel);
-            let call = client.playback_events(DialogRef {
-                dialog_id: String::new(),
-            });
-            match call.await {
-                Ok(stream) => {
-                    if let Some(w) = watching.take() {
-                        let _ = w.send(());
-                    }
-                    let mut stream = stream.into_inner();
-                    let why = loop {
-                        match stream.next().await {
-                            Some(Ok(ev)) => {
-                                let _ = tx.send(Playback::Event(ev));
-                            }
-                            Some(Err(status)) => break status.message().to_owned(),
-                            None => break "the event stream ended".to_owned(),
-                        }
-                    };
-                    tracing::debug!(reason = %why, "tts playback events lost");
-                    let _ = tx.send(Playback::Lost(why));
-                }
-                Err(status) => tracing::trace!(error = %status.message(), "no playback events yet"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// kwd is disabled from the start of any playback until `SPEAKING_TAIL` after its end.
-async fn kwd_off_while_speaking(host: Arc<Host>, mut events: broadcast::Receiver<Playback>) {
-    let mut playing: Vec<u64> = Vec::new();
-    let mut disabled = false;
-    loop {
-        let next = if playing.is_empty() && disabled {
-            match tokio::time::timeout(SPEAKING_TAIL, events.recv()).await {
-                Ok(ev) => ev,
-                Err(_) => {
-                    kwd_enable(&host, SPEAKING).await;
-                    disabled = false;
-                    continue;
-                }
-            }
-        } else {
-            events.recv().await
-        };
-        match next {
-            Ok(Playback::Event(ev)) => match ev.kind() {
-                PlaybackEventKind::Started => {
-                    if !playing.contains(&ev.utterance_id) {
-                        playing.push(ev.utterance_id);
-                    }
-                    if !disabled {
-                        kwd_disable(&host, SPEAKING).await;
-                        disabled = true;
-                    }
-                }
-                PlaybackEventKind::Finished | PlaybackEventKind::Interrupted => {
-                    playing.retain(|u| *u != ev.utterance_id);
-                }
-                _ => {}
-            },
-            Ok(Playback::Lost(_)) => playing.clear(),
-            Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-async fn kwd_disable(host: &Host, reason: &str) {
-    let Ok(channel) = host.channel("kwd") else {
-        return;
-    };
-    match KwdServiceClient::new(channel)
-        .disable(DisableRequest {
-            reason: reason.to_owned(),
-        })
-        .await
-    {
-        Ok(_) => tracing::info!(event = "kwd_disabled", reason, "Wake word off"),
-        Err(status) => {
-            tracing::warn!(event = "kwd_disable_failed", reason, error = %status.message(), "kwd did not take Disable")
-        }
-    }
-}
-
-async fn kwd_enable(host: &Host, reason: &str) {
-    let Ok(channel) = host.channel("kwd") else {
-        return;
-    };
-    match KwdServiceClient::new(channel)
-        .enable(EnableRequest {
-            reason: reason.to_owned(),
-        })
-        .await
-    {
-        Ok(_) => tracing::info!(event = "kwd_enabled", reason, "Wake word on"),
-        Err(status) => {
-            tracing::warn!(event = "kwd_enable_failed", reason, error = %status.message(), "kwd did not take Enable")
-        }
-    }
-}
-
-/// Forwards kwd's wake events; reconnects when kwd comes back (restart, swap) and then
-/// disables it again if a dialog is running (a new kwd starts enabled).
-async fn watch_wakes(host: Arc<Host>, tx: mpsc::Sender<WakeDetected>) {
-    loop {
-        if let Ok(channel) = host.channel("kwd") {
-            match KwdServiceClient::new(channel)
-                .events(EventsRequest {})
-                .await
-            {
-                Ok(stream) => {
-                    if host.dialog_active.load(Ordering::SeqCst) {
-                        kwd_disable(&host, DIALOG).await;
-                    }
-                    let mut stream = stream.into_inner();
-                    while let Some(Ok(ev)) = stream.next().await {
-                        if let Some(KwdEventKind::WakeDetected(w)) = ev.event
-                            && tx.send(w).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-                Err(status) => tracing::trace!(error = %status.message(), "no kwd events yet"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use super::watch::{Playback, kwd_disable, kwd_enable};
+use super::{
+    DIALOG, MAX_FAULTS_IN_A_ROW, Metrics, RECOVERY, REPLY_LIMIT, SPEAKING_TAIL, UTTERANCE_LIMIT,
+};
 
 /// Why a turn did not end with a played reply.
 #[derive(Debug)]
@@ -347,11 +55,11 @@ struct ReplyTiming {
     chars: usize,
 }
 
-struct Dialogs {
-    cfg: DialogConfig,
-    host: Arc<Host>,
-    playback: broadcast::Sender<Playback>,
-    metrics: Arc<Metrics>,
+pub(super) struct Dialogs {
+    pub(super) cfg: DialogConfig,
+    pub(super) host: Arc<Host>,
+    pub(super) playback: broadcast::Sender<Playback>,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl Dialogs {
@@ -363,7 +71,7 @@ impl Dialogs {
         self.host.channel("stt").ok().map(SttServiceClient::new)
     }
 
-    async fn run(self, mut wakes: mpsc::Receiver<WakeDetected>) {
+    pub(super) async fn run(self, mut wakes: mpsc::Receiver<WakeDetected>) {
         while let Some(wake) = wakes.recv().await {
             Metrics::bump(&self.metrics.detections);
             self.host.dialog_active.store(true, Ordering::SeqCst);

@@ -1,0 +1,160 @@
+//! The dialog manager: wake word → spoken acknowledgement → speech to text → the llm's reply
+//! streamed into tts as it is generated → follow-up window → next turn or the end.
+//!
+//! Idle: kwd listens. A `WakeDetected` starts a dialog: a cached `yes_phrases` entry plays at
+//! once, kwd is disabled (reason `dialog`), the logger opens the transcript (`NewDialog`).
+//! When the acknowledgement has played, stt listens for the dialog (`Start`); speech that
+//! starts within `followup_ms` is a turn: its final text goes to the transcript as `USER:`
+//! (the host owns USER lines; llm writes the ASSISTANT line), stt stops listening (the
+//! assistant must not hear itself), llm `Complete` is piped chunk by chunk into tts
+//! `SpeakStream`, and when the reply has played stt listens again for `followup_ms`. Silence
+//! ends the dialog: stt `Stop`, kwd enabled again.
+//!
+//! Besides, whenever tts plays anything (the greeting, a prompt, a reply) kwd is disabled
+//! (reason `speaking`) until 300 ms after playback ends.
+//!
+//! Faults: stt, llm and tts errors are logged with their cause, answered by a spoken prompt
+//! (after tts is back, if tts was what failed) and the follow-up window is kept, so the user
+//! can simply say it again. The loader restarts crashed plugins meanwhile.
+
+mod session;
+mod watch;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::host::Host;
+use session::Dialogs;
+use watch::{kwd_off_while_speaking, watch_playback, watch_wakes};
+
+/// kwd's Disable/Enable reason while a dialog runs.
+const DIALOG: &str = "dialog";
+/// kwd's Disable/Enable reason while tts plays.
+const SPEAKING: &str = "speaking";
+/// After playback ends, kwd stays off this long more (the echo's tail).
+const SPEAKING_TAIL: Duration = Duration::from_millis(300);
+/// Longest wait for a final result once speech has started.
+const UTTERANCE_LIMIT: Duration = Duration::from_secs(40);
+/// Longest wait for a restarted service to serve again before a prompt or a retry.
+const RECOVERY: Duration = Duration::from_secs(30);
+/// A dialog ends after this many faults without a turn between them.
+const MAX_FAULTS_IN_A_ROW: u32 = 3;
+/// Longest a reply may take to generate and play.
+const REPLY_LIMIT: Duration = Duration::from_secs(120);
+
+/// Counters written to app.log every `metrics_interval_ms`.
+#[derive(Debug, Default)]
+struct Metrics {
+    detections: AtomicU64,
+    dialogs: AtomicU64,
+    turns: AtomicU64,
+    stt_errors: AtomicU64,
+    llm_errors: AtomicU64,
+    tts_errors: AtomicU64,
+}
+
+impl Metrics {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn log(&self) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        tracing::info!(
+            event = "metrics",
+            detections = get(&self.detections),
+            dialogs = get(&self.dialogs),
+            turns = get(&self.turns),
+            stt_errors = get(&self.stt_errors),
+            llm_errors = get(&self.llm_errors),
+            tts_errors = get(&self.tts_errors),
+            "Dialog counters"
+        );
+    }
+}
+
+/// The running dialog manager's tasks.
+#[derive(Debug)]
+pub struct DialogManager {
+    tasks: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+}
+
+impl DialogManager {
+    /// Starts watching tts playback and kwd, and the dialog loop. Before the greeting, so
+    /// that kwd is off while it plays: returns once tts's playback events are watched (or
+    /// after 5 s without them).
+    pub async fn spawn(host: Arc<Host>) -> DialogManager {
+        let (playback, _) = broadcast::channel(1024);
+        let metrics = Arc::new(Metrics::default());
+        let mut tasks = Vec::new();
+        let enabled = host.enabled();
+        if enabled.contains(&"tts") {
+            let (watching_tx, watching) = tokio::sync::oneshot::channel();
+            tasks.push(tokio::spawn(watch_playback(
+                host.clone(),
+                playback.clone(),
+                watching_tx,
+            )));
+            if tokio::time::timeout(Duration::from_secs(5), watching)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    event = "playback_watch_late",
+                    "tts playback events not watched yet; kwd may hear the greeting"
+                );
+            }
+            if enabled.contains(&"kwd") {
+                tasks.push(tokio::spawn(kwd_off_while_speaking(
+                    host.clone(),
+                    playback.subscribe(),
+                )));
+            }
+        }
+        if ["kwd", "stt", "llm", "tts", "logger"]
+            .iter()
+            .all(|s| enabled.contains(s))
+        {
+            let (wakes_tx, wakes) = mpsc::channel(8);
+            tasks.push(tokio::spawn(watch_wakes(host.clone(), wakes_tx)));
+            let dialogs = Dialogs {
+                cfg: host.config().dialog.clone(),
+                host: host.clone(),
+                playback: playback.clone(),
+                metrics: metrics.clone(),
+            };
+            tasks.push(tokio::spawn(dialogs.run(wakes)));
+        } else {
+            tracing::info!(
+                event = "dialog_off",
+                services = %enabled.join(","),
+                "The dialog loop needs logger, kwd, stt, llm and tts enabled; it does not run"
+            );
+        }
+        let every = host.config().dialog.metrics_interval;
+        let m = metrics.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                m.log();
+            }
+        }));
+        DialogManager { tasks, metrics }
+    }
+
+    /// Stops every task and writes the counters a last time.
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.metrics.log();
+    }
+}
