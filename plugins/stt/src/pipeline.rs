@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
-use voicehost_audio::{Pacing, Resampler, Source};
+use voicehost_audio::{InputSpec, Pacing, Resampler, Source};
 use voicehost_plugin_api::{HealthHandle, now_us};
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::stt::v1::SttResult;
@@ -92,34 +92,32 @@ pub fn capture(
     let mut seq = 0u64;
     let mut position = 0u64;
     let mut was_active = false;
-    let mut ended = false;
     let mut last_stats = Instant::now();
-    let mut pacer = voicehost_audio::Pacer::new(RATE, Duration::ZERO);
     let mut in_speech = false;
     while !shared.stop.load(Ordering::SeqCst) {
         if let Some(next) = shared.next_input.lock().ok().and_then(|mut n| n.take()) {
             tracing::info!(event = "input_changed", from = %source.describe(), to = %next.describe(), "Capture switched input");
             source = next;
-            ended = false;
         }
         let mut read = Vec::new();
-        if ended {
-            // The input file ended: carry on as a silent microphone, in real time.
-            read.resize(FRAME, 0.0);
-            pacer.advance(FRAME);
-        } else {
-            match source.read(&mut read, 10) {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(event = "input_ended", input = %source.describe(), "Input ended; listening to silence");
-                    ended = true;
-                    continue;
+        match source.read(&mut read, 10) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(event = "input_ended", input = %source.describe(), "Input ended; listening to silence");
+                // The file ended: carry on as a silent microphone, in real time.
+                match voicehost_audio::open_input(&InputSpec::Null, RATE, shared.pacing) {
+                    Ok(silence) => source = silence,
+                    Err(e) => {
+                        health.set_not_serving(format!("capture failed: {e}"));
+                        return;
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(event = "capture_failed", error = %e, "Capture failed");
-                    health.set_not_serving(format!("capture failed: {e}"));
-                    return;
-                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(event = "capture_failed", error = %e, "Capture failed");
+                health.set_not_serving(format!("capture failed: {e}"));
+                return;
             }
         }
         pending.extend(read);
