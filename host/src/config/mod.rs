@@ -114,6 +114,15 @@ impl DialogConfig {
     }
 }
 
+/// The phrases of a `;`-separated list, trimmed, empty ones left out.
+fn phrase_list(text: &str) -> Vec<String> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A plugin slot (`logger`, `tts`, `llm`, `stt`, `kwd`) and its section.
 #[derive(Debug, Clone)]
 pub struct PluginSlot {
@@ -328,13 +337,7 @@ impl Config {
         let dialog = DialogConfig {
             warmup_greeting: v.text("dialog", "warmup_greeting"),
             followup: v.ms("dialog", "followup_ms"),
-            yes_phrases: v
-                .text("dialog", "yes_phrases")
-                .split(';')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            yes_phrases: phrase_list(&v.text("dialog", "yes_phrases")),
             stt_error_prompt: v.text("dialog", "stt_error_prompt"),
             llm_error_prompt: v.text("dialog", "llm_error_prompt"),
             tts_error_prompt: v.text("dialog", "tts_error_prompt"),
@@ -371,18 +374,15 @@ impl Config {
                 }
                 // tts keeps every phrase the dialog speaks verbatim synthesised.
                 if name == "tts" {
-                    let mut phrases: Vec<String> = section
-                        .iter()
-                        .find(|(k, _)| k == "cache_phrases")
-                        .map_or_else(
-                            || v.text("tts", "cache_phrases"),
-                            |(_, value)| value.clone(),
-                        )
-                        .split(';')
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_owned)
-                        .collect();
+                    let mut phrases = phrase_list(
+                        &section
+                            .iter()
+                            .find(|(k, _)| k == "cache_phrases")
+                            .map_or_else(
+                                || v.text("tts", "cache_phrases"),
+                                |(_, value)| value.clone(),
+                            ),
+                    );
                     for p in dialog.phrases() {
                         if !phrases.contains(&p) {
                             phrases.push(p);
