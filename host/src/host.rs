@@ -15,6 +15,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use voicehost_plugin_api::HealthStatus;
+use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
+use voicehost_proto::kwd::v1::{DisableRequest, EnableRequest};
 use voicehost_proto::loader::v1::{Isolation as ProtoIsolation, ServiceInfo, ServiceState};
 
 use crate::config::{Config, Isolation, PluginSlot};
@@ -325,6 +327,21 @@ impl Host {
     pub fn channel(&self, name: &str) -> Result<Channel, ServiceError> {
         let slot = self.slot(name)?;
         Ok(endpoint(&self.env.bind_addr, slot.config.port).connect_lazy())
+    }
+
+    /// kwd `Enable` (`on`) or `Disable` with `reason`. Reasons nest in kwd: each holder
+    /// (dialog, playback, supervisor) lifts only its own.
+    pub async fn switch_kwd(&self, on: bool, reason: &str) -> Result<(), tonic::Status> {
+        let channel = self
+            .channel("kwd")
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let mut kwd = KwdServiceClient::new(channel);
+        let reason = reason.to_owned();
+        if on {
+            kwd.enable(EnableRequest { reason }).await.map(drop)
+        } else {
+            kwd.disable(DisableRequest { reason }).await.map(drop)
+        }
     }
 
     /// State of every service, for the admin API.

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use tonic_health::pb::health_client::HealthClient;
 use voicehost_plugin_api::HealthStatus;
-use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
-use voicehost_proto::kwd::v1::{DisableRequest, EnableRequest};
 use voicehost_proto::loader::v1::ServiceState;
 
 use crate::host::{Host, check_health, endpoint};
@@ -197,14 +195,9 @@ async fn pause_dependents(host: &Host, name: &str) -> Vec<&'static str> {
     if name != "stt" || !host.enabled().contains(&"kwd") {
         return Vec::new();
     }
-    if let Ok(channel) = host.channel("kwd") {
-        let mut client = KwdServiceClient::new(channel);
-        let call = client.disable(DisableRequest {
-            reason: "stt_restarting".to_owned(),
-        });
-        if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(1), call).await {
-            tracing::debug!(error = %status.message(), "kwd did not take Disable");
-        }
+    let call = host.switch_kwd(false, "stt_restarting");
+    if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(1), call).await {
+        tracing::debug!(error = %status.message(), "kwd did not take Disable");
     }
     tracing::info!(
         event = "kwd_paused",
@@ -218,14 +211,9 @@ async fn resume_dependents(host: &Host, paused: &[&'static str]) {
     if !paused.contains(&"kwd") {
         return;
     }
-    if let Ok(channel) = host.channel("kwd") {
-        let mut client = KwdServiceClient::new(channel);
-        let call = client.enable(EnableRequest {
-            reason: "stt_restarting".to_owned(),
-        });
-        if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(1), call).await {
-            tracing::debug!(error = %status.message(), "kwd did not take Enable");
-        }
+    let call = host.switch_kwd(true, "stt_restarting");
+    if let Ok(Err(status)) = tokio::time::timeout(Duration::from_secs(1), call).await {
+        tracing::debug!(error = %status.message(), "kwd did not take Enable");
     }
     tracing::info!(event = "kwd_resumed", "kwd resumed: stt serves again");
 }

@@ -24,7 +24,7 @@ use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, W
 use crate::config::DialogConfig;
 use crate::host::Host;
 
-use super::watch::{Playback, kwd_disable, kwd_enable};
+use super::watch::{Playback, switch_kwd};
 use super::{
     DIALOG, MAX_FAULTS_IN_A_ROW, Metrics, RECOVERY, REPLY_LIMIT, SPEAKING_TAIL, UTTERANCE_LIMIT,
 };
@@ -112,9 +112,10 @@ impl Dialogs {
                 .ok()
                 .map(|r| r.into_inner())
         };
-        let (ack, (), dialog) = tokio::join!(ack, kwd_disable(&self.host, DIALOG), new_dialog);
+        let (ack, (), dialog) =
+            tokio::join!(ack, switch_kwd(&self.host, false, DIALOG), new_dialog);
         let Some(dialog) = dialog else {
-            kwd_enable(&self.host, DIALOG).await;
+            switch_kwd(&self.host, true, DIALOG).await;
             return;
         };
         let id = dialog.dialog_id;
@@ -194,7 +195,7 @@ impl Dialogs {
             }
         };
         self.stop_listening(&id).await;
-        kwd_enable(&self.host, DIALOG).await;
+        switch_kwd(&self.host, true, DIALOG).await;
         tracing::info!(
             event = "dialog_ended",
             dialog = %id,

@@ -9,7 +9,7 @@ use tokio_stream::StreamExt;
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::kwd::v1::kwd_event::Event as KwdEventKind;
 use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
-use voicehost_proto::kwd::v1::{DisableRequest, EnableRequest, EventsRequest, WakeDetected};
+use voicehost_proto::kwd::v1::{EventsRequest, WakeDetected};
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
@@ -76,7 +76,7 @@ pub(super) async fn kwd_off_while_speaking(
             match tokio::time::timeout(SPEAKING_TAIL, events.recv()).await {
                 Ok(ev) => ev,
                 Err(_) => {
-                    kwd_enable(&host, SPEAKING).await;
+                    switch_kwd(&host, true, SPEAKING).await;
                     disabled = false;
                     continue;
                 }
@@ -91,7 +91,7 @@ pub(super) async fn kwd_off_while_speaking(
                         playing.push(ev.utterance_id);
                     }
                     if !disabled {
-                        kwd_disable(&host, SPEAKING).await;
+                        switch_kwd(&host, false, SPEAKING).await;
                         disabled = true;
                     }
                 }
@@ -107,36 +107,17 @@ pub(super) async fn kwd_off_while_speaking(
     }
 }
 
-pub(super) async fn kwd_disable(host: &Host, reason: &str) {
-    let Ok(channel) = host.channel("kwd") else {
-        return;
+/// Turns kwd on or off for `reason`, logging the outcome (`kwd_enabled` / `kwd_disabled`).
+pub(super) async fn switch_kwd(host: &Host, on: bool, reason: &str) {
+    let (done, failed) = if on {
+        ("kwd_enabled", "kwd_enable_failed")
+    } else {
+        ("kwd_disabled", "kwd_disable_failed")
     };
-    match KwdServiceClient::new(channel)
-        .disable(DisableRequest {
-            reason: reason.to_owned(),
-        })
-        .await
-    {
-        Ok(_) => tracing::info!(event = "kwd_disabled", reason, "Wake word off"),
+    match host.switch_kwd(on, reason).await {
+        Ok(()) => tracing::info!(event = done, reason, "Wake word switched"),
         Err(status) => {
-            tracing::warn!(event = "kwd_disable_failed", reason, error = %status.message(), "kwd did not take Disable")
-        }
-    }
-}
-
-pub(super) async fn kwd_enable(host: &Host, reason: &str) {
-    let Ok(channel) = host.channel("kwd") else {
-        return;
-    };
-    match KwdServiceClient::new(channel)
-        .enable(EnableRequest {
-            reason: reason.to_owned(),
-        })
-        .await
-    {
-        Ok(_) => tracing::info!(event = "kwd_enabled", reason, "Wake word on"),
-        Err(status) => {
-            tracing::warn!(event = "kwd_enable_failed", reason, error = %status.message(), "kwd did not take Enable")
+            tracing::warn!(event = failed, reason, error = %status.message(), "kwd did not take the switch")
         }
     }
 }
@@ -152,7 +133,7 @@ pub(super) async fn watch_wakes(host: Arc<Host>, tx: mpsc::Sender<WakeDetected>)
             {
                 Ok(stream) => {
                     if host.dialog_active.load(Ordering::SeqCst) {
-                        kwd_disable(&host, DIALOG).await;
+                        switch_kwd(&host, false, DIALOG).await;
                     }
                     let mut stream = stream.into_inner();
                     while let Some(Ok(ev)) = stream.next().await {
