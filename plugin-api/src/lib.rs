@@ -66,13 +66,19 @@
 
 pub mod abi;
 mod context;
+mod engine;
 pub mod export;
 pub mod logging;
 pub mod net;
 mod serve;
+#[cfg(feature = "stt")]
+pub mod stt;
+#[cfg(feature = "tts")]
+pub mod tts;
 
 pub use abi::{ABI_VERSION, ErrorKind, HealthReport, HealthStatus, PluginError, PluginInfo};
 pub use context::{PluginConfig, PluginContext};
+pub use engine::{BoxError, EngineMeta};
 pub use export::{Plugin, PluginMeta};
 pub use serve::{GrpcServer, HealthHandle, MAX_DECODING_MESSAGE_BYTES, ServerBuilder, Services};
 

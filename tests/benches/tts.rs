@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use voicehost_plugin_api::PluginConfig;
-use voicehost_plugin_tts::{G2p, Kokoro, SAMPLE_RATE, Settings, Synth};
+use voicehost_plugin_api::tts::Synthesizer;
+use voicehost_plugin_tts::{KokoroTts, SAMPLE_RATE, Settings};
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::llm::v1::LlmChunk;
 use voicehost_proto::tts::v1::PlaybackEventKind;
@@ -118,17 +119,13 @@ fn ours() -> (f64, f64, f64) {
         .into_iter()
         .chain([("threads".to_owned(), "2".to_owned())]),
     );
-    let settings = Settings::from_config(&config, &std::env::temp_dir()).unwrap();
-    let mut synth = Synth {
-        kokoro: Kokoro::load(&settings).unwrap(),
-        g2p: G2p::new("en-us").unwrap(),
-        speed: 1.0,
-    };
-    synth.speak(CLAUSE, "af_heart").unwrap(); // warm-up
+    let settings = Settings::from_config(&config).unwrap();
+    let mut synth = KokoroTts::load(&settings).unwrap();
+    synth.synthesize(CLAUSE, "af_heart").unwrap(); // warm-up
     let mut times: Vec<f64> = (0..RUNS)
         .map(|_| {
             let t = Instant::now();
-            synth.speak(CLAUSE, "af_heart").unwrap();
+            synth.synthesize(CLAUSE, "af_heart").unwrap();
             t.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
@@ -137,7 +134,7 @@ fn ours() -> (f64, f64, f64) {
     let t = Instant::now();
     let mut samples = 0;
     for sentence in PARAGRAPH.split_inclusive(". ") {
-        samples += synth.speak(sentence, "af_heart").unwrap().len();
+        samples += synth.synthesize(sentence, "af_heart").unwrap().len();
     }
     let audio_s = samples as f64 / f64::from(SAMPLE_RATE);
     (

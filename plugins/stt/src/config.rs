@@ -1,106 +1,35 @@
-//! The `[stt]` section.
+//! Whisper's keys of the `[stt]` section (the SDK reads the input, AEC and VAD keys).
 
 use std::path::PathBuf;
 
-use voicehost_audio::{InputSpec, Pacing, ProbeMode};
 use voicehost_plugin_api::{PluginConfig, PluginError};
-
-use crate::echo::EchoPath;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub input: InputSpec,
-    pub input_pacing: Pacing,
-    pub probe: ProbeMode,
-    pub aec_enabled: bool,
-    /// `host:port` of tts, whose RenderReference is the echo canceller's far end.
-    pub render_reference: String,
     pub whisper_model: PathBuf,
-    pub vad_model: PathBuf,
-    pub onnxruntime: PathBuf,
     pub threads: usize,
     pub language: String,
-    pub vad_threshold: f32,
-    pub vad_silence_ms: u32,
-    pub min_speech_ms: u32,
-    pub max_utterance_ms: u32,
-    pub preroll_ms: u32,
     /// A result whose no-speech probability is above this is dropped.
     pub no_speech_threshold: f32,
-    /// A simulated speaker → microphone path (`input_echo`), for machines without both.
-    pub input_echo: Option<EchoPath>,
 }
 
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let input: String = c.parse_or("input", "auto".to_owned())?;
-        let input =
-            InputSpec::parse(&input).map_err(|e| PluginError::config(format!("[stt] {e}")))?;
         let s = Settings {
-            input,
-            input_pacing: c.parse_or("input_pacing", Pacing::Realtime)?,
-            probe: c.parse_or("audio_device_probe", ProbeMode::Strict)?,
-            aec_enabled: c.parse_or("aec_enabled", true)?,
-            render_reference: c.parse_or("render_reference", "127.0.0.1:5006".to_owned())?,
             whisper_model: c.parse_or("whisper_model", PathBuf::from("models/ggml-tiny.en.bin"))?,
-            vad_model: c.parse_or(
-                "vad_model",
-                PathBuf::from("models/openwakeword/silero_vad.onnx"),
-            )?,
-            onnxruntime: c.parse_or(
-                "onnxruntime_library",
-                PathBuf::from("models/onnxruntime/libonnxruntime.so"),
-            )?,
             threads: c.parse_or("threads", 2)?,
             language: c.parse_or("language", "en".to_owned())?,
-            vad_threshold: c.parse_or("vad_threshold", 0.5)?,
-            vad_silence_ms: c.parse_or("vad_silence_ms", 2000)?,
-            min_speech_ms: c.parse_or("min_speech_ms", 250)?,
-            max_utterance_ms: c.parse_or("max_utterance_ms", 30_000)?,
-            preroll_ms: c.parse_or("preroll_ms", 300)?,
             no_speech_threshold: c.parse_or("no_speech_threshold", 0.6)?,
-            input_echo: match c.parse_or("input_echo", "off".to_owned())?.as_str() {
-                "off" => None,
-                path => Some(path.parse().map_err(|e| {
-                    PluginError::config(format!("[stt] input_echo = {path:?}: {e}"))
-                })?),
-            },
         };
-        PluginConfig::check(
-            (0.05..=0.95).contains(&s.vad_threshold),
-            format!(
-                "[stt] vad_threshold = {} is out of range; use 0.05 to 0.95",
-                s.vad_threshold
-            ),
-        )?;
-        PluginConfig::check(
-            (100..=10_000).contains(&s.vad_silence_ms),
-            format!(
-                "[stt] vad_silence_ms = {} is out of range; use 100 to 10000",
-                s.vad_silence_ms
-            ),
-        )?;
-        PluginConfig::check(
-            s.min_speech_ms < s.max_utterance_ms && (1000..=120_000).contains(&s.max_utterance_ms),
-            "[stt] need min_speech_ms < max_utterance_ms, and max_utterance_ms from 1000 to 120000"
-                .to_owned(),
-        )?;
-        PluginConfig::check(
-            s.preroll_ms <= 2000,
-            format!(
-                "[stt] preroll_ms = {} is too long; use at most 2000",
-                s.preroll_ms
-            ),
-        )?;
         PluginConfig::check(
             (1..=64).contains(&s.threads),
             format!("[stt] threads = {} is out of range; use 1 to 64", s.threads),
         )?;
         PluginConfig::check(
-            s.render_reference.parse::<std::net::SocketAddr>().is_ok(),
+            (0.0..=1.0).contains(&s.no_speech_threshold),
             format!(
-                "[stt] render_reference = {:?} is not host:port (e.g. 127.0.0.1:5006)",
-                s.render_reference
+                "[stt] no_speech_threshold = {} is out of range; use 0.0 to 1.0",
+                s.no_speech_threshold
             ),
         )?;
         Ok(s)

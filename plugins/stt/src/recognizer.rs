@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use voicehost_plugin_api::stt::Transcript;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 /// What Whisper makes of noise or silence; dropped when the audio is quiet or the model is
@@ -15,13 +16,6 @@ const HALLUCINATIONS: &[&str] = &[
     "bye",
     "subtitles by the amara org community",
 ];
-
-/// A recognised utterance.
-#[derive(Debug, Clone)]
-pub struct Transcript {
-    pub text: String,
-    pub no_speech_prob: f32,
-}
 
 pub struct Recognizer {
     ctx: WhisperContext,

@@ -1,14 +1,12 @@
-//! The synthesis thread: text → phonemes → Kokoro audio → the playback queue, in order.
-//! Model work never runs on the gRPC executor.
+//! The synthesis thread: text → the engine → the playback queue, in order. Engine work
+//! never runs on the gRPC executor.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::config::Settings;
-use crate::engine::{Kokoro, SAMPLE_RATE};
-use crate::g2p::G2p;
-use crate::playback::{Chunk, Player};
+use super::Synthesizer;
+use super::playback::{Chunk, Player};
 
 /// One piece of text to speak.
 #[derive(Debug)]
@@ -21,48 +19,40 @@ pub struct Job {
     pub last: bool,
 }
 
-/// The loaded model and phonemiser.
-#[derive(Debug)]
-pub struct Synth {
-    pub kokoro: Kokoro,
-    pub g2p: G2p,
-    pub speed: f32,
+/// Audio of `text` from the engine, without leading silence (so speech starts at once) and
+/// with a pause after it that fits its last punctuation.
+pub fn speak<S: Synthesizer>(engine: &mut S, text: &str, voice: &str) -> Result<Vec<f32>, String> {
+    let pcm = engine
+        .synthesize(text, voice)
+        .map_err(|e| format!("{} failed to speak {text:?}: {e}", S::META.name))?;
+    let pause_ms = match text.trim_end().chars().last() {
+        Some('.' | '!' | '?' | '…' | ';' | ':') => 250,
+        Some(',' | '—') => 100,
+        _ => 30,
+    };
+    Ok(trim_silence(pcm, engine.sample_rate(), pause_ms))
 }
 
-impl Synth {
-    /// Audio of `text`, without Kokoro's leading silence (so speech starts at once) and
-    /// with a pause after it that fits its last punctuation.
-    pub fn speak(&mut self, text: &str, voice: &str) -> Result<Vec<f32>, String> {
-        let phonemes = self.g2p.phonemize(text)?;
-        let pcm = self
-            .kokoro
-            .synthesize(&phonemes, voice, self.speed)
-            .map_err(|e| e.to_string())?;
-        let pause_ms = match text.trim_end().chars().last() {
-            Some('.' | '!' | '?' | '…' | ';' | ':') => 250,
-            Some(',' | '—') => 100,
-            _ => 30,
-        };
-        Ok(trim_silence(pcm, pause_ms))
+/// Synthesises the cached phrases with the default voice.
+pub fn phrase_cache<S: Synthesizer>(
+    engine: &mut S,
+    phrases: &[String],
+    voice: &str,
+) -> Result<HashMap<String, Vec<f32>>, String> {
+    let mut cache = HashMap::new();
+    for phrase in phrases {
+        let pcm = speak(engine, phrase, voice)?;
+        cache.insert(phrase.clone(), pcm);
     }
-
-    /// Synthesises the cached phrases with the default voice.
-    pub fn phrase_cache(&mut self, s: &Settings) -> Result<HashMap<String, Vec<f32>>, String> {
-        let mut cache = HashMap::new();
-        for phrase in &s.phrases {
-            let pcm = self.speak(phrase, &s.voice)?;
-            cache.insert(phrase.clone(), pcm);
-        }
-        Ok(cache)
-    }
+    Ok(cache)
 }
 
-/// Amplitude below which Kokoro's output counts as silence (about -46 dBFS).
+/// Amplitude below which an engine's output counts as silence (about -46 dBFS).
 const SILENCE: f32 = 0.005;
 
 /// Cuts leading silence to 10 ms and trailing silence to `pause_ms`.
-pub fn trim_silence(mut pcm: Vec<f32>, pause_ms: u32) -> Vec<f32> {
-    let rate = SAMPLE_RATE as usize;
+pub fn trim_silence(mut pcm: Vec<f32>, sample_rate: u32, pause_ms: u32) -> Vec<f32> {
+    let rate = sample_rate as usize;
     let Some(first) = pcm.iter().position(|s| s.abs() > SILENCE) else {
         return Vec::new();
     };
@@ -75,7 +65,13 @@ pub fn trim_silence(mut pcm: Vec<f32>, pause_ms: u32) -> Vec<f32> {
 
 /// Runs jobs until the sender is dropped. Pauses while more than `high_samples` are
 /// queued for playback.
-pub fn run(mut synth: Synth, jobs: mpsc::Receiver<Job>, player: Player, high_samples: usize) {
+pub fn run<S: Synthesizer>(
+    mut engine: S,
+    jobs: mpsc::Receiver<Job>,
+    player: Player,
+    high_samples: usize,
+) {
+    let rate = u64::from(engine.sample_rate());
     while let Ok(job) = jobs.recv() {
         while player.queued_samples() > high_samples {
             std::thread::sleep(Duration::from_millis(20));
@@ -84,7 +80,7 @@ pub fn run(mut synth: Synth, jobs: mpsc::Receiver<Job>, player: Player, high_sam
         let pcm = if job.text.trim().is_empty() {
             Vec::new()
         } else {
-            match synth.speak(&job.text, &job.voice) {
+            match speak(&mut engine, &job.text, &job.voice) {
                 Ok(pcm) => pcm,
                 Err(e) => {
                     tracing::error!(event = "tts_error", utterance = job.utterance, error = %e, text = %job.text, "Synthesis failed");
@@ -93,11 +89,10 @@ pub fn run(mut synth: Synth, jobs: mpsc::Receiver<Job>, player: Player, high_sam
             }
         };
         if !pcm.is_empty() {
-            let audio_ms = pcm.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
             tracing::debug!(
                 utterance = job.utterance,
                 chars = job.text.len(),
-                audio_ms,
+                audio_ms = pcm.len() as u64 * 1000 / rate,
                 ms = started.elapsed().as_millis() as u64,
                 "Clause synthesised"
             );
@@ -117,12 +112,12 @@ mod tests {
 
     #[test]
     fn silence_is_trimmed_to_a_short_lead_and_the_pause() {
-        let rate = SAMPLE_RATE as usize;
+        let rate = 24_000;
         let mut pcm = vec![0.0; rate / 2];
         pcm.extend(vec![0.3; rate]);
         pcm.extend(vec![0.001; rate / 2]);
-        let out = trim_silence(pcm, 100);
+        let out = trim_silence(pcm, rate as u32, 100);
         assert_eq!(out.len(), rate / 100 + rate + rate / 10);
-        assert!(trim_silence(vec![0.0; 100], 100).is_empty());
+        assert!(trim_silence(vec![0.0; 100], rate as u32, 100).is_empty());
     }
 }

@@ -1,6 +1,7 @@
-//! `voicehost.tts.v1.TtsService`.
+//! `voicehost.tts.v1.TtsService`, served by the SDK for every [`Synthesizer`].
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Instant;
@@ -16,87 +17,111 @@ use voicehost_proto::tts::v1::{
     StopSpeakingResponse, Wait,
 };
 
-use crate::config::Settings;
-use crate::engine::SAMPLE_RATE;
-use crate::playback::{Chunk, Player};
-use crate::synth::Job;
-use crate::text::{ClauseBuffer, sanitize, sentences, validate};
+use super::Synthesizer;
+use super::config::Settings;
+use super::playback::{Chunk, Player};
+use super::synth::Job;
+use super::text::{ClauseBuffer, sanitize, sentences, validate};
 
 /// Longest piece of text synthesised in one go (characters).
 const MAX_PIECE_CHARS: usize = 300;
 
-/// What exists once the model is loaded.
+/// What exists once the engine is loaded.
 #[derive(Debug)]
 pub struct Ready {
     pub player: Player,
     pub jobs: Mutex<mpsc::Sender<Job>>,
     pub cache: HashMap<String, Vec<f32>>,
+    pub sample_rate: u32,
 }
 
 /// Shared by the RPC handlers and the loading thread.
-#[derive(Debug)]
-pub struct Inner {
+pub struct Inner<S: Synthesizer> {
     pub settings: Settings,
+    pub engine: S::Config,
+    pub default_voice: String,
     pub ready: OnceLock<Ready>,
     next_id: AtomicU64,
 }
 
-impl Inner {
-    pub fn new(settings: Settings) -> Inner {
+impl<S: Synthesizer> std::fmt::Debug for Inner<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("settings", &self.settings)
+            .field("default_voice", &self.default_voice)
+            .field("ready", &self.ready.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Synthesizer> Inner<S> {
+    pub fn new(settings: Settings, engine: S::Config) -> Self {
+        let default_voice = S::default_voice(&engine);
         Inner {
             settings,
+            engine,
+            default_voice,
             ready: OnceLock::new(),
             next_id: AtomicU64::new(1),
         }
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Tts {
-    pub inner: Arc<Inner>,
+pub struct Tts<S: Synthesizer> {
+    pub inner: Arc<Inner<S>>,
+    _engine: PhantomData<fn() -> S>,
 }
 
-fn check_dialog(id: &str) -> Result<(), Status> {
-    if id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "dialog_id {id:?} is invalid: use up to 64 letters, digits, _ or - (as NewDialog returns)"
-        )))
+impl<S: Synthesizer> Tts<S> {
+    pub fn new(inner: Arc<Inner<S>>) -> Self {
+        Tts {
+            inner,
+            _engine: PhantomData,
+        }
     }
 }
 
-impl Tts {
+impl<S: Synthesizer> Clone for Tts<S> {
+    fn clone(&self) -> Self {
+        Tts::new(Arc::clone(&self.inner))
+    }
+}
+
+impl<S: Synthesizer> std::fmt::Debug for Tts<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tts").field("inner", &self.inner).finish()
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn check_dialog(id: &str) -> Result<(), Status> {
+    if id.is_empty() {
+        return Ok(());
+    }
+    crate::check_id("dialog_id", id, " (as NewDialog returns)")
+}
+
+impl<S: Synthesizer> Tts<S> {
+    #[allow(clippy::result_large_err)]
     fn ready(&self) -> Result<&Ready, Status> {
         self.inner.ready.get().ok_or_else(|| {
             Status::unavailable("tts is still loading its model; retry when it reports SERVING")
         })
     }
 
-    /// The voice to use: the configured one when empty; an unknown one is refused.
+    /// The voice to use: the configured one when empty; one the engine refuses is an
+    /// INVALID_ARGUMENT with the engine's reason.
+    #[allow(clippy::result_large_err)]
     fn voice(&self, requested: &str) -> Result<String, Status> {
-        let s = &self.inner.settings;
-        if requested.is_empty() || requested == s.voice {
-            return Ok(s.voice.clone());
+        if requested.is_empty() || requested == self.inner.default_voice {
+            return Ok(self.inner.default_voice.clone());
         }
-        let valid = requested.len() <= 64
-            && requested
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let path = s.voices_dir.join(format!("{requested}.bin"));
-        if !valid || !path.is_file() {
-            return Err(Status::invalid_argument(format!(
-                "unknown voice {requested:?}: no such file in {} (e.g. af_heart, am_adam, bf_emma)",
-                s.voices_dir.display()
-            )));
-        }
+        S::check_voice(&self.inner.engine, requested)
+            .map_err(|why| Status::invalid_argument(format!("voice {requested:?}: {why}")))?;
         Ok(requested.to_owned())
     }
 
+    #[allow(clippy::result_large_err)]
     fn send(&self, ready: &Ready, job: Job) -> Result<(), Status> {
         ready
             .jobs
@@ -130,7 +155,7 @@ impl Tts {
 }
 
 #[tonic::async_trait]
-impl TtsService for Tts {
+impl<S: Synthesizer> TtsService for Tts<S> {
     async fn speak(&self, req: Request<SpeakRequest>) -> Result<Response<SpeakResponse>, Status> {
         let req = req.into_inner();
         validate(&req.text, self.inner.settings.max_text_bytes)
@@ -156,10 +181,10 @@ impl TtsService for Tts {
         match ready
             .cache
             .get(text)
-            .filter(|_| voice == self.inner.settings.voice)
+            .filter(|_| voice == self.inner.default_voice)
         {
             Some(pcm) => {
-                audio_ms = (pcm.len() as u64 * 1000 / u64::from(SAMPLE_RATE)) as u32;
+                audio_ms = (pcm.len() as u64 * 1000 / u64::from(ready.sample_rate)) as u32;
                 ready.player.push(Chunk {
                     utterance: id,
                     dialog: req.dialog_id.clone(),
@@ -196,7 +221,7 @@ impl TtsService for Tts {
             .map_err(|_| Status::internal("playback ended without a result"))?;
         Ok(Response::new(SpeakResponse {
             utterance_id: id,
-            audio_ms: (samples * 1000 / u64::from(SAMPLE_RATE)) as u32,
+            audio_ms: (samples * 1000 / u64::from(ready.sample_rate)) as u32,
             finished,
         }))
     }
@@ -208,7 +233,7 @@ impl TtsService for Tts {
         let ready = self.ready()?;
         let mut stream = req.into_inner();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let voice = self.inner.settings.voice.clone();
+        let voice = self.inner.default_voice.clone();
         let mut clauses = ClauseBuffer::new(self.inner.settings.first_chunk_words);
         let mut dialog: Option<String> = None;
         let mut total_bytes = 0usize;

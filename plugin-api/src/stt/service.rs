@@ -12,7 +12,7 @@ use voicehost_proto::stt::v1::{
     StopRequest, StopResponse, SttResult,
 };
 
-use crate::pipeline::{RATE, Shared};
+use super::pipeline::{RATE, Shared};
 
 #[derive(Debug, Clone)]
 pub struct Stt {
@@ -20,7 +20,7 @@ pub struct Stt {
 }
 
 fn check_dialog(id: &str) -> Result<(), Status> {
-    voicehost_plugin_api::check_id("dialog_id", id, " (as NewDialog returns)")
+    crate::check_id("dialog_id", id, " (as NewDialog returns)")
 }
 
 #[tonic::async_trait]

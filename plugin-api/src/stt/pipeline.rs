@@ -1,24 +1,25 @@
 //! The capture pipeline: input → 10 ms frames → AEC3 (tts's render reference as far end)
-//! → echo-cancelled frame stream (for kwd) → Silero VAD → endpointing → Whisper → results.
+//! → echo-cancelled frame stream (for kwd) → Silero VAD → endpointing → the engine's
+//! transcriber → results.
 //! Capture runs on its own thread and never waits for a subscriber.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use super::Transcriber;
+use crate::{HealthHandle, now_us};
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use voicehost_audio::{InputSpec, Pacing, Resampler, Source};
-use voicehost_plugin_api::{HealthHandle, now_us};
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::stt::v1::SttResult;
 use voicehost_proto::tts::v1::RenderReferenceRequest;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 
-use crate::aec::EchoCanceller;
-use crate::echo::EchoLine;
-use crate::recognizer::Recognizer;
-use crate::vad::{Endpointer, Silero, Utterance, WINDOW};
+use super::aec::EchoCanceller;
+use super::echo::EchoLine;
+use super::vad::{Endpointer, Silero, Utterance, WINDOW};
 
 pub const RATE: u32 = 16_000;
 /// 10 ms at 16 kHz: the echo canceller's frame.
@@ -60,7 +61,7 @@ impl Shared {
     }
 }
 
-/// A finished utterance on its way to Whisper.
+/// A finished utterance on its way to the transcriber.
 struct Job {
     dialog: String,
     utterance: Utterance,
@@ -69,21 +70,21 @@ struct Job {
 }
 
 /// Runs capture until `shared.stop`. Reports a capture failure through `health`.
-pub fn capture(
+pub fn capture<T: Transcriber>(
     mut source: Box<dyn Source>,
     aec: Option<Arc<EchoCanceller>>,
     mut vad: Silero,
     mut endpointer: Endpointer,
-    recognizer: Recognizer,
+    recognizer: T,
     shared: Arc<Shared>,
     health: HealthHandle,
 ) {
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     let rec_shared = Arc::clone(&shared);
     std::thread::Builder::new()
-        .name("vh-stt-whisper".to_owned())
+        .name("vh-stt-recognize".to_owned())
         .spawn(move || recognize(recognizer, jobs_rx, rec_shared))
-        .map_err(|e| tracing::error!(error = %e, "Cannot start the Whisper thread"))
+        .map_err(|e| tracing::error!(error = %e, "Cannot start the recognition thread"))
         .ok();
 
     let epoch_us = now_us();
@@ -211,7 +212,7 @@ pub fn capture(
     }
 }
 
-fn recognize(recognizer: Recognizer, jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
     while let Ok(job) = jobs.recv() {
         let at = |samples: u64| job.epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
         let speech_end = at(job.utterance.speech_end);
@@ -228,7 +229,7 @@ fn recognize(recognizer: Recognizer, jobs: mpsc::Receiver<Job>, shared: Arc<Shar
                     dialog = %job.dialog,
                     utterance = n,
                     audio_ms = job.utterance.samples.len() as u64 * 1000 / u64::from(RATE),
-                    whisper_ms = started.elapsed().as_millis() as u64,
+                    recognize_ms = started.elapsed().as_millis() as u64,
                     speech_end_to_text_ms = (now - speech_end) / 1000,
                     text = %t.text,
                     "Final transcript"
@@ -257,7 +258,9 @@ fn recognize(recognizer: Recognizer, jobs: mpsc::Receiver<Job>, shared: Arc<Shar
                     ..SttResult::default()
                 });
             }
-            Err(e) => tracing::error!(event = "stt_error", error = %e, "Whisper failed"),
+            Err(e) => {
+                tracing::error!(event = "stt_error", engine = T::META.name, error = %e, "Transcription failed");
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 use webrtc_audio_processing::Processor;
 use webrtc_audio_processing_config::{Config, EchoCanceller as Variant};
 
-use crate::pipeline::{FRAME, RATE};
+use super::pipeline::{FRAME, RATE};
 
 /// Echo statistics as AEC3 reports them.
 #[derive(Debug, Clone, Copy, Default)]

@@ -9,14 +9,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, oneshot};
 use voicehost_audio::Sink;
-use voicehost_plugin_api::now_us;
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
-use crate::engine::SAMPLE_RATE;
-
-/// Audio per render-reference frame and per write to the output.
-const FRAME: usize = SAMPLE_RATE as usize / 50;
+use crate::now_us;
 
 /// A piece of one utterance.
 #[derive(Debug)]
@@ -54,6 +50,7 @@ pub struct Player {
     pub events: broadcast::Sender<PlaybackEvent>,
     pub reference: broadcast::Sender<AudioFrame>,
     low_watermark: usize,
+    sample_rate: u32,
 }
 
 fn event(kind: PlaybackEventKind, dialog: &str, utterance: u64, duration_ms: u32) -> PlaybackEvent {
@@ -67,15 +64,16 @@ fn event(kind: PlaybackEventKind, dialog: &str, utterance: u64, duration_ms: u32
 }
 
 impl Player {
-    /// Starts the playback thread on `sink`.
-    pub fn start(mut sink: Box<dyn Sink>, low_watermark_ms: u32) -> Player {
+    /// Starts the playback thread on `sink`, which plays `sample_rate` audio.
+    pub fn start(mut sink: Box<dyn Sink>, sample_rate: u32, low_watermark_ms: u32) -> Player {
         let (events, _) = broadcast::channel(1024);
         let (reference, _) = broadcast::channel(512);
         let player = Player {
             state: Arc::new((Mutex::new(State::default()), Condvar::new())),
             events,
             reference,
-            low_watermark: SAMPLE_RATE as usize * low_watermark_ms as usize / 1000,
+            low_watermark: sample_rate as usize * low_watermark_ms as usize / 1000,
+            sample_rate,
         };
         let p = player.clone();
         std::thread::Builder::new()
@@ -223,6 +221,8 @@ impl Player {
         // A stream's queue ran dry mid-utterance at this moment.
         let mut starved_since: Option<Instant> = None;
         let mut seq = 0u64;
+        // Audio per render-reference frame and per write to the output: 20 ms.
+        let frame_len = (self.sample_rate as usize / 50).max(1);
         while let Some(chunk) = self.next() {
             let id = chunk.utterance;
             if self.is_cancelled(id) {
@@ -244,7 +244,7 @@ impl Player {
                 }
             }
             let mut interrupted = false;
-            for frame in chunk.pcm.chunks(FRAME) {
+            for frame in chunk.pcm.chunks(frame_len) {
                 if self.is_cancelled(id) {
                     interrupted = true;
                     break;
@@ -255,7 +255,7 @@ impl Player {
                 }
                 let _ = self.reference.send(AudioFrame {
                     pcm_s16le: voicehost_audio::to_s16le(frame),
-                    sample_rate: SAMPLE_RATE,
+                    sample_rate: self.sample_rate,
                     channels: 1,
                     ts_unix_us: ts,
                     seq,
@@ -269,7 +269,7 @@ impl Player {
             if let Ok(mut s) = self.state.0.lock() {
                 *s.played.entry(id).or_default() += chunk.pcm.len() as u64;
             }
-            let ms = (chunk.pcm.len() as u64 * 1000 / u64::from(SAMPLE_RATE)) as u32;
+            let ms = (chunk.pcm.len() as u64 * 1000 / u64::from(self.sample_rate)) as u32;
             let _ = self
                 .events
                 .send(event(PlaybackEventKind::ChunkPlayed, &chunk.dialog, id, ms));
