@@ -1,0 +1,106 @@
+//! An alternative voicehost tts plugin: espeak-ng's own voice instead of Kokoro.
+//!
+//! All of it is the engine — text in, samples out. The plugin SDK serves
+//! `voicehost.tts.v1` around it (queueing, streaming, playback, events, health).
+//!
+//! Config keys (in the `[tts]` section; `x_` keys are passed through by the host):
+//! - `x_espeak_voice` — an espeak-ng voice, e.g. `en-us`, `en-gb`, `de` (default `en-us`);
+//! - `x_espeak_wpm` — speaking rate in words per minute, 80 to 450 (default 165).
+
+use std::process::Command;
+
+use voicehost_plugin_api::tts::{Synthesizer, decode_wav};
+use voicehost_plugin_api::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
+
+/// The engine's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    voice: String,
+    wpm: u32,
+}
+
+/// espeak-ng, run once per sentence.
+#[derive(Debug)]
+pub struct Espeak {
+    config: Config,
+    sample_rate: u32,
+}
+
+impl Espeak {
+    /// Runs `espeak-ng` on `text`; returns its sample rate and samples.
+    fn run(config: &Config, voice: &str, text: &str) -> Result<(u32, Vec<f32>), BoxError> {
+        let out = Command::new("espeak-ng")
+            .args([
+                "-v",
+                voice,
+                "-s",
+                &config.wpm.to_string(),
+                "--stdout",
+                "--",
+                text,
+            ])
+            .output()
+            .map_err(|e| {
+                format!("cannot run espeak-ng ({e}); install it: apt-get install espeak-ng")
+            })?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("espeak-ng -v {voice} failed: {}", err.trim()).into());
+        }
+        Ok(decode_wav(&out.stdout)?)
+    }
+}
+
+impl Synthesizer for Espeak {
+    type Config = Config;
+
+    const META: EngineMeta = EngineMeta {
+        name: env!("CARGO_PKG_NAME"),
+        version: env!("CARGO_PKG_VERSION"),
+        features: &["espeak-ng"],
+    };
+
+    fn configure(section: &PluginConfig) -> Result<Config, PluginError> {
+        let voice: String = section.parse_or("x_espeak_voice", "en-us".to_owned())?;
+        let wpm: u32 = section.parse_or("x_espeak_wpm", 165)?;
+        let valid = |c: char| c.is_ascii_alphanumeric() || "-_+".contains(c);
+        PluginConfig::check(
+            !voice.is_empty() && voice.len() <= 40 && voice.chars().all(valid),
+            format!("[tts] x_espeak_voice = {voice:?} is not an espeak-ng voice name, e.g. en-us"),
+        )?;
+        PluginConfig::check(
+            (80..=450).contains(&wpm),
+            format!("[tts] x_espeak_wpm = {wpm} is out of range; use 80 to 450"),
+        )?;
+        Ok(Config { voice, wpm })
+    }
+
+    fn load(config: &Config) -> Result<Self, BoxError> {
+        // One word tells whether espeak-ng and the voice work, and at which rate.
+        let (sample_rate, _) = Self::run(config, &config.voice, "ready")?;
+        Ok(Espeak {
+            config: config.clone(),
+            sample_rate,
+        })
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    fn default_voice(config: &Config) -> String {
+        config.voice.clone()
+    }
+
+    fn synthesize(&mut self, text: &str, voice: &str) -> Result<Vec<f32>, BoxError> {
+        let (rate, samples) = Self::run(&self.config, voice, text)?;
+        if rate != self.sample_rate {
+            return Err(
+                format!("espeak-ng switched to {rate} Hz from {}", self.sample_rate).into(),
+            );
+        }
+        Ok(samples)
+    }
+}
+
+export_tts!(Espeak);
