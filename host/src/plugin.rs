@@ -5,9 +5,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
+use abi_stable::sabi_types::VersionNumber;
 use abi_stable::std_types::{RResult, RString, Tuple2};
 use voicehost_plugin_api::abi::{
-    HealthReport, HostCallbacks, LogSink, PluginHandle, PluginInfo, PluginModRef, StartContext,
+    HealthReport, HostCallbacks, LogSink, PLUGIN_API_VERSION, PluginHandle, PluginInfo,
+    PluginModRef, StartContext, v1_0,
 };
 use voicehost_plugin_api::{ABI_VERSION, PluginError};
 
@@ -32,22 +34,33 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// Why, without the path (for output that names the file already).
+    pub fn reason(&self) -> String {
+        match self {
+            LoadError::Open { reason, .. } | LoadError::Incompatible { reason, .. } => {
+                reason.clone()
+            }
+            LoadError::Info { error, .. } => format!("it failed to describe itself: {error}"),
+            LoadError::WrongKind { slot, found, .. } => {
+                format!("it is a `{found}` plugin, not a `{slot}` plugin")
+            }
+        }
+    }
+}
+
 /// A plugin library whose version and layout were verified.
 #[derive(Debug, Clone)]
 pub struct PluginLibrary {
     pub path: PathBuf,
     pub info: PluginInfo,
-    module: PluginModRefDebug,
+    /// The voicehost-plugin-api version it was built with; `None` for ABI 1.0 libraries
+    /// (plugin-api before 0.1.1), which do not report it.
+    pub api_version: Option<String>,
+    start: StartFn,
 }
 
-#[derive(Clone, Copy)]
-struct PluginModRefDebug(PluginModRef);
-
-impl std::fmt::Debug for PluginModRefDebug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PluginModRef")
-    }
-}
+type StartFn = extern "C" fn(StartContext) -> RResult<PluginHandle, PluginError>;
 
 impl PluginLibrary {
     /// Loads `path`, checks its ABI version and the layout of every ABI type, and asks it
@@ -63,17 +76,30 @@ impl PluginLibrary {
             });
         }
         let header = lib_header_from_path(&path).map_err(|e| classify(&path, e))?;
-        let module = header
-            .init_root_module::<PluginModRef>()
-            .map_err(|e| classify(&path, e))?;
-        let info = match (module.info())() {
+        // abi_stable refuses a root module with fewer fields than the host's type, so a
+        // library of an older minor is checked against that minor's layout.
+        let declares_1_0 = VersionNumber::new(header.version_strings())
+            .is_ok_and(|v| v.major == 1 && v.minor == 0);
+        let (info, start, api_version) = if declares_1_0 {
+            let module = header
+                .init_root_module::<v1_0::PluginModRef>()
+                .map_err(|e| classify(&path, e))?;
+            (module.info(), module.start(), None)
+        } else {
+            let module = header
+                .init_root_module::<PluginModRef>()
+                .map_err(|e| classify(&path, e))?;
+            (module.info(), module.start(), module.api_version())
+        };
+        let info = match info() {
             RResult::ROk(info) => info,
             RResult::RErr(error) => return Err(LoadError::Info { path, error }),
         };
         Ok(Self {
             path,
             info,
-            module: PluginModRefDebug(module),
+            api_version: api_version.map(|f| f().to_string()),
+            start,
         })
     }
 
@@ -113,7 +139,7 @@ impl PluginLibrary {
             data_dir: env.data_dir.to_string_lossy().into_owned().into(),
             host: HostCallbacks { log },
         };
-        let start = self.module.0.start();
+        let start = self.start;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name(format!("vh-start-{}", slot.name))
@@ -134,6 +160,14 @@ impl PluginLibrary {
             )),
         }
     }
+}
+
+/// The ABI version a library declares in its header, readable even when the loader refuses
+/// it; `None` when it is no abi_stable library.
+pub fn declared_abi_version(path: &Path) -> Option<String> {
+    lib_header_from_path(path)
+        .ok()
+        .map(|header| header.version_strings().to_string())
 }
 
 /// Host-wide settings every plugin start gets.
@@ -186,9 +220,12 @@ impl PluginInstance {
 fn classify(path: &Path, error: LibraryError) -> LoadError {
     let path = path.to_owned();
     match error {
-        e @ LibraryError::OpenError { .. } => LoadError::Open {
+        LibraryError::OpenError { err, .. } => LoadError::Open {
             path,
-            reason: e.to_string(),
+            reason: format!(
+                "the dynamic loader cannot open it ({err}); a plugin is a shared library \
+                 (.so) built for this machine, with the libraries it links installed"
+            ),
         },
         LibraryError::GetSymbolError { .. } => LoadError::Incompatible {
             path,
@@ -209,16 +246,18 @@ fn classify(path: &Path, error: LibraryError) -> LoadError {
         } => LoadError::Incompatible {
             path,
             reason: format!(
-                "it implements plugin ABI {actual_version}, this host needs ABI {expected_version} \
-                 (same major version, minor at least the host's); rebuild it against \
-                 voicehost-plugin-api with ABI {ABI_VERSION}"
+                "it implements plugin ABI {actual_version}, this host implements ABI \
+                 {expected_version}; a plugin loads only when its ABI major version is the \
+                 host's ({}.x, any minor); rebuild it against voicehost-plugin-api \
+                 {PLUGIN_API_VERSION} (ABI {ABI_VERSION})",
+                expected_version.major
             ),
         },
         LibraryError::AbiInstability(e) => LoadError::Incompatible {
             path,
             reason: format!(
-                "its ABI types do not match this host's ({}); rebuild it against this host's \
-                 voicehost-plugin-api",
+                "its ABI types do not match this host's ({}); rebuild it against \
+                 voicehost-plugin-api {PLUGIN_API_VERSION} (ABI {ABI_VERSION})",
                 layout_summary(&e.to_string())
             ),
         },
@@ -229,16 +268,23 @@ fn classify(path: &Path, error: LibraryError) -> LoadError {
     }
 }
 
-/// The gist of abi_stable's layout report: each `Error:` with its expected and found types,
-/// e.g. `mismatched type: expected PluginMod, found WrongMod`.
+/// The gist of abi_stable's layout report: each distinct `Error:` with the types it was
+/// found in and its expected and found values, e.g. `mismatched type in PluginMod: expected
+/// PluginMod, found WrongMod`.
 fn layout_summary(report: &str) -> String {
     let lines: Vec<&str> = report
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let mut parts = Vec::new();
+    // (error, expected, found) → the types it was reported for, in report order.
+    let mut groups: Vec<([&str; 3], Vec<&str>)> = Vec::new();
+    let mut current_type = None;
     for (i, line) in lines.iter().enumerate() {
+        if *line == "Layout of expected type:" {
+            current_type = lines[i..].iter().find_map(|l| l.strip_prefix("type:"));
+            continue;
+        }
         let Some(kind) = line.strip_prefix("Error:") else {
             continue;
         };
@@ -250,18 +296,34 @@ fn layout_summary(report: &str) -> String {
                 .copied()
                 .unwrap_or("?")
         };
-        parts.push(format!(
-            "{}: expected {}, found {}",
-            kind.trim(),
-            value_after("Expected:"),
-            value_after("Found:")
-        ));
+        let key = [kind.trim(), value_after("Expected:"), value_after("Found:")];
+        let index = match groups.iter().position(|(k, _)| *k == key) {
+            Some(index) => index,
+            None => {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let types = &mut groups[index].1;
+        if let Some(ty) = current_type.filter(|t| !types.contains(t)) {
+            types.push(ty);
+        }
     }
-    if parts.is_empty() {
-        "layout check failed".to_owned()
-    } else {
-        parts.join("; ")
+    if groups.is_empty() {
+        return "layout check failed".to_owned();
     }
+    groups
+        .iter()
+        .map(|([kind, expected, found], types)| {
+            let within = match types.len() {
+                0 => String::new(),
+                1..=3 => format!(" in {}", types.join(", ")),
+                n => format!(" in {} and {} more types", types[..3].join(", "), n - 3),
+            };
+            format!("{kind}{within}: expected {expected}, found {found}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -276,5 +338,31 @@ mod tests {
             "mismatched type: expected PluginMod, found WrongMod"
         );
         assert_eq!(layout_summary("nothing useful"), "layout check failed");
+    }
+
+    #[test]
+    fn layout_summary_names_the_types_once_per_error() {
+        let error = |ty: &str| {
+            format!(
+                "Layout of expected type:\n  --- Type Layout ---\n  type:{ty}\n  package:'p'\n\n\
+                 Error:incompatible package versions\nExpected:\n    0.1.1\nFound:\n    0.2.0\n"
+            )
+        };
+        let report: String = [
+            "PluginMod",
+            "PluginInfo",
+            "PluginInfo",
+            "PluginError",
+            "LogSink",
+            "HealthReport",
+        ]
+        .iter()
+        .map(|t| error(t))
+        .collect();
+        assert_eq!(
+            layout_summary(&report),
+            "incompatible package versions in PluginMod, PluginInfo, PluginError and 2 more \
+             types: expected 0.1.1, found 0.2.0"
+        );
     }
 }

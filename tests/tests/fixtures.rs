@@ -162,7 +162,7 @@ fn wrong_abi_layout_is_refused() {
 fn future_abi_major_is_refused() {
     expect_refused(
         "libvoicehost_fixture_abi_v2.so",
-        "it implements plugin ABI 2.0.0, this host needs ABI 1.0.0",
+        "it implements plugin ABI 2.0.0, this host implements ABI 1.1.0",
     );
 }
 
