@@ -48,6 +48,9 @@ pub enum Command {
     Models(crate::models::cmd::ModelsArgs),
     /// Talk to a running host: status, start/stop/restart/reload a service, pids, shutdown.
     Ctl(crate::ctl::CtlArgs),
+    /// Inspect plugin libraries: `plugin info FILE` says what a .so is and whether this host
+    /// can load it.
+    Plugin(crate::plugin_info::PluginArgs),
     /// Runs one plugin in a child process; started by `voicehost run` (isolation = process).
     #[command(hide = true)]
     Worker {
@@ -94,6 +97,7 @@ pub fn main(cli: Cli) -> ExitCode {
             }
         }
         Command::Ctl(args) => crate::ctl::main(args),
+        Command::Plugin(args) => crate::plugin_info::main(args),
         Command::Worker { check, service, .. } => match check {
             Some(library) => crate::worker::check(&library, &service),
             None => crate::worker::run(),

@@ -17,6 +17,7 @@ pub mod instance;
 pub mod models;
 pub mod phases;
 pub mod plugin;
+pub mod plugin_info;
 pub mod run;
 pub mod supervisor;
 pub mod swap;
