@@ -1,0 +1,280 @@
+//! Plugin compatibility across versions: `voicehost plugin info` on the built-in plugins, on
+//! a plugin built against the frozen ABI 1.0 contract (`plugins/fixtures/abi-1.0`, a cargo
+//! project of its own, built here into `<target>/out-of-tree`), on the refused fixtures and
+//! on files that are no plugin at all; and the loader itself on the ABI 1.0 plugin.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use voicehost::plugin::PluginLibrary;
+use voicehost_plugin_api::ABI_VERSION;
+use voicehost_plugin_api::abi::PLUGIN_API_VERSION;
+use voicehost_tests::{Setup, artefact, target_dir};
+
+/// Builds `plugins/fixtures/abi-1.0` once per test run; returns its plugin library.
+fn abi_1_0_plugin() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let target = target_dir().parent().unwrap().join("out-of-tree");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .args(["build", "--locked", "--manifest-path"])
+            .arg(workspace.join("plugins/fixtures/abi-1.0/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building the abi-1.0 fixture failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let library = target.join("debug/libvoicehost_fixture_abi_1_0.so");
+        assert!(library.is_file(), "{} was not built", library.display());
+        library
+    })
+}
+
+/// `voicehost plugin info FILE` as text and as JSON: (exit code, text, JSON).
+fn plugin_info(file: &Path) -> (i32, String, Value) {
+    let run = |json: bool| {
+        let mut cmd = Command::new(artefact("voicehost"));
+        cmd.args(["plugin", "info"]).arg(file);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap(), format!("{text}{stderr}"))
+    };
+    let (code, text) = run(false);
+    let (json_code, json) = run(true);
+    assert_eq!(code, json_code, "{text}\n{json}");
+    let value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    (code, text, value)
+}
+
+/// The line of `label` in the text output, after the label.
+fn line<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}:")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {label}: line in\n{text}"))
+}
+
+#[test]
+fn built_in_plugins_are_loadable_and_describe_themselves() {
+    // One feature each that another service relies on.
+    for (kind, feature) in [
+        ("logger", "app_log_rotation"),
+        ("tts", "render_reference"),
+        ("stt", "audio_frames"),
+    ] {
+        let file = artefact(&format!("libvoicehost_plugin_{kind}.so"));
+        let (code, text, json) = plugin_info(&file);
+        assert_eq!(code, 0, "{text}");
+        assert_eq!(line(&text, "loadable"), "yes", "{text}");
+        assert_eq!(
+            line(&text, "ABI"),
+            format!("{ABI_VERSION} (host: {ABI_VERSION})")
+        );
+        assert_eq!(
+            line(&text, "plugin-api"),
+            format!("{PLUGIN_API_VERSION} (host: {PLUGIN_API_VERSION})")
+        );
+        assert_eq!(line(&text, "kind"), format!("{kind} (a slot of this host)"));
+
+        assert_eq!(json["loadable"], true);
+        assert_eq!(json["error"], Value::Null);
+        assert_eq!(json["abi_version"], ABI_VERSION);
+        assert_eq!(json["host"]["abi_version"], ABI_VERSION);
+        assert_eq!(json["host"]["plugin_api_version"], PLUGIN_API_VERSION);
+        let p = &json["plugin"];
+        assert_eq!(p["name"], format!("voicehost-plugin-{kind}"));
+        assert_eq!(p["kind"], kind);
+        assert_eq!(p["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(p["plugin_api_version"], PLUGIN_API_VERSION);
+        assert_eq!(p["proto_package"], format!("voicehost.{kind}.v1"));
+        assert_eq!(p["kind_is_slot"], true);
+        assert_eq!(p["proto_package_matches"], true);
+        assert!(
+            p["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == feature),
+            "{kind} lists {feature}: {p}"
+        );
+    }
+    assert_eq!(ABI_VERSION, "1.1.0");
+    assert_ne!(
+        PLUGIN_API_VERSION, "0.1.0",
+        "ABI 1.1 came with plugin-api 0.1.1"
+    );
+}
+
+#[test]
+fn a_plugin_built_for_abi_1_0_still_loads() {
+    let (code, text, json) = plugin_info(abi_1_0_plugin());
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(line(&text, "name"), "voicehost-fixture-abi-1-0");
+    assert_eq!(line(&text, "kind"), "tts (a slot of this host)");
+    assert_eq!(line(&text, "ABI"), format!("1.0.0 (host: {ABI_VERSION})"));
+    assert_eq!(
+        line(&text, "plugin-api"),
+        format!("before 0.1.1, not reported by ABI 1.0 libraries (host: {PLUGIN_API_VERSION})")
+    );
+    assert_eq!(
+        line(&text, "proto package"),
+        "voicehost.tts.v1 (what this host speaks to tts)"
+    );
+    assert_eq!(line(&text, "loadable"), "yes");
+    assert_eq!(json["loadable"], true);
+    assert_eq!(json["abi_version"], "1.0.0");
+    assert_eq!(json["plugin"]["plugin_api_version"], Value::Null);
+    assert_eq!(json["plugin"]["features"][0], "abi-1.0-fixture");
+}
+
+#[test]
+fn the_loader_accepts_the_abi_1_0_plugin_and_reads_the_new_field_of_current_ones() {
+    let old = PluginLibrary::load(abi_1_0_plugin()).unwrap();
+    assert_eq!(old.info.name.as_str(), "voicehost-fixture-abi-1-0");
+    assert_eq!(old.info.abi_version.as_str(), "1.0.0");
+    assert_eq!(old.api_version, None);
+    old.check_kind("tts").unwrap();
+
+    let current = PluginLibrary::load(&artefact("libvoicehost_plugin_logger.so")).unwrap();
+    assert_eq!(current.api_version.as_deref(), Some(PLUGIN_API_VERSION));
+}
+
+#[test]
+fn an_abi_1_0_host_would_load_a_current_plugin() {
+    // An ABI 1.0 host checks the root module against the 1.0 layout: the current plugin's
+    // extra field must not make it refuse. (abi_stable through the SDK's re-export: the
+    // tests crate has no dependency of its own on it.)
+    use voicehost_plugin_api::__private::abi_stable::library::lib_header_from_path;
+    use voicehost_plugin_api::abi::v1_0;
+
+    let header = lib_header_from_path(&artefact("libvoicehost_plugin_tts.so")).unwrap();
+    let module = header.init_root_module::<v1_0::PluginModRef>().unwrap();
+    let info = (module.info())().unwrap();
+    assert_eq!(info.name.as_str(), "voicehost-plugin-tts");
+}
+
+#[test]
+fn the_host_starts_the_abi_1_0_plugin_in_a_worker() {
+    // Loading and the kind check pass in the worker; only the fixture's start refuses.
+    let mut setup = Setup::new();
+    setup.loader("restart_backoff_ms", "100,100,100");
+    let port = voicehost_tests::free_port().to_string();
+    let library = abi_1_0_plugin().display().to_string();
+    setup.section("tts", &[("library", &library), ("port", &port)]);
+    let (status, out) = setup.run_to_exit("run", Duration::from_secs(20));
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("fixture: info only"), "{out}");
+    assert!(!out.contains("refusing plugin"), "{out}");
+}
+
+#[test]
+fn a_wrong_layout_is_refused_naming_the_types() {
+    let (code, text, json) = plugin_info(&artefact("libvoicehost_fixture_wrong_abi.so"));
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        line(&text, "loadable"),
+        format!(
+            "no — its ABI types do not match this host's (mismatched type in PluginMod: \
+             expected PluginMod, found WrongMod); rebuild it against voicehost-plugin-api \
+             {PLUGIN_API_VERSION} (ABI {ABI_VERSION})"
+        )
+    );
+    assert_eq!(line(&text, "ABI"), format!("1.0.0 (host: {ABI_VERSION})"));
+    assert!(!text.contains("name:"), "{text}");
+    assert_eq!(json["loadable"], false);
+    assert_eq!(json["plugin"], Value::Null);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("its ABI types do not match")
+    );
+}
+
+#[test]
+fn another_abi_major_is_refused_naming_both_versions() {
+    let (code, text, json) = plugin_info(&artefact("libvoicehost_fixture_abi_v2.so"));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        line(&text, "loadable").starts_with(&format!(
+            "no — it implements plugin ABI 2.0.0, this host implements ABI {ABI_VERSION}; \
+             a plugin loads only when its ABI major version is the host's (1.x, any minor)"
+        )),
+        "{text}"
+    );
+    assert_eq!(json["abi_version"], "2.0.0");
+    assert_eq!(json["loadable"], false);
+}
+
+#[test]
+fn files_that_are_no_plugin_are_named_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let missing = dir.path().join("libmissing.so");
+    let (code, text, json) = plugin_info(&missing);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        line(&text, "loadable").starts_with("no — no such file"),
+        "{text}"
+    );
+    assert_eq!(json["abi_version"], Value::Null);
+
+    let not_elf = dir.path().join("libnotes.so");
+    std::fs::write(&not_elf, "these are notes, not a shared library\n").unwrap();
+    let (code, text, _) = plugin_info(&not_elf);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        line(&text, "loadable").starts_with("no — the dynamic loader cannot open it ("),
+        "{text}"
+    );
+    assert!(
+        text.contains("a plugin is a shared library (.so)"),
+        "{text}"
+    );
+
+    // A real shared library that exports no voicehost root module.
+    let libm = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.is_file());
+    if let Some(libm) = libm {
+        let (code, text, _) = plugin_info(libm);
+        assert_eq!(code, 1, "{text}");
+        assert!(
+            line(&text, "loadable").starts_with("no — it exports no voicehost root module"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["plugin", "info"][..],
+        &["plugin"],
+        &["plugin", "info", "a", "b"],
+    ] {
+        let out = Command::new(artefact("voicehost"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
