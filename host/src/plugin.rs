@@ -5,11 +5,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
-use abi_stable::sabi_types::VersionNumber;
 use abi_stable::std_types::{RResult, RString, Tuple2};
+use abi_stable::type_layout::TypeLayout;
 use voicehost_plugin_api::abi::{
     HealthReport, HostCallbacks, LogSink, PLUGIN_API_VERSION, PluginHandle, PluginInfo,
-    PluginModRef, StartContext, v1_0,
+    PluginModRef, StartContext,
 };
 use voicehost_plugin_api::{ABI_VERSION, PluginError};
 
@@ -54,8 +54,8 @@ impl LoadError {
 pub struct PluginLibrary {
     pub path: PathBuf,
     pub info: PluginInfo,
-    /// The voicehost-plugin-api version it was built with; `None` for ABI 1.0 libraries
-    /// (plugin-api before 0.1.1), which do not report it.
+    /// The voicehost-plugin-api version it was built with, as recorded in the layout of its
+    /// root module; `None` if the layout names another crate.
     pub api_version: Option<String>,
     start: StartFn,
 }
@@ -76,21 +76,11 @@ impl PluginLibrary {
             });
         }
         let header = lib_header_from_path(&path).map_err(|e| classify(&path, e))?;
-        // abi_stable refuses a root module with fewer fields than the host's type, so a
-        // library of an older minor is checked against that minor's layout.
-        let declares_1_0 = VersionNumber::new(header.version_strings())
-            .is_ok_and(|v| v.major == 1 && v.minor == 0);
-        let (info, start, api_version) = if declares_1_0 {
-            let module = header
-                .init_root_module::<v1_0::PluginModRef>()
-                .map_err(|e| classify(&path, e))?;
-            (module.info(), module.start(), None)
-        } else {
-            let module = header
-                .init_root_module::<PluginModRef>()
-                .map_err(|e| classify(&path, e))?;
-            (module.info(), module.start(), module.api_version())
-        };
+        let api_version = header.layout().and_then(plugin_api_version);
+        let module = header
+            .init_root_module::<PluginModRef>()
+            .map_err(|e| classify(&path, e))?;
+        let (info, start) = (module.info(), module.start());
         let info = match info() {
             RResult::ROk(info) => info,
             RResult::RErr(error) => return Err(LoadError::Info { path, error }),
@@ -98,7 +88,7 @@ impl PluginLibrary {
         Ok(Self {
             path,
             info,
-            api_version: api_version.map(|f| f().to_string()),
+            api_version,
             start,
         })
     }
@@ -160,6 +150,24 @@ impl PluginLibrary {
             )),
         }
     }
+}
+
+/// The voicehost-plugin-api version recorded in a root module's layout: abi_stable stores
+/// the crate name and version of every type. The root layout is abi_stable's prefix
+/// reference; `PluginMod` is among the types it refers to.
+fn plugin_api_version(root: &'static TypeLayout) -> Option<String> {
+    let mut layouts = vec![root];
+    let mut seen = 0;
+    while seen < layouts.len() && seen < 64 {
+        let layout = layouts[seen];
+        seen += 1;
+        let (package, version) = layout.package_and_version();
+        if package.as_str() == "voicehost-plugin-api" && layout.name() == "PluginMod" {
+            return Some(version.to_string());
+        }
+        layouts.extend(layout.shared_vars().type_layouts().iter().map(|f| f()));
+    }
+    None
 }
 
 /// The ABI version a library declares in its header, readable even when the loader refuses

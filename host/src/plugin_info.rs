@@ -66,8 +66,8 @@ pub struct PluginFacts {
     pub name: String,
     pub kind: String,
     pub version: String,
-    /// The voicehost-plugin-api version it was built with; `None`: before 0.1.1 (ABI 1.0),
-    /// which did not report it.
+    /// The voicehost-plugin-api version it was built with (from its root module's layout);
+    /// `None` when that layout is not voicehost-plugin-api's.
     pub plugin_api_version: Option<String>,
     pub proto_package: String,
     pub features: Vec<String>,
@@ -186,7 +186,7 @@ pub fn render(report: &Report) -> String {
     if let Some(p) = &report.plugin {
         let api = match &p.plugin_api_version {
             Some(v) => v.clone(),
-            None => "before 0.1.1, not reported by ABI 1.0 libraries".to_owned(),
+            None => "unknown (its root module is not voicehost-plugin-api's)".to_owned(),
         };
         lines.push((
             "plugin-api",
@@ -254,7 +254,7 @@ mod tests {
 
     fn report(kind: &str, proto: &str, api: Option<&str>) -> Report {
         let host = HostVersions {
-            abi_version: "1.1.0",
+            abi_version: "1.0.0",
             plugin_api_version: "0.1.1",
             slots: vec!["logger", "tts"],
         };
@@ -288,7 +288,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("ABI:           1.0.0 (host: 1.1.0)\n"),
+            text.contains("ABI:           1.0.0 (host: 1.0.0)\n"),
             "{text}"
         );
         assert!(
@@ -299,7 +299,7 @@ mod tests {
         assert!(text.ends_with("loadable:      yes\n"), "{text}");
 
         let text = render(&report("tts", "voicehost.tts.v2", None));
-        assert!(text.contains("plugin-api:    before 0.1.1"), "{text}");
+        assert!(text.contains("plugin-api:    unknown"), "{text}");
         assert!(
             text.contains("this host speaks voicehost.tts.v1 to tts"),
             "{text}"

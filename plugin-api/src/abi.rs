@@ -1,9 +1,8 @@
 //! The stable ABI between the host and a plugin library.
 //!
-//! One root module ([`PluginMod`], a prefix type that can grow at the end) exports
-//! `info()`, `start()` and (since ABI 1.1) `api_version()`. `start()` returns a
-//! [`PluginHandle`] with `health()` and `stop()`. Everything richer than that is gRPC (see
-//! the `voicehost-proto` crate).
+//! One root module ([`PluginMod`], a prefix type) exports `info()` and `start()`.
+//! `start()` returns a [`PluginHandle`] with `health()` and `stop()`. Everything richer than
+//! that is gRPC (see the `voicehost-proto` crate).
 //!
 //! The host checks [`ABI_VERSION`] and the layout of every type reachable from the root
 //! module when it loads a library; a mismatch is refused before any plugin code runs.
@@ -26,22 +25,21 @@ use abi_stable::{StableAbi, declare_root_module_statics, sabi_trait};
 /// - **Major** (`2.0.0`): an incompatible change (a field removed, reordered or retyped, a
 ///   type's layout changed). The host refuses a library whose major differs from its own,
 ///   older or newer.
-/// - **Minor** (`1.1.0`): a compatible addition, i.e. fields appended to a prefix type after
-///   its `#[sabi(last_prefix_field)]`. Either side may be the older one: an older host never
-///   looks at a newer library's extra fields; a newer host checks an older library against
-///   the root-module layout of the minor that library declares (the views in [`v1_0`]) and
-///   treats the fields it lacks as absent.
+/// - **Minor** (`1.1.0`): a field appended to [`PluginMod`] after its
+///   `#[sabi(last_prefix_field)]`. abi_stable checks a library against the host's root
+///   module and refuses one with *fewer* fields, so a host that appends a field must keep
+///   the previous layout to check older libraries against; prefer carrying new things over
+///   gRPC, which needs no ABI change.
 /// - **Patch**: no layout change.
-///
-/// History: 1.0.0 `info`, `start`; 1.1.0 adds [`PluginMod::api_version`].
 ///
 /// Independently of this number the loader compares the layout of every type reachable from
 /// the root module, including the voicehost-plugin-api crate version each type comes from
-/// (loosely: 0.1.x matches 0.1.y, 0.2 does not).
-pub const ABI_VERSION: &str = "1.1.0";
+/// (loosely: 0.1.x matches 0.1.y, 0.2 does not). That recorded version is also how the host
+/// learns which plugin-api a library was built with (`voicehost plugin info`).
+pub const ABI_VERSION: &str = "1.0.0";
 
-/// Version of the voicehost-plugin-api crate this code is compiled from. A plugin reports
-/// the one it was built with through [`PluginMod::api_version`] (ABI 1.1 and later).
+/// Version of the voicehost-plugin-api crate this code is compiled from; abi_stable records
+/// it in the layout of every ABI type, so a plugin library carries the one it was built with.
 pub const PLUGIN_API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a plugin reports about itself. Cheap to call; no side effects.
@@ -221,11 +219,6 @@ pub struct PluginMod {
 
     #[sabi(last_prefix_field)]
     pub start: extern "C" fn(StartContext) -> RResult<PluginHandle, PluginError>,
-
-    /// Since ABI 1.1: the voicehost-plugin-api crate version the plugin was built with
-    /// ([`PLUGIN_API_VERSION`]). Libraries built for ABI 1.0 (plugin-api before 0.1.1) lack
-    /// it; the host loads those through [`v1_0::PluginMod`].
-    pub api_version: extern "C" fn() -> RStr<'static>,
 }
 
 impl RootModule for PluginModRef {
@@ -233,42 +226,6 @@ impl RootModule for PluginModRef {
     const BASE_NAME: &'static str = "voicehost_plugin";
     const NAME: &'static str = "voicehost_plugin";
     const VERSION_STRINGS: VersionStrings = VersionStrings::new(ABI_VERSION);
-}
-
-/// The root module as ABI 1.0 laid it out: the host checks a library that declares ABI
-/// 1.0.x against [`v1_0::PluginMod`], everything newer against [`PluginMod`].
-///
-/// abi_stable refuses a root module with *fewer* fields than the type it is checked against
-/// ("too many fields: expected 3, found 2"), so a host that only knew today's [`PluginMod`]
-/// could not load a library built before a field was appended. Each minor that appends a
-/// field adds a module like this one for the layout before it. Never change them: they are
-/// the contract old plugins were built on.
-pub mod v1_0 {
-    use abi_stable::library::RootModule;
-    use abi_stable::sabi_types::VersionStrings;
-    use abi_stable::std_types::RResult;
-    use abi_stable::{StableAbi, declare_root_module_statics};
-
-    use super::{PluginError, PluginHandle, PluginInfo, StartContext};
-
-    /// The root module of ABI 1.0 (voicehost-plugin-api 0.1.0): `info` and `start`.
-    #[allow(missing_debug_implementations)]
-    #[repr(C)]
-    #[derive(StableAbi)]
-    #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
-    pub struct PluginMod {
-        pub info: extern "C" fn() -> RResult<PluginInfo, PluginError>,
-
-        #[sabi(last_prefix_field)]
-        pub start: extern "C" fn(StartContext) -> RResult<PluginHandle, PluginError>,
-    }
-
-    impl RootModule for PluginModRef {
-        declare_root_module_statics! {PluginModRef}
-        const BASE_NAME: &'static str = "voicehost_plugin";
-        const NAME: &'static str = "voicehost_plugin";
-        const VERSION_STRINGS: VersionStrings = VersionStrings::new("1.0.0");
-    }
 }
 
 /// Symbol under which abi_stable looks for the root module; [`crate::export_plugin!`]

@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RStr, RString};
+use abi_stable::std_types::{RResult, RString};
 
 use crate::abi::{
-    ABI_VERSION, ErrorKind, HealthReport, HealthStatus, PLUGIN_API_VERSION, PluginError,
-    PluginHandle, PluginInfo, PluginInstance, PluginInstance_TO, PluginMod, PluginModRef,
-    StartContext,
+    ABI_VERSION, ErrorKind, HealthReport, HealthStatus, PluginError, PluginHandle, PluginInfo,
+    PluginInstance, PluginInstance_TO, PluginMod, PluginModRef, StartContext,
 };
 use crate::context::PluginContext;
 
@@ -70,14 +69,8 @@ pub fn root_module<P: Plugin>() -> PluginModRef {
     PluginMod {
         info: info_entry::<P>,
         start: start_entry::<P>,
-        api_version: api_version_entry,
     }
     .leak_into_prefix()
-}
-
-/// Returns a constant: nothing in it can panic.
-extern "C" fn api_version_entry() -> RStr<'static> {
-    RStr::from_str(PLUGIN_API_VERSION)
 }
 
 extern "C" fn info_entry<P: Plugin>() -> RResult<PluginInfo, PluginError> {

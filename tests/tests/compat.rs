@@ -1,7 +1,8 @@
 //! Plugin compatibility across versions: `voicehost plugin info` on the built-in plugins, on
-//! a plugin built against the frozen ABI 1.0 contract (`plugins/fixtures/abi-1.0`, a cargo
-//! project of its own, built here into `<target>/out-of-tree`), on the refused fixtures and
-//! on files that are no plugin at all; and the loader itself on the ABI 1.0 plugin.
+//! a plugin built against an older compatible plugin-api (0.1.0, the frozen ABI 1.0 contract
+//! in `plugins/fixtures/abi-1.0`, a cargo project of its own, built here into
+//! `<target>/out-of-tree`), on the refused fixtures and on files that are no plugin at all;
+//! and the loader itself on the 0.1.0 plugin.
 
 #![allow(clippy::unwrap_used)]
 
@@ -112,11 +113,7 @@ fn built_in_plugins_are_loadable_and_describe_themselves() {
             "{kind} lists {feature}: {p}"
         );
     }
-    assert_eq!(ABI_VERSION, "1.1.0");
-    assert_ne!(
-        PLUGIN_API_VERSION, "0.1.0",
-        "ABI 1.1 came with plugin-api 0.1.1"
-    );
+    assert_eq!(ABI_VERSION, "1.0.0");
 }
 
 #[test]
@@ -128,7 +125,7 @@ fn a_plugin_built_for_abi_1_0_still_loads() {
     assert_eq!(line(&text, "ABI"), format!("1.0.0 (host: {ABI_VERSION})"));
     assert_eq!(
         line(&text, "plugin-api"),
-        format!("before 0.1.1, not reported by ABI 1.0 libraries (host: {PLUGIN_API_VERSION})")
+        format!("0.1.0 (host: {PLUGIN_API_VERSION})")
     );
     assert_eq!(
         line(&text, "proto package"),
@@ -137,34 +134,20 @@ fn a_plugin_built_for_abi_1_0_still_loads() {
     assert_eq!(line(&text, "loadable"), "yes");
     assert_eq!(json["loadable"], true);
     assert_eq!(json["abi_version"], "1.0.0");
-    assert_eq!(json["plugin"]["plugin_api_version"], Value::Null);
+    assert_eq!(json["plugin"]["plugin_api_version"], "0.1.0");
     assert_eq!(json["plugin"]["features"][0], "abi-1.0-fixture");
 }
 
 #[test]
-fn the_loader_accepts_the_abi_1_0_plugin_and_reads_the_new_field_of_current_ones() {
+fn the_loader_accepts_the_plugin_api_0_1_0_plugin_and_reads_api_versions() {
     let old = PluginLibrary::load(abi_1_0_plugin()).unwrap();
     assert_eq!(old.info.name.as_str(), "voicehost-fixture-abi-1-0");
     assert_eq!(old.info.abi_version.as_str(), "1.0.0");
-    assert_eq!(old.api_version, None);
+    assert_eq!(old.api_version.as_deref(), Some("0.1.0"));
     old.check_kind("tts").unwrap();
 
     let current = PluginLibrary::load(&artefact("libvoicehost_plugin_logger.so")).unwrap();
     assert_eq!(current.api_version.as_deref(), Some(PLUGIN_API_VERSION));
-}
-
-#[test]
-fn an_abi_1_0_host_would_load_a_current_plugin() {
-    // An ABI 1.0 host checks the root module against the 1.0 layout: the current plugin's
-    // extra field must not make it refuse. (abi_stable through the SDK's re-export: the
-    // tests crate has no dependency of its own on it.)
-    use voicehost_plugin_api::__private::abi_stable::library::lib_header_from_path;
-    use voicehost_plugin_api::abi::v1_0;
-
-    let header = lib_header_from_path(&artefact("libvoicehost_plugin_tts.so")).unwrap();
-    let module = header.init_root_module::<v1_0::PluginModRef>().unwrap();
-    let info = (module.info())().unwrap();
-    assert_eq!(info.name.as_str(), "voicehost-plugin-tts");
 }
 
 #[test]
