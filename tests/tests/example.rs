@@ -52,6 +52,25 @@ fn the_example_stays_small() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_is_built_out_of_tree_hot_swapped_in_and_heard() {
     let library = build_example();
+    // `voicehost plugin info` says what it is and that this host can load it.
+    let info = Command::new(artefact("voicehost"))
+        .args(["plugin", "info", "--json"])
+        .arg(&library)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert!(info.status.success(), "{json}");
+    assert_eq!(json["loadable"], true, "{json}");
+    let plugin = &json["plugin"];
+    assert_eq!(plugin["name"], "voicehost-tts-espeak", "{json}");
+    assert_eq!(plugin["kind"], "tts", "{json}");
+    assert_eq!(plugin["proto_package"], "voicehost.tts.v1", "{json}");
+    assert_eq!(
+        plugin["plugin_api_version"],
+        voicehost_plugin_api::abi::PLUGIN_API_VERSION,
+        "{json}"
+    );
+    assert_eq!(plugin["features"][0], "espeak-ng", "{json}");
 
     // A host with the built-in Kokoro tts, and stt hearing whatever tts plays.
     let mut setup = Setup::new();
