@@ -81,6 +81,11 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+log "cargo semver-checks: plugin-api against its previous version (cached in $cache)"
+if ! command -v cargo-semver-checks >/dev/null; then
+  cargo install --locked --quiet --root "$cache" cargo-semver-checks@0.51.0
+fi
+bash scripts/semver-checks.sh
 log "Building the workspace (plugins are loaded as .so files by the tests)"
 cargo build --workspace
 log "Fetching models into models/ (cached in $cache)"

@@ -1,8 +1,11 @@
-//! The voicehost plugin ABI and SDK.
+// The plugin guide (README.md) is the crate's front page; its example needs the tts SDK.
+#![cfg_attr(feature = "tts", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "tts"),
+    doc = "The voicehost plugin ABI and SDK. The plugin guide is README.md (shown here with the `tts` feature)."
+)]
 //!
-//! A voicehost plugin is a `cdylib` that exports one abi_stable root module
-//! ([`abi::PluginMod`]: `info()` and `start()`), and serves its domain API over gRPC on its
-//! own loopback port. This crate gives a plugin author:
+//! # The parts
 //!
 //! - the ABI types ([`abi`]), versioned by [`abi::ABI_VERSION`] and layout-checked at load;
 //! - the [`Plugin`] trait and [`export_plugin!`] macro, which wrap every entry point in
@@ -10,7 +13,8 @@
 //! - [`GrpcServer`], the serve helper: own thread and tokio runtime, `grpc.health.v1`,
 //!   server reflection, loopback-only bind, clear port-in-use errors, graceful stop;
 //! - [`PluginContext`] / [`PluginConfig`]: the plugin's config section with typed getters;
-//! - log forwarding: the plugin's `tracing` events reach the host's app.log.
+//! - log forwarding: the plugin's `tracing` events reach the host's app.log;
+//! - the engine SDKs `tts` (feature `tts`) and `stt` (feature `stt`).
 //!
 //! # A minimal plugin
 //!
