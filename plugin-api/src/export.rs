@@ -35,14 +35,20 @@ pub struct PluginMeta {
 }
 
 impl PluginMeta {
-    fn to_info(self) -> PluginInfo {
+    fn to_info(self, more_features: &[&str]) -> PluginInfo {
+        let mut features: Vec<RString> = Vec::new();
+        for f in self.features.iter().chain(more_features) {
+            if !features.iter().any(|known| known.as_str() == *f) {
+                features.push(RString::from(*f));
+            }
+        }
         PluginInfo {
             name: self.name.into(),
             kind: self.kind.into(),
             version: self.version.into(),
             abi_version: ABI_VERSION.into(),
             proto_package: self.proto_package.into(),
-            features: self.features.iter().map(|f| RString::from(*f)).collect(),
+            features: features.into(),
         }
     }
 }
@@ -56,6 +62,12 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// [`crate::GrpcServer`] on `ctx.port`. Must return promptly: load models in the
     /// background and report NOT_SERVING until they are ready.
     fn start(ctx: PluginContext) -> Result<Self, PluginError>;
+
+    /// Capabilities the SDK provides beyond `meta().features` (the engine SDKs list what
+    /// they serve, e.g. `speak_stream`); reported after the plugin's own. None by default.
+    fn sdk_features() -> &'static [&'static str] {
+        &[]
+    }
 
     /// Current health. Must not block.
     fn health(&self) -> HealthReport;
@@ -74,7 +86,7 @@ pub fn root_module<P: Plugin>() -> PluginModRef {
 }
 
 extern "C" fn info_entry<P: Plugin>() -> RResult<PluginInfo, PluginError> {
-    guard("info", || Ok(P::meta().to_info())).into()
+    guard("info", || Ok(P::meta().to_info(P::sdk_features()))).into()
 }
 
 extern "C" fn start_entry<P: Plugin>(ctx: StartContext) -> RResult<PluginHandle, PluginError> {

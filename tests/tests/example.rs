@@ -71,6 +71,10 @@ async fn the_example_is_built_out_of_tree_hot_swapped_in_and_heard() {
         "{json}"
     );
     assert_eq!(plugin["features"][0], "espeak-ng", "{json}");
+    let features = plugin["features"].as_array().unwrap();
+    for sdk in voicehost_plugin_api::tts::SDK_FEATURES {
+        assert!(features.iter().any(|f| f == sdk), "the SDK's {sdk}: {json}");
+    }
 
     // A host with the built-in Kokoro tts, and stt hearing whatever tts plays.
     let mut setup = Setup::new();

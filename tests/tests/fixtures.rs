@@ -162,7 +162,10 @@ fn wrong_abi_layout_is_refused() {
 fn future_abi_major_is_refused() {
     expect_refused(
         "libvoicehost_fixture_abi_v2.so",
-        "it implements plugin ABI 2.0.0, this host implements ABI 1.1.0",
+        &format!(
+            "it implements plugin ABI 2.0.0, this host implements ABI {}",
+            voicehost_plugin_api::ABI_VERSION
+        ),
     );
 }
 

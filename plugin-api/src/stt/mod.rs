@@ -41,6 +41,10 @@ use crate::{
     PluginContext, PluginError, PluginMeta,
 };
 
+/// What every stt plugin on this SDK serves; `voicehost plugin info` lists these after the
+/// engine's own features.
+pub const SDK_FEATURES: &[&str] = &["webrtc_aec3", "silero_vad", "audio_frames", "set_input"];
+
 /// What a [`Transcriber`] made of one utterance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transcript {
@@ -156,6 +160,10 @@ fn load<T: Transcriber>(
 impl<T: Transcriber> Plugin for SttPlugin<T> {
     fn meta() -> PluginMeta {
         T::META.plugin("stt", "voicehost.stt.v1")
+    }
+
+    fn sdk_features() -> &'static [&'static str] {
+        SDK_FEATURES
     }
 
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {

@@ -42,6 +42,10 @@ use crate::{
     PluginContext, PluginError, PluginMeta,
 };
 
+/// What every tts plugin on this SDK serves; `voicehost plugin info` lists these after the
+/// engine's own features.
+pub const SDK_FEATURES: &[&str] = &["speak_stream", "render_reference", "phrase_cache"];
+
 /// A text-to-speech engine: what an alternative tts plugin writes.
 ///
 /// The SDK calls [`configure`](Self::configure) in `start()` (so a bad key fails the start
@@ -164,6 +168,10 @@ fn spawn_loader<S: Synthesizer>(inner: Arc<service::Inner<S>>, health: HealthHan
 impl<S: Synthesizer> Plugin for TtsPlugin<S> {
     fn meta() -> PluginMeta {
         S::META.plugin("tts", "voicehost.tts.v1")
+    }
+
+    fn sdk_features() -> &'static [&'static str] {
+        SDK_FEATURES
     }
 
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {

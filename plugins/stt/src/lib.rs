@@ -25,7 +25,11 @@ impl Transcriber for Recognizer {
     const META: EngineMeta = EngineMeta {
         name: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
-        features: &["webrtc_aec3", "silero_vad", "whisper", "audio_frames"],
+        features: if cfg!(feature = "cuda") {
+            &["whisper", "cuda"]
+        } else {
+            &["whisper"]
+        },
     };
 
     fn configure(section: &PluginConfig) -> Result<Settings, PluginError> {

@@ -34,7 +34,11 @@ impl Synthesizer for KokoroTts {
     const META: EngineMeta = EngineMeta {
         name: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
-        features: &["kokoro", "speak_stream", "render_reference", "phrase_cache"],
+        features: if cfg!(feature = "cuda") {
+            &["kokoro", "cuda"]
+        } else {
+            &["kokoro"]
+        },
     };
 
     fn configure(section: &PluginConfig) -> Result<Settings, PluginError> {
