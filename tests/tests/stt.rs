@@ -12,8 +12,8 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::stt::v1::{AudioFramesRequest, StartRequest, StopRequest};
 use voicehost_tests::{
-    HostProc, Setup, app_events, channel, free_port, model, read_wav_16k, stt_keys, wait_for_text,
-    word_error_rate, write_wav_16k,
+    HostProc, Setup, app_events, channel, espeak, free_port, model, read_wav_16k, stt_keys,
+    wait_app_events, wait_for_text, word_error_rate, words, write_wav_16k,
 };
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
@@ -30,6 +30,30 @@ fn stt_host(input: &Path, extra: &[(&str, &str)]) -> (Setup, HostProc, u16) {
     (setup, host, port)
 }
 
+/// stt `Start(dialog)` and its `Results` stream.
+async fn listen(
+    port: u16,
+    dialog: &str,
+) -> (
+    SttServiceClient<tonic::transport::Channel>,
+    tonic::Streaming<voicehost_proto::stt::v1::SttResult>,
+) {
+    let mut stt = SttServiceClient::new(channel(port));
+    stt.start(StartRequest {
+        dialog_id: dialog.into(),
+    })
+    .await
+    .unwrap();
+    let results = stt
+        .results(DialogRef {
+            dialog_id: dialog.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (stt, results)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_speech_becomes_one_final_result_soon_after_it_ends() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,20 +63,8 @@ async fn real_speech_becomes_one_final_result_soon_after_it_ends() {
     audio.extend(vec![0.0; 16_000 * 5]);
     write_wav_16k(&input, &audio);
     let (setup, mut host, port) = stt_host(&input, &[]);
-    let mut stt = SttServiceClient::new(channel(port));
     let dialog = "00000000000000d1";
-    stt.start(StartRequest {
-        dialog_id: dialog.into(),
-    })
-    .await
-    .unwrap();
-    let mut results = stt
-        .results(DialogRef {
-            dialog_id: dialog.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (mut stt, mut results) = listen(port, dialog).await;
     // First the start of speech (at once, for the dialog's follow-up window), then the text.
     let mut next = async || {
         tokio::time::timeout(Duration::from_secs(30), results.next())
@@ -97,6 +109,82 @@ async fn real_speech_becomes_one_final_result_soon_after_it_ends() {
     })
     .await
     .unwrap();
+    host.terminate();
+}
+
+/// `endpoint = smart`: a complete request ends after a short pause, well before
+/// `vad_silence_ms`; a pause after "of" does not end the question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_endpointing_ends_complete_requests_early_and_waits_mid_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("requests.wav");
+    let mut audio = vec![0.0; 16_000 * 2];
+    audio.extend(espeak("What is the capital of"));
+    audio.extend(vec![0.0; 16_000 * 9 / 10]);
+    audio.extend(espeak("France?"));
+    audio.extend(vec![0.0; 16_000 * 4]);
+    audio.extend(espeak("Turn on the kitchen lights."));
+    audio.extend(vec![0.0; 16_000 * 4]);
+    write_wav_16k(&input, &audio);
+    let (setup, mut host, port) = stt_host(&input, &[("endpoint", "smart")]);
+    let (_stt, mut results) = listen(port, "00000000000000d2").await;
+    let mut finals = Vec::new();
+    while finals.len() < 2 {
+        let r = tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("a result within 30 s")
+            .unwrap()
+            .unwrap();
+        if r.is_final {
+            finals.push(r);
+        }
+    }
+    let said: Vec<Vec<String>> = finals.iter().map(|r| words(&r.text)).collect();
+    eprintln!(
+        "finals: {:?}",
+        finals.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert!(
+        said[0].contains(&"capital".to_owned()) && said[0].contains(&"france".to_owned()),
+        "the question in one piece: {said:?}"
+    );
+    assert!(said[1].contains(&"lights".to_owned()), "{said:?}");
+    let log = setup.log_dir().join("app.log");
+    wait_app_events(&log, &["stt_final", "stt_partial"], Duration::from_secs(5));
+    // app.log is written asynchronously: wait for both finals.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut events = app_events(&log);
+    while events.iter().filter(|e| e.event == "stt_final").count() < 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        events = app_events(&log);
+    }
+    let partials: Vec<_> = events.iter().filter(|e| e.event == "stt_partial").collect();
+    for p in &partials {
+        eprintln!("partial: {}", p.fields);
+    }
+    for e in events
+        .iter()
+        .filter(|e| e.event == "stt_final" || e.event == "stt_endpoint")
+    {
+        eprintln!("{}: {}", e.event, e.fields);
+    }
+    for r in &finals {
+        let ms = (r.ts_unix_us - r.speech_end_unix_us) / 1000;
+        eprintln!("end of speech → final text: {ms} ms ({:?})", r.text);
+        // Sooner than the silence wait alone (2000 ms) could ever be.
+        assert!(ms < 2000, "smart endpointing took {ms} ms for {:?}", r.text);
+    }
+    assert!(
+        partials.iter().any(|p| p.field("complete") == "false"),
+        "the pause after \"of\" was judged incomplete"
+    );
+    let smart_finals = events
+        .iter()
+        .filter(|e| e.event == "stt_final" && e.field("endpoint") == "smart")
+        .count();
+    assert_eq!(smart_finals, 2, "both ended by smart endpointing");
     host.terminate();
 }
 

@@ -383,6 +383,15 @@ pub const SECTIONS: &[SectionDef] = &[
                 },
                 "2000",
             ),
+            key("endpoint", Ty::Choice(&["silence", "smart"]), "silence"),
+            key(
+                "smart_silence_ms",
+                Ty::Int {
+                    min: 100,
+                    max: 10_000,
+                },
+                "600",
+            ),
             key("input", Ty::Text { max_len: 4096 }, "auto"),
             key("input_echo", Ty::Text { max_len: 32 }, "off"),
             key(

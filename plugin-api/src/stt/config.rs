@@ -8,6 +8,28 @@ use super::echo::EchoPath;
 use crate::{PluginConfig, PluginError};
 use voicehost_audio::{InputSpec, Pacing, ProbeMode};
 
+/// How the end of an utterance is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `vad_silence_ms` of silence, always.
+    Silence,
+    /// After `smart_silence_ms` of silence when the transcript so far reads as a complete
+    /// request; otherwise after `vad_silence_ms`.
+    Smart,
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "silence" => Ok(Endpoint::Silence),
+            "smart" => Ok(Endpoint::Smart),
+            _ => Err("expected silence or smart".to_owned()),
+        }
+    }
+}
+
 /// The SDK's part of the `[stt]` section.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -21,6 +43,9 @@ pub struct Settings {
     pub onnxruntime: PathBuf,
     pub vad_threshold: f32,
     pub vad_silence_ms: u32,
+    pub endpoint: Endpoint,
+    /// Smart endpointing: the pause after which the transcript so far is judged.
+    pub smart_silence_ms: u32,
     pub min_speech_ms: u32,
     pub max_utterance_ms: u32,
     pub preroll_ms: u32,
@@ -49,6 +74,8 @@ impl Settings {
             )?,
             vad_threshold: c.parse_or("vad_threshold", 0.5)?,
             vad_silence_ms: c.parse_or("vad_silence_ms", 2000)?,
+            endpoint: c.parse_or("endpoint", Endpoint::Silence)?,
+            smart_silence_ms: c.parse_or("smart_silence_ms", 600)?,
             min_speech_ms: c.parse_or("min_speech_ms", 250)?,
             max_utterance_ms: c.parse_or("max_utterance_ms", 30_000)?,
             preroll_ms: c.parse_or("preroll_ms", 300)?,
@@ -71,6 +98,13 @@ impl Settings {
             format!(
                 "[stt] vad_silence_ms = {} is out of range; use 100 to 10000",
                 s.vad_silence_ms
+            ),
+        )?;
+        PluginConfig::check(
+            (100..=10_000).contains(&s.smart_silence_ms) && s.smart_silence_ms < s.vad_silence_ms,
+            format!(
+                "[stt] smart_silence_ms = {} is out of range; use 100 to 10000, below vad_silence_ms ({})",
+                s.smart_silence_ms, s.vad_silence_ms
             ),
         )?;
         PluginConfig::check(

@@ -9,7 +9,9 @@
 //! - WebRTC AEC3 with tts's `RenderReference` as far end, and a simulated speaker →
 //!   microphone path (`input_echo`) for machines without both;
 //! - Silero VAD endpointing (`vad_threshold`, `vad_silence_ms`, `min_speech_ms`,
-//!   `max_utterance_ms`, `preroll_ms`);
+//!   `max_utterance_ms`, `preroll_ms`), and smart endpointing (`endpoint = smart`: after
+//!   `smart_silence_ms` the recogniser transcribes the audio so far, off the capture thread,
+//!   and a transcript that reads as a complete request ends the utterance at once);
 //! - the gRPC service: `Start`/`Stop(dialog)`, `Results` (a `speech_started` result at
 //!   onset, one final per utterance), `AudioFrames` (the echo-cancelled audio kwd listens
 //!   to), `SetInput`;
@@ -20,6 +22,7 @@
 //! (`vad_model`); building AEC3 needs meson, ninja and abseil (`scripts/aec-deps.sh`).
 
 mod aec;
+mod complete;
 mod config;
 mod echo;
 mod pipeline;
@@ -33,7 +36,8 @@ use std::time::{Duration, Instant};
 use voicehost_proto::stt::v1::stt_service_server::SttServiceServer;
 
 pub use aec::{EchoCanceller, EchoStats};
-pub use config::Settings;
+pub use complete::reads_complete;
+pub use config::{Endpoint, Settings};
 pub use pipeline::{FRAME, RATE};
 
 use crate::{
@@ -109,6 +113,7 @@ fn load<T: Transcriber>(
         s.min_speech_ms,
         s.max_utterance_ms,
         s.preroll_ms,
+        (s.endpoint == Endpoint::Smart).then_some(s.smart_silence_ms),
     );
     let aec = if s.aec_enabled {
         Some(Arc::new(EchoCanceller::new()?))
@@ -150,6 +155,7 @@ fn load<T: Transcriber>(
         input = %input,
         echo = ?s.input_echo,
         aec = if aec.is_some() { "webrtc_aec3" } else { "off" },
+        endpoint = ?s.endpoint,
         ms = started.elapsed().as_millis() as u64,
         "stt ready"
     );

@@ -18,8 +18,9 @@ use voicehost_proto::tts::v1::RenderReferenceRequest;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 
 use super::aec::EchoCanceller;
+use super::complete::reads_complete;
 use super::echo::EchoLine;
-use super::vad::{Endpointer, Silero, Utterance, WINDOW};
+use super::vad::{Endpointer, Event, Silero, Utterance, WINDOW};
 
 pub const RATE: u32 = 16_000;
 /// 10 ms at 16 kHz: the echo canceller's frame.
@@ -40,6 +41,16 @@ pub struct Shared {
     pub pacing: Pacing,
     /// The simulated speaker → microphone path, if configured.
     pub echo: Option<EchoLine>,
+    /// Smart endpointing's hand-over between the capture and recognition threads.
+    pauses: Mutex<Pauses>,
+}
+
+/// The pause whose partial transcript may still end its utterance (utterance serial, pause
+/// number), and the utterance a partial did end (so capture drops the rest of it).
+#[derive(Debug, Default)]
+struct Pauses {
+    pending: Option<(u64, u64)>,
+    claimed: Option<u64>,
 }
 
 impl Shared {
@@ -53,7 +64,35 @@ impl Shared {
             next_input: Mutex::new(None),
             pacing,
             echo,
+            pauses: Mutex::new(Pauses::default()),
         }
+    }
+
+    fn set_pending(&self, pause: Option<(u64, u64)>) {
+        if let Ok(mut p) = self.pauses.lock() {
+            p.pending = pause;
+        }
+    }
+
+    fn is_pending(&self, pause: (u64, u64)) -> bool {
+        self.pauses.lock().is_ok_and(|p| p.pending == Some(pause))
+    }
+
+    /// Ends utterance `pause.0` with the partial of `pause`, unless speech came back since.
+    fn claim(&self, pause: (u64, u64)) -> bool {
+        let Ok(mut p) = self.pauses.lock() else {
+            return false;
+        };
+        if p.pending != Some(pause) {
+            return false;
+        }
+        p.pending = None;
+        p.claimed = Some(pause.0);
+        true
+    }
+
+    fn take_claimed(&self) -> Option<u64> {
+        self.pauses.lock().ok().and_then(|mut p| p.claimed.take())
     }
 
     pub fn active_dialog(&self) -> Option<String> {
@@ -61,12 +100,15 @@ impl Shared {
     }
 }
 
-/// A finished utterance on its way to the transcriber.
+/// An utterance on its way to the transcriber: finished, or (smart endpointing) the audio
+/// up to a pause.
 struct Job {
     dialog: String,
     utterance: Utterance,
     /// Wall-clock time (µs) of the first captured sample.
     epoch_us: i64,
+    /// The pause number of a partial; `None` for a finished utterance.
+    partial: Option<u64>,
 }
 
 /// Runs capture until `shared.stop`. Reports a capture failure through `health`.
@@ -95,6 +137,7 @@ pub fn capture<T: Transcriber>(
     let mut was_active = false;
     let mut last_stats = Instant::now();
     let mut in_speech = false;
+    let mut pauses = 0u64;
     while !shared.stop.load(Ordering::SeqCst) {
         if let Some(next) = shared.next_input.lock().ok().and_then(|mut n| n.take()) {
             tracing::info!(event = "input_changed", from = %source.describe(), to = %next.describe(), "Capture switched input");
@@ -164,7 +207,14 @@ pub fn capture<T: Transcriber>(
                 }
             };
             let at = |samples: u64| epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
-            let utterance = endpointer.push(&w, p);
+            // A smart final took the utterance being collected: the rest of it is dropped.
+            if let Some(serial) = shared.take_claimed()
+                && endpointer.in_speech()
+                && endpointer.serial() == serial
+            {
+                endpointer.reset();
+            }
+            let event = endpointer.push(&w, p);
             if endpointer.in_speech()
                 && !in_speech
                 && let Some(dialog) = &active
@@ -179,22 +229,37 @@ pub fn capture<T: Transcriber>(
                 });
             }
             in_speech = endpointer.in_speech();
-            if let Some(utterance) = utterance
-                && let Some(dialog) = active
-            {
-                tracing::info!(
-                    event = "stt_endpoint",
-                    dialog = %dialog,
-                    speech_ms = (utterance.speech_end - utterance.speech_start) * 1000 / u64::from(RATE),
-                    speech_end_to_endpoint_ms = (now_us() - at(utterance.speech_end)) / 1000,
-                    capture_lag_ms = (now_us() - at(position)) / 1000,
-                    "End of utterance"
-                );
-                let _ = jobs_tx.send(Job {
-                    dialog,
-                    utterance,
-                    epoch_us,
-                });
+            let Some(dialog) = active else { continue };
+            match event {
+                None => {}
+                Some(Event::Resumed) => shared.set_pending(None),
+                Some(Event::Pause(utterance)) => {
+                    pauses += 1;
+                    shared.set_pending(Some((utterance.serial, pauses)));
+                    let _ = jobs_tx.send(Job {
+                        dialog,
+                        utterance,
+                        epoch_us,
+                        partial: Some(pauses),
+                    });
+                }
+                Some(Event::End(utterance)) => {
+                    shared.set_pending(None);
+                    tracing::info!(
+                        event = "stt_endpoint",
+                        dialog = %dialog,
+                        speech_ms = (utterance.speech_end - utterance.speech_start) * 1000 / u64::from(RATE),
+                        speech_end_to_endpoint_ms = (now_us() - at(utterance.speech_end)) / 1000,
+                        capture_lag_ms = (now_us() - at(position)) / 1000,
+                        "End of utterance"
+                    );
+                    let _ = jobs_tx.send(Job {
+                        dialog,
+                        utterance,
+                        epoch_us,
+                        partial: None,
+                    });
+                }
             }
         }
         if let Some(ec) = &aec
@@ -213,11 +278,50 @@ pub fn capture<T: Transcriber>(
 }
 
 fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
+    // The utterance a smart final ended: its own final (if capture sent one) is dropped.
+    let mut claimed: Option<u64> = None;
     while let Ok(job) = jobs.recv() {
+        let serial = job.utterance.serial;
+        match job.partial {
+            None if claimed == Some(serial) => continue,
+            // Speech came back (or a later pause came) before this partial's turn.
+            Some(pause) if !shared.is_pending((serial, pause)) => continue,
+            _ => {}
+        }
         let at = |samples: u64| job.epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
         let speech_end = at(job.utterance.speech_end);
         let started = Instant::now();
-        match recognizer.transcribe(&job.utterance.samples) {
+        let transcript = recognizer.transcribe(&job.utterance.samples);
+        if let Some(pause) = job.partial {
+            let text = match &transcript {
+                Ok(Some(t)) => t.text.clone(),
+                Ok(None) => String::new(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Partial transcription failed");
+                    continue;
+                }
+            };
+            let complete = reads_complete(&text);
+            tracing::info!(
+                event = "stt_partial",
+                dialog = %job.dialog,
+                text = %text,
+                complete,
+                recognize_ms = started.elapsed().as_millis() as u64,
+                speech_end_to_partial_ms = (now_us() - speech_end) / 1000,
+                "Partial transcript at a pause"
+            );
+            if !complete || !shared.claim((serial, pause)) {
+                continue;
+            }
+            claimed = Some(serial);
+        }
+        let endpoint = if job.partial.is_some() {
+            "smart"
+        } else {
+            "silence"
+        };
+        match transcript {
             Ok(Some(t)) => {
                 if shared.active_dialog().as_deref() != Some(job.dialog.as_str()) {
                     continue; // the dialog was stopped meanwhile
@@ -228,6 +332,7 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
                     event = "stt_final",
                     dialog = %job.dialog,
                     utterance = n,
+                    endpoint,
                     audio_ms = job.utterance.samples.len() as u64 * 1000 / u64::from(RATE),
                     recognize_ms = started.elapsed().as_millis() as u64,
                     speech_end_to_text_ms = (now - speech_end) / 1000,

@@ -58,6 +58,20 @@ pub struct Utterance {
     /// Offsets (in samples since capture start) where speech began and ended.
     pub speech_start: u64,
     pub speech_end: u64,
+    /// Which utterance of this endpointer it is (counts from 1).
+    pub serial: u64,
+}
+
+/// What one window did to the utterance being collected.
+#[derive(Debug)]
+pub enum Event {
+    /// `pause` of silence inside an utterance (smart endpointing): the audio so far, for a
+    /// partial transcript. The utterance goes on.
+    Pause(Utterance),
+    /// Speech came back after a [`Event::Pause`].
+    Resumed,
+    /// The utterance ended: `silence` without speech, or `max_len`.
+    End(Utterance),
 }
 
 /// Endpointing on VAD probabilities: speech starts after `min_speech` of voiced windows
@@ -67,6 +81,10 @@ pub struct Utterance {
 pub struct Endpointer {
     threshold: f32,
     silence: usize,
+    /// Smart endpointing: report a pause after this much silence.
+    pause: Option<usize>,
+    paused: bool,
+    serial: u64,
     min_speech: usize,
     max_len: usize,
     preroll: VecDeque<f32>,
@@ -86,11 +104,15 @@ impl Endpointer {
         min_speech_ms: u32,
         max_ms: u32,
         preroll_ms: u32,
+        pause_ms: Option<u32>,
     ) -> Self {
         let ms = |m: u32| RATE * m as usize / 1000;
         Endpointer {
             threshold,
             silence: ms(silence_ms),
+            pause: pause_ms.map(ms),
+            paused: false,
+            serial: 0,
             min_speech: ms(min_speech_ms),
             max_len: ms(max_ms),
             preroll: VecDeque::new(),
@@ -114,8 +136,26 @@ impl Endpointer {
         self.speech_start
     }
 
-    /// Feeds one window and its speech probability; returns an utterance when one ends.
-    pub fn push(&mut self, window: &[f32], probability: f32) -> Option<Utterance> {
+    /// The serial of the utterance being collected (or of the last one).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// The audio collected so far, with at most 200 ms of the silence after the speech.
+    fn snapshot(&self, samples: &[f32]) -> Utterance {
+        let keep = samples
+            .len()
+            .saturating_sub(self.since_voice.saturating_sub(RATE / 5));
+        Utterance {
+            samples: samples[..keep].to_vec(),
+            speech_start: self.speech_start,
+            speech_end: self.last_voice,
+            serial: self.serial,
+        }
+    }
+
+    /// Feeds one window and its speech probability; reports pauses and ends.
+    pub fn push(&mut self, window: &[f32], probability: f32) -> Option<Event> {
         let voiced = probability >= self.threshold;
         self.position += window.len() as u64;
         match self.current.as_mut() {
@@ -132,6 +172,8 @@ impl Endpointer {
                     0
                 };
                 if self.voiced_run >= self.min_speech {
+                    self.serial += 1;
+                    self.paused = false;
                     self.speech_start = self.position - self.voiced_run as u64;
                     self.last_voice = self.position;
                     self.since_voice = 0;
@@ -149,17 +191,21 @@ impl Endpointer {
                 }
                 if self.since_voice >= self.silence || samples.len() >= self.max_len {
                     self.voiced_run = 0;
-                    let mut samples = self.current.take().unwrap_or_default();
-                    // Keep a little of the silence after the speech, not all of it.
-                    let keep = samples
-                        .len()
-                        .saturating_sub(self.since_voice.saturating_sub(RATE / 5));
-                    samples.truncate(keep);
-                    return Some(Utterance {
-                        samples,
-                        speech_start: self.speech_start,
-                        speech_end: self.last_voice,
-                    });
+                    self.paused = false;
+                    let samples = self.current.take().unwrap_or_default();
+                    return Some(Event::End(self.snapshot(&samples)));
+                }
+                if voiced && self.paused {
+                    self.paused = false;
+                    return Some(Event::Resumed);
+                }
+                if let Some(pause) = self.pause
+                    && !self.paused
+                    && self.since_voice >= pause
+                {
+                    self.paused = true;
+                    let so_far = samples.clone();
+                    return Some(Event::Pause(self.snapshot(&so_far)));
                 }
                 None
             }
@@ -171,10 +217,11 @@ impl Endpointer {
         self.position += samples as u64;
     }
 
-    /// Drops any partial utterance (dialog stopped).
+    /// Drops any partial utterance (dialog stopped, or a smart final took it).
     pub fn reset(&mut self) {
         self.current = None;
         self.voiced_run = 0;
+        self.paused = false;
         self.preroll.clear();
     }
 }
@@ -185,13 +232,15 @@ mod tests {
 
     #[test]
     fn speech_then_silence_makes_one_utterance_with_preroll() {
-        let mut ep = Endpointer::new(0.5, 500, 100, 10_000, 200);
+        let mut ep = Endpointer::new(0.5, 500, 100, 10_000, 200, None);
         let w = vec![0.1; WINDOW];
         let mut out = Vec::new();
         // 1 s silence, 1 s speech, 1 s silence (32 ms windows).
         for (n, p) in [(31, 0.0), (31, 0.9), (31, 0.0)] {
             for _ in 0..n {
-                out.extend(ep.push(&w, p));
+                if let Some(Event::End(u)) = ep.push(&w, p) {
+                    out.push(u);
+                }
             }
         }
         assert_eq!(out.len(), 1);
@@ -204,12 +253,43 @@ mod tests {
 
     #[test]
     fn short_blips_are_not_speech() {
-        let mut ep = Endpointer::new(0.5, 500, 200, 10_000, 200);
+        let mut ep = Endpointer::new(0.5, 500, 200, 10_000, 200, Some(300));
         let w = vec![0.1; WINDOW];
         for i in 0..200 {
             let p = if i % 10 == 0 { 0.9 } else { 0.1 };
             assert!(ep.push(&w, p).is_none());
         }
         assert!(!ep.in_speech());
+    }
+
+    #[test]
+    fn smart_pauses_are_reported_once_and_speech_may_resume() {
+        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(600));
+        let w = vec![0.1; WINDOW];
+        let mut events = Vec::new();
+        // 1 s speech, 0.8 s pause, 1 s speech, 2.5 s silence (32 ms windows).
+        for (n, p) in [(31, 0.9), (25, 0.0), (31, 0.9), (78, 0.0)] {
+            for _ in 0..n {
+                if let Some(e) = ep.push(&w, p) {
+                    events.push(e);
+                }
+            }
+        }
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|e| match e {
+                Event::Pause(_) => "pause",
+                Event::Resumed => "resumed",
+                Event::End(_) => "end",
+            })
+            .collect();
+        assert_eq!(kinds, ["pause", "resumed", "pause", "end"]);
+        let (Event::Pause(first), Event::End(whole)) = (&events[0], &events[3]) else {
+            unreachable!()
+        };
+        assert_eq!(first.serial, 1);
+        assert_eq!(whole.serial, 1);
+        assert!(whole.samples.len() > first.samples.len() * 2);
+        assert_eq!(first.speech_start, whole.speech_start);
     }
 }
