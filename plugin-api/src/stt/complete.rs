@@ -12,8 +12,27 @@ const CONTINUATIONS: &[&str] = &[
     "have", "has", "had", "not", "very", "um", "uh", "er", "erm", "hmm", "well",
 ];
 
-/// True when `text` ends a sentence or question (`.`, `?` or `!`, not an ellipsis) and its
-/// last word is not one a sentence cannot end with ("and", "the", "of", …).
+/// Words that open a question. A question that Whisper ended with a full stop rather than
+/// a question mark was usually misheard or cut ("And what I'm out." for "And what about…").
+const QUESTION_OPENERS: &[&str] = &[
+    "what", "where", "when", "who", "whom", "whose", "why", "how", "which", "is", "are", "was",
+    "were", "can", "could", "do", "does", "did", "will", "would", "should", "shall", "may",
+    "might", "have", "has",
+];
+
+/// Words that may precede a question's opener ("And what about…").
+const LEADING_CONJUNCTIONS: &[&str] = &["and", "but", "so", "or", "then", "also", "now"];
+
+fn plain(word: &str) -> String {
+    word.chars()
+        .filter(|c| c.is_alphanumeric() || *c == '\'')
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// True when `text` ends a sentence or question (`.`, `?` or `!`, not an ellipsis), its
+/// last word is not one a sentence cannot end with ("and", "the", "of", …), and a text
+/// that opens as a question ends with a question mark.
 pub fn reads_complete(text: &str) -> bool {
     let text = text.trim();
     let Some(last) = text.chars().last() else {
@@ -22,15 +41,18 @@ pub fn reads_complete(text: &str) -> bool {
     if !matches!(last, '.' | '?' | '!') || text.ends_with("..") || text.ends_with('…') {
         return false;
     }
-    let Some(word) = text.split_whitespace().last() else {
+    let words: Vec<String> = text.split_whitespace().map(plain).collect();
+    let Some(word) = words.last() else {
         return false;
     };
-    let word: String = word
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '\'')
-        .collect::<String>()
-        .to_lowercase();
-    !word.is_empty() && !CONTINUATIONS.contains(&word.as_str())
+    if word.is_empty() || CONTINUATIONS.contains(&word.as_str()) {
+        return false;
+    }
+    let opener = words
+        .iter()
+        .find(|w| !LEADING_CONJUNCTIONS.contains(&w.as_str()))
+        .map_or("", String::as_str);
+    last == '?' || !QUESTION_OPENERS.contains(&opener)
 }
 
 #[cfg(test)]
@@ -45,6 +67,7 @@ mod tests {
             "Turn on the lights!",
             " And what about Germany? ",
             "Set a timer for ten minutes.",
+            "Tell me a joke.",
         ] {
             assert!(reads_complete(t), "{t:?}");
         }
@@ -63,6 +86,8 @@ mod tests {
             "Remind me to buy milk and.",
             "Um.",
             "Play some music by the.",
+            "And what I'm out.",
+            "What is the capital of France.",
         ] {
             assert!(!reads_complete(t), "{t:?}");
         }
