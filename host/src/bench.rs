@@ -4,6 +4,10 @@
 //! Prints p50/p95 of every dialog timing from app.log beside the design targets, CPU and
 //! peak RSS per plugin process (and GPU memory where NVML works), and writes
 //! `bench.json` and a chart `bench.png` into the output directory.
+//!
+//! With several `--endpoint` modes (default `silence,smart`) each runs in a voicehost
+//! process of its own (`--out DIR/<mode>`), and the end-of-speech latencies and the user
+//! lines cut short are compared side by side.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,12 +61,15 @@ const STAGES: &[(&str, &str, &str, Option<f64>)] = &[
     ),
 ];
 
-/// The user's lines.
+/// The user's lines; `|` is a 900 ms pause mid-sentence (smart endpointing must wait it out).
 const LINES: [(&str, &str); 3] = [
     ("wake", "Alexa"),
     ("question", "What is the capital of France?"),
-    ("follow_up", "And what about Germany?"),
+    ("follow_up", "And what about | Germany?"),
 ];
+
+/// A pause inside a line.
+const PAUSE_MS: usize = 900;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -74,6 +81,9 @@ pub struct BenchArgs {
     /// Where the scripts, logs, the assistant's WAV, bench.json and bench.png go.
     #[arg(long, default_value = "bench-out")]
     out: PathBuf,
+    /// stt endpointing modes to compare (`[stt] endpoint`), each in a run of its own.
+    #[arg(long, value_delimiter = ',', default_value = "silence,smart")]
+    endpoint: Vec<String>,
 }
 
 impl BenchArgs {
@@ -90,11 +100,27 @@ pub fn main(args: BenchArgs, mut config: Config) -> Result<(), String> {
             args.runs
         ));
     }
+    for mode in &args.endpoint {
+        if mode != "silence" && mode != "smart" {
+            return Err(format!(
+                "--endpoint {mode:?} is unknown; use silence, smart or silence,smart"
+            ));
+        }
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create --out {}: {e}", args.out.display()))?;
     let out = std::fs::canonicalize(&args.out).map_err(|e| e.to_string())?;
+    if args.endpoint.len() > 1 {
+        return compare(&args, &out);
+    }
+    let mode = args
+        .endpoint
+        .first()
+        .map_or_else(|| "silence".to_owned(), String::clone);
+    config.set_plugin_key("stt", "endpoint", &mode);
+    let mut speech_ms = Vec::new();
     for (name, text) in LINES {
-        espeak(text, &out.join(format!("{name}.wav")))?;
+        speech_ms.push(espeak(text, &out.join(format!("{name}.wav")))?);
     }
     config.system.log_dir = out.join("logs");
     let _ = std::fs::remove_dir_all(&config.system.log_dir);
@@ -165,8 +191,140 @@ pub fn main(args: BenchArgs, mut config: Config) -> Result<(), String> {
         let usage = sampler.stop().await;
         let _ = admin.shutdown(ShutdownRequest {}).await;
         let _ = host.await;
-        report(&app_log, &usage, &out, args.runs)
+        report(&app_log, &usage, &out, args.runs, &mode, &speech_ms)
     })
+}
+
+/// Runs every `--endpoint` mode in a voicehost process of its own and compares them.
+fn compare(args: &BenchArgs, out: &Path) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find voicehost: {e}"))?;
+    let mut results = Vec::new();
+    for mode in &args.endpoint {
+        let dir = out.join(mode);
+        eprintln!(
+            "== endpoint = {mode} ({} runs, into {})",
+            args.runs,
+            dir.display()
+        );
+        let status = std::process::Command::new(&exe)
+            .arg("bench")
+            .arg("--config")
+            .arg(&args.config)
+            .args([
+                "--runs",
+                &args.runs.to_string(),
+                "--endpoint",
+                mode,
+                "--out",
+            ])
+            .arg(&dir)
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        if !status.success() {
+            return Err(format!("the {mode} run failed; see {}", dir.display()));
+        }
+        let path = dir.join("bench.json");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        results.push((mode.clone(), json));
+    }
+    let stage = |json: &serde_json::Value, name: &str, key: &str| {
+        json["stages"]
+            .as_array()
+            .and_then(|stages| stages.iter().find(|s| s["name"] == name))
+            .and_then(|s| s[key].as_f64())
+    };
+    let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+    println!(
+        "
+voicehost bench: endpointing compared, {} run(s) each
+",
+        args.runs
+    );
+    println!(
+        "{:<9} {:>21} {:>21} {:>12}",
+        "endpoint", "speech end → text", "speech end → audio", "USER lines"
+    );
+    println!(
+        "{:<9} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "", "p50 ms", "p95 ms", "p50 ms", "p95 ms", "cut/total"
+    );
+    for (mode, json) in &results {
+        println!(
+            "{mode:<9} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            fmt(stage(json, STAGES[1].0, "p50_ms")),
+            fmt(stage(json, STAGES[1].0, "p95_ms")),
+            fmt(stage(json, STAGES[4].0, "p50_ms")),
+            fmt(stage(json, STAGES[4].0, "p95_ms")),
+            format!(
+                "{}/{}",
+                json["user_lines"]["cut"].as_u64().unwrap_or(0),
+                json["user_lines"]["total"].as_u64().unwrap_or(0)
+            ),
+        );
+    }
+    let p50 = |mode: &str| {
+        results
+            .iter()
+            .find(|(m, _)| m == mode)
+            .and_then(|(_, j)| stage(j, STAGES[4].0, "p50_ms"))
+    };
+    if let (Some(silence), Some(smart)) = (p50("silence"), p50("smart")) {
+        println!(
+            "
+end of speech → first reply audio, p50: smart is {:.0} ms {} than silence",
+            (silence - smart).abs(),
+            if smart <= silence { "lower" } else { "higher" }
+        );
+    }
+    let summary = serde_json::json!({
+        "runs": args.runs,
+        "modes": results.iter().map(|(m, j)| (m.clone(), j.clone())).collect::<serde_json::Map<_, _>>(),
+    });
+    let path = out.join("bench-endpoints.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Every final transcript of the user's questions (from app.log's `stt_final`, in order
+/// per dialog: the n-th is the n-th spoken question), each with whether it was cut short:
+/// its audio is shorter than the question's speech (`speech_ms`, pauses included), i.e.
+/// the utterance ended before the speaker did. A misheard but whole line is not cut.
+fn user_lines(app_log: &Path, speech_ms: &[u64]) -> (usize, Vec<(String, bool)>) {
+    let text = std::fs::read_to_string(app_log).unwrap_or_default();
+    let mut turns: BTreeMap<String, usize> = BTreeMap::new();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["event"] != "stt_final" {
+            continue;
+        }
+        let fields = &v["fields"];
+        let dialog = fields["dialog"].as_str().unwrap_or_default().to_owned();
+        let turn = turns.entry(dialog).or_default();
+        *turn += 1;
+        // LINES[0] is the wake word, heard by kwd; the questions follow it.
+        let Some(expected) = speech_ms.get(*turn) else {
+            continue;
+        };
+        let audio_ms: u64 = fields["audio_ms"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        let said = fields["text"].as_str().unwrap_or_default().to_owned();
+        lines.push((said, audio_ms < *expected));
+    }
+    let cut = lines.iter().filter(|(_, cut)| *cut).count();
+    (cut, lines)
 }
 
 /// Waits for the next FINISHED playback event in a dialog (`in_dialog`) or outside one.
@@ -210,27 +368,37 @@ async fn wait_log(path: &Path, event: &str, count: usize, limit: Duration) -> Re
 }
 
 /// `text` spoken by espeak-ng into `wav`, with 1 s of silence before and after (a person
-/// does not start talking the instant the assistant stops).
-fn espeak(text: &str, wav: &Path) -> Result<(), String> {
+/// does not start talking the instant the assistant stops); each `|` is a pause of
+/// [`PAUSE_MS`]. Returns how long the speech lasts (pauses included, padding not), in ms.
+fn espeak(text: &str, wav: &Path) -> Result<u64, String> {
     let raw = wav.with_extension("raw.wav");
-    let status = std::process::Command::new("espeak-ng")
-        .args(["-v", "en", "-w"])
-        .arg(&raw)
-        .arg(text)
-        .status()
-        .map_err(|e| {
-            format!("cannot run espeak-ng ({e}); install it: apt-get install espeak-ng")
-        })?;
-    if !status.success() {
-        return Err(format!("espeak-ng failed on {text:?}"));
-    }
     let fail = |e: hound::Error| format!("{}: {e}", raw.display());
-    let mut reader = hound::WavReader::open(&raw).map_err(fail)?;
-    let spec = reader.spec();
-    let speech: Vec<i16> = reader
-        .samples::<i16>()
-        .collect::<Result<_, _>>()
-        .map_err(fail)?;
+    let mut spec = None;
+    let mut speech: Vec<i16> = Vec::new();
+    for (i, part) in text.split('|').enumerate() {
+        let status = std::process::Command::new("espeak-ng")
+            .args(["-v", "en", "-w"])
+            .arg(&raw)
+            .arg(part.trim())
+            .status()
+            .map_err(|e| {
+                format!("cannot run espeak-ng ({e}); install it: apt-get install espeak-ng")
+            })?;
+        if !status.success() {
+            return Err(format!("espeak-ng failed on {part:?}"));
+        }
+        let mut reader = hound::WavReader::open(&raw).map_err(fail)?;
+        let s = reader.spec();
+        if i > 0 {
+            let pause = s.sample_rate as usize * usize::from(s.channels) * PAUSE_MS / 1000;
+            speech.extend(std::iter::repeat_n(0, pause));
+        }
+        for sample in reader.samples::<i16>() {
+            speech.push(sample.map_err(fail)?);
+        }
+        spec = Some(s);
+    }
+    let spec = spec.ok_or_else(|| format!("no text to speak in {text:?}"))?;
     let pad = vec![0i16; spec.sample_rate as usize * usize::from(spec.channels)];
     let mut writer = hound::WavWriter::create(wav, spec).map_err(fail)?;
     for s in pad.iter().chain(&speech).chain(&pad) {
@@ -238,7 +406,8 @@ fn espeak(text: &str, wav: &Path) -> Result<(), String> {
     }
     writer.finalize().map_err(fail)?;
     let _ = std::fs::remove_file(&raw);
-    Ok(())
+    let frames = speech.len() / usize::from(spec.channels.max(1));
+    Ok(frames as u64 * 1000 / u64::from(spec.sample_rate.max(1)))
 }
 
 /// CPU and memory of one process over the run.
@@ -347,7 +516,14 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     sorted.get(i).copied()
 }
 
-fn report(app_log: &Path, usage: &Sampled, out: &Path, runs: u32) -> Result<(), String> {
+fn report(
+    app_log: &Path,
+    usage: &Sampled,
+    out: &Path,
+    runs: u32,
+    endpoint: &str,
+    speech_ms: &[u64],
+) -> Result<(), String> {
     let text =
         std::fs::read_to_string(app_log).map_err(|e| format!("{}: {e}", app_log.display()))?;
     let lines: Vec<serde_json::Value> = text
@@ -373,7 +549,9 @@ fn report(app_log: &Path, usage: &Sampled, out: &Path, runs: u32) -> Result<(), 
         })
         .collect();
     let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
-    println!("\nvoicehost bench: {runs} run(s) of the happy path (2 turns each)\n");
+    println!(
+        "\nvoicehost bench: {runs} run(s) of the happy path (2 turns each), endpoint = {endpoint}\n"
+    );
     println!(
         "{:<36} {:>4} {:>9} {:>9} {:>10}",
         "stage", "n", "p50 ms", "p95 ms", "target ms"
@@ -401,7 +579,25 @@ fn report(app_log: &Path, usage: &Sampled, out: &Path, runs: u32) -> Result<(), 
         Some(mb) => println!("GPU memory in use (peak): {mb} MiB"),
         None => println!("GPU memory: no NVIDIA driver (NVML) on this machine"),
     }
-    let json = serde_json::json!({ "runs": runs, "stages": stages, "usage": usage });
+    let (cut, users) = user_lines(app_log, speech_ms);
+    println!(
+        "\nUSER lines cut short (utterance audio shorter than the line): {cut} of {}",
+        users.len()
+    );
+    for (line, _) in users.iter().filter(|(_, cut)| *cut) {
+        println!("  cut: {line}");
+    }
+    let json = serde_json::json!({
+        "runs": runs,
+        "endpoint": endpoint,
+        "stages": stages,
+        "usage": usage,
+        "user_lines": {
+            "total": users.len(),
+            "cut": cut,
+            "lines": users.iter().map(|(l, c)| serde_json::json!({"text": l, "cut": c})).collect::<Vec<_>>(),
+        },
+    });
     let json_path = out.join("bench.json");
     std::fs::write(
         &json_path,
