@@ -166,7 +166,8 @@ async fn speak_stream_plays_while_the_reply_streams() {
     assert!(
         kinds[1..kinds.len() - 1]
             .iter()
-            .all(|k| *k == PlaybackEventKind::ChunkPlayed)
+            .all(|k| *k == PlaybackEventKind::ChunkPlayed),
+        "only chunks between start and finish: {kinds:?}"
     );
     assert!(kinds.len() >= 4, "played in several clauses: {kinds:?}");
     assert!(
