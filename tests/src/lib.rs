@@ -406,6 +406,33 @@ pub fn workers_on_port(port: u16) -> Vec<u32> {
         .collect()
 }
 
+/// Builds the cargo project `project` (a path below the workspace root, a project of its
+/// own, outside the workspace) into `target/out-of-tree`, where CI's cache keeps it, and
+/// returns its `library` (`--locked` builds with its committed Cargo.lock unchanged).
+pub fn build_out_of_tree(project: &str, library: &str, locked: bool) -> PathBuf {
+    let target = target_dir().parent().unwrap().join("out-of-tree");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.arg("build");
+    if locked {
+        build.arg("--locked");
+    }
+    let out = build
+        .arg("--manifest-path")
+        .arg(workspace_root().join(project).join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building {project} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let library = target.join("debug").join(library);
+    assert!(library.is_file(), "{} was not built", library.display());
+    library
+}
+
 /// The workspace root (the directory holding `models/` and `config/`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

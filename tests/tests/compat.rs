@@ -15,29 +15,17 @@ use serde_json::Value;
 use voicehost::plugin::PluginLibrary;
 use voicehost_plugin_api::ABI_VERSION;
 use voicehost_plugin_api::abi::PLUGIN_API_VERSION;
-use voicehost_tests::{Setup, artefact, target_dir};
+use voicehost_tests::{Setup, artefact, build_out_of_tree};
 
 /// Builds `plugins/fixtures/abi-1.0` once per test run; returns its plugin library.
 fn abi_1_0_plugin() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let target = target_dir().parent().unwrap().join("out-of-tree");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "--locked", "--manifest-path"])
-            .arg(workspace.join("plugins/fixtures/abi-1.0/Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building the abi-1.0 fixture failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let library = target.join("debug/libvoicehost_fixture_abi_1_0.so");
-        assert!(library.is_file(), "{} was not built", library.display());
-        library
+        build_out_of_tree(
+            "plugins/fixtures/abi-1.0",
+            "libvoicehost_fixture_abi_1_0.so",
+            true,
+        )
     })
 }
 

@@ -4,7 +4,7 @@
 //! a running host with `voicehost ctl reload tts --path …`, and heard — stt transcribes its
 //! speech from the simulated speaker → microphone path.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -15,29 +15,9 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use voicehost_tests::{
-    Setup, artefact, channel, free_port, service_info, stt_keys, target_dir, tts_keys,
+    Setup, artefact, build_out_of_tree, channel, free_port, service_info, stt_keys, tts_keys,
     wait_app_events, words, workspace_root,
 };
-
-/// Builds the example with cargo, outside the workspace (its own target directory under
-/// `target/`, so CI's cache keeps it); returns the library.
-fn build_example() -> PathBuf {
-    let manifest = workspace_root().join("plugins/examples/tts-espeak/Cargo.toml");
-    let target = target_dir().parent().unwrap().join("out-of-tree");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(cargo)
-        .args(["build", "--manifest-path"])
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "building the example failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    target.join("debug/libvoicehost_tts_espeak.so")
-}
 
 #[test]
 fn the_example_stays_small() {
@@ -51,7 +31,12 @@ fn the_example_stays_small() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_is_built_out_of_tree_hot_swapped_in_and_heard() {
-    let library = build_example();
+    // As a third party builds it: a cargo project of its own, on plugin-api only.
+    let library = build_out_of_tree(
+        "plugins/examples/tts-espeak",
+        "libvoicehost_tts_espeak.so",
+        false,
+    );
     // `voicehost plugin info` says what it is and that this host can load it.
     let info = Command::new(artefact("voicehost"))
         .args(["plugin", "info", "--json"])
