@@ -49,6 +49,9 @@ impl LoadError {
     }
 }
 
+/// Kind reported by test fixtures; the loader accepts it in any slot.
+pub const TEST_KIND: &str = "test";
+
 /// A plugin library whose version and layout were verified.
 #[derive(Debug, Clone)]
 pub struct PluginLibrary {
@@ -97,7 +100,7 @@ impl PluginLibrary {
     /// (fixtures of kind `test` fit any slot).
     pub fn check_kind(&self, slot: &str) -> Result<(), LoadError> {
         let kind = self.info.kind.as_str();
-        if kind == slot || kind == "test" {
+        if kind == slot || kind == TEST_KIND {
             Ok(())
         } else {
             Err(LoadError::WrongKind {

@@ -14,7 +14,7 @@ use voicehost_plugin_api::ABI_VERSION;
 use voicehost_plugin_api::abi::PLUGIN_API_VERSION;
 
 use crate::config::schema::SECTIONS;
-use crate::plugin::{PluginLibrary, declared_abi_version};
+use crate::plugin::{PluginLibrary, TEST_KIND, declared_abi_version};
 
 #[derive(Debug, Args)]
 pub struct PluginArgs {
@@ -35,9 +35,6 @@ pub enum PluginCommand {
         json: bool,
     },
 }
-
-/// Kind reported by test fixtures; the loader accepts it in any slot.
-const TEST_KIND: &str = "test";
 
 /// Everything `plugin info` reports.
 #[derive(Debug, Clone, Serialize)]
