@@ -143,7 +143,6 @@ fn load<S: Synthesizer>(inner: &service::Inner<S>) -> Result<service::Ready, Str
         player,
         jobs: std::sync::Mutex::new(jobs_tx),
         cache,
-        sample_rate: rate,
     })
 }
 
@@ -178,7 +177,9 @@ impl<S: Synthesizer> Plugin for TtsPlugin<S> {
         let settings = Settings::from_config(&ctx.config, &ctx.log_dir)?;
         let engine = S::configure(&ctx.config)?;
         let inner = Arc::new(service::Inner::<S>::new(settings, engine));
-        let svc = service::Tts::new(Arc::clone(&inner));
+        let svc = service::Tts {
+            inner: Arc::clone(&inner),
+        };
         let server = GrpcServer::builder(&ctx)
             .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
             .start(move |services, _health| {

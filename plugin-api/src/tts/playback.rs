@@ -84,6 +84,11 @@ impl Player {
         player
     }
 
+    /// How long `samples` of this player's audio play, in ms.
+    pub fn duration_ms(&self, samples: u64) -> u32 {
+        (samples * 1000 / u64::from(self.sample_rate)) as u32
+    }
+
     /// Announces `utterance` of `dialog` before its chunks come, so that it can be stopped
     /// while still being synthesised.
     pub fn begin(&self, utterance: u64, dialog: &str) {
@@ -269,7 +274,7 @@ impl Player {
             if let Ok(mut s) = self.state.0.lock() {
                 *s.played.entry(id).or_default() += chunk.pcm.len() as u64;
             }
-            let ms = (chunk.pcm.len() as u64 * 1000 / u64::from(self.sample_rate)) as u32;
+            let ms = self.duration_ms(chunk.pcm.len() as u64);
             let _ = self
                 .events
                 .send(event(PlaybackEventKind::ChunkPlayed, &chunk.dialog, id, ms));

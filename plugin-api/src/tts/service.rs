@@ -1,7 +1,6 @@
 //! `voicehost.tts.v1.TtsService`, served by the SDK for every [`Synthesizer`].
 
 use std::collections::HashMap;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Instant;
@@ -32,7 +31,6 @@ pub struct Ready {
     pub player: Player,
     pub jobs: Mutex<mpsc::Sender<Job>>,
     pub cache: HashMap<String, Vec<f32>>,
-    pub sample_rate: u32,
 }
 
 /// Shared by the RPC handlers and the loading thread.
@@ -69,21 +67,14 @@ impl<S: Synthesizer> Inner<S> {
 
 pub struct Tts<S: Synthesizer> {
     pub inner: Arc<Inner<S>>,
-    _engine: PhantomData<fn() -> S>,
 }
 
-impl<S: Synthesizer> Tts<S> {
-    pub fn new(inner: Arc<Inner<S>>) -> Self {
-        Tts {
-            inner,
-            _engine: PhantomData,
-        }
-    }
-}
-
+// Not derived: a derive would require `S: Clone`.
 impl<S: Synthesizer> Clone for Tts<S> {
     fn clone(&self) -> Self {
-        Tts::new(Arc::clone(&self.inner))
+        Tts {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -184,7 +175,7 @@ impl<S: Synthesizer> TtsService for Tts<S> {
             .filter(|_| voice == self.inner.default_voice)
         {
             Some(pcm) => {
-                audio_ms = (pcm.len() as u64 * 1000 / u64::from(ready.sample_rate)) as u32;
+                audio_ms = ready.player.duration_ms(pcm.len() as u64);
                 ready.player.push(Chunk {
                     utterance: id,
                     dialog: req.dialog_id.clone(),
@@ -221,7 +212,7 @@ impl<S: Synthesizer> TtsService for Tts<S> {
             .map_err(|_| Status::internal("playback ended without a result"))?;
         Ok(Response::new(SpeakResponse {
             utterance_id: id,
-            audio_ms: (samples * 1000 / u64::from(ready.sample_rate)) as u32,
+            audio_ms: ready.player.duration_ms(samples),
             finished,
         }))
     }
