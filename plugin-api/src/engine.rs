@@ -8,7 +8,8 @@ use crate::PluginMeta;
 /// should say what failed and what to do.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What an engine written on the SDK (`tts::Synthesizer`, `stt::Transcriber`) says about itself; the SDK adds the kind and the proto package.
+/// What an engine written on the SDK (`tts::Synthesizer`, `stt::Transcriber`) says about
+/// itself; the SDK adds the kind and the proto package.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineMeta {
     /// Plugin name, usually `env!("CARGO_PKG_NAME")`.

@@ -204,8 +204,11 @@ impl Endpointer {
                     && self.since_voice >= pause
                 {
                     self.paused = true;
-                    let so_far = samples.clone();
-                    return Some(Event::Pause(self.snapshot(&so_far)));
+                    // The utterance goes on: lend its audio to the snapshot, then put it back.
+                    let so_far = self.current.take().unwrap_or_default();
+                    let utterance = self.snapshot(&so_far);
+                    self.current = Some(so_far);
+                    return Some(Event::Pause(utterance));
                 }
                 None
             }
