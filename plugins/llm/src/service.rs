@@ -2,7 +2,8 @@
 //!
 //! - One generation at a time: requests queue in arrival order on the engine thread.
 //! - A client that goes away cancels its request, queued or running (the engine stops at
-//!   the next token).
+//!   the next token). In a dialog (a barge-in) the reply so far stays in its history and
+//!   is logged as `ASSISTANT: … [interrupted]`.
 //! - History: `dialog_id` empty = no history. Turn 1 starts (or restarts) a dialog; turn
 //!   n > 1 continues one whose last turn was n − 1. The most recent `max_dialogs` dialogs
 //!   are kept; the oldest turns are dropped when a prompt would not fit the context.
@@ -243,6 +244,16 @@ impl LlmService for Llm {
                 chunks = index,
                 "The client went away; generation stopped"
             );
+            // Interrupted (a barge-in): the dialog keeps what was said so far.
+            if !req.dialog_id.is_empty() && !reply.trim().is_empty() {
+                remember(&dialogs, max_dialogs, &req, &reply);
+                log_reply(
+                    &mut logger,
+                    &req.dialog_id,
+                    &format!("{} [interrupted]", reply.trim()),
+                )
+                .await;
+            }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
