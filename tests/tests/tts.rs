@@ -336,6 +336,7 @@ async fn cached_phrases_play_at_once_and_stop_interrupts() {
             break;
         }
     }
+    let stop_us = voicehost_plugin_api::now_us();
     let stopped = tts
         .stop_speaking(DialogRef::default())
         .await
@@ -354,6 +355,13 @@ async fn cached_phrases_play_at_once_and_stop_interrupts() {
             "stopped speech does not finish"
         );
         if e.utterance_id == resp.utterance_id && e.kind() == PlaybackEventKind::Interrupted {
+            // Stamped when the output goes quiet: after the stop, once the little audio the
+            // output already held has played.
+            let after_ms = (e.ts_unix_us - stop_us) / 1000;
+            assert!(
+                (0..1000).contains(&after_ms),
+                "interrupted {after_ms} ms after the stop"
+            );
             break;
         }
     }

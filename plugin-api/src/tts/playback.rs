@@ -14,6 +14,9 @@ use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
 use crate::now_us;
 
+/// Audio per write to the output and per render-reference frame.
+const FRAME: Duration = Duration::from_millis(20);
+
 /// A piece of one utterance.
 #[derive(Debug)]
 pub struct Chunk {
@@ -40,6 +43,8 @@ struct State {
     active: HashMap<u64, String>,
     /// Utterances cancelled by StopSpeaking (their chunks are dropped).
     cancelled: HashSet<u64>,
+    /// The utterance being played, and when the audio handed to the output so far ends.
+    playing: Option<(u64, Instant)>,
     shutdown: bool,
 }
 
@@ -167,16 +172,25 @@ impl Player {
             s.open.remove(&id);
         }
         dropped.retain(|id| !s.cancelled.contains(id));
+        // The playing utterance goes quiet once the output has played what it holds, plus
+        // at most the frame being handed over now.
+        let quiet_us = now_us()
+            + s.playing
+                .filter(|(id, _)| dropped.contains(id))
+                .map_or(0, |(_, drained)| {
+                    let held = drained.saturating_duration_since(Instant::now());
+                    (held + FRAME).as_micros() as i64
+                });
         for id in &dropped {
             s.cancelled.insert(*id);
-            s.active.remove(id);
+            let own_dialog = s.active.remove(id).unwrap_or_default();
             let played = s.played.remove(id).unwrap_or(0);
             for w in s.waiters.remove(id).unwrap_or_default() {
                 let _ = w.send((false, played));
             }
-            let _ = self
-                .events
-                .send(event(PlaybackEventKind::Interrupted, dialog, *id, 0));
+            let mut ev = event(PlaybackEventKind::Interrupted, &own_dialog, *id, 0);
+            ev.ts_unix_us = quiet_us;
+            let _ = self.events.send(ev);
         }
         cvar.notify_all();
         dropped.len() as u32
@@ -205,7 +219,8 @@ impl Player {
         }
     }
 
-    fn is_cancelled(&self, utterance: u64) -> bool {
+    /// True once `utterance` was stopped.
+    pub fn is_cancelled(&self, utterance: u64) -> bool {
         self.state
             .0
             .lock()
@@ -226,8 +241,8 @@ impl Player {
         // A stream's queue ran dry mid-utterance at this moment.
         let mut starved_since: Option<Instant> = None;
         let mut seq = 0u64;
-        // Audio per render-reference frame and per write to the output: 20 ms.
-        let frame_len = (self.sample_rate as usize / 50).max(1);
+        // Audio per render-reference frame and per write to the output.
+        let frame_len = (self.sample_rate as usize * FRAME.as_millis() as usize / 1000).max(1);
         while let Some(chunk) = self.next() {
             let id = chunk.utterance;
             if self.is_cancelled(id) {
@@ -257,6 +272,9 @@ impl Player {
                 let ts = now_us();
                 if let Err(e) = sink.write(frame) {
                     tracing::error!(error = %e, output = %sink.describe(), "Audio output failed");
+                }
+                if let Ok(mut s) = self.state.0.lock() {
+                    s.playing = Some((id, sink.drained_at()));
                 }
                 let _ = self.reference.send(AudioFrame {
                     pcm_s16le: voicehost_audio::to_s16le(frame),

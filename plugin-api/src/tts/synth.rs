@@ -76,6 +76,10 @@ pub fn run<S: Synthesizer>(
         while player.queued_samples() > high_samples {
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Stopped (StopSpeaking, a barge-in): the rest of it is not worth the CPU.
+        if player.is_cancelled(job.utterance) {
+            continue;
+        }
         let started = Instant::now();
         let pcm = if job.text.trim().is_empty() {
             Vec::new()
