@@ -24,6 +24,22 @@ use voicehost_tests::{
     write_wav_16k,
 };
 
+/// The Modelfile's instructions for the usual tests: a one-sentence answer.
+const SHORT_ANSWERS: &str = "SYSTEM \"\"\"You are a helpful voice assistant. Answer in one short \
+                             sentence.\"\"\"\nPARAMETER temperature 0\n";
+
+/// Replies of a few sentences: long enough to be interrupted.
+const LONG_ANSWERS: &str = "SYSTEM \"\"\"You are a helpful voice assistant. Answer in three or \
+                            four sentences.\"\"\"\nPARAMETER temperature 0\n\
+                            PARAMETER num_predict 60\n";
+
+/// A reply that says the wake word and "stop": the model is shown the answer once.
+const ALEXA_ANSWERS: &str = "SYSTEM \"\"\"You are a voice assistant.\"\"\"\n\
+                             PARAMETER temperature 0\nPARAMETER num_predict 40\n\
+                             MESSAGE user How do I stop you?\n\
+                             MESSAGE assistant Say Alexa, stop. When you say Alexa, stop, I stop \
+                             talking at once.\n";
+
 /// One assistant at a time: each runs five plugins in real time on two cores.
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
@@ -48,6 +64,16 @@ impl Assistant {
         stt_extra: &[(&str, &str)],
         loader: &[(&str, &str)],
     ) -> Assistant {
+        Self::start_full(greeting, SHORT_ANSWERS, stt_extra, loader)
+    }
+
+    /// [`Assistant::start_with`] with the Modelfile's lines after `FROM` (how it answers).
+    fn start_full(
+        greeting: &str,
+        answers: &str,
+        stt_extra: &[(&str, &str)],
+        loader: &[(&str, &str)],
+    ) -> Assistant {
         let mut setup = Setup::new();
         for (k, v) in loader {
             setup.loader(k, v);
@@ -58,8 +84,7 @@ impl Assistant {
         std::fs::write(
             &mf,
             format!(
-                "FROM {}\nSYSTEM \"\"\"You are a helpful voice assistant. Answer in one short \
-                 sentence.\"\"\"\nPARAMETER temperature 0\n",
+                "FROM {}\n{answers}",
                 model("SmolLM2-135M-Instruct.Q4_1.gguf").display()
             ),
         )
@@ -472,4 +497,201 @@ async fn an_stt_crash_while_listening_is_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_llm_that_is_down_is_answered() {
     a_crash_is_answered_by_its_prompt("llm", CrashAt::Asking, "Sorry, I had a problem.").await;
+}
+
+/// The reply's lines of the dialog's transcript (`ROLE: text`).
+fn transcript_lines(a: &Assistant, dialog: &str) -> Vec<String> {
+    let path = std::fs::read_dir(a.setup.log_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(dialog))
+        .unwrap();
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn num(e: &AppLine, key: &str) -> f64 {
+    e.field(key)
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} in {}", e.fields))
+}
+
+/// Barge-in: the user asks something else while a long reply plays. The reply stops within
+/// 300 ms of the speech's onset, and the new question is the dialog's next turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
+    let _serial = SERIAL.lock().await;
+    let alexa = espeak("Alexa");
+    let spoken = tts_speech(&[
+        "Tell me about the history of Rome.",
+        "What is the capital of France?",
+    ])
+    .await;
+    let (rome, france) = (trim_silence(&spoken[0]), trim_silence(&spoken[1]));
+    let mut a = Assistant::start_full("Hi, Master!", LONG_ANSWERS, &[], &[]);
+    let mut playback = a.playback().await;
+
+    a.wake(&mut playback, &alexa).await;
+    a.say("rome", &scene(3.5, &[(0.3, &rome)])).await;
+    let reply = next_event(
+        &mut playback,
+        PlaybackEventKind::Started,
+        true,
+        Duration::from_secs(60),
+    )
+    .await;
+    // Two seconds into the reply the user asks something else (0.3 s into the file).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    a.say("france", &scene(4.0, &[(0.3, &france)])).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let ev = playback.next().await.unwrap().unwrap();
+            assert!(
+                !(ev.kind() == PlaybackEventKind::Finished
+                    && ev.utterance_id == reply.utterance_id),
+                "the first reply played to its end: it was not interrupted"
+            );
+            if ev.kind() == PlaybackEventKind::Interrupted {
+                return ev;
+            }
+        }
+    })
+    .await;
+    let stopped = stopped.expect("the reply was not interrupted");
+    assert_eq!(stopped.utterance_id, reply.utterance_id);
+    // The speech's true onset: 0.3 s after capture switched to the file.
+    let switched = wait_app_events(&a.log(), &["input_changed"], Duration::from_secs(5))
+        .into_iter()
+        .rfind(|e| e.event == "input_changed" && e.field("to").contains("france"))
+        .expect("capture switched to the question");
+    let onset_us = num(&switched, "at_unix_us") as i64 + 300_000;
+    let quiet_after_onset_ms = (stopped.ts_unix_us - onset_us) as f64 / 1000.0;
+    eprintln!("speech onset (in the input) → reply quiet: {quiet_after_onset_ms} ms");
+    // The answer to the new question plays to its end.
+    next_event(
+        &mut playback,
+        PlaybackEventKind::Finished,
+        true,
+        Duration::from_secs(90),
+    )
+    .await;
+    let ev = wait_app_events(&a.log(), &["dialog_ended"], Duration::from_secs(20));
+
+    for e in ev
+        .iter()
+        .filter(|e| ["barge_in", "echo_guard", "underrun"].contains(&e.event.as_str()))
+    {
+        eprintln!("{} {}: {}", e.ts, e.event, e.fields);
+    }
+    let barge = events_named(&ev, "barge_in");
+    assert_eq!(barge.len(), 1, "one barge-in");
+    assert_eq!(barge[0].field("turn"), "1");
+    assert_eq!(barge[0].field("during_playback"), "true");
+    let onset_to_quiet = num(barge[0], "onset_to_quiet_ms");
+    assert!(
+        onset_to_quiet <= 300.0,
+        "the reply went quiet {onset_to_quiet} ms after the speech began (VAD onset)"
+    );
+    assert!(
+        quiet_after_onset_ms <= 300.0,
+        "the reply went quiet {quiet_after_onset_ms} ms after the speech began"
+    );
+    let (speech_db, residual_db) = (
+        num(barge[0], "speech_db"),
+        num(barge[0], "residual_echo_db"),
+    );
+    assert!(
+        speech_db > residual_db,
+        "{speech_db} dB over {residual_db} dB"
+    );
+
+    // One dialog of two turns: the question, the interrupted reply, the new question, its
+    // answer.
+    assert_eq!(events_named(&ev, "dialog_started").len(), 1);
+    let ended = events_named(&ev, "dialog_ended")[0];
+    assert_eq!(ended.field("turns"), "2");
+    let lines = transcript_lines(&a, ended.field("dialog"));
+    eprintln!("{}", lines.join("\n"));
+    let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(roles, ["USER", "ASSISTANT", "USER", "ASSISTANT"]);
+    assert!(
+        words(&lines[0]).contains(&"rome".to_owned()),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        words(&lines[2]).contains(&"france".to_owned()),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[3].contains("Paris"), "{}", lines[3]);
+    a.host.terminate();
+}
+
+/// The assistant's own reply, which says "Alexa" and "stop", reaches its microphone through
+/// the echo path while stt listens for barge-in: it neither interrupts itself nor wakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistants_own_reply_neither_interrupts_nor_wakes_it() {
+    let _serial = SERIAL.lock().await;
+    let alexa = espeak("Alexa");
+    let question = trim_silence(&tts_speech(&["How do I stop you?"]).await[0]);
+    let mut a = Assistant::start_full("Hi, Master!", ALEXA_ANSWERS, &[], &[]);
+    let mut playback = a.playback().await;
+
+    a.wake(&mut playback, &alexa).await;
+    a.say("stop", &scene(3.0, &[(0.3, &question)])).await;
+    let reply = next_event(
+        &mut playback,
+        PlaybackEventKind::Started,
+        true,
+        Duration::from_secs(60),
+    )
+    .await;
+    let end = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let ev = playback.next().await.unwrap().unwrap();
+            if ev.utterance_id == reply.utterance_id
+                && matches!(
+                    ev.kind(),
+                    PlaybackEventKind::Finished | PlaybackEventKind::Interrupted
+                )
+            {
+                return ev.kind();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        end,
+        PlaybackEventKind::Finished,
+        "the reply was interrupted"
+    );
+    let ev = wait_app_events(&a.log(), &["dialog_ended"], Duration::from_secs(20));
+    for e in events_named(&ev, "echo_guard") {
+        eprintln!("echo_guard: {}", e.fields);
+    }
+    assert!(events_named(&ev, "barge_in").is_empty(), "a barge-in");
+    assert!(events_named(&ev, "stt_barge_in").is_empty());
+    assert_eq!(events_named(&ev, "wake_detected").len(), 1, "a second wake");
+    let ended = events_named(&ev, "dialog_ended")[0];
+    assert_eq!(ended.field("turns"), "1");
+    assert_eq!(ended.field("reason"), "silence");
+    let lines = transcript_lines(&a, ended.field("dialog"));
+    eprintln!("{}", lines.join("\n"));
+    assert_eq!(lines.len(), 2, "only the question and its reply");
+    let reply_words = words(&lines[1]);
+    assert!(
+        reply_words.contains(&"alexa".to_owned()) && reply_words.contains(&"stop".to_owned()),
+        "the reply must say alexa and stop for this test: {}",
+        lines[1]
+    );
+    // It was played, and the echo path carried it into the input.
+    a.host.terminate();
+    let said = words(&a.transcript());
+    eprintln!("the assistant said: {said:?}");
+    assert!(said.contains(&"stop".to_owned()), "{said:?}");
 }

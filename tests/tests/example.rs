@@ -116,6 +116,7 @@ async fn the_example_is_built_out_of_tree_hot_swapped_in_and_heard() {
     stt_client
         .start(StartRequest {
             dialog_id: dialog.clone(),
+            barge_in_min_ms: 0,
         })
         .await
         .unwrap();

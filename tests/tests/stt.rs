@@ -41,6 +41,7 @@ async fn listen(
     let mut stt = SttServiceClient::new(channel(port));
     stt.start(StartRequest {
         dialog_id: dialog.into(),
+        barge_in_min_ms: 0,
     })
     .await
     .unwrap();
@@ -207,6 +208,7 @@ async fn silence_and_low_noise_give_no_result() {
     let dialog = "00000000000000d2";
     stt.start(StartRequest {
         dialog_id: dialog.into(),
+        barge_in_min_ms: 0,
     })
     .await
     .unwrap();
@@ -253,18 +255,30 @@ async fn control_errors_are_clear_and_frames_flow() {
     let err = stt
         .start(StartRequest {
             dialog_id: "bad id!".into(),
+            barge_in_min_ms: 0,
         })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    let err = stt
+        .start(StartRequest {
+            dialog_id: "d1".into(),
+            barge_in_min_ms: 5000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("barge_in_min_ms = 5000"), "{err}");
     stt.start(StartRequest {
         dialog_id: "d1".into(),
+        barge_in_min_ms: 0,
     })
     .await
     .unwrap();
     let err = stt
         .start(StartRequest {
             dialog_id: "d2".into(),
+            barge_in_min_ms: 0,
         })
         .await
         .unwrap_err();

@@ -91,6 +91,10 @@ pub struct LoaderConfig {
 pub struct DialogConfig {
     pub warmup_greeting: String,
     pub followup: Duration,
+    /// The user may interrupt a reply by speaking (stt listens while it plays).
+    pub barge_in: bool,
+    /// Speech while the assistant speaks must be voiced this long to interrupt it, ms.
+    pub barge_in_min_ms: u32,
     /// Acknowledgements after the wake word, one picked at random.
     pub yes_phrases: Vec<String>,
     pub stt_error_prompt: String,
@@ -337,6 +341,8 @@ impl Config {
         let dialog = DialogConfig {
             warmup_greeting: v.text("dialog", "warmup_greeting"),
             followup: v.ms("dialog", "followup_ms"),
+            barge_in: v.text("dialog", "barge_in") == "true",
+            barge_in_min_ms: v.int("dialog", "barge_in_min_ms").clamp(0, 2000) as u32,
             yes_phrases: phrase_list(&v.text("dialog", "yes_phrases")),
             stt_error_prompt: v.text("dialog", "stt_error_prompt"),
             llm_error_prompt: v.text("dialog", "llm_error_prompt"),

@@ -385,6 +385,14 @@ pub const SECTIONS: &[SectionDef] = &[
             ),
             key("endpoint", Ty::Choice(&["silence", "smart"]), "silence"),
             key(
+                "echo_guard_margin_db",
+                Ty::Float {
+                    min: 0.0,
+                    max: 40.0,
+                },
+                "10",
+            ),
+            key(
                 "smart_silence_ms",
                 Ty::Int {
                     min: 100,
@@ -550,6 +558,8 @@ pub const SECTIONS: &[SectionDef] = &[
         keys: &[
             key("warmup_greeting", Ty::Text { max_len: 200 }, "Hi, Master!"),
             key("followup_ms", MS, "4000"),
+            key("barge_in", Ty::Bool, "true"),
+            key("barge_in_min_ms", Ty::Int { min: 60, max: 2000 }, "100"),
             key("yes_phrases", Ty::Phrases, "Yes?;Yes, Master?;Sup?;Yo"),
             key(
                 "stt_error_prompt",

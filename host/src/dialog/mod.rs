@@ -5,10 +5,16 @@
 //! once, kwd is disabled (reason `dialog`), the logger opens the transcript (`NewDialog`).
 //! When the acknowledgement has played, stt listens for the dialog (`Start`); speech that
 //! starts within `followup_ms` is a turn: its final text goes to the transcript as `USER:`
-//! (the host owns USER lines; llm writes the ASSISTANT line), stt stops listening (the
-//! assistant must not hear itself), llm `Complete` is piped chunk by chunk into tts
-//! `SpeakStream`, and when the reply has played stt listens again for `followup_ms`. Silence
-//! ends the dialog: stt `Stop`, kwd enabled again.
+//! (the host owns USER lines; llm writes the ASSISTANT line), llm `Complete` is piped chunk
+//! by chunk into tts `SpeakStream`, and when the reply has played the next `followup_ms`
+//! window begins. Silence ends the dialog: stt `Stop`, kwd enabled again.
+//!
+//! Barge-in (`barge_in = true`, the default): stt keeps listening while the reply plays,
+//! with `barge_in_min_ms` in its `Start`. stt's echo guard keeps the assistant's own voice
+//! out (echo cancellation, then a level check against the residual echo); speech it reports
+//! during the reply stops it at once (tts `StopSpeaking`, the llm stream dropped, so llm
+//! stops generating), is logged as `barge_in` with the residual echo figure, and its final
+//! text is the next turn. With `barge_in = false` stt stops while the reply plays.
 //!
 //! Besides, whenever tts plays anything (the greeting, a prompt, a reply) kwd is disabled
 //! (reason `speaking`) until 300 ms after playback ends.
@@ -53,6 +59,7 @@ struct Metrics {
     detections: AtomicU64,
     dialogs: AtomicU64,
     turns: AtomicU64,
+    barge_ins: AtomicU64,
     stt_errors: AtomicU64,
     llm_errors: AtomicU64,
     tts_errors: AtomicU64,
@@ -70,6 +77,7 @@ impl Metrics {
             detections = get(&self.detections),
             dialogs = get(&self.dialogs),
             turns = get(&self.turns),
+            barge_ins = get(&self.barge_ins),
             stt_errors = get(&self.stt_errors),
             llm_errors = get(&self.llm_errors),
             tts_errors = get(&self.tts_errors),

@@ -44,6 +44,18 @@ enum Heard {
     Silence,
 }
 
+/// How a reply ended.
+#[derive(Debug)]
+enum Replied {
+    /// Played to its end; `listening`: stt's results stream (barge-in) is still good.
+    Played {
+        timing: ReplyTiming,
+        listening: bool,
+    },
+    /// The user spoke over it (barge-in): the reply was stopped, the speech is the next turn.
+    Interrupted,
+}
+
 /// When one reply was produced and played.
 #[derive(Debug, Default)]
 struct ReplyTiming {
@@ -150,9 +162,14 @@ impl Dialogs {
         let mut turn = 0u32;
         let mut faults_in_a_row = 0u32;
         let mut results = self.listen(&id).await;
+        // The user already talks (they interrupted the reply): wait for their words.
+        let mut speaking = false;
         let reason = loop {
             let heard = match &mut results {
-                Ok(stream) => self.hear(stream, &id, window_start).await,
+                Ok(stream) => {
+                    self.hear(stream, &id, window_start, std::mem::take(&mut speaking))
+                        .await
+                }
                 Err(why) => Err(Fault::Stt(why.clone())),
             };
             let said = match heard {
@@ -173,8 +190,10 @@ impl Dialogs {
             faults_in_a_row = 0;
             turn += 1;
             Metrics::bump(&self.metrics.turns);
-            // Not listening while the reply plays: the assistant must not hear itself.
-            self.stop_listening(&id).await;
+            if !self.cfg.barge_in {
+                // Not listening while the reply plays: the assistant must not hear itself.
+                self.stop_listening(&id).await;
+            }
             self.write_user(&id, &said.text).await;
             tracing::info!(
                 event = "user_said",
@@ -184,11 +203,31 @@ impl Dialogs {
                 speech_end_to_text_ms = (said.ts_unix_us - said.speech_end_unix_us) as f64 / 1000.0,
                 "User turn"
             );
-            match self.reply(&id, turn, &said.text).await {
-                Ok(t) => log_turn(&id, turn, &said, &t),
-                Err(fault) => self.fault(&id, turn, fault).await,
+            // With barge-in, stt listens on while the reply plays (the echo guard keeps the
+            // assistant's own voice out) and speech stops the reply.
+            let watch = match &mut results {
+                Ok(stream) if self.cfg.barge_in => Some(stream),
+                _ => None,
+            };
+            let mut listening = watch.is_some();
+            match self.reply(&id, turn, &said.text, watch).await {
+                Ok(Replied::Played {
+                    timing,
+                    listening: still,
+                }) => {
+                    log_turn(&id, turn, &said, &timing);
+                    listening &= still;
+                }
+                Ok(Replied::Interrupted) => speaking = true,
+                Err(fault) => {
+                    // The prompt is spoken without stt listening.
+                    listening = false;
+                    self.fault(&id, turn, fault).await;
+                }
             }
-            results = self.listen(&id).await;
+            if !listening {
+                results = self.listen(&id).await;
+            }
             window_start = Instant::now();
             if self.host.is_shutting_down() {
                 break "shutdown";
@@ -217,6 +256,11 @@ impl Dialogs {
             let start = stt
                 .start(StartRequest {
                     dialog_id: dialog.to_owned(),
+                    barge_in_min_ms: if self.cfg.barge_in {
+                        self.cfg.barge_in_min_ms
+                    } else {
+                        0
+                    },
                 })
                 .await;
             match start {
@@ -255,15 +299,20 @@ impl Dialogs {
         }
     }
 
-    /// Waits for the user: speech must start within `followup` of `window_start`.
+    /// Waits for the user: speech must start within `followup` of `window_start` (or has
+    /// started already: `speaking`).
     async fn hear(
         &self,
         results: &mut Streaming<SttResult>,
         dialog: &str,
         window_start: Instant,
+        mut speaking: bool,
     ) -> Result<Heard, Fault> {
-        let mut deadline = tokio::time::Instant::from_std(window_start + self.cfg.followup);
-        let mut speaking = false;
+        let mut deadline = if speaking {
+            tokio::time::Instant::now() + UTTERANCE_LIMIT
+        } else {
+            tokio::time::Instant::from_std(window_start + self.cfg.followup)
+        };
         loop {
             let next = match tokio::time::timeout_at(deadline, results.next()).await {
                 Ok(next) => next,
@@ -317,8 +366,104 @@ impl Dialogs {
         }
     }
 
+    /// The reply to `text`, played; with `watch` (barge-in), stopped as soon as stt reports
+    /// the user speaking.
+    async fn reply(
+        &self,
+        dialog: &str,
+        turn: u32,
+        text: &str,
+        watch: Option<&mut Streaming<SttResult>>,
+    ) -> Result<Replied, Fault> {
+        let mut events = self.playback.subscribe();
+        let play = self.play_reply(dialog, turn, text);
+        let played = |timing, listening| Replied::Played { timing, listening };
+        let Some(results) = watch else {
+            return play.await.map(|t| played(t, false));
+        };
+        tokio::pin!(play);
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                done = &mut play => return done.map(|t| played(t, watching)),
+                next = results.next(), if watching => match next {
+                    Some(Ok(r)) if r.speech_started => {
+                        self.barge_in(dialog, turn, &r, &mut events).await;
+                        // Dropping `play` here drops the llm stream (llm stops generating)
+                        // and ends the tts stream of what is left.
+                        return Ok(Replied::Interrupted);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(s)) => {
+                        tracing::warn!(event = "barge_in_unavailable", dialog, error = %s.message(), "stt's results failed during the reply; it cannot be interrupted");
+                        watching = false;
+                    }
+                    None => {
+                        tracing::warn!(event = "barge_in_unavailable", dialog, "stt's results ended during the reply; it cannot be interrupted");
+                        watching = false;
+                    }
+                },
+            }
+        }
+    }
+
+    /// The user spoke over the reply: stops tts at once and logs how quickly it went quiet.
+    async fn barge_in(
+        &self,
+        dialog: &str,
+        turn: u32,
+        speech: &SttResult,
+        events: &mut broadcast::Receiver<Playback>,
+    ) {
+        let stop = async {
+            let mut tts = self.tts()?;
+            tts.stop_speaking(DialogRef {
+                dialog_id: dialog.to_owned(),
+            })
+            .await
+            .map_err(|s| tracing::warn!(event = "barge_in_stop_failed", dialog, error = %s.message(), "tts StopSpeaking failed"))
+            .ok()
+            .map(|r| r.into_inner().dropped)
+        };
+        let dropped = stop.await.unwrap_or(0);
+        // When the reply started playing, and when its output went quiet.
+        let (mut started, mut quiet) = (None, None);
+        if dropped > 0 {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+            while quiet.is_none() {
+                match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Ok(Ok(Playback::Event(ev))) if ev.dialog_id == dialog => match ev.kind() {
+                        PlaybackEventKind::Started if started.is_none() => {
+                            started = Some(ev.ts_unix_us);
+                        }
+                        PlaybackEventKind::Interrupted => quiet = Some(ev.ts_unix_us),
+                        _ => {}
+                    },
+                    Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
+                }
+            }
+        }
+        let ms = |from: i64, to: Option<i64>| to.map(|to| (to - from) as f64 / 1000.0);
+        let onset = speech.speech_start_unix_us;
+        tracing::info!(
+            event = "barge_in",
+            dialog,
+            turn,
+            during_playback = speech.barge_in,
+            speech_db = speech.speech_db,
+            residual_echo_db = speech.residual_echo_db,
+            onset_to_report_ms = ms(onset, Some(speech.ts_unix_us)),
+            onset_to_quiet_ms = ms(onset, quiet),
+            reply_played_ms = started.and_then(|s| ms(s, quiet)),
+            dropped,
+            "The user spoke over the reply; it was stopped"
+        );
+        Metrics::bump(&self.metrics.barge_ins);
+    }
+
     /// llm `Complete` piped chunk by chunk into tts `SpeakStream`; returns once played.
-    async fn reply(&self, dialog: &str, turn: u32, text: &str) -> Result<ReplyTiming, Fault> {
+    async fn play_reply(&self, dialog: &str, turn: u32, text: &str) -> Result<ReplyTiming, Fault> {
         let mut t = ReplyTiming {
             request_us: now_us(),
             ..ReplyTiming::default()

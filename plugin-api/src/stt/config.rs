@@ -129,3 +129,14 @@ impl Settings {
         Ok(s)
     }
 }
+
+/// `echo_guard_margin_db`: while the assistant speaks, how far (dB) speech must be above the
+/// residual echo of its voice to count (the echo guard's margin).
+pub(super) fn echo_guard_margin_db(c: &PluginConfig) -> Result<f32, PluginError> {
+    let margin: f32 = c.parse_or("echo_guard_margin_db", 10.0)?;
+    PluginConfig::check(
+        (0.0..=40.0).contains(&margin),
+        format!("[stt] echo_guard_margin_db = {margin} is out of range; use 0 to 40"),
+    )?;
+    Ok(margin)
+}

@@ -25,6 +25,7 @@ mod aec;
 mod complete;
 mod config;
 mod echo;
+mod guard;
 mod pipeline;
 mod service;
 mod vad;
@@ -47,7 +48,14 @@ use crate::{
 
 /// What every stt plugin on this SDK serves; `voicehost plugin info` lists these after the
 /// engine's own features.
-pub const SDK_FEATURES: &[&str] = &["webrtc_aec3", "silero_vad", "audio_frames", "set_input"];
+pub const SDK_FEATURES: &[&str] = &[
+    "webrtc_aec3",
+    "silero_vad",
+    "audio_frames",
+    "set_input",
+    "smart_endpointing",
+    "barge_in",
+];
 
 /// What a [`Transcriber`] made of one utterance.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +108,7 @@ impl<T: Transcriber> std::fmt::Debug for SttPlugin<T> {
 
 fn load<T: Transcriber>(
     s: &Settings,
+    margin_db: f32,
     engine: &T::Config,
     shared: Arc<pipeline::Shared>,
     health: HealthHandle,
@@ -126,13 +135,14 @@ fn load<T: Transcriber>(
     if s.input == voicehost_audio::InputSpec::Auto && input.starts_with("silence") {
         tracing::warn!(event = "input_fallback", input = %input, "No microphone: stt hears silence");
     }
-    if aec.is_some() || shared.echo.is_some() {
-        let (addr, ap, shared) = (s.render_reference.clone(), aec.clone(), Arc::clone(&shared));
-        std::thread::Builder::new()
-            .name("vh-stt-reference".to_owned())
-            .spawn(move || pipeline::render_reference(addr, ap, shared))
-            .map_err(|e| format!("cannot start the render-reference thread: {e}"))?;
-    }
+    // The render reference feeds the echo canceller, the simulated echo path and the
+    // echo guard (which needs it even without echo cancellation).
+    let (addr, reference_shared) = (s.render_reference.clone(), Arc::clone(&shared));
+    std::thread::Builder::new()
+        .name("vh-stt-reference".to_owned())
+        .spawn(move || pipeline::render_reference(addr, reference_shared))
+        .map_err(|e| format!("cannot start the render-reference thread: {e}"))?;
+    let guard = guard::EchoGuard::new(margin_db);
     let capture_health = health.clone();
     let aec_for_capture = aec.clone();
     std::thread::Builder::new()
@@ -141,8 +151,11 @@ fn load<T: Transcriber>(
             pipeline::capture(
                 source,
                 aec_for_capture,
-                vad,
-                endpointer,
+                pipeline::Detection {
+                    vad,
+                    guard,
+                    endpointer,
+                },
                 recognizer,
                 shared,
                 capture_health,
@@ -174,6 +187,7 @@ impl<T: Transcriber> Plugin for SttPlugin<T> {
 
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {
         let settings = Settings::from_config(&ctx.config)?;
+        let margin_db = config::echo_guard_margin_db(&ctx.config)?;
         let engine = T::configure(&ctx.config)?;
         let echo = settings
             .input_echo
@@ -193,7 +207,9 @@ impl<T: Transcriber> Plugin for SttPlugin<T> {
         std::thread::Builder::new()
             .name("vh-stt-load".to_owned())
             .spawn(move || {
-                if let Err(e) = load::<T>(&settings, &engine, loader_shared, health.clone()) {
+                if let Err(e) =
+                    load::<T>(&settings, margin_db, &engine, loader_shared, health.clone())
+                {
                     tracing::error!(error = %e, "stt cannot serve");
                     health.set_not_serving(e);
                 }

@@ -3,6 +3,7 @@
 //! transcriber → results.
 //! Capture runs on its own thread and never waits for a subscriber.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -20,11 +21,17 @@ use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use super::aec::EchoCanceller;
 use super::complete::reads_complete;
 use super::echo::EchoLine;
+use super::guard::{EchoGuard, FarEnd, Verdict};
 use super::vad::{Endpointer, Event, Silero, Utterance, WINDOW};
 
 pub const RATE: u32 = 16_000;
 /// 10 ms at 16 kHz: the echo canceller's frame.
 pub const FRAME: usize = 160;
+/// How long (VAD windows: 1.5 s) after the assistant was last heard speech still counts as
+/// an interruption (a pause between the clauses of a reply, a synthesis underrun).
+const BARGE_IN_HANGOVER: u32 = 47;
+/// Render-reference frames kept for the capture thread at most (1 s).
+const MAX_RENDER_FRAMES: usize = 100;
 
 /// State shared by the pipeline threads and the RPC handlers.
 #[derive(Debug)]
@@ -33,6 +40,11 @@ pub struct Shared {
     pub results: broadcast::Sender<SttResult>,
     /// The dialog being listened to.
     pub dialog: Mutex<Option<String>>,
+    /// The dialog's barge-in minimum (ms voiced while the assistant speaks); 0: none.
+    pub barge_in_ms: AtomicU32,
+    /// Render-reference frames (10 ms, 16 kHz) not yet taken by the capture thread, which
+    /// takes one per captured frame: the echo canceller sees far end and microphone in step.
+    render: Mutex<VecDeque<Vec<f32>>>,
     pub utterances: AtomicU32,
     pub stop: AtomicBool,
     /// An input opened by `SetInput`, taken over by the capture thread.
@@ -59,6 +71,8 @@ impl Shared {
             frames: broadcast::channel(256).0,
             results: broadcast::channel(64).0,
             dialog: Mutex::new(None),
+            barge_in_ms: AtomicU32::new(0),
+            render: Mutex::new(VecDeque::new()),
             utterances: AtomicU32::new(0),
             stop: AtomicBool::new(false),
             next_input: Mutex::new(None),
@@ -66,6 +80,26 @@ impl Shared {
             echo,
             pauses: Mutex::new(Pauses::default()),
         }
+    }
+
+    /// A render-reference frame arrived.
+    fn push_render(&self, frame: Vec<f32>) {
+        if let Ok(mut r) = self.render.lock() {
+            r.push_back(frame);
+            // Capture stalled or far behind: old far end is of no use.
+            while r.len() > MAX_RENDER_FRAMES {
+                r.pop_front();
+            }
+        }
+    }
+
+    /// The far end that goes with the next captured frame: silence when nothing plays.
+    fn pop_render(&self) -> Vec<f32> {
+        self.render
+            .lock()
+            .ok()
+            .and_then(|mut r| r.pop_front())
+            .unwrap_or_else(|| vec![0.0; FRAME])
     }
 
     fn set_pending(&self, pause: Option<(u64, u64)>) {
@@ -100,6 +134,42 @@ impl Shared {
     }
 }
 
+/// The echo guard's verdicts on the current voiced run (the windows that may start an
+/// utterance): its mean level and the highest residual echo expected during it.
+#[derive(Debug, Default)]
+struct RunLevels {
+    windows: u32,
+    sum_db: f32,
+    residual_db: Option<f32>,
+}
+
+impl RunLevels {
+    fn push(&mut self, v: &Verdict) {
+        if !v.voiced {
+            *self = RunLevels::default();
+            return;
+        }
+        self.windows += 1;
+        self.sum_db += v.speech_db;
+        if let Some(r) = v.residual_db {
+            self.residual_db = Some(self.residual_db.map_or(r, |m| m.max(r)));
+        }
+    }
+
+    fn speech_db(&self) -> f32 {
+        if self.windows == 0 {
+            return -100.0;
+        }
+        (self.sum_db / self.windows as f32 * 10.0).round() / 10.0
+    }
+
+    /// -100 when the assistant was silent.
+    fn residual_db(&self) -> f32 {
+        self.residual_db
+            .map_or(-100.0, |r| (r * 10.0).round() / 10.0)
+    }
+}
+
 /// An utterance on its way to the transcriber: finished, or (smart endpointing) the audio
 /// up to a pause.
 struct Job {
@@ -111,16 +181,29 @@ struct Job {
     partial: Option<u64>,
 }
 
+/// What decides where speech is: the VAD, the echo guard in front of the endpointer, and
+/// the endpointer.
+#[derive(Debug)]
+pub struct Detection {
+    pub vad: Silero,
+    pub guard: EchoGuard,
+    pub endpointer: Endpointer,
+}
+
 /// Runs capture until `shared.stop`. Reports a capture failure through `health`.
 pub fn capture<T: Transcriber>(
     mut source: Box<dyn Source>,
     aec: Option<Arc<EchoCanceller>>,
-    mut vad: Silero,
-    mut endpointer: Endpointer,
+    detection: Detection,
     recognizer: T,
     shared: Arc<Shared>,
     health: HealthHandle,
 ) {
+    let Detection {
+        mut vad,
+        mut guard,
+        mut endpointer,
+    } = detection;
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     let rec_shared = Arc::clone(&shared);
     std::thread::Builder::new()
@@ -138,9 +221,21 @@ pub fn capture<T: Transcriber>(
     let mut last_stats = Instant::now();
     let mut in_speech = false;
     let mut pauses = 0u64;
+    // The guard's verdicts on the voiced run that may start an utterance.
+    let mut run = RunLevels::default();
+    let mut far = FarEnd::default();
+    // VAD windows since the assistant was last heard (for barge-in).
+    let mut since_far = u32::MAX;
     while !shared.stop.load(Ordering::SeqCst) {
         if let Some(next) = shared.next_input.lock().ok().and_then(|mut n| n.take()) {
-            tracing::info!(event = "input_changed", from = %source.describe(), to = %next.describe(), "Capture switched input");
+            tracing::info!(
+                event = "input_changed",
+                from = %source.describe(),
+                to = %next.describe(),
+                // Capture time of the new input's first sample.
+                at_unix_us = epoch_us + ((position + pending.len() as u64) * 1_000_000 / u64::from(RATE)) as i64,
+                "Capture switched input"
+            );
             source = next;
         }
         let mut read = Vec::new();
@@ -170,9 +265,12 @@ pub fn capture<T: Transcriber>(
             if let Some(echo) = &shared.echo {
                 echo.mix_into(&mut frame);
             }
+            let render = shared.pop_render();
             if let Some(ec) = &aec {
+                ec.render(&render);
                 ec.capture(&mut frame);
             }
+            far.push(&render);
             let ts = epoch_us + (position * 1_000_000 / u64::from(RATE)) as i64;
             position += FRAME as u64;
             let _ = shared.frames.send(AudioFrame {
@@ -191,6 +289,8 @@ pub fn capture<T: Transcriber>(
             if active.is_none() {
                 if was_active {
                     endpointer.reset();
+                    run = RunLevels::default();
+                    guard.take_stretch();
                 }
                 was_active = false;
                 in_speech = false;
@@ -214,19 +314,79 @@ pub fn capture<T: Transcriber>(
             {
                 endpointer.reset();
             }
-            let event = endpointer.push(&w, p);
+            // With barge-in (the dialog's Start asked for it), the echo guard decides what
+            // counts as speech while the assistant speaks; without it the VAD alone does.
+            let barge_in_ms = shared.barge_in_ms.load(Ordering::Relaxed);
+            let far = far.level_db().filter(|_| barge_in_ms > 0);
+            since_far = if far.is_some() {
+                0
+            } else {
+                since_far.saturating_add(1)
+            };
+            let verdict = guard.judge(&w, p >= endpointer.threshold(), far);
+            if far.is_some() && p >= endpointer.threshold() {
+                tracing::debug!(
+                    event = "guard_window",
+                    p,
+                    far_db = ?far,
+                    speech_db = verdict.speech_db,
+                    residual_db = ?verdict.residual_db,
+                    voiced = verdict.voiced,
+                    at_unix_us = at(endpointer.position()),
+                    "A window the VAD called speech while the assistant speaks"
+                );
+            }
+            if far.is_none()
+                && let (Some(stretch), Some(dialog)) = (guard.take_stretch(), &active)
+            {
+                tracing::info!(
+                    event = "echo_guard",
+                    dialog = %dialog,
+                    windows = stretch.windows,
+                    vad_voiced = stretch.vad_voiced,
+                    passed = stretch.passed,
+                    max_excess_db = ?stretch.max_excess_db.map(|d| (d * 10.0).round() / 10.0),
+                    margin_db = guard.margin_db(),
+                    "The assistant stopped speaking: what the echo guard saw meanwhile"
+                );
+            }
+            // Speech while a reply plays, or in a pause of it, interrupts it.
+            let barge_in = barge_in_ms > 0 && since_far <= BARGE_IN_HANGOVER;
+            if !endpointer.in_speech() {
+                endpointer.set_barge_in(barge_in.then_some(barge_in_ms));
+                run.push(&verdict);
+            }
+            let event = endpointer.push(&w, if verdict.voiced { p } else { 0.0 });
             if endpointer.in_speech()
                 && !in_speech
                 && let Some(dialog) = &active
             {
-                // Tell listeners at once that the user talks (the follow-up window).
+                // Tell listeners at once that the user talks (the follow-up window, or an
+                // interruption of the assistant).
+                let speech_start_unix_us = at(endpointer.speech_start());
+                if barge_in {
+                    tracing::info!(
+                        event = "stt_barge_in",
+                        dialog = %dialog,
+                        speech_db = run.speech_db(),
+                        residual_echo_db = run.residual_db(),
+                        onset_to_report_ms = (now_us() - speech_start_unix_us) / 1000,
+                        "Speech while the assistant speaks"
+                    );
+                }
                 let _ = shared.results.send(SttResult {
                     dialog_id: dialog.clone(),
                     speech_started: true,
-                    speech_start_unix_us: at(endpointer.speech_start()),
+                    speech_start_unix_us,
                     ts_unix_us: now_us(),
+                    barge_in,
+                    speech_db: run.speech_db(),
+                    residual_echo_db: run.residual_db(),
                     ..SttResult::default()
                 });
+            }
+            if endpointer.in_speech() {
+                run = RunLevels::default();
             }
             in_speech = endpointer.in_speech();
             let Some(dialog) = active else { continue };
@@ -348,7 +508,7 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
                     speech_end_unix_us: speech_end,
                     ts_unix_us: now,
                     no_speech_prob: t.no_speech_prob,
-                    speech_started: false,
+                    ..SttResult::default()
                 });
             }
             Ok(None) => {
@@ -370,9 +530,9 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
     }
 }
 
-/// Feeds tts's render reference to the echo canceller as its far end (and to the simulated
-/// echo path, if any); reconnects by itself.
-pub fn render_reference(addr: String, aec: Option<Arc<EchoCanceller>>, shared: Arc<Shared>) {
+/// Queues tts's render reference for the capture thread (the echo canceller's far end and
+/// the echo guard's) and feeds the simulated echo path, if any; reconnects by itself.
+pub fn render_reference(addr: String, shared: Arc<Shared>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -427,12 +587,10 @@ pub fn render_reference(addr: String, aec: Option<Arc<EchoCanceller>>, shared: A
                 pending.extend(r.process(&mono));
                 while pending.len() >= FRAME {
                     let render: Vec<f32> = pending.drain(..FRAME).collect();
-                    if let Some(aec) = &aec {
-                        aec.render(&render);
-                    }
                     if let Some(echo) = &shared.echo {
                         echo.played(&render);
                     }
+                    shared.push_render(render);
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

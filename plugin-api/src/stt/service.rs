@@ -1,6 +1,7 @@
 //! `voicehost.stt.v1.SttService`.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,6 +20,9 @@ pub struct Stt {
     pub shared: Arc<Shared>,
 }
 
+/// The longest barge-in minimum a Start may ask for, ms.
+const MAX_BARGE_IN_MS: u32 = 2000;
+
 fn check_dialog(id: &str) -> Result<(), Status> {
     crate::check_id("dialog_id", id, " (as NewDialog returns)")
 }
@@ -26,8 +30,16 @@ fn check_dialog(id: &str) -> Result<(), Status> {
 #[tonic::async_trait]
 impl SttService for Stt {
     async fn start(&self, req: Request<StartRequest>) -> Result<Response<StartResponse>, Status> {
-        let dialog = req.into_inner().dialog_id;
+        let StartRequest {
+            dialog_id: dialog,
+            barge_in_min_ms,
+        } = req.into_inner();
         check_dialog(&dialog)?;
+        if barge_in_min_ms > MAX_BARGE_IN_MS {
+            return Err(Status::invalid_argument(format!(
+                "barge_in_min_ms = {barge_in_min_ms} is too long; use 0 (no barge-in) to {MAX_BARGE_IN_MS}"
+            )));
+        }
         let mut active = self
             .shared
             .dialog
@@ -39,7 +51,10 @@ impl SttService for Stt {
             )));
         }
         *active = Some(dialog.clone());
-        tracing::info!(event = "stt_started", dialog = %dialog, "Listening");
+        self.shared
+            .barge_in_ms
+            .store(barge_in_min_ms, Ordering::Relaxed);
+        tracing::info!(event = "stt_started", dialog = %dialog, barge_in_min_ms, "Listening");
         Ok(Response::new(StartResponse {}))
     }
 
@@ -62,6 +77,7 @@ impl SttService for Stt {
             Some(_) => {
                 tracing::info!(event = "stt_stopped", dialog = ?active, "Stopped listening");
                 *active = None;
+                self.shared.barge_in_ms.store(0, Ordering::Relaxed);
                 Ok(Response::new(StopResponse {}))
             }
         }

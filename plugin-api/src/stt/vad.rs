@@ -86,6 +86,8 @@ pub struct Endpointer {
     paused: bool,
     serial: u64,
     min_speech: usize,
+    /// While the assistant speaks (barge-in): the voiced run that starts an utterance.
+    barge_in: Option<usize>,
     max_len: usize,
     preroll: VecDeque<f32>,
     preroll_len: usize,
@@ -114,6 +116,7 @@ impl Endpointer {
             paused: false,
             serial: 0,
             min_speech: ms(min_speech_ms),
+            barge_in: None,
             max_len: ms(max_ms),
             preroll: VecDeque::new(),
             preroll_len: ms(preroll_ms),
@@ -126,9 +129,25 @@ impl Endpointer {
         }
     }
 
+    /// Samples pushed or skipped so far: where the next window begins.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The speech probability from which a window counts as voiced.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
     /// True while an utterance is being collected.
     pub fn in_speech(&self) -> bool {
         self.current.is_some()
+    }
+
+    /// Barge-in: while `Some`, a voiced run of this many ms starts an utterance instead of
+    /// `min_speech_ms` (the assistant is speaking and the user may interrupt it).
+    pub fn set_barge_in(&mut self, min_ms: Option<u32>) {
+        self.barge_in = min_ms.map(|m| RATE * m as usize / 1000);
     }
 
     /// Where the utterance being collected began (samples since the first window).
@@ -161,17 +180,18 @@ impl Endpointer {
         match self.current.as_mut() {
             None => {
                 self.preroll.extend(window.iter().copied());
+                let min_speech = self.barge_in.unwrap_or(self.min_speech);
                 let excess = self
                     .preroll
                     .len()
-                    .saturating_sub(self.preroll_len + self.min_speech);
+                    .saturating_sub(self.preroll_len + self.min_speech.max(min_speech));
                 self.preroll.drain(..excess);
                 self.voiced_run = if voiced {
                     self.voiced_run + window.len()
                 } else {
                     0
                 };
-                if self.voiced_run >= self.min_speech {
+                if self.voiced_run >= min_speech {
                     self.serial += 1;
                     self.paused = false;
                     self.speech_start = self.position - self.voiced_run as u64;
@@ -263,6 +283,25 @@ mod tests {
             assert!(ep.push(&w, p).is_none());
         }
         assert!(!ep.in_speech());
+    }
+
+    #[test]
+    fn barge_in_starts_speech_after_its_own_minimum() {
+        let mut ep = Endpointer::new(0.5, 500, 250, 10_000, 200, None);
+        let w = vec![0.1; WINDOW];
+        // 160 ms voiced is not speech by default (250 ms) …
+        for _ in 0..5 {
+            ep.push(&w, 0.9);
+        }
+        assert!(!ep.in_speech());
+        ep.reset();
+        // … but it is while the assistant speaks with barge_in_min_ms = 150.
+        ep.set_barge_in(Some(150));
+        for _ in 0..5 {
+            ep.push(&w, 0.9);
+        }
+        assert!(ep.in_speech());
+        assert_eq!(ep.position - ep.speech_start(), 5 * WINDOW as u64);
     }
 
     #[test]

@@ -4,6 +4,14 @@
 pub struct StartRequest {
     #[prost(string, tag = "1")]
     pub dialog_id: ::prost::alloc::string::String,
+    /// Barge-in, for a client that keeps listening while the assistant speaks: while tts's
+    /// render reference is active, the echo guard counts speech only above the residual echo
+    /// of the assistant's own voice (after echo cancellation), and speech that begins while
+    /// the assistant speaks (or within 1.5 s of it) starts an utterance after this many ms
+    /// voiced; its speech_started result has barge_in set. 0: no barge-in, the VAD alone
+    /// judges speech (as before this field). At most 2000.
+    #[prost(uint32, tag = "2")]
+    pub barge_in_min_ms: u32,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -44,6 +52,18 @@ pub struct SttResult {
     /// sent once per utterance, before its final result, so a listener knows the user talks.
     #[prost(bool, tag = "9")]
     pub speech_started: bool,
+    /// Set on a speech_started result whose speech began while the assistant was speaking (or
+    /// within 1.5 s of it) and passed the echo guard (voiced for barge_in_min_ms, above the
+    /// residual echo).
+    #[prost(bool, tag = "10")]
+    pub barge_in: bool,
+    /// With barge_in: the speech's level and the residual echo level the guard expected at
+    /// the same moment, after echo cancellation, dBFS (residual -100: the speech began in a
+    /// pause of the assistant's speech).
+    #[prost(float, tag = "11")]
+    pub speech_db: f32,
+    #[prost(float, tag = "12")]
+    pub residual_echo_db: f32,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

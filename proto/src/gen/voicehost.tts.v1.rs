@@ -34,7 +34,8 @@ pub struct PlaybackEvent {
     pub dialog_id: ::prost::alloc::string::String,
     #[prost(uint64, tag = "3")]
     pub utterance_id: u64,
-    /// Microseconds since the Unix epoch.
+    /// Microseconds since the Unix epoch. For INTERRUPTED: when the output goes quiet (the
+    /// audio already handed to the output still plays out).
     #[prost(int64, tag = "4")]
     pub ts_unix_us: i64,
     /// For CHUNK_PLAYED: audio in the chunk; for UNDERRUN: the gap length.

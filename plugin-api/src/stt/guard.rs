@@ -1,0 +1,275 @@
+//! The echo guard: while the assistant speaks, tells the user's voice from what is left of
+//! the assistant's own voice after echo cancellation.
+//!
+//! What tts plays (its render reference) is the far end; the capture thread takes it frame
+//! by frame in step with the microphone. While the far end is active, a VAD window of the
+//! echo-cancelled signal counts as speech only if its level is at least `margin_db` above
+//! the residual echo expected at that moment: the far-end level plus the residual gain, the
+//! highest (cancelled signal − far end) ratio of the recent windows the VAD judged not to
+//! be speech. Until enough such windows have been seen (and never from the first windows of
+//! a stretch, before the echo has reached the microphone) the residual gain is 0 dB, as
+//! loud as the far end itself: an echo canceller that has not converged, or is not there,
+//! cannot let the assistant's voice through.
+
+use std::collections::VecDeque;
+
+use super::pipeline::{FRAME, RATE};
+use super::vad::WINDOW;
+
+/// Capture frames (10 ms) of far end that count for the echo in the current window: the
+/// echo path's delay (speaker → microphone, output buffers) and room reverberation.
+const ECHO_SPAN_FRAMES: usize = 30;
+/// VAD windows (32 ms) at the start of a stretch whose echo may not have arrived yet.
+const ECHO_SPAN_WINDOWS: u64 = (ECHO_SPAN_FRAMES * FRAME / WINDOW) as u64 + 1;
+/// Far-end frames below this level are silence.
+const SILENT_DB: f32 = -55.0;
+/// Residual-gain observations are taken while the far end is at least this loud (quiet
+/// far-end passages give noisy ratios).
+const OBSERVE_DB: f32 = -45.0;
+/// How long (VAD windows) a residual-gain observation is remembered: 5 s, so that a pause
+/// in the assistant's speech (a synthesis underrun, the gap between two replies) does not
+/// make the guard start over.
+const RESIDUAL_MEMORY: u64 = (5 * RATE as usize / WINDOW) as u64;
+/// Observations needed before the residual gain is trusted (160 ms).
+const MIN_OBSERVATIONS: usize = 5;
+/// The residual gain while it is unknown: the echo as loud as the far end.
+const UNKNOWN_RESIDUAL_GAIN_DB: f32 = 0.0;
+
+/// Level of `samples` (full scale = 1.0), dBFS; -100 for digital silence.
+pub fn level_db(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return -100.0;
+    }
+    let power = samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32;
+    (10.0 * power.max(1e-10).log10()).max(-100.0)
+}
+
+/// The far end's level over the last [`ECHO_SPAN_FRAMES`] capture frames.
+#[derive(Debug, Default)]
+pub struct FarEnd {
+    levels: VecDeque<f32>,
+}
+
+impl FarEnd {
+    /// The far-end frame that goes with the capture frame just taken.
+    pub fn push(&mut self, frame: &[f32]) {
+        self.levels.push_back(level_db(frame));
+        if self.levels.len() > ECHO_SPAN_FRAMES {
+            self.levels.pop_front();
+        }
+    }
+
+    /// The loudest far-end frame of the echo span; `None` when the assistant is silent.
+    pub fn level_db(&self) -> Option<f32> {
+        self.levels
+            .iter()
+            .copied()
+            .filter(|db| *db > SILENT_DB)
+            .reduce(f32::max)
+    }
+}
+
+/// The guard's verdict on one VAD window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// Speech for the endpointer: the VAD says so and, while the assistant speaks, the
+    /// level clears the residual echo by the margin.
+    pub voiced: bool,
+    /// Level of the echo-cancelled window, dBFS.
+    pub speech_db: f32,
+    /// The residual echo expected in this window, dBFS; `None` when the assistant is silent.
+    pub residual_db: Option<f32>,
+}
+
+/// What the guard saw during one stretch of the assistant speaking.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stretch {
+    /// The window the stretch began with.
+    first: u64,
+    pub windows: u32,
+    /// Windows the VAD called speech.
+    pub vad_voiced: u32,
+    /// Of those, the ones that cleared the residual echo.
+    pub passed: u32,
+    /// The highest (level − expected residual) among the VAD-voiced windows, dB.
+    pub max_excess_db: Option<f32>,
+}
+
+/// The guard's state (capture thread only).
+#[derive(Debug)]
+pub struct EchoGuard {
+    margin_db: f32,
+    /// Windows judged so far.
+    window: u64,
+    /// (window, cancelled − far) of windows the VAD judged not to be speech.
+    observations: VecDeque<(u64, f32)>,
+    stretch: Option<Stretch>,
+}
+
+impl EchoGuard {
+    pub fn new(margin_db: f32) -> EchoGuard {
+        EchoGuard {
+            margin_db,
+            window: 0,
+            observations: VecDeque::new(),
+            stretch: None,
+        }
+    }
+
+    /// The residual gain (cancelled signal − far end) expected now, dB.
+    pub fn residual_gain_db(&self) -> f32 {
+        if self.observations.len() < MIN_OBSERVATIONS {
+            return UNKNOWN_RESIDUAL_GAIN_DB;
+        }
+        self.observations
+            .iter()
+            .map(|(_, g)| *g)
+            .reduce(f32::max)
+            .unwrap_or(UNKNOWN_RESIDUAL_GAIN_DB)
+    }
+
+    /// Judges the next echo-cancelled VAD window: `vad_voiced` is the VAD's call, `far_db`
+    /// the far end's level ([`FarEnd::level_db`]; `None`: the assistant is silent).
+    pub fn judge(&mut self, window: &[f32], vad_voiced: bool, far_db: Option<f32>) -> Verdict {
+        self.window += 1;
+        let now = self.window;
+        while self
+            .observations
+            .front()
+            .is_some_and(|(w, _)| now - w > RESIDUAL_MEMORY)
+        {
+            self.observations.pop_front();
+        }
+        let speech_db = level_db(window);
+        let Some(far_db) = far_db else {
+            return Verdict {
+                voiced: vad_voiced,
+                speech_db,
+                residual_db: None,
+            };
+        };
+        let residual_db = far_db + self.residual_gain_db();
+        let voiced = vad_voiced && speech_db >= residual_db + self.margin_db;
+        let s = self.stretch.get_or_insert(Stretch {
+            first: now,
+            ..Stretch::default()
+        });
+        if !vad_voiced && far_db >= OBSERVE_DB && now - s.first >= ECHO_SPAN_WINDOWS {
+            self.observations.push_back((now, speech_db - far_db));
+        }
+        s.windows += 1;
+        if vad_voiced {
+            s.vad_voiced += 1;
+            s.passed += u32::from(voiced);
+            let excess = speech_db - residual_db;
+            s.max_excess_db = Some(s.max_excess_db.map_or(excess, |m| m.max(excess)));
+        }
+        Verdict {
+            voiced,
+            speech_db,
+            residual_db: Some(residual_db),
+        }
+    }
+
+    /// The stretch of the assistant speaking that just ended, once (call on every window
+    /// the assistant is silent in).
+    pub fn take_stretch(&mut self) -> Option<Stretch> {
+        self.stretch.take()
+    }
+
+    pub fn margin_db(&self) -> f32 {
+        self.margin_db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(db: f32, n: usize) -> Vec<f32> {
+        // A square wave's level is its amplitude's.
+        let a = 10f32.powf(db / 20.0);
+        (0..n).map(|i| if i % 2 == 0 { a } else { -a }).collect()
+    }
+
+    #[test]
+    fn levels_are_dbfs() {
+        assert!((level_db(&tone(-20.0, 512)) + 20.0).abs() < 0.01);
+        assert_eq!(level_db(&[0.0; 512]), -100.0);
+        assert_eq!(level_db(&[]), -100.0);
+    }
+
+    #[test]
+    fn the_far_end_is_active_for_the_echo_span_after_it_played() {
+        let mut far = FarEnd::default();
+        assert_eq!(far.level_db(), None);
+        far.push(&tone(-20.0, FRAME));
+        far.push(&tone(-30.0, FRAME));
+        assert!((far.level_db().unwrap() + 20.0).abs() < 0.01);
+        for _ in 0..ECHO_SPAN_FRAMES - 1 {
+            far.push(&[0.0; FRAME]);
+        }
+        assert!((far.level_db().unwrap() + 30.0).abs() < 0.01);
+        far.push(&[0.0; FRAME]);
+        assert_eq!(far.level_db(), None);
+        far.push(&tone(-70.0, FRAME));
+        assert_eq!(far.level_db(), None, "too quiet to be the assistant");
+    }
+
+    #[test]
+    fn without_the_assistant_speaking_the_vad_decides() {
+        let mut g = EchoGuard::new(10.0);
+        let v = g.judge(&tone(-50.0, WINDOW), true, None);
+        assert!(v.voiced);
+        assert_eq!(v.residual_db, None);
+        assert!(g.take_stretch().is_none());
+    }
+
+    #[test]
+    fn until_the_residual_is_measured_the_echo_itself_cannot_pass() {
+        let mut g = EchoGuard::new(10.0);
+        // Before the echo arrives the cancelled signal is quiet: that is no measurement.
+        for _ in 0..ECHO_SPAN_WINDOWS {
+            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        }
+        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+        // Uncancelled echo 6 dB under the far end, voiced by the VAD.
+        let v = g.judge(&tone(-26.0, WINDOW), true, Some(-20.0));
+        assert!(!v.voiced);
+        assert!((v.residual_db.unwrap() + 20.0).abs() < 0.01);
+        // Speech well over the far end does pass.
+        assert!(g.judge(&tone(-5.0, WINDOW), true, Some(-20.0)).voiced);
+    }
+
+    #[test]
+    fn a_converged_canceller_lets_the_user_through_and_keeps_residual_peaks_out() {
+        let mut g = EchoGuard::new(10.0);
+        for _ in 0..ECHO_SPAN_WINDOWS {
+            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        }
+        // Echo-only windows, cancelled to 40 dB under the far end, one residual peak at -30.
+        for gain in [-30.0, -40.0, -45.0, -42.0, -41.0] {
+            g.judge(&tone(-20.0 + gain, WINDOW), false, Some(-20.0));
+        }
+        assert!((g.residual_gain_db() + 30.0).abs() < 0.01);
+        // A residual burst the VAD took for speech: 8 dB over the peak, under the margin.
+        let burst = g.judge(&tone(-42.0, WINDOW), true, Some(-20.0));
+        assert!(!burst.voiced);
+        // The user, quieter than the far end but far above its residual.
+        let user = g.judge(&tone(-32.0, WINDOW), true, Some(-20.0));
+        assert!(user.voiced);
+        assert!((user.residual_db.unwrap() + 50.0).abs() < 0.01);
+        let s = g.take_stretch().unwrap();
+        assert_eq!(
+            (s.windows as u64, s.vad_voiced, s.passed),
+            (ECHO_SPAN_WINDOWS + 7, 2, 1)
+        );
+        assert!((s.max_excess_db.unwrap() - 18.0).abs() < 0.01);
+        assert!(g.take_stretch().is_none());
+        // Observations are forgotten after their memory: unknown again.
+        for _ in 0..RESIDUAL_MEMORY {
+            g.judge(&tone(-60.0, WINDOW), false, None);
+        }
+        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+    }
+}
