@@ -326,7 +326,14 @@ async fn wake_question_reply_follow_up_and_the_end_on_silence() {
     let said = words(&a.transcript());
     eprintln!("the assistant said: {said:?}");
     let count = |w: &str| said.iter().filter(|x| *x == w).count();
-    assert_eq!(count("hi"), 1, "the greeting once: {said:?}");
+    // Once by the host's account; Whisper tiny may hear the acknowledgement "Yes, Master?"
+    // as another "Hi, Master".
+    assert_eq!(
+        events_named(&ev, "warmup_done").len(),
+        1,
+        "the greeting once"
+    );
+    assert!(count("hi") >= 1, "the greeting: {said:?}");
     assert!(count("paris") >= 1, "{said:?}");
 }
 
