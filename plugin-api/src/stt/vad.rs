@@ -8,6 +8,9 @@ use ort::value::Tensor;
 
 /// Samples per Silero window at 16 kHz (32 ms).
 pub const WINDOW: usize = 512;
+/// How far under the threshold a window may dip without breaking the voiced run that
+/// starts an utterance.
+const ONSET_DIP: f32 = 0.15;
 const RATE: usize = 16_000;
 
 /// Silero VAD with its recurrent state.
@@ -186,7 +189,10 @@ impl Endpointer {
                     .len()
                     .saturating_sub(self.preroll_len + self.min_speech.max(min_speech));
                 self.preroll.drain(..excess);
-                self.voiced_run = if voiced {
+                // Hysteresis, as Silero's own iterator does: a run that has begun goes on
+                // through a window just under the threshold (a soft consonant at the onset).
+                let goes_on = self.voiced_run > 0 && probability >= self.threshold - ONSET_DIP;
+                self.voiced_run = if voiced || goes_on {
                     self.voiced_run + window.len()
                 } else {
                     0
@@ -281,6 +287,24 @@ mod tests {
         for i in 0..200 {
             let p = if i % 10 == 0 { 0.9 } else { 0.1 };
             assert!(ep.push(&w, p).is_none());
+        }
+        assert!(!ep.in_speech());
+    }
+
+    #[test]
+    fn a_dip_just_under_the_threshold_does_not_break_the_onset() {
+        let mut ep = Endpointer::new(0.5, 500, 128, 10_000, 200, None);
+        let w = vec![0.1; WINDOW];
+        // 0.58, 0.44, 0.69, 0.77: one run of four windows (128 ms), speech from the first.
+        for p in [0.01, 0.58, 0.44, 0.69, 0.77] {
+            ep.push(&w, p);
+        }
+        assert!(ep.in_speech());
+        assert_eq!(ep.speech_start(), WINDOW as u64);
+        // A run cannot begin under the threshold, and a deep dip ends it.
+        let mut ep = Endpointer::new(0.5, 500, 128, 10_000, 200, None);
+        for p in [0.44, 0.6, 0.2, 0.6, 0.6, 0.6] {
+            ep.push(&w, p);
         }
         assert!(!ep.in_speech());
     }
