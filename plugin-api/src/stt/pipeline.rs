@@ -22,7 +22,7 @@ use super::aec::EchoCanceller;
 use super::complete::reads_complete;
 use super::echo::EchoLine;
 use super::guard::{EchoGuard, FarEnd, Verdict};
-use super::vad::{Endpointer, Event, Silero, Utterance, WINDOW};
+use super::vad::{Endpointer, Event, Silero, Utterance, VadState, WINDOW};
 
 pub const RATE: u32 = 16_000;
 /// 10 ms at 16 kHz: the echo canceller's frame.
@@ -224,6 +224,8 @@ pub fn capture<T: Transcriber>(
     // The guard's verdicts on the voiced run that may start an utterance.
     let mut run = RunLevels::default();
     let mut far = FarEnd::default();
+    // The VAD's state when the assistant began speaking (barge-in).
+    let mut vad_before_far: Option<VadState> = None;
     // VAD windows since the assistant was last heard (for barge-in).
     let mut since_far = u32::MAX;
     while !shared.stop.load(Ordering::SeqCst) {
@@ -298,6 +300,23 @@ pub fn capture<T: Transcriber>(
                 continue;
             }
             was_active = true;
+            // With barge-in (the dialog's Start asked for it) the VAD listens while the
+            // assistant speaks; what it heard of the residual echo then must not colour how
+            // it hears the user afterwards: its state from before is restored (as if it had
+            // not listened, which is what it does without barge-in).
+            let barge_in_ms = shared.barge_in_ms.load(Ordering::Relaxed);
+            let far = far.level_db().filter(|_| barge_in_ms > 0);
+            match (far.is_some(), &vad_before_far) {
+                (true, None) => vad_before_far = Some(vad.state()),
+                (false, Some(_)) => {
+                    if let Some(state) = vad_before_far.take()
+                        && !endpointer.in_speech()
+                    {
+                        vad.set_state(state);
+                    }
+                }
+                _ => {}
+            }
             let p = match vad.probability(&w) {
                 Ok(p) => p,
                 Err(e) => {
@@ -314,10 +333,8 @@ pub fn capture<T: Transcriber>(
             {
                 endpointer.reset();
             }
-            // With barge-in (the dialog's Start asked for it), the echo guard decides what
-            // counts as speech while the assistant speaks; without it the VAD alone does.
-            let barge_in_ms = shared.barge_in_ms.load(Ordering::Relaxed);
-            let far = far.level_db().filter(|_| barge_in_ms > 0);
+            // With barge-in, the echo guard decides what counts as speech while the
+            // assistant speaks; without it the VAD alone does.
             since_far = if far.is_some() {
                 0
             } else {

@@ -37,6 +37,19 @@ impl Silero {
         })
     }
 
+    /// The recurrent state, to be put back with [`Silero::set_state`].
+    pub fn state(&self) -> VadState {
+        VadState {
+            h: self.h.clone(),
+            c: self.c.clone(),
+        }
+    }
+
+    pub fn set_state(&mut self, state: VadState) {
+        self.h = state.h;
+        self.c = state.c;
+    }
+
     /// Speech probability of one 512-sample window.
     pub fn probability(&mut self, window: &[f32]) -> Result<f32, String> {
         let e = |e: ort::Error| e.to_string();
@@ -52,6 +65,13 @@ impl Silero {
         self.c = out["cn"].try_extract_tensor::<f32>().map_err(e)?.1.to_vec();
         Ok(p)
     }
+}
+
+/// Silero's recurrent state at one moment.
+#[derive(Debug, Clone)]
+pub struct VadState {
+    h: Vec<f32>,
+    c: Vec<f32>,
 }
 
 /// A finished utterance.
