@@ -296,16 +296,7 @@ async fn wake_question_reply_follow_up_and_the_end_on_silence() {
     eprintln!("wake → acknowledgement audio: {ack} ms");
 
     // The transcript: USER, ASSISTANT, USER, ASSISTANT.
-    let transcript = std::fs::read_dir(a.setup.log_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains(dialog))
-        .unwrap();
-    let lines: Vec<String> = std::fs::read_to_string(&transcript)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let lines = transcript_lines(&a, dialog);
     eprintln!("{}", lines.join("\n"));
     let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
     assert_eq!(roles, ["USER", "ASSISTANT", "USER", "ASSISTANT"]);
@@ -506,7 +497,7 @@ async fn an_llm_that_is_down_is_answered() {
     a_crash_is_answered_by_its_prompt("llm", CrashAt::Asking, "Sorry, I had a problem.").await;
 }
 
-/// The reply's lines of the dialog's transcript (`ROLE: text`).
+/// The dialog's transcript (the logger's file for `dialog`), line by line: `ROLE: text`.
 fn transcript_lines(a: &Assistant, dialog: &str) -> Vec<String> {
     let path = std::fs::read_dir(a.setup.log_dir())
         .unwrap()
