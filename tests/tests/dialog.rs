@@ -298,18 +298,7 @@ async fn wake_question_reply_follow_up_and_the_end_on_silence() {
     // The transcript: USER, ASSISTANT, USER, ASSISTANT.
     let lines = transcript_lines(&a, dialog);
     eprintln!("{}", lines.join("\n"));
-    let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
-    assert_eq!(roles, ["USER", "ASSISTANT", "USER", "ASSISTANT"]);
-    assert!(
-        words(&lines[0]).contains(&"france".to_owned()),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        words(&lines[2]).contains(&"germany".to_owned()),
-        "{}",
-        lines[2]
-    );
+    assert_two_turns(&lines, "france", "germany");
     assert!(lines[1].contains("Paris"), "{}", lines[1]);
 
     // What it said: the greeting once, an acknowledgement, Paris.
@@ -511,6 +500,16 @@ fn transcript_lines(a: &Assistant, dialog: &str) -> Vec<String> {
         .collect()
 }
 
+/// The transcript is USER, ASSISTANT, USER, ASSISTANT, the user's lines holding `first`
+/// and `second`.
+fn assert_two_turns(lines: &[String], first: &str, second: &str) {
+    let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(roles, ["USER", "ASSISTANT", "USER", "ASSISTANT"]);
+    for (line, word) in [(&lines[0], first), (&lines[2], second)] {
+        assert!(words(line).contains(&word.to_owned()), "{line}");
+    }
+}
+
 fn num(e: &AppLine, key: &str) -> f64 {
     e.field(key)
         .parse()
@@ -613,18 +612,7 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     assert_eq!(ended.field("turns"), "2");
     let lines = transcript_lines(&a, ended.field("dialog"));
     eprintln!("{}", lines.join("\n"));
-    let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
-    assert_eq!(roles, ["USER", "ASSISTANT", "USER", "ASSISTANT"]);
-    assert!(
-        words(&lines[0]).contains(&"rome".to_owned()),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        words(&lines[2]).contains(&"france".to_owned()),
-        "{}",
-        lines[2]
-    );
+    assert_two_turns(&lines, "rome", "france");
     assert!(lines[3].contains("Paris"), "{}", lines[3]);
     a.host.terminate();
 }
