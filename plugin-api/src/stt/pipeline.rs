@@ -160,14 +160,18 @@ impl RunLevels {
         if self.windows == 0 {
             return -100.0;
         }
-        (self.sum_db / self.windows as f32 * 10.0).round() / 10.0
+        tenths(self.sum_db / self.windows as f32)
     }
 
     /// -100 when the assistant was silent.
     fn residual_db(&self) -> f32 {
-        self.residual_db
-            .map_or(-100.0, |r| (r * 10.0).round() / 10.0)
+        self.residual_db.map_or(-100.0, tenths)
     }
+}
+
+/// A level in dB to one decimal, for the log.
+fn tenths(db: f32) -> f32 {
+    (db * 10.0).round() / 10.0
 }
 
 /// An utterance on its way to the transcriber: finished, or (smart endpointing) the audio
@@ -362,7 +366,7 @@ pub fn capture<T: Transcriber>(
                     windows = stretch.windows,
                     vad_voiced = stretch.vad_voiced,
                     passed = stretch.passed,
-                    max_excess_db = ?stretch.max_excess_db.map(|d| (d * 10.0).round() / 10.0),
+                    max_excess_db = ?stretch.max_excess_db.map(tenths),
                     margin_db = guard.margin_db(),
                     "The assistant stopped speaking: what the echo guard saw meanwhile"
                 );
