@@ -439,6 +439,11 @@ pub async fn verify(
                 }
                 .into());
             }
+            // Refused here with the reason, before a worker maps a file cut short.
+            crate::elf::check_complete(path).map_err(|reason| LoadError::Open {
+                path: path.to_owned(),
+                reason,
+            })?;
             let info =
                 check_in_worker(path, slot.name)
                     .await

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod dialog;
+mod elf;
 pub mod gpu;
 pub mod host;
 pub mod instance;

@@ -78,6 +78,10 @@ impl PluginLibrary {
                 path,
             });
         }
+        // A library cut short can open and then crash whoever touches its missing pages.
+        if let Err(reason) = crate::elf::check_complete(&path) {
+            return Err(LoadError::Open { path, reason });
+        }
         let header = lib_header_from_path(&path).map_err(|e| classify(&path, e))?;
         let api_version = header.layout().and_then(plugin_api_version);
         let module = header

