@@ -94,16 +94,34 @@ pub fn install(log: LogSink, service: &str, level: Level) {
 /// Dependencies whose chatter is only forwarded at WARN and above.
 const QUIET_TARGETS: &[&str] = &["h2", "hyper", "tower", "tonic", "mio", "want"];
 
+/// Bridges of native model libraries (llama.cpp, whisper.cpp and their ggml): their INFO
+/// lines describe every tensor and kernel at each start, so they count as DEBUG here.
+const NATIVE_TARGETS: &[&str] = &["llama-cpp-2", "whisper_rs"];
+
+fn from(target: &str, crates: &[&str]) -> bool {
+    crates.iter().any(|c| {
+        target
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
 struct HostLayer;
 
 impl HostLayer {
-    fn wants(metadata: &Metadata<'_>) -> bool {
+    /// The level an event is forwarded at.
+    fn level(metadata: &Metadata<'_>) -> Level {
         let level = Level::of(metadata.level());
-        let target = metadata.target();
-        if QUIET_TARGETS
-            .iter()
-            .any(|q| target == *q || target.starts_with(&format!("{q}::")))
-        {
+        if level == Level::Info && from(metadata.target(), NATIVE_TARGETS) {
+            Level::Debug
+        } else {
+            level
+        }
+    }
+
+    fn wants(metadata: &Metadata<'_>) -> bool {
+        let level = Self::level(metadata);
+        if from(metadata.target(), QUIET_TARGETS) {
             return level >= Level::Warn;
         }
         level as u8 >= MIN_LEVEL.load(Ordering::Relaxed)
@@ -132,7 +150,7 @@ impl<S: Subscriber> Layer<S> for HostLayer {
             .collect();
         let meta = event.metadata();
         (sink.log.0)(LogRecord {
-            level: Level::of(meta.level()).abi(),
+            level: Self::level(meta).abi(),
             service: RStr::from(sink.service.as_str()),
             target: RStr::from(meta.target()),
             message: RStr::from(fields.message.as_str()),
@@ -162,5 +180,19 @@ impl Visit for Fields {
         } else {
             self.pairs.push((field.name(), format!("{value:?}")));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_match_whole_crate_names() {
+        assert!(from("llama-cpp-2", NATIVE_TARGETS));
+        assert!(from("whisper_rs::whisper_logging_hook", NATIVE_TARGETS));
+        assert!(!from("whisper_rsx", NATIVE_TARGETS));
+        assert!(from("h2::codec", QUIET_TARGETS));
+        assert!(!from("h2o", QUIET_TARGETS));
     }
 }
