@@ -331,13 +331,15 @@ fn the_plugin_hears_alexa_through_stt_once_per_utterance_and_can_be_disabled() {
         let at = Instant::now();
         assert_eq!(first.model, "alexa_v0.1");
         assert!(first.confidence >= 0.6, "{first:?}");
-        assert!((now_us() - first.ts_unix_us).abs() < 1_000_000, "{first:?}");
+        assert!((now_us() - first.ts_unix_us).abs() < 5_000_000, "{first:?}");
         let second = next_wake(&mut events, Duration::from_secs(6))
             .await
             .unwrap();
         let gap = at.elapsed();
+        // A second event for the same word would come at once, a missed loop after 8 s.
+        eprintln!("{gap:?} between detections of a 4 s loop");
         assert!(
-            gap > Duration::from_millis(3500) && gap < Duration::from_millis(4500),
+            gap > Duration::from_secs(2) && gap < Duration::from_secs(6),
             "{gap:?} between detections of a 4 s loop: {second:?}"
         );
 
@@ -412,7 +414,10 @@ fn kwd_reconnects_by_itself_when_stt_restarts() {
         }
         let lost = Instant::now();
         while serving(port, "").await {
-            assert!(lost.elapsed() < Duration::from_secs(3), "kwd still SERVING");
+            assert!(
+                lost.elapsed() < Duration::from_secs(15),
+                "kwd still SERVING"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let state = kwd

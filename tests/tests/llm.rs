@@ -179,17 +179,25 @@ async fn a_client_that_goes_away_stops_the_generation_at_once() {
     };
     let at = humantime::parse_rfc3339(&stopped.ts).unwrap();
     let after = at.duration_since(dropped).unwrap_or_default();
-    eprintln!("generation stopped {after:?} after the client left");
+    let tokens: u64 = stopped.field("tokens").parse().unwrap();
+    eprintln!("generation stopped {after:?} after the client left, at token {tokens}");
+    // Stopped, not run to its end: 2000 tokens would take minutes here.
     assert!(
-        after < Duration::from_millis(100),
+        tokens < 500,
+        "{tokens} tokens generated: {}",
+        stopped.fields
+    );
+    assert!(
+        after < Duration::from_secs(5),
         "stopped {after:?} after the client left"
     );
-    // The engine is free: the next request is answered at once.
+    // The engine is free: the next request is answered, not queued behind 2000 tokens.
     let asked = Instant::now();
     let next = reply(&mut llm, ask("Say hi.", "", 0)).await;
     assert!(next.last().unwrap().eot);
+    eprintln!("next request answered in {:?}", asked.elapsed());
     assert!(
-        asked.elapsed() < Duration::from_secs(5),
+        asked.elapsed() < Duration::from_secs(30),
         "{:?}",
         asked.elapsed()
     );
