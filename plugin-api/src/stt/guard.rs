@@ -10,6 +10,11 @@
 //! a stretch, before the echo has reached the microphone) the residual gain is 0 dB, as
 //! loud as the far end itself: an echo canceller that has not converged, or is not there,
 //! cannot let the assistant's voice through.
+//!
+//! A gap in playback (an underrun: the output played digital silence) moves the echo
+//! relative to the far end until the canceller has found it again; on a busy machine the
+//! assistant's own voice then leaked through at its old residual and interrupted it. So
+//! after such a gap the residual is measured again, as at the start of a stretch.
 
 use std::collections::VecDeque;
 
@@ -34,6 +39,9 @@ const RESIDUAL_MEMORY: u64 = (5 * RATE as usize / WINDOW) as u64;
 const MIN_OBSERVATIONS: usize = 5;
 /// The residual gain while it is unknown: the echo as loud as the far end.
 const UNKNOWN_RESIDUAL_GAIN_DB: f32 = 0.0;
+/// Capture frames of digital silence between sounds that make a gap in playback (50 ms):
+/// an underrun, not a pause in speech (synthesised pauses are quiet, not zero).
+const GAP_FRAMES: usize = 5;
 
 /// Level of `samples` (full scale = 1.0), dBFS; -100 for digital silence.
 pub fn level_db(samples: &[f32]) -> f32 {
@@ -48,15 +56,29 @@ pub fn level_db(samples: &[f32]) -> f32 {
 #[derive(Debug, Default)]
 pub struct FarEnd {
     levels: VecDeque<f32>,
+    /// Frames of digital silence since the far end last sounded.
+    zeros: usize,
 }
 
 impl FarEnd {
-    /// The far-end frame that goes with the capture frame just taken.
-    pub fn push(&mut self, frame: &[f32]) {
-        self.levels.push_back(level_db(frame));
+    /// The far-end frame that goes with the capture frame just taken. True when it resumes
+    /// playback after a gap ([`GAP_FRAMES`] of digital silence within the echo span).
+    pub fn push(&mut self, frame: &[f32]) -> bool {
+        let db = level_db(frame);
+        let sounding = self.level_db().is_some();
+        self.levels.push_back(db);
         if self.levels.len() > ECHO_SPAN_FRAMES {
             self.levels.pop_front();
         }
+        if db <= -100.0 {
+            self.zeros += 1;
+            return false;
+        }
+        let resumed = sounding && self.zeros >= GAP_FRAMES && db > SILENT_DB;
+        if db > SILENT_DB {
+            self.zeros = 0;
+        }
+        resumed
     }
 
     /// The loudest far-end frame of the echo span; `None` when the assistant is silent.
@@ -171,6 +193,15 @@ impl EchoGuard {
         }
     }
 
+    /// Playback resumed after a gap: what was measured of the residual no longer holds.
+    pub fn playback_resumed(&mut self) {
+        self.observations.clear();
+        if let Some(s) = &mut self.stretch {
+            // No measurement before the resumed echo has reached the microphone.
+            s.first = self.window;
+        }
+    }
+
     /// The stretch of the assistant speaking that just ended, once (call on every window
     /// the assistant is silent in).
     pub fn take_stretch(&mut self) -> Option<Stretch> {
@@ -214,6 +245,53 @@ mod tests {
         assert_eq!(far.level_db(), None);
         far.push(&tone(-70.0, FRAME));
         assert_eq!(far.level_db(), None, "too quiet to be the assistant");
+    }
+
+    #[test]
+    fn playback_resuming_after_digital_silence_is_a_gap_a_quiet_pause_is_not() {
+        let mut far = FarEnd::default();
+        assert!(!far.push(&tone(-20.0, FRAME)), "the start is no gap");
+        for _ in 0..GAP_FRAMES {
+            assert!(!far.push(&[0.0; FRAME]));
+        }
+        assert!(far.push(&tone(-20.0, FRAME)), "an underrun");
+        for _ in 0..GAP_FRAMES * 2 {
+            far.push(&tone(-70.0, FRAME));
+        }
+        assert!(!far.push(&tone(-20.0, FRAME)), "a synthesised pause");
+        for _ in 0..GAP_FRAMES - 1 {
+            far.push(&[0.0; FRAME]);
+        }
+        assert!(!far.push(&tone(-20.0, FRAME)), "shorter than a gap");
+        for _ in 0..ECHO_SPAN_FRAMES {
+            far.push(&[0.0; FRAME]);
+        }
+        assert!(
+            !far.push(&tone(-20.0, FRAME)),
+            "a new stretch, not a gap in one"
+        );
+    }
+
+    #[test]
+    fn after_a_gap_the_residual_is_measured_again() {
+        let mut g = EchoGuard::new(10.0);
+        for _ in 0..ECHO_SPAN_WINDOWS {
+            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        }
+        for _ in 0..MIN_OBSERVATIONS {
+            g.judge(&tone(-60.0, WINDOW), false, Some(-20.0));
+        }
+        assert!((g.residual_gain_db() + 40.0).abs() < 0.01);
+        g.playback_resumed();
+        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+        // The echo leaking while the canceller finds it again does not pass for the user.
+        let leak = g.judge(&tone(-22.0, WINDOW), true, Some(-20.0));
+        assert!(!leak.voiced);
+        // And the windows right after the gap are no measurement.
+        for _ in 1..ECHO_SPAN_WINDOWS {
+            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        }
+        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
     }
 
     #[test]

@@ -276,7 +276,9 @@ pub fn capture<T: Transcriber>(
                 ec.render(&render);
                 ec.capture(&mut frame);
             }
-            far.push(&render);
+            if far.push(&render) {
+                guard.playback_resumed();
+            }
             let ts = epoch_us + (position * 1_000_000 / u64::from(RATE)) as i64;
             position += FRAME as u64;
             let _ = shared.frames.send(AudioFrame {
