@@ -587,11 +587,23 @@ fn report(
     for (line, _) in users.iter().filter(|(_, cut)| *cut) {
         println!("  cut: {line}");
     }
+    // Gaps in the assistant's speech: synthesis fell behind playback (target: none).
+    let underruns: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["event"] == "underrun")
+        .filter_map(|l| l["fields"]["duration_ms"].as_str()?.parse().ok())
+        .collect();
+    println!(
+        "playback underruns (gaps in a reply): {} lasting {:.0} ms in all (target: 0)",
+        underruns.len(),
+        underruns.iter().sum::<f64>()
+    );
     let json = serde_json::json!({
         "runs": runs,
         "endpoint": endpoint,
         "stages": stages,
         "usage": usage,
+        "underruns": { "count": underruns.len(), "total_ms": underruns.iter().sum::<f64>() },
         "user_lines": {
             "total": users.len(),
             "cut": cut,

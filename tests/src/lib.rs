@@ -28,6 +28,11 @@ pub use audio::{
 };
 pub use peers::{WakeReference, openwakeword_reference, peer_python};
 
+/// Threads for the tests' own Whisper transcriptions: one. whisper.cpp's thread pool spins
+/// at its barriers, so two threads on a busy 2-core machine took minutes for one clip
+/// (one thread: seconds).
+pub const WHISPER_THREADS: usize = 1;
+
 /// `target/debug` (or whichever profile built the tests).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

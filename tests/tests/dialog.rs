@@ -19,9 +19,9 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, Wait};
 use voicehost_tests::{
-    AppLine, HostProc, Setup, channel, espeak, free_port, kwd_keys, model, resample_16k, scene,
-    stt_keys, trim_silence, tts_keys, tts_speech, wait_app_events, words, workers_on_port,
-    write_wav_16k,
+    AppLine, HostProc, Setup, WHISPER_THREADS, channel, espeak, free_port, kwd_keys, model,
+    resample_16k, scene, stt_keys, trim_silence, tts_keys, tts_speech, wait_app_events, words,
+    workers_on_port, write_wav_16k,
 };
 
 /// The Modelfile's instructions for the usual tests: a one-sentence answer.
@@ -166,7 +166,8 @@ impl Assistant {
             .samples::<i16>()
             .map(|s| f32::from(s.unwrap()) / 32768.0)
             .collect();
-        let recognizer = Recognizer::load(&model("ggml-tiny.en.bin"), 2, "en", 0.9).unwrap();
+        let recognizer =
+            Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.9).unwrap();
         recognizer
             .transcribe(&resample_16k(&pcm, rate))
             .unwrap()
@@ -351,7 +352,8 @@ async fn the_assistants_own_alexa_does_not_wake_it() {
         .unwrap();
     let heard = recorder.await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let recognizer = Recognizer::load(&model("ggml-tiny.en.bin"), 2, "en", 0.9).unwrap();
+    let recognizer =
+        Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.9).unwrap();
     let text = recognizer
         .transcribe(&heard)
         .unwrap()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use voicehost_plugin_stt::{EchoCanceller, FRAME, Recognizer};
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{SpeakRequest, Wait};
-use voicehost_tests::{Setup, channel, free_port, model, tts_keys};
+use voicehost_tests::{Setup, WHISPER_THREADS, channel, free_port, model, tts_keys};
 
 const ECHO: &str = "The weather today is sunny and warm, with a light breeze from the west. \
                     Tomorrow brings heavy rain in the afternoon.";
@@ -125,7 +125,8 @@ fn aec3_removes_the_assistants_voice_and_keeps_the_users() {
         "AEC3 removed only {erle:.1} dB of a plain echo"
     );
 
-    let recognizer = Recognizer::load(&model("ggml-tiny.en.bin"), 2, "en", 0.6).unwrap();
+    let recognizer =
+        Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.6).unwrap();
     let raw = heard(&recognizer, &mic);
     let clean = heard(&recognizer, &cleaned);
     eprintln!("without AEC: {raw:?}\nwith AEC3:   {clean:?}");

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::{TensorElementType, ValueType};
-use voicehost_tests::{model, word_error_rate};
+use voicehost_tests::{WHISPER_THREADS, model, word_error_rate};
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
                    ask what you can do for your country.";
@@ -32,7 +32,7 @@ fn transcribe(ctx: &whisper_rs::WhisperContext, samples: &[f32]) -> String {
     let mut params =
         whisper_rs::FullParams::new(whisper_rs::SamplingStrategy::Greedy { best_of: 1 });
     params.set_language(Some("en"));
-    params.set_n_threads(2);
+    params.set_n_threads(WHISPER_THREADS as i32);
     params.set_print_progress(false);
     params.set_print_realtime(false);
     params.set_print_special(false);
