@@ -8,9 +8,9 @@
 # plugin-api/api.txt is the crate's public API as text (tests/api-check: one line per item
 # with its signature), committed and kept equal to the code: a change to the API shows in
 # the diff, and each commit's file is the API of that commit. The check:
-#   1. reads the current API from rustdoc's JSON of plugin-api, which the test command's
-#      build writes as it compiles the crate (scripts/build-wrapper.sh; or, without it, a
-#      `cargo rustdoc` here);
+#   1. reads the current API from rustdoc's JSON of plugin-api as `cargo build --workspace`
+#      compiles it (scripts/build-env.sh; the test command has built it: then nothing is
+#      compiled here);
 #   2. fails if plugin-api/api.txt differs from it (review, then --bless);
 #   3. compares it with the API of the previous version — api.txt in the newest commit whose
 #      plugin-api version differs from the current one (the last state of that version), or,
@@ -29,10 +29,23 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: bash scripts/api-check.sh [--bless]" >&2; exit 2 ;;
 esac
-# Built as the workspace was (the test command's build has built it already).
-cargo build --quiet -p voicehost-api-check
+# The workspace build, as the test command makes it; it names plugin-api's compilation.
+source scripts/build-env.sh
+plugin_api_build() {
+  cargo build --workspace --message-format=json \
+    | grep -o 'libvoicehost_plugin_api-[0-9a-f]*\.rmeta' | sort -u | sed 's/^lib//; s/\.rmeta$//'
+}
+hash=$(plugin_api_build)
+built="$target/debug/api/$hash/voicehost_plugin_api.json"
+if [ ! -f "$built" ]; then
+  # Compiled before the wrapper wrote its API (or by another wrapper): compile it again.
+  echo "api-check: no rustdoc JSON for this build of plugin-api yet; rebuilding it"
+  touch plugin-api/src/lib.rs
+  hash=$(plugin_api_build)
+  built="$target/debug/api/$hash/voicehost_plugin_api.json"
+fi
 checker="$target/debug/api-check"
-# Documentation builds here are plain ones, without clippy.
+# Other documentation builds here are plain ones, without clippy.
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
 version_at() { # version of plugin-api at commit $1
@@ -65,14 +78,11 @@ doc_json() { # $1: a voicehost source tree, $2: where plugin-api's rustdoc JSON 
 
 # 1. The current API.
 current=$(sed -n 's/^version = "\(.*\)"/\1/p' plugin-api/Cargo.toml | head -n1)
-built="$target/debug/api/voicehost_plugin_api.json"
-newest_source=$(find plugin-api/Cargo.toml plugin-api/src -newer "$built" -print -quit 2>/dev/null || echo missing)
-if [ -f "$built" ] && [ -z "$newest_source" ]; then
-  cp "$built" "$tmp/new.json"
-else
-  echo "api-check: documenting plugin-api (no rustdoc JSON from this build at $built)"
-  doc_json "$root" "$tmp/new.json" "$(sdk_features "$root")"
+if [ ! -f "$built" ]; then
+  echo "api-check: the build left no rustdoc JSON of plugin-api at $built" >&2
+  exit 2
 fi
+cp "$built" "$tmp/new.json"
 "$checker" surface "$tmp/new.json" > "$tmp/new.txt"
 {
   echo "# voicehost-plugin-api $current public API (features tts, stt): path, kind, closed,"

@@ -4,7 +4,9 @@
 # same compilation that builds it, so clippy costs no second build of the dependencies.
 # For plugin-api's library it also has rustdoc write the crate's public API as JSON, from
 # the very arguments of that compilation (same features, same compiled dependencies), into
-# <target>/<profile>/api/voicehost_plugin_api.json for scripts/api-check.sh.
+# <target>/<profile>/api/voicehost_plugin_api-<hash>/, the hash being the compilation's own
+# (cargo builds the crate once per feature set: `cargo build --workspace` and a `cargo test
+# -p …` of a few crates make two) for scripts/api-check.sh.
 #
 # cargo runs it as: build-wrapper.sh RUSTC ARGS...
 set -euo pipefail
@@ -13,13 +15,14 @@ shift
 bin="$("$rustc" --print sysroot)/bin"
 "$bin/clippy-driver" "$rustc" "$@"
 
-crate="" out_dir="" is_test=0
+crate="" out_dir="" is_test=0 extra=""
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[$i]}" in
     --crate-name) crate=${args[$((i + 1))]} ;;
     --out-dir) out_dir=${args[$((i + 1))]} ;;
     --test) is_test=1 ;;
+    extra-filename=*) extra=${args[$i]#extra-filename=} ;;
   esac
 done
 [ "$crate" = voicehost_plugin_api ] && [ "$is_test" = 0 ] && [ -n "$out_dir" ] || exit 0
@@ -41,7 +44,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     *.rs) doc+=("$a") ;;
   esac
 done
-api="$out_dir/../api"
+api="$out_dir/../api/$crate$extra"
 mkdir -p "$api"
 RUSTC_BOOTSTRAP=1 "$bin/rustdoc" "${doc[@]}" --cap-lints allow \
   -Z unstable-options --output-format json -o "$api"

@@ -37,9 +37,9 @@ summary() {
   printf '\n== Time per phase\n'
   local i
   for i in "${!phase_names[@]}"; do
-    printf '  %-44s %4d:%02d\n' "${phase_names[$i]}" $((phase_secs[i] / 60)) $((phase_secs[i] % 60))
+    printf '  %-62s %4d:%02d\n' "${phase_names[$i]}" $((phase_secs[i] / 60)) $((phase_secs[i] % 60))
   done
-  printf '  %-44s %4d:%02d\n' "total" $((SECONDS / 60)) $((SECONDS % 60))
+  printf '  %-62s %4d:%02d\n' "total" $((SECONDS / 60)) $((SECONDS % 60))
   [ -n "$tests_line" ] && echo "$tests_line"
   return $status
 }
@@ -106,15 +106,12 @@ fi
 phase "cargo fmt --check"
 cargo fmt --all -- --check
 
-# One compilation serves clippy, the build, the tests and the API check: cargo hands each
-# workspace crate to scripts/build-wrapper.sh, which compiles and lints it with clippy-driver
-# (warnings denied, as `cargo clippy --workspace --all-targets -- -D warnings` would) and
-# has rustdoc describe plugin-api's API; the dependencies are compiled once, with code.
+# One compilation serves clippy, the build, the tests and the API check (scripts/build-env.sh):
+# the dependencies are compiled once, with code.
 if [ ! -x "$(rustc --print sysroot)/bin/clippy-driver" ]; then
   rustup component add clippy
 fi
-export RUSTC_WORKSPACE_WRAPPER="$root/scripts/build-wrapper.sh"
-export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+source scripts/build-env.sh
 # In CI (a fresh clone each time) the build output lives in the cache, so a warm run
 # compiles only the workspace's own crates.
 if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then

@@ -10,8 +10,10 @@
 
 mod compare;
 mod surface;
+mod text;
 mod version;
 
 pub use compare::{Report, compare};
-pub use surface::{Entry, FORMAT_VERSIONS, Member, Surface, from_text, surface, to_text};
+pub use surface::{Entry, FORMAT_VERSIONS, Member, Surface, surface};
+pub use text::{from_text, to_text};
 pub use version::{Version, needs_major};

@@ -79,6 +79,16 @@ pub fn surface(doc: &Value) -> Result<Surface, String> {
     Ok(out)
 }
 
+/// Where an entry stands.
+enum Place<'p> {
+    /// An item of its own.
+    Item,
+    /// A struct, enum or trait: whether its set of members is closed to additions.
+    Set { closed: bool },
+    /// A member of the struct, enum, trait or type at the path.
+    Of(Member, &'p str),
+}
+
 struct Reader<'a> {
     index: &'a Map<String, Value>,
     paths: &'a Map<String, Value>,
@@ -159,9 +169,9 @@ impl Reader<'_> {
                     out,
                     &path,
                     sig,
-                    Member::Item,
-                    None,
-                    !stripped && !non_exhaustive,
+                    Place::Set {
+                        closed: !stripped && !non_exhaustive,
+                    },
                 );
                 for (i, f) in self.ids(&fields).enumerate() {
                     if let Some(field) = self.item(f) {
@@ -171,9 +181,7 @@ impl Reader<'_> {
                             out,
                             &format!("{path}.{fname}"),
                             ty,
-                            Member::Field,
-                            Some(&path),
-                            false,
+                            Place::Of(Member::Field, &path),
                         );
                     }
                 }
@@ -186,9 +194,9 @@ impl Reader<'_> {
                     out,
                     &path,
                     sig,
-                    Member::Item,
-                    None,
-                    !stripped && !non_exhaustive,
+                    Place::Set {
+                        closed: !stripped && !non_exhaustive,
+                    },
                 );
                 for v in self.ids(&body["variants"]) {
                     let Some(variant) = self.item(v) else {
@@ -200,9 +208,7 @@ impl Reader<'_> {
                         out,
                         &format!("{path}::{vname}"),
                         sig,
-                        Member::Variant,
-                        Some(&path),
-                        false,
+                        Place::Of(Member::Variant, &path),
                     );
                 }
                 self.impls(&body["impls"], &path, out);
@@ -215,7 +221,7 @@ impl Reader<'_> {
                     self.canon(&body["generics"]),
                     self.canon(&body["bounds"])
                 );
-                self.put(out, &path, sig, Member::Item, None, true);
+                self.put(out, &path, sig, Place::Set { closed: true });
                 for t in self.ids(&body["items"]) {
                     let Some(ti) = self.item(t) else { continue };
                     let Some((tkind, tbody)) =
@@ -240,25 +246,16 @@ impl Reader<'_> {
                         out,
                         &format!("{path}::{tname}"),
                         sig,
-                        member,
-                        Some(&path),
-                        false,
+                        Place::Of(member, &path),
                     );
                 }
             }
             "function" | "constant" | "static" | "type_alias" | "trait_alias" => {
                 let sig = format!("{kind} {}", self.canon_item(body));
-                self.put(out, &path, sig, Member::Item, None, false);
+                self.put(out, &path, sig, Place::Item);
             }
             "macro" | "proc_macro" => {
-                self.put(
-                    out,
-                    &format!("{path}!"),
-                    kind.clone(),
-                    Member::Item,
-                    None,
-                    false,
-                );
+                self.put(out, &format!("{path}!"), kind.clone(), Place::Item);
             }
             _ => {}
         }
@@ -276,9 +273,7 @@ impl Reader<'_> {
                     out,
                     &format!("{prefix}::{source}::*"),
                     "glob".into(),
-                    Member::Item,
-                    None,
-                    false,
+                    Place::Item,
                 ),
             }
             return;
@@ -294,9 +289,7 @@ impl Reader<'_> {
                     out,
                     &format!("{prefix}::{name}"),
                     format!("re-export {to}"),
-                    Member::Item,
-                    None,
-                    false,
+                    Place::Item,
                 );
             }
         }
@@ -337,9 +330,7 @@ impl Reader<'_> {
                         out,
                         &format!("{path}::{mname}"),
                         sig,
-                        Member::Item,
-                        Some(path),
-                        false,
+                        Place::Of(Member::Item, path),
                     );
                 }
             } else {
@@ -349,9 +340,7 @@ impl Reader<'_> {
                     out,
                     &format!("{path}: impl {t} {g}"),
                     String::new(),
-                    Member::Item,
-                    Some(path),
-                    false,
+                    Place::Of(Member::Item, path),
                 );
             }
         }
@@ -389,21 +378,18 @@ impl Reader<'_> {
         )
     }
 
-    fn put(
-        &self,
-        out: &mut Surface,
-        path: &str,
-        sig: String,
-        member: Member,
-        parent: Option<&str>,
-        closed: bool,
-    ) {
+    fn put(&self, out: &mut Surface, path: &str, sig: String, place: Place<'_>) {
+        let (member, parent, closed) = match place {
+            Place::Item => (Member::Item, None, false),
+            Place::Set { closed } => (Member::Item, None, closed),
+            Place::Of(member, parent) => (member, Some(parent.to_owned()), false),
+        };
         out.insert(
             path.to_owned(),
             Entry {
                 sig,
                 member,
-                parent: parent.map(str::to_owned),
+                parent,
                 closed,
             },
         );
@@ -439,7 +425,11 @@ impl Reader<'_> {
                     .get("id")
                     .filter(|_| o.contains_key("path"))
                     .and_then(|id| self.full_path(id));
-                for (k, x) in o {
+                // Keys in sorted order, whether or not serde_json keeps insertion order
+                // (its `preserve_order` feature, which another crate may turn on).
+                let mut keys: Vec<(&String, &Value)> = o.iter().collect();
+                keys.sort_by_key(|(k, _)| *k);
+                for (k, x) in keys {
                     match k.as_str() {
                         "id" | "span" | "docs" | "links" | "impls" | "implementations" => {}
                         "path" => {
@@ -459,70 +449,4 @@ impl Reader<'_> {
             other => other.clone(),
         }
     }
-}
-
-impl Member {
-    fn name(self) -> &'static str {
-        match self {
-            Member::Item => "item",
-            Member::Field => "field",
-            Member::Variant => "variant",
-            Member::Required => "required",
-            Member::Provided => "provided",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Member> {
-        [
-            Member::Item,
-            Member::Field,
-            Member::Variant,
-            Member::Required,
-            Member::Provided,
-        ]
-        .into_iter()
-        .find(|m| m.name() == s)
-    }
-}
-
-/// The surface as text: one line per entry, `path`, member kind, `closed`, parent (`-` for
-/// none) and signature, separated by tabs, in path order — a file to commit and diff.
-pub fn to_text(surface: &Surface) -> String {
-    let mut text = String::new();
-    for (path, e) in surface {
-        let parent = e.parent.as_deref().unwrap_or("-");
-        text.push_str(&format!(
-            "{path}\t{}\t{}\t{parent}\t{}\n",
-            e.member.name(),
-            if e.closed { "closed" } else { "open" },
-            e.sig
-        ));
-    }
-    text
-}
-
-/// Reads what [`to_text`] wrote (lines starting with `#` are comments).
-pub fn from_text(text: &str) -> Result<Surface, String> {
-    let mut surface = Surface::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let bad = || format!("line {}: not a surface entry: {line:?}", n + 1);
-        let [path, member, closed, parent, sig] = line.splitn(5, '\t').collect::<Vec<_>>()[..]
-        else {
-            return Err(bad());
-        };
-        let member = Member::parse(member).ok_or_else(bad)?;
-        surface.insert(
-            path.to_owned(),
-            Entry {
-                sig: sig.to_owned(),
-                member,
-                parent: (parent != "-").then(|| parent.to_owned()),
-                closed: closed == "closed",
-            },
-        );
-    }
-    Ok(surface)
 }
