@@ -19,7 +19,8 @@ use voicehost_proto::loader::v1::{ReloadPluginRequest, ServiceState};
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use voicehost_tests::{
-    Setup, artefact, channel, free_port, service_info, tts_keys, wait_app_events, wait_for_text,
+    HostProc, Setup, artefact, channel, free_port, service_info, tts_keys, wait_app_events,
+    wait_for_text,
 };
 
 /// Checks `port` every 2 ms until `stop`; returns the longest run of failed checks.
@@ -145,8 +146,9 @@ async fn hot_swap_in_process() {
     swap_v1_to_v2_and_refuse_bad_builds("in_process").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_library_file_is_swapped_in() {
+/// A host whose tts is the fixture at a library path of the test's own (returned), with
+/// the library watcher on.
+fn watched_fixture() -> (Setup, std::path::PathBuf, HostProc) {
     let mut setup = Setup::new();
     let plugin = setup.dir.path().join("tts-plugin.so");
     std::fs::copy(artefact("libvoicehost_fixture_misbehave.so"), &plugin).unwrap();
@@ -160,6 +162,12 @@ async fn a_changed_library_file_is_swapped_in() {
     );
     let mut host = setup.spawn();
     host.wait_for("host_ready", Duration::from_secs(30));
+    (setup, plugin, host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_library_file_is_swapped_in() {
+    let (setup, plugin, mut host) = watched_fixture();
     // A build drops the new file next to the old and renames it over (atomic).
     let staged = setup.dir.path().join("tts-plugin.so.new");
     std::fs::copy(artefact("libvoicehost_fixture_v2.so"), &staged).unwrap();
@@ -276,19 +284,7 @@ async fn a_truncated_library_is_refused_in_process_too() {
 /// serving; the whole file is swapped in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_library_being_written_is_swapped_in_only_when_whole() {
-    let mut setup = Setup::new();
-    let plugin = setup.dir.path().join("tts-plugin.so");
-    std::fs::copy(artefact("libvoicehost_fixture_misbehave.so"), &plugin).unwrap();
-    setup.loader("watch_plugins", "true");
-    setup.section(
-        "tts",
-        &[
-            ("library", plugin.to_str().unwrap()),
-            ("port", &free_port().to_string()),
-        ],
-    );
-    let mut host = setup.spawn();
-    host.wait_for("host_ready", Duration::from_secs(30));
+    let (setup, plugin, mut host) = watched_fixture();
     let whole = std::fs::read(artefact("libvoicehost_fixture_v2.so")).unwrap();
     let third = whole.len() / 3;
     std::fs::remove_file(&plugin).unwrap();
