@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 use tokio_stream::StreamExt;
@@ -19,9 +19,9 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, Wait};
 use voicehost_tests::{
-    AppLine, HostProc, Setup, WHISPER_THREADS, channel, espeak, free_port, kwd_keys, model,
-    resample_16k, scene, stt_keys, trim_silence, tts_keys, tts_speech, wait_app_events, words,
-    workers_on_port, write_wav_16k,
+    AppLine, HostProc, Setup, WHISPER_THREADS, app_events, channel, espeak, free_port, kwd_keys,
+    model, resample_16k, scene, stt_keys, trim_silence, tts_keys, tts_speech, wait_app_events,
+    words, workers_on_port, write_wav_16k,
 };
 
 /// The Modelfile's instructions for the usual tests: a one-sentence answer.
@@ -136,8 +136,17 @@ impl Assistant {
             .unwrap();
     }
 
-    /// Says the wake word and waits until the acknowledgement (no dialog id) has played.
+    /// Says the wake word and waits until the acknowledgement (no dialog id) has played and
+    /// stt listens: a person answers the acknowledgement, and on a busy machine stt's start
+    /// can come after the acknowledgement's end.
     async fn wake(&self, playback: &mut tonic::Streaming<PlaybackEvent>, alexa: &[f32]) {
+        let listening = || {
+            app_events(&self.log())
+                .iter()
+                .filter(|e| e.event == "stt_started")
+                .count()
+        };
+        let before = listening();
         self.say("wake", &scene(2.0, &[(0.3, alexa)])).await;
         next_event(
             playback,
@@ -146,6 +155,11 @@ impl Assistant {
             Duration::from_secs(10),
         )
         .await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while listening() == before {
+            assert!(Instant::now() < deadline, "stt did not start listening");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn playback(&self) -> tonic::Streaming<PlaybackEvent> {
