@@ -180,6 +180,8 @@ fn plugin_api_version(root: &'static TypeLayout) -> Option<String> {
 /// The ABI version a library declares in its header, readable even when the loader refuses
 /// it; `None` when it is no abi_stable library.
 pub fn declared_abi_version(path: &Path) -> Option<String> {
+    // Not from a file cut short: mapping it is what the loader refuses to do.
+    crate::elf::check_complete(path).ok()?;
     lib_header_from_path(path)
         .ok()
         .map(|header| header.version_strings().to_string())

@@ -217,6 +217,19 @@ fn files_that_are_no_plugin_are_named_clearly() {
         "{text}"
     );
 
+    // A plugin cut short (a copy that stopped, a build still writing it): refused from its
+    // ELF headers, before anything maps it.
+    let whole = std::fs::read(artefact("libvoicehost_plugin_tts.so")).unwrap();
+    let cut = dir.path().join("libcut.so");
+    std::fs::write(&cut, &whole[..whole.len() / 3]).unwrap();
+    let (code, text, json) = plugin_info(&cut);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        line(&text, "loadable").starts_with("no — the file is incomplete"),
+        "{text}"
+    );
+    assert_eq!(json["abi_version"], Value::Null, "{text}");
+
     // A real shared library that exports no voicehost root module.
     let libm = [
         "/lib/x86_64-linux-gnu/libm.so.6",
