@@ -328,7 +328,8 @@ async fn wake_question_reply_follow_up_and_the_end_on_silence() {
         1,
         "the greeting once"
     );
-    assert!(count("hi") >= 1, "the greeting: {said:?}");
+    // "Hi" and "high" sound the same; Whisper tiny writes either.
+    assert!(count("hi") + count("high") >= 1, "the greeting: {said:?}");
     assert!(count("paris") >= 1, "{said:?}");
 }
 
