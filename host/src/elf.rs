@@ -13,17 +13,33 @@ use std::path::Path;
 
 /// e_ident: the magic, class, byte order and version bytes that open every ELF file.
 const IDENT_LEN: usize = 16;
+/// The 64-bit ELF header's size (the 32-bit one is smaller).
+const HEADER_LEN: u64 = 64;
 const PT_LOAD: u32 = 1;
 
 /// Checks that `path`, if it is an ELF file, is a whole one: `Err` says what is wrong, in
 /// words a user can act on. A file that is no ELF at all is left to the dynamic loader,
 /// whose refusal names the problem.
 pub fn check_complete(path: &Path) -> Result<(), String> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read it ({e})"))?;
-    check_bytes(&bytes)
+    let cannot = |e: std::io::Error| format!("cannot read it ({e})");
+    let mut file = File::open(path).map_err(cannot)?;
+    let len = file.metadata().map_err(cannot)?.len();
+    // The ELF header, then up to the end of the program header table (right after it in
+    // practice): the check needs the file's length, not its contents.
+    let mut head = Vec::new();
+    (&mut file)
+        .take(HEADER_LEN)
+        .read_to_end(&mut head)
+        .map_err(cannot)?;
+    let table_end = Header::read(&head)
+        .map_or(0, |h| {
+            h.phoff.saturating_add(h.phentsize.saturating_mul(h.phnum))
+        })
+        .min(len);
+    if let Some(rest) = table_end.checked_sub(head.len() as u64) {
+        file.take(rest).read_to_end(&mut head).map_err(cannot)?;
+    }
+    check_bytes(&head, len)
 }
 
 /// The header fields the check needs, read for either ELF class.
@@ -38,8 +54,9 @@ struct Header {
     little: bool,
 }
 
-fn check_bytes(bytes: &[u8]) -> Result<(), String> {
-    let len = bytes.len() as u64;
+/// Checks a file of `len` bytes from its first `bytes` (the header and the program header
+/// table, or all of it).
+fn check_bytes(bytes: &[u8], len: u64) -> Result<(), String> {
     if !bytes.starts_with(b"\x7fELF") {
         return Ok(());
     }
@@ -85,6 +102,9 @@ fn truncated(len: u64, needed: u64) -> String {
 
 impl Header {
     fn read(b: &[u8]) -> Option<Header> {
+        if b.len() < IDENT_LEN || !b.starts_with(b"\x7fELF") {
+            return None;
+        }
         let is64 = match b[4] {
             1 => false,
             2 => true,
@@ -139,35 +159,27 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn take<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
-        self.b.get(at..at.checked_add(N)?)?.try_into().ok()
+    /// The unsigned integer of `width` bytes at `at`, in the file's byte order.
+    fn uint(&self, at: usize, width: usize) -> Option<u64> {
+        let bytes = self.b.get(at..at.checked_add(width)?)?;
+        let push = |n: u64, b: &u8| n << 8 | u64::from(*b);
+        Some(if self.little {
+            bytes.iter().rev().fold(0, push)
+        } else {
+            bytes.iter().fold(0, push)
+        })
     }
 
     fn u16(&self, at: usize) -> Option<u64> {
-        let b = self.take::<2>(at)?;
-        Some(u64::from(if self.little {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        }))
+        self.uint(at, 2)
     }
 
     fn u32(&self, at: usize) -> Option<u64> {
-        let b = self.take::<4>(at)?;
-        Some(u64::from(if self.little {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }))
+        self.uint(at, 4)
     }
 
     fn u64(&self, at: usize) -> Option<u64> {
-        let b = self.take::<8>(at)?;
-        Some(if self.little {
-            u64::from_le_bytes(b)
-        } else {
-            u64::from_be_bytes(b)
-        })
+        self.uint(at, 8)
     }
 }
 
@@ -182,14 +194,15 @@ mod tests {
 
     #[test]
     fn a_whole_file_passes() {
-        check_bytes(&own_exe()).unwrap();
+        let whole = own_exe();
+        check_bytes(&whole, whole.len() as u64).unwrap();
     }
 
     #[test]
     fn a_file_cut_short_is_refused_at_any_length() {
         let whole = own_exe();
         for keep in [whole.len() / 3, whole.len() - 1, 100, 40] {
-            let err = check_bytes(&whole[..keep]).unwrap_err();
+            let err = check_bytes(&whole[..keep], keep as u64).unwrap_err();
             assert!(err.contains("incomplete"), "{keep}: {err}");
             assert!(err.contains(&format!("it is {keep} bytes")), "{err}");
         }
@@ -197,10 +210,10 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_elf_is_left_to_the_dynamic_loader() {
-        check_bytes(b"not a library at all").unwrap();
-        check_bytes(b"").unwrap();
+        check_bytes(b"not a library at all", 20).unwrap();
+        check_bytes(b"", 0).unwrap();
         assert!(
-            check_bytes(b"\x7fELF\x02")
+            check_bytes(b"\x7fELF\x02", 5)
                 .unwrap_err()
                 .contains("it is 5 bytes")
         );
@@ -211,6 +224,7 @@ mod tests {
         let mut whole = own_exe();
         // e_phoff = u64::MAX: the table cannot lie inside the file.
         whole[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(check_bytes(&whole).unwrap_err().contains("incomplete"));
+        let len = whole.len() as u64;
+        assert!(check_bytes(&whole, len).unwrap_err().contains("incomplete"));
     }
 }
