@@ -2,9 +2,10 @@
 # cargo's RUSTC_WORKSPACE_WRAPPER in the test command (scripts/setup.sh): each workspace
 # crate is compiled by clippy-driver, which lints it (CLIPPY_ARGS, warnings denied) in the
 # same compilation that builds it, so clippy costs no second build of the dependencies.
-# For plugin-api's library it also has rustdoc write the crate's public API as JSON, from
+# For the libraries plugins are built on (the ABI crate voicehost-plugin-api, the runtime and
+# the tts and stt SDKs) it also has rustdoc write the crate's public API as JSON, from
 # the very arguments of that compilation (same features, same compiled dependencies), into
-# <target>/<profile>/api/voicehost_plugin_api-<hash>/, the hash being the compilation's own
+# <target>/<profile>/api/<crate>-<hash>/, the hash being the compilation's own
 # (cargo builds the crate once per feature set: `cargo build --workspace` and a `cargo test
 # -p …` of a few crates make two) for scripts/api-check.sh.
 #
@@ -25,7 +26,11 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     extra-filename=*) extra=${args[$i]#extra-filename=} ;;
   esac
 done
-[ "$crate" = voicehost_plugin_api ] && [ "$is_test" = 0 ] && [ -n "$out_dir" ] || exit 0
+case "$crate" in
+  voicehost_plugin_api | voicehost_plugin_runtime | voicehost_tts_sdk | voicehost_stt_sdk) ;;
+  *) exit 0 ;;
+esac
+[ "$is_test" = 0 ] && [ -n "$out_dir" ] || exit 0
 
 # rustdoc takes the inputs of the compilation (source, edition, cfgs, dependencies); the
 # code generation, output and lint options are rustc's alone.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
-use voicehost_plugin_api::{GrpcServer, PluginConfig, PluginContext, PluginError};
+use voicehost_plugin_api::PluginError;
+use voicehost_plugin_runtime::{GrpcServer, PluginConfig, PluginContext};
 use voicehost_proto::loader::v1::loader_service_server::{LoaderService, LoaderServiceServer};
 use voicehost_proto::loader::v1::{
     GetPidsRequest, GetPidsResponse, ListServicesRequest, ListServicesResponse,

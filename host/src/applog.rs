@@ -109,7 +109,7 @@ pub async fn flush(timeout: Duration) {
     }
 }
 
-pub use voicehost_plugin_api::now_us;
+pub use voicehost_plugin_runtime::now_us;
 
 async fn forward(
     mut rx: mpsc::Receiver<Msg>,

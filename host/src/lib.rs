@@ -20,6 +20,7 @@ pub mod phases;
 pub mod plugin;
 pub mod plugin_info;
 pub mod run;
+pub mod service;
 pub mod supervisor;
 pub mod swap;
 pub mod worker;

@@ -247,7 +247,7 @@ fn classify(path: &Path, error: LibraryError) -> LoadError {
         LibraryError::GetSymbolError { .. } => LoadError::Incompatible {
             path,
             reason: "it exports no voicehost root module; a plugin must call \
-                     voicehost_plugin_api::export_plugin!"
+                     voicehost_plugin_runtime::export_plugin! (or export_tts!/export_stt! of an SDK)"
                 .to_owned(),
         },
         LibraryError::InvalidAbiHeader(h) => LoadError::Incompatible {

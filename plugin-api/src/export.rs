@@ -1,9 +1,13 @@
-//! The Rust-side plugin trait and the glue that turns it into the ABI root module.
+//! The glue that turns a plugin type into the ABI root module.
 //!
-//! A plugin implements [`Plugin`] and writes `voicehost_plugin_api::export_plugin!(MyPlugin);`.
-//! Every entry point the host can call is wrapped in `catch_unwind`: a panic in plugin code
-//! becomes a [`PluginError`] of kind [`ErrorKind::Panic`] (or a NOT_SERVING health report),
-//! never an unwind across the FFI boundary.
+//! A library exports one root module ([`crate::abi::PluginMod`]); [`export_entry!`] builds it
+//! from a type implementing [`Entry`]. Every entry point the host can call is wrapped in
+//! `catch_unwind`: a panic in plugin code becomes a [`PluginError`] of kind
+//! [`ErrorKind::Panic`] (or a NOT_SERVING health report), never an unwind across the FFI
+//! boundary.
+//!
+//! Plugin authors implement the richer `Plugin` trait of voicehost-plugin-runtime (or an
+//! engine trait of the tts/stt SDKs) and call its `export_plugin!`, which lands here.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,60 +18,18 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RString};
 
 use crate::abi::{
-    ABI_VERSION, ErrorKind, HealthReport, HealthStatus, PluginError, PluginHandle, PluginInfo,
-    PluginInstance, PluginInstance_TO, PluginMod, PluginModRef, StartContext,
+    ErrorKind, HealthReport, HealthStatus, PluginError, PluginHandle, PluginInfo, PluginInstance,
+    PluginInstance_TO, PluginMod, PluginModRef, StartContext,
 };
-use crate::context::PluginContext;
 
-/// Static description of a plugin, turned into [`PluginInfo`] for the host.
-#[derive(Debug, Clone, Copy)]
-pub struct PluginMeta {
-    /// Plugin name, usually `env!("CARGO_PKG_NAME")`.
-    pub name: &'static str,
-    /// Service slot: `logger`, `kwd`, `stt`, `llm`, `tts` (or `test`).
-    pub kind: &'static str,
-    /// Plugin version, usually `env!("CARGO_PKG_VERSION")`.
-    pub version: &'static str,
-    /// gRPC package served, e.g. `voicehost.logger.v1`.
-    pub proto_package: &'static str,
-    /// Optional capabilities.
-    pub features: &'static [&'static str],
-}
+/// A plugin as the ABI sees it: the four calls of the root module and its handle, in Rust
+/// types. Panics are caught around each.
+pub trait Entry: Send + Sync + Sized + 'static {
+    /// What the plugin reports about itself; cheap, no side effects.
+    fn info() -> Result<PluginInfo, PluginError>;
 
-impl PluginMeta {
-    fn to_info(self, more_features: &[&str]) -> PluginInfo {
-        let mut features: Vec<RString> = Vec::new();
-        for f in self.features.iter().chain(more_features) {
-            if !features.iter().any(|known| known.as_str() == *f) {
-                features.push(RString::from(*f));
-            }
-        }
-        PluginInfo {
-            name: self.name.into(),
-            kind: self.kind.into(),
-            version: self.version.into(),
-            abi_version: ABI_VERSION.into(),
-            proto_package: self.proto_package.into(),
-            features: features.into(),
-        }
-    }
-}
-
-/// A plugin, as its author writes it. The SDK adapts it to the ABI.
-pub trait Plugin: Send + Sync + Sized + 'static {
-    /// Static facts about the plugin.
-    fn meta() -> PluginMeta;
-
-    /// Starts the plugin: typically validates `ctx.config`, then starts a
-    /// [`crate::GrpcServer`] on `ctx.port`. Must return promptly: load models in the
-    /// background and report NOT_SERVING until they are ready.
-    fn start(ctx: PluginContext) -> Result<Self, PluginError>;
-
-    /// Capabilities the SDK provides beyond `meta().features` (the engine SDKs list what
-    /// they serve, e.g. `speak_stream`); reported after the plugin's own. None by default.
-    fn sdk_features() -> &'static [&'static str] {
-        &[]
-    }
+    /// Starts the plugin. Must return promptly (load models in the background).
+    fn start(ctx: StartContext) -> Result<Self, PluginError>;
 
     /// Current health. Must not block.
     fn health(&self) -> HealthReport;
@@ -76,8 +38,8 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     fn stop(&mut self, timeout: Duration) -> Result<(), PluginError>;
 }
 
-/// Builds the root module for `P`. Called by [`crate::export_plugin!`].
-pub fn root_module<P: Plugin>() -> PluginModRef {
+/// Builds the root module for `P`. Called by [`export_entry!`].
+pub fn entry_root_module<P: Entry>() -> PluginModRef {
     PluginMod {
         info: info_entry::<P>,
         start: start_entry::<P>,
@@ -85,13 +47,12 @@ pub fn root_module<P: Plugin>() -> PluginModRef {
     .leak_into_prefix()
 }
 
-extern "C" fn info_entry<P: Plugin>() -> RResult<PluginInfo, PluginError> {
-    guard("info", || Ok(P::meta().to_info(P::sdk_features()))).into()
+extern "C" fn info_entry<P: Entry>() -> RResult<PluginInfo, PluginError> {
+    guard("info", P::info).into()
 }
 
-extern "C" fn start_entry<P: Plugin>(ctx: StartContext) -> RResult<PluginHandle, PluginError> {
+extern "C" fn start_entry<P: Entry>(ctx: StartContext) -> RResult<PluginHandle, PluginError> {
     guard("start", move || {
-        let ctx = PluginContext::from_abi(ctx)?;
         let plugin = P::start(ctx)?;
         Ok(PluginInstance_TO::from_value(
             Guarded {
@@ -131,7 +92,7 @@ struct Guarded<P> {
     stopped: bool,
 }
 
-impl<P: Plugin> PluginInstance for Guarded<P> {
+impl<P: Entry> PluginInstance for Guarded<P> {
     fn health(&self) -> HealthReport {
         if self.stopped {
             return HealthReport {
@@ -161,21 +122,21 @@ impl<P: Plugin> PluginInstance for Guarded<P> {
     }
 }
 
-/// Exports a [`Plugin`] implementation as this library's voicehost root module.
+/// Exports an [`Entry`] implementation as this library's voicehost root module.
 ///
 /// ```ignore
-/// voicehost_plugin_api::export_plugin!(MyPlugin);
+/// voicehost_plugin_api::export_entry!(MyEntry);
 /// ```
 #[macro_export]
-macro_rules! export_plugin {
-    ($plugin:ty) => {
+macro_rules! export_entry {
+    ($entry:ty) => {
         /// The voicehost plugin root module of this library (abi_stable `LibHeader`).
         #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
         pub static VOICEHOST_PLUGIN_ROOT_MODULE: $crate::__private::abi_stable::library::LibHeader = {
             extern "C" fn voicehost_root_module()
             -> $crate::__private::abi_stable::library::RootModuleResult {
                 $crate::__private::abi_stable::library::__call_root_module_loader(
-                    $crate::export::root_module::<$plugin>,
+                    $crate::export::entry_root_module::<$entry>,
                 )
             }
             // SAFETY: the constructor returns the `PluginModRef` the header is declared with,

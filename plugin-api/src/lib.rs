@@ -1,117 +1,30 @@
-// The plugin guide (README.md) is the crate's front page; its example needs the tts SDK.
-#![cfg_attr(feature = "tts", doc = include_str!("../README.md"))]
-#![cfg_attr(
-    not(feature = "tts"),
-    doc = "The voicehost plugin ABI and SDK. The plugin guide is README.md (shown here with the `tts` feature)."
-)]
+//! The voicehost plugin ABI: what crosses the boundary between the host and a plugin
+//! library, and nothing else.
 //!
-//! # The parts
+//! - [`abi`]: the root module [`abi::PluginMod`] (`info`, `start`), the handle it returns
+//!   (`health`, `stop`) and the plain data they exchange, versioned by [`ABI_VERSION`];
+//! - [`export`]: [`export::Entry`] and [`export_entry!`], which build the root module with
+//!   every entry point wrapped in `catch_unwind`.
 //!
-//! - the ABI types ([`abi`]), versioned by [`abi::ABI_VERSION`] and layout-checked at load;
-//! - the [`Plugin`] trait and [`export_plugin!`] macro, which wrap every entry point in
-//!   `catch_unwind` so a panic becomes an error, never an unwind across the boundary;
-//! - [`GrpcServer`], the serve helper: own thread and tokio runtime, `grpc.health.v1`,
-//!   server reflection, loopback-only bind, clear port-in-use errors, graceful stop;
-//! - [`PluginContext`] / [`PluginConfig`]: the plugin's config section with typed getters;
-//! - log forwarding: the plugin's `tracing` events reach the host's app.log;
-//! - the engine SDKs `tts` (feature `tts`) and `stt` (feature `stt`).
+//! abi_stable writes this crate's name and version into the layout of every type here, and
+//! the host compares them when it loads a library (0.1.x matches 0.1.y). So this crate holds
+//! only those types and changes rarely; everything a plugin author uses day to day lives in
+//! crates that can move faster without locking out built plugins:
 //!
-//! # A minimal plugin
+//! - `voicehost-plugin-runtime`: the `Plugin` trait and `export_plugin!`, the gRPC serve
+//!   helper, config access, log forwarding, stream helpers;
+//! - `voicehost-tts-sdk` and `voicehost-stt-sdk`: whole speech plugins from an engine trait.
 //!
-//! Serves only health and reflection; a real plugin adds its service from
-//! `voicehost-proto` in the `start` closure.
-//!
-//! ```
-//! use std::time::Duration;
-//! use voicehost_plugin_api::{
-//!     GrpcServer, HealthReport, Plugin, PluginContext, PluginError, PluginMeta, export_plugin,
-//! };
-//!
-//! struct Hello {
-//!     server: GrpcServer,
-//! }
-//!
-//! impl Plugin for Hello {
-//!     fn meta() -> PluginMeta {
-//!         PluginMeta {
-//!             name: "hello",
-//!             kind: "test",
-//!             version: "0.1.0",
-//!             proto_package: "",
-//!             features: &[],
-//!         }
-//!     }
-//!
-//!     fn start(ctx: PluginContext) -> Result<Self, PluginError> {
-//!         let greeting: String = ctx.config.parse_or("greeting", "hi".to_owned())?;
-//!         let server = GrpcServer::builder(&ctx).start(move |_services, health| {
-//!             tracing::info!(%greeting, "Ready");
-//!             health.set_serving();
-//!             Ok(())
-//!         })?;
-//!         Ok(Self { server })
-//!     }
-//!
-//!     fn health(&self) -> HealthReport {
-//!         self.server.report()
-//!     }
-//!
-//!     fn stop(&mut self, timeout: Duration) -> Result<(), PluginError> {
-//!         self.server.stop(timeout)
-//!     }
-//! }
-//!
-//! export_plugin!(Hello);
-//! # fn main() {}
-//! ```
-//!
-//! Build it as `crate-type = ["cdylib"]`, name the `.so` in the `library` key of a config
-//! section, and `voicehost run` loads it.
+//! See `COMPATIBILITY.md` for what each version means.
 
 pub mod abi;
-mod context;
-mod engine;
 pub mod export;
-pub mod logging;
-pub mod net;
-mod serve;
-#[cfg(feature = "stt")]
-pub mod stt;
-#[cfg(feature = "tts")]
-pub mod tts;
 
-pub use abi::{ABI_VERSION, ErrorKind, HealthReport, HealthStatus, PluginError, PluginInfo};
-pub use context::{PluginConfig, PluginContext};
-pub use engine::{BoxError, EngineMeta};
-pub use export::{Plugin, PluginMeta};
-pub use serve::{GrpcServer, HealthHandle, MAX_DECODING_MESSAGE_BYTES, ServerBuilder, Services};
-
-/// Wall-clock time in microseconds since the Unix epoch: the timestamp every voicehost
-/// message carries (`ts_unix_us`).
-pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-/// Checks an identifier argument (a dialog id, a reason): 1 to 64 ASCII letters, digits,
-/// `_` or `-`. The INVALID_ARGUMENT names `field`, the value and the rule; `hint` is
-/// appended (e.g. `" (as the logger's NewDialog returns)"`).
-#[allow(clippy::result_large_err)]
-pub fn check_id(field: &str, value: &str, hint: &str) -> Result<(), tonic::Status> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(tonic::Status::invalid_argument(format!(
-            "{field} {value:?} is invalid: use 1 to 64 letters, digits, _ or -{hint}"
-        )))
-    }
-}
+pub use abi::{
+    ABI_VERSION, ErrorKind, HealthReport, HealthStatus, PLUGIN_API_VERSION, PluginError,
+    PluginInfo, StartContext,
+};
+pub use export::{Entry, panic_message};
 
 #[doc(hidden)]
 pub mod __private {

@@ -16,14 +16,14 @@ use std::time::Instant;
 use std::time::Duration;
 
 use tokio_stream::StreamExt;
-use voicehost_plugin_api::PluginConfig;
-use voicehost_plugin_api::tts::Synthesizer;
+use voicehost_plugin_runtime::PluginConfig;
 use voicehost_plugin_tts::{KokoroTts, SAMPLE_RATE, Settings};
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::llm::v1::LlmChunk;
 use voicehost_proto::tts::v1::PlaybackEventKind;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_tests::{Setup, channel, free_port, model, peer_python, tts_keys};
+use voicehost_tts_sdk::Synthesizer;
 
 const RUNS: usize = 7;
 const CLAUSE: &str = "The capital of France is Paris.";

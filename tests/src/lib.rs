@@ -301,7 +301,7 @@ impl Drop for HostProc {
 /// Local addresses of TCP sockets in LISTEN state on `port`, as the kernel's hex
 /// (`0100007F` is 127.0.0.1).
 pub fn listen_addrs(port: u16) -> Vec<String> {
-    voicehost_plugin_api::net::listening_sockets(port)
+    voicehost_plugin_runtime::net::listening_sockets(port)
         .into_iter()
         .map(|s| s.addr_hex)
         .collect()
@@ -451,6 +451,39 @@ pub fn build_out_of_tree(project: &str, library: &str, locked: bool) -> PathBuf 
     let library = target.join("debug").join(library);
     assert!(library.is_file(), "{} was not built", library.display());
     library
+}
+
+/// The packages an out-of-tree `project` compiles (normal and build dependencies, each
+/// once), as `cargo tree` names them: `name vX.Y.Z`.
+pub fn dependency_tree(project: &str) -> Vec<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--manifest-path",
+        ])
+        .arg(workspace_root().join(project).join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree of {project} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut packages: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some(format!("{} {}", words.next()?, words.next()?))
+        })
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages
 }
 
 /// The workspace root (the directory holding `models/` and `config/`).

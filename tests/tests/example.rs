@@ -15,9 +15,45 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use voicehost_tests::{
-    Setup, artefact, build_out_of_tree, channel, free_port, service_info, stt_keys, tts_keys,
-    wait_app_events, words, workspace_root,
+    Setup, artefact, build_out_of_tree, channel, dependency_tree, free_port, service_info,
+    stt_keys, tts_keys, wait_app_events, words, workspace_root,
 };
+
+/// Packages that mean a sound card library (cpal → ALSA) or the AEC3 build (meson, abseil).
+const HEAVY: &[&str] = &["cpal", "alsa", "alsa-sys", "webrtc-audio-processing-sys"];
+
+/// `project`'s packages, printed; fails if one of `HEAVY` is among them.
+fn assert_light(project: &str) {
+    let packages = dependency_tree(project);
+    eprintln!("{project}: {} packages", packages.len());
+    let heavy: Vec<&String> = packages
+        .iter()
+        .filter(|p| HEAVY.iter().any(|h| p.split(' ').next() == Some(h)))
+        .collect();
+    assert!(heavy.is_empty(), "{project} pulls in {heavy:?}");
+}
+
+#[test]
+fn an_stt_plugin_without_aec_or_sound_card_builds_with_cargo_alone() {
+    // The stt SDK with default-features = false: no AEC3 (meson, abseil), no cpal (ALSA).
+    assert_light("plugins/fixtures/stt-no-aec");
+    let library = build_out_of_tree(
+        "plugins/fixtures/stt-no-aec",
+        "libvoicehost_fixture_stt_no_aec.so",
+        false,
+    );
+    let info = Command::new(artefact("voicehost"))
+        .args(["plugin", "info", "--json"])
+        .arg(&library)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["loadable"], true, "{json}");
+    assert_eq!(json["plugin"]["kind"], "stt", "{json}");
+    let features = json["plugin"]["features"].as_array().unwrap();
+    assert!(features.iter().any(|f| f == "silero_vad"), "{json}");
+    assert!(!features.iter().any(|f| f == "webrtc_aec3"), "{json}");
+}
 
 #[test]
 fn the_example_stays_small() {
@@ -31,7 +67,9 @@ fn the_example_stays_small() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_is_built_out_of_tree_hot_swapped_in_and_heard() {
-    // As a third party builds it: a cargo project of its own, on plugin-api only.
+    // As a third party builds it: a cargo project of its own, on the tts SDK only, which
+    // writes WAV files without linking a sound card library.
+    assert_light("plugins/examples/tts-espeak");
     let library = build_out_of_tree(
         "plugins/examples/tts-espeak",
         "libvoicehost_tts_espeak.so",
@@ -57,7 +95,7 @@ async fn the_example_is_built_out_of_tree_hot_swapped_in_and_heard() {
     );
     assert_eq!(plugin["features"][0], "espeak-ng", "{json}");
     let features = plugin["features"].as_array().unwrap();
-    for sdk in voicehost_plugin_api::tts::SDK_FEATURES {
+    for sdk in voicehost_tts_sdk::SDK_FEATURES {
         assert!(features.iter().any(|f| f == sdk), "the SDK's {sdk}: {json}");
     }
 

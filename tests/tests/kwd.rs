@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio_stream::StreamExt;
 use tonic::Code;
-use voicehost_plugin_api::now_us;
 use voicehost_plugin_kwd::{Detector, Engine, ModelPaths, RATE};
+use voicehost_plugin_runtime::now_us;
 use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
 use voicehost_proto::kwd::v1::{
     DisableRequest, EnableRequest, EventsRequest, GetStateRequest, KwdEvent, WakeDetected,

@@ -341,7 +341,7 @@ async fn cached_phrases_play_at_once_and_stop_interrupts() {
             break;
         }
     }
-    let stop_us = voicehost_plugin_api::now_us();
+    let stop_us = voicehost_plugin_runtime::now_us();
     let stopped = tts
         .stop_speaking(DialogRef::default())
         .await

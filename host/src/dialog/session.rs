@@ -9,7 +9,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 use tonic::transport::Channel;
-use voicehost_plugin_api::now_us;
+use voicehost_plugin_runtime::now_us;
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::kwd::v1::WakeDetected;
 use voicehost_proto::llm::v1::llm_service_client::LlmServiceClient;

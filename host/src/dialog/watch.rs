@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc};
-use tokio_stream::StreamExt;
+use voicehost_plugin_runtime::stream::{Follow, Resubscribe};
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::kwd::v1::kwd_event::Event as KwdEventKind;
 use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
@@ -33,34 +33,36 @@ pub(super) async fn watch_playback(
     watching: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut watching = Some(watching);
-    loop {
-        if let Ok(channel) = host.channel("tts") {
-            let mut client = TtsServiceClient::new(channel);
-            let call = client.playback_events(DialogRef {
+    let open = move || {
+        let host = Arc::clone(&host);
+        async move {
+            let channel = host.channel("tts").map_err(|e| e.to_string())?;
+            let all = DialogRef {
                 dialog_id: String::new(),
-            });
-            match call.await {
-                Ok(stream) => {
-                    if let Some(w) = watching.take() {
-                        let _ = w.send(());
-                    }
-                    let mut stream = stream.into_inner();
-                    let why = loop {
-                        match stream.next().await {
-                            Some(Ok(ev)) => {
-                                let _ = tx.send(Playback::Event(ev));
-                            }
-                            Some(Err(status)) => break status.message().to_owned(),
-                            None => break "the event stream ended".to_owned(),
-                        }
-                    };
-                    tracing::debug!(reason = %why, "tts playback events lost");
-                    let _ = tx.send(Playback::Lost(why));
-                }
-                Err(status) => tracing::trace!(error = %status.message(), "no playback events yet"),
+            };
+            match TtsServiceClient::new(channel).playback_events(all).await {
+                Ok(stream) => Ok(stream.into_inner()),
+                Err(status) => Err(status.message().to_owned()),
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut events = Resubscribe::new(open, Duration::from_millis(100));
+    loop {
+        match events.next().await {
+            Follow::Connected => {
+                if let Some(w) = watching.take() {
+                    let _ = w.send(());
+                }
+            }
+            Follow::Item(ev) => {
+                let _ = tx.send(Playback::Event(ev));
+            }
+            Follow::Lost(why) => {
+                tracing::debug!(reason = %why, "tts playback events lost");
+                let _ = tx.send(Playback::Lost(why));
+            }
+            Follow::Unavailable(why) => tracing::trace!(error = %why, "no playback events yet"),
+        }
     }
 }
 
@@ -125,28 +127,37 @@ pub(super) async fn switch_kwd(host: &Host, on: bool, reason: &str) {
 /// Forwards kwd's wake events; reconnects when kwd comes back (restart, swap) and then
 /// disables it again if a dialog is running (a new kwd starts enabled).
 pub(super) async fn watch_wakes(host: Arc<Host>, tx: mpsc::Sender<WakeDetected>) {
-    loop {
-        if let Ok(channel) = host.channel("kwd") {
+    let kwd = Arc::clone(&host);
+    let open = move || {
+        let host = Arc::clone(&kwd);
+        async move {
+            let channel = host.channel("kwd").map_err(|e| e.to_string())?;
             match KwdServiceClient::new(channel)
                 .events(EventsRequest {})
                 .await
             {
-                Ok(stream) => {
-                    if host.dialog_active.load(Ordering::SeqCst) {
-                        switch_kwd(&host, false, DIALOG).await;
-                    }
-                    let mut stream = stream.into_inner();
-                    while let Some(Ok(ev)) = stream.next().await {
-                        if let Some(KwdEventKind::WakeDetected(w)) = ev.event
-                            && tx.send(w).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-                Err(status) => tracing::trace!(error = %status.message(), "no kwd events yet"),
+                Ok(stream) => Ok(stream.into_inner()),
+                Err(status) => Err(status.message().to_owned()),
             }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut events = Resubscribe::new(open, Duration::from_millis(200));
+    loop {
+        match events.next().await {
+            Follow::Connected => {
+                if host.dialog_active.load(Ordering::SeqCst) {
+                    switch_kwd(&host, false, DIALOG).await;
+                }
+            }
+            Follow::Item(ev) => {
+                if let Some(KwdEventKind::WakeDetected(w)) = ev.event
+                    && tx.send(w).await.is_err()
+                {
+                    return;
+                }
+            }
+            Follow::Lost(why) => tracing::debug!(reason = %why, "kwd events lost"),
+            Follow::Unavailable(why) => tracing::trace!(error = %why, "no kwd events yet"),
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use voicehost_plugin_api::{PluginConfig, PluginError};
+use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 use crate::engine::{ModelPaths, model_name};
 

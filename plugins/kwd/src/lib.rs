@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 pub use config::Settings;
 pub use detector::{Detection, Detector};
 pub use engine::{CHUNK, Engine, ModelPaths, RATE};
-use voicehost_plugin_api::{
+use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
     export_plugin,
 };

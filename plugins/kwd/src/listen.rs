@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
-use tokio_stream::StreamExt;
 use voicehost_audio::Resampler;
-use voicehost_plugin_api::{HealthHandle, now_us};
+use voicehost_plugin_runtime::stream::{Follow, Resubscribe, dial};
+use voicehost_plugin_runtime::{HealthHandle, now_us};
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::kwd::v1::{KwdEvent, KwdState, WakeDetected, kwd_event};
 use voicehost_proto::stt::v1::AudioFramesRequest;
@@ -220,21 +220,52 @@ pub fn run(
         }
     };
     let models = engine.models();
+    let open = {
+        let addr = addr.clone();
+        move || {
+            let addr = addr.clone();
+            async move { connect(&addr).await }
+        }
+    };
     runtime.block_on(async move {
-        let mut retry = Duration::from_millis(100);
+        let mut audio = Resubscribe::with_backoff(open, Duration::from_millis(100), MAX_RETRY);
+        let mut scorer: Option<Scorer> = None;
         let mut last_problem = String::new();
         while !shared.stop.load(Ordering::SeqCst) {
-            let problem = match connect(&addr).await {
-                Err(why) => format!(
-                    "waiting for stt audio at {addr} ({why}); kwd listens to the stt service: enable [stt], or set [kwd] audio_source"
-                ),
-                Ok(mut stream) => {
+            // While a stream stands, wake every 200 ms to see `stop` (reading a message is
+            // cancel-safe); a reconnection attempt is bounded by its pause and timeouts.
+            let next = if audio.is_connected() {
+                tokio::select! {
+                    next = audio.next() => next,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                }
+            } else {
+                audio.next().await
+            };
+            let problem = match next {
+                Follow::Item(frame) => {
+                    let Some(s) = &mut scorer else { continue };
+                    match s.frame(&shared, &frame) {
+                        Ok(events) => {
+                            for e in events {
+                                let _ = shared.events.send(e);
+                            }
+                            continue;
+                        }
+                        // A frame the scorer cannot use ends this connection.
+                        Err(e) => {
+                            audio.drop_stream();
+                            scorer = None;
+                            lost(&shared, &addr, &e)
+                        }
+                    }
+                }
+                Follow::Connected => {
                     shared.connected.store(true, Ordering::SeqCst);
                     health.set_serving();
                     tracing::info!(event = "kwd_audio_connected", addr = %addr, "Listening to stt's audio");
-                    retry = Duration::from_millis(100);
                     last_problem.clear();
-                    let mut scorer = Scorer {
+                    let mut s = Scorer {
                         engine: &mut engine,
                         detector: &mut detector,
                         models: models.clone(),
@@ -243,48 +274,35 @@ pub fn run(
                         generation: shared.armed_generation.load(Ordering::SeqCst),
                         next_seq: None,
                     };
-                    scorer.reset();
-                    let ended = loop {
-                        let frame = tokio::select! {
-                            f = stream.next() => f,
-                            () = tokio::time::sleep(Duration::from_millis(200)) => {
-                                if shared.stop.load(Ordering::SeqCst) { return; }
-                                continue;
-                            }
-                        };
-                        match frame {
-                            None => break "the stream ended".to_owned(),
-                            Some(Err(status)) => break status.message().to_owned(),
-                            Some(Ok(frame)) => match scorer.frame(&shared, &frame) {
-                                Ok(events) => {
-                                    for e in events {
-                                        let _ = shared.events.send(e);
-                                    }
-                                }
-                                Err(e) => break e,
-                            },
-                        }
-                    };
-                    shared.connected.store(false, Ordering::SeqCst);
-                    tracing::warn!(event = "kwd_audio_lost", addr = %addr, reason = %ended, "Lost stt's audio; reconnecting");
-                    format!("lost stt audio at {addr} ({ended}); reconnecting")
+                    s.reset();
+                    scorer = Some(s);
+                    continue;
                 }
+                Follow::Lost(why) => {
+                    scorer = None;
+                    lost(&shared, &addr, &why)
+                }
+                Follow::Unavailable(why) => format!(
+                    "waiting for stt audio at {addr} ({why}); kwd listens to the stt service: enable [stt], or set [kwd] audio_source"
+                ),
             };
             if problem != last_problem {
                 health.set_not_serving(problem.clone());
                 last_problem = problem;
             }
-            tokio::time::sleep(retry).await;
-            retry = (retry * 2).min(MAX_RETRY);
         }
     });
 }
 
+/// Marks stt's audio lost and says so; the health detail.
+fn lost(shared: &Shared, addr: &str, why: &str) -> String {
+    shared.connected.store(false, Ordering::SeqCst);
+    tracing::warn!(event = "kwd_audio_lost", addr = %addr, reason = %why, "Lost stt's audio; reconnecting");
+    format!("lost stt audio at {addr} ({why}); reconnecting")
+}
+
 async fn connect(addr: &str) -> Result<tonic::Streaming<AudioFrame>, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(Duration::from_secs(1));
-    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    let channel = dial(addr).await?;
     let started = Instant::now();
     let response = SttServiceClient::new(channel)
         .audio_frames(AudioFramesRequest { frame_ms: CHUNK_MS })

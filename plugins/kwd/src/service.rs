@@ -1,11 +1,10 @@
 //! `voicehost.kwd.v1.KwdService`.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use voicehost_plugin_runtime::stream::{Lag, Step, forward};
 use voicehost_proto::kwd::v1::kwd_service_server::KwdService;
 use voicehost_proto::kwd::v1::{
     DisableRequest, EnableRequest, EventsRequest, GetStateRequest, KwdEvent, KwdState,
@@ -20,12 +19,12 @@ pub struct Kwd {
 
 /// A Disable/Enable reason: 1 to 64 letters, digits, `_` or `-`.
 fn check_reason(reason: &str) -> Result<(), Status> {
-    voicehost_plugin_api::check_id("reason", reason, ", e.g. \"dialog\"")
+    voicehost_plugin_runtime::check_id("reason", reason, ", e.g. \"dialog\"")
 }
 
 #[tonic::async_trait]
 impl KwdService for Kwd {
-    type EventsStream = Pin<Box<dyn Stream<Item = Result<KwdEvent, Status>> + Send>>;
+    type EventsStream = ReceiverStream<Result<KwdEvent, Status>>;
 
     async fn events(
         &self,
@@ -33,10 +32,8 @@ impl KwdService for Kwd {
     ) -> Result<Response<Self::EventsStream>, Status> {
         // Detections are a few per minute: a subscriber never lags 32 behind, and if it
         // did, the missed ones are stale anyway.
-        let events = BroadcastStream::new(self.shared.events.subscribe())
-            .filter_map(|e| e.ok())
-            .map(Ok);
-        Ok(Response::new(Box::pin(events)))
+        let events = self.shared.events.subscribe();
+        Ok(Response::new(forward(events, 32, Lag::Skip, Step::Send)))
     }
 
     async fn enable(&self, req: Request<EnableRequest>) -> Result<Response<KwdState>, Status> {

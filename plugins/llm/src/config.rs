@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use voicehost_plugin_api::{PluginConfig, PluginError};
+use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

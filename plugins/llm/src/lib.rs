@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use config::{Backend, Settings};
 pub use modelfile::Modelfile;
-use voicehost_plugin_api::{
+use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
     export_plugin,
 };

@@ -91,7 +91,7 @@ fn check_request(r: &CompleteRequest) -> Result<(), Status> {
         )));
     }
     if !r.dialog_id.is_empty() {
-        voicehost_plugin_api::check_id(
+        voicehost_plugin_runtime::check_id(
             "dialog_id",
             &r.dialog_id,
             " (as the logger's NewDialog returns), or empty for no history",

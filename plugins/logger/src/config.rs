@@ -1,6 +1,6 @@
 //! The `[logger]` section.
 
-use voicehost_plugin_api::{PluginConfig, PluginError};
+use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 #[derive(Debug, Clone)]
 pub struct Settings {

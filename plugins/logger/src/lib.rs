@@ -16,7 +16,7 @@ mod service;
 
 use std::time::Duration;
 
-use voicehost_plugin_api::{
+use voicehost_plugin_runtime::{
     GrpcServer, HealthReport, Plugin, PluginContext, PluginError, PluginMeta, export_plugin,
 };
 use voicehost_proto::logger::v1::logger_service_server::LoggerServiceServer;
@@ -43,23 +43,22 @@ impl Plugin for LoggerPlugin {
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {
         let settings = config::Settings::from_config(&ctx.config)?;
         let log_dir = ctx.log_dir.clone();
-        let server =
-            GrpcServer::builder(&ctx)
-                .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
-                .start(move |services, health| {
-                    let svc = service::LoggerSvc::open(&log_dir, &settings);
-                    match svc.open_error() {
-                        None => health.set_serving(),
-                        Some(reason) => {
-                            tracing::error!(error = %reason, "Log files unavailable");
-                            health.set_not_serving(reason);
-                        }
+        let server = GrpcServer::builder(&ctx)
+            .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
+            .start(move |services, health| {
+                let svc = service::LoggerSvc::open(&log_dir, &settings);
+                match svc.open_error() {
+                    None => health.set_serving(),
+                    Some(reason) => {
+                        tracing::error!(error = %reason, "Log files unavailable");
+                        health.set_not_serving(reason);
                     }
-                    services.add(LoggerServiceServer::new(svc).max_decoding_message_size(
-                        voicehost_plugin_api::MAX_DECODING_MESSAGE_BYTES,
-                    ));
-                    Ok(())
-                })?;
+                }
+                services.add(LoggerServiceServer::new(svc).max_decoding_message_size(
+                    voicehost_plugin_runtime::MAX_DECODING_MESSAGE_BYTES,
+                ));
+                Ok(())
+            })?;
         Ok(Self { server })
     }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tonic::{Request, Response, Status};
-use voicehost_plugin_api::now_us;
+use voicehost_plugin_runtime::now_us;
 use voicehost_proto::logger::v1::logger_service_server::LoggerService;
 use voicehost_proto::logger::v1::{
     NewDialogRequest, NewDialogResponse, WriteAppRequest, WriteAppResponse, WriteDialogRequest,

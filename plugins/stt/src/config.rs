@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use voicehost_plugin_api::{PluginConfig, PluginError};
+use voicehost_stt_sdk::{PluginConfig, PluginError};
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -3,7 +3,7 @@
 //!
 //! This crate is only the recogniser: a [`Transcriber`] over Whisper. Capture, WebRTC AEC3,
 //! Silero VAD endpointing and the gRPC service (`Start`/`Stop`, `Results`, `AudioFrames`,
-//! `SetInput`) are the plugin SDK's (`voicehost_plugin_api::stt`), the same for every stt
+//! `SetInput`) are the plugin SDK's (`voicehost_stt_sdk`), the same for every stt
 //! plugin.
 //!
 //! Models come from `voicehost models fetch` (`whisper-tiny.en`, `silero-vad`,
@@ -12,12 +12,12 @@
 mod config;
 mod recognizer;
 
-use voicehost_plugin_api::stt::{Transcriber, Transcript};
-use voicehost_plugin_api::{BoxError, EngineMeta, PluginConfig, PluginError, export_stt};
+use voicehost_stt_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_stt};
+use voicehost_stt_sdk::{Transcriber, Transcript};
 
 pub use config::Settings;
 pub use recognizer::Recognizer;
-pub use voicehost_plugin_api::stt::{EchoCanceller, EchoStats, FRAME, RATE};
+pub use voicehost_stt_sdk::{EchoCanceller, EchoStats, FRAME, RATE};
 
 impl Transcriber for Recognizer {
     type Config = Settings;

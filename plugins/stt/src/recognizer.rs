@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use voicehost_plugin_api::stt::Transcript;
+use voicehost_stt_sdk::Transcript;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 /// What Whisper makes of noise or silence; dropped when the audio is quiet or the model is

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use voicehost_plugin_api::{PluginConfig, PluginError};
+use voicehost_tts_sdk::{PluginConfig, PluginError};
 
 /// Where inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

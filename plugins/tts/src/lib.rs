@@ -4,7 +4,7 @@
 //! This crate is only the engine: a [`Synthesizer`] over Kokoro. The gRPC service
 //! (`Speak`, `SpeakStream`, `PlaybackEvents`, `RenderReference`, `StopSpeaking`), the
 //! playback queue, the output and the phrase cache are the plugin SDK's
-//! (`voicehost_plugin_api::tts`), the same for every tts plugin.
+//! (`voicehost_tts_sdk`), the same for every tts plugin.
 //!
 //! Model files come from `voicehost models fetch` (models `kokoro`, `kokoro-voices`,
 //! `onnxruntime`). CUDA: build with the `cuda` feature and set `device = cuda`.
@@ -13,8 +13,8 @@ mod config;
 mod engine;
 mod g2p;
 
-use voicehost_plugin_api::tts::Synthesizer;
-use voicehost_plugin_api::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
+use voicehost_tts_sdk::Synthesizer;
+use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
 
 pub use config::{Device, Settings};
 pub use engine::{Kokoro, SAMPLE_RATE};

@@ -1,5 +1,6 @@
 //! Two surfaces side by side: what was added, and what breaks.
 
+use crate::moved::Moves;
 use crate::surface::{Member, Surface};
 
 /// The differences between an old and a new surface.
@@ -9,15 +10,31 @@ pub struct Report {
     pub breaking: Vec<String>,
     /// Paths of new items that break nobody.
     pub added: Vec<String>,
+    /// Items that moved to another crate of the family: `old → new`.
+    pub moved: Vec<String>,
 }
 
 /// Compares the surface users built against (`old`) with the one they would get (`new`).
 pub fn compare(old: &Surface, new: &Surface) -> Report {
+    compare_moved(old, new, &Moves::default(), &Surface::new())
+}
+
+/// [`compare`], where an item missing from `new` is not removed if `moves` says where it
+/// went and `family` (the surfaces of the crates it may move to) has it there.
+pub fn compare_moved(old: &Surface, new: &Surface, moves: &Moves, family: &Surface) -> Report {
     let mut report = Report::default();
     for (path, was) in old {
         match new.get(path) {
-            None => report.breaking.push(format!("removed: {path}")),
-            Some(now) if now.sig != was.sig => report.breaking.push(format!(
+            None => match moves.rewrite(path) {
+                Some(to) if family.contains_key(&to) => {
+                    report.moved.push(format!("{path} → {to}"))
+                }
+                Some(to) => report
+                    .breaking
+                    .push(format!("removed: {path} (not found where it moved: {to})")),
+                None => report.breaking.push(format!("removed: {path}")),
+            },
+            Some(now) if comparable(&now.sig) != comparable(&was.sig) => report.breaking.push(format!(
                 "changed: {path}\n      was: {}\n      now: {}",
                 was.sig, now.sig
             )),
@@ -49,4 +66,16 @@ pub fn compare(old: &Surface, new: &Surface) -> Report {
         }
     }
     report
+}
+
+/// What of a signature users depend on: all of it, except a constant's value (its type is
+/// the contract; `PLUGIN_API_VERSION` changes with every release).
+fn comparable(sig: &str) -> String {
+    if let Some(body) = sig.strip_prefix("constant ")
+        && let Ok(serde_json::Value::Object(mut item)) = serde_json::from_str(body)
+    {
+        item.remove("const");
+        return format!("constant {}", serde_json::Value::Object(item));
+    }
+    sig.to_owned()
 }

@@ -9,11 +9,13 @@
 //! where the language would allow it (a looser bound, a renamed generic parameter).
 
 mod compare;
+mod moved;
 mod surface;
 mod text;
 mod version;
 
-pub use compare::{Report, compare};
+pub use compare::{Report, compare, compare_moved};
+pub use moved::Moves;
 pub use surface::{Entry, FORMAT_VERSIONS, Member, Surface, surface};
 pub use text::{from_text, to_text};
 pub use version::{Version, needs_major};

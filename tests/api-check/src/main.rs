@@ -3,13 +3,17 @@
 //!
 //! `api-check compare OLD NEW --old-version X.Y.Z --new-version X.Y.Z`: OLD and NEW are
 //! rustdoc JSON files or surfaces as text; exits 1 when NEW breaks users of OLD and the
-//! versions do not say so (see the crate docs).
+//! versions do not say so (see the crate docs). With `--moved RULES SURFACE...`, an item
+//! missing from NEW counts as moved when RULES (see `Moves`) map it to a path one of the
+//! SURFACEs (the crates it moved to) has.
 //!
 //! Exit code 2 on bad input, with the reason.
 
 use std::process::ExitCode;
 
-use voicehost_api_check::{Surface, Version, compare, from_text, needs_major, surface, to_text};
+use voicehost_api_check::{
+    Moves, Surface, Version, compare_moved, from_text, needs_major, surface, to_text,
+};
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -23,7 +27,7 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: api-check surface DOC.json\n       \
-    api-check compare OLD NEW --old-version X.Y.Z --new-version X.Y.Z";
+    api-check compare OLD NEW --old-version X.Y.Z --new-version X.Y.Z [--moved RULES SURFACE...]";
 
 /// A rustdoc JSON file or a surface written by `api-check surface`.
 fn read(path: &str) -> Result<Surface, String> {
@@ -52,12 +56,31 @@ fn run(args: Vec<String>) -> Result<bool, String> {
             old_version,
             "--new-version",
             new_version,
-        ] => check(
-            &read(old)?,
-            &read(new)?,
-            old_version.parse()?,
-            new_version.parse()?,
-        ),
+            ref moved @ ..,
+        ] => {
+            let (moves, family) = match moved {
+                [] => (Moves::default(), Surface::new()),
+                ["--moved", rules, surfaces @ ..] if !surfaces.is_empty() => {
+                    let text = std::fs::read_to_string(rules)
+                        .map_err(|e| format!("cannot read {rules}: {e}"))?;
+                    let moves = Moves::parse(&text).map_err(|e| format!("{rules}: {e}"))?;
+                    let mut family = Surface::new();
+                    for s in surfaces {
+                        family.extend(read(s)?);
+                    }
+                    (moves, family)
+                }
+                _ => return Err(USAGE.to_owned()),
+            };
+            check(
+                &read(old)?,
+                &read(new)?,
+                old_version.parse()?,
+                new_version.parse()?,
+                &moves,
+                &family,
+            )
+        }
         _ => Err(USAGE.to_owned()),
     }
 }
@@ -67,17 +90,23 @@ fn check(
     new: &Surface,
     old_version: Version,
     new_version: Version,
+    moves: &Moves,
+    family: &Surface,
 ) -> Result<bool, String> {
-    let report = compare(old, new);
+    let report = compare_moved(old, new, moves, family);
     println!(
-        "api-check: {} public items at {old_version}, {} now ({new_version}): {} added, {} breaking",
+        "api-check: {} public items at {old_version}, {} now ({new_version}): {} added, {} moved, {} breaking",
         old.len(),
         new.len(),
         report.added.len(),
+        report.moved.len(),
         report.breaking.len()
     );
     for path in &report.added {
         println!("  added: {path}");
+    }
+    for path in &report.moved {
+        println!("  moved: {path}");
     }
     for change in &report.breaking {
         println!("  BREAKING {change}");

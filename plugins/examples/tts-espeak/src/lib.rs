@@ -9,8 +9,8 @@
 
 use std::process::Command;
 
-use voicehost_plugin_api::tts::{Synthesizer, decode_wav};
-use voicehost_plugin_api::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
+use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
+use voicehost_tts_sdk::{Synthesizer, decode_wav};
 
 /// The engine's settings.
 #[derive(Debug, Clone)]

@@ -1,0 +1,323 @@
+//! Sound cards through cpal. A cpal stream lives on its own thread (streams are not `Send`);
+//! samples cross through a shared queue. The probe plays silence briefly and checks the
+//! card consumes it at its real rate: the ALSA `null` device of a machine without a sound
+//! card consumes instantly, which would otherwise make playback spin a core.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample};
+
+use crate::output::{LEAD, Sink};
+use crate::resample::{Resampler, from_mono};
+use crate::{AudioError, DEVICE_FIX, Pacer, ProbeMode};
+
+/// Samples shared between the writer and the cpal callback.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub queue: Mutex<VecDeque<f32>>,
+    /// Interleaved samples the device has taken so far.
+    pub consumed: AtomicU64,
+    pub error: Mutex<Option<String>>,
+    pub stop: AtomicBool,
+}
+
+/// An open output device.
+pub(crate) struct DeviceOut {
+    pub shared: Arc<Shared>,
+    pub rate: u32,
+    pub channels: usize,
+    pub name: String,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for DeviceOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceOut")
+            .field("name", &self.name)
+            .field("rate", &self.rate)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DeviceOut {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn find_output(name: Option<&str>) -> Result<cpal::Device, AudioError> {
+    let host = cpal::default_host();
+    let device = match name {
+        None => host.default_output_device(),
+        Some(wanted) => host
+            .output_devices()
+            .map_err(|e| AudioError::Device(format!("cannot list output devices: {e}")))?
+            .find(|d| {
+                // `alsa:hw:1,0` or just `hw:1,0`, or the description.
+                d.id().is_ok_and(|id| {
+                    let id = id.to_string();
+                    id == wanted || id.split_once(':').is_some_and(|(_, n)| n == wanted)
+                }) || d.description().is_ok_and(|desc| desc.to_string() == wanted)
+            }),
+    };
+    device.ok_or_else(|| {
+        AudioError::Device(match name {
+            None => format!("there is no default output device; {DEVICE_FIX}"),
+            Some(n) => format!("no output device called {n:?}; {DEVICE_FIX}"),
+        })
+    })
+}
+
+fn fill<T: SizedSample + FromSample<f32>>(out: &mut [T], shared: &Shared) {
+    let mut queue = match shared.queue.lock() {
+        Ok(q) => q,
+        Err(_) => return,
+    };
+    for slot in out.iter_mut() {
+        *slot = T::from_sample(queue.pop_front().unwrap_or(0.0));
+    }
+    shared
+        .consumed
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+}
+
+fn build<T: SizedSample + FromSample<f32>>(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    shared: Arc<Shared>,
+) -> Result<cpal::Stream, cpal::Error> {
+    let errors = Arc::clone(&shared);
+    device.build_output_stream(
+        *config,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| fill(data, &shared),
+        move |err| {
+            if let Ok(mut e) = errors.error.lock() {
+                *e = Some(err.to_string());
+            }
+        },
+        None,
+    )
+}
+
+/// Opens the output device `name` (default when `None`) and starts its stream.
+pub(crate) fn open_output_device(name: Option<&str>) -> Result<DeviceOut, AudioError> {
+    let name = name.map(str::to_owned);
+    let shared = Arc::new(Shared::default());
+    let (tx, rx) = mpsc::channel();
+    let thread_shared = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("vh-audio-out".to_owned())
+        .spawn(move || {
+            let opened = (|| {
+                let device = find_output(name.as_deref())?;
+                let label = device
+                    .description()
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|_| "output device".to_owned());
+                let supported = device.default_output_config().map_err(|e| {
+                    AudioError::Device(format!(
+                        "{label}: no usable output format ({e}); {DEVICE_FIX}"
+                    ))
+                })?;
+                let config: cpal::StreamConfig = supported.into();
+                let stream = match supported.sample_format() {
+                    SampleFormat::F32 => build::<f32>(&device, &config, Arc::clone(&thread_shared)),
+                    SampleFormat::I16 => build::<i16>(&device, &config, Arc::clone(&thread_shared)),
+                    SampleFormat::I32 => build::<i32>(&device, &config, Arc::clone(&thread_shared)),
+                    SampleFormat::U16 => build::<u16>(&device, &config, Arc::clone(&thread_shared)),
+                    other => {
+                        return Err(AudioError::Device(format!(
+                            "{label}: sample format {other} is not supported; {DEVICE_FIX}"
+                        )));
+                    }
+                }
+                .map_err(|e| {
+                    AudioError::Device(format!("{label}: cannot open a stream ({e}); {DEVICE_FIX}"))
+                })?;
+                stream.play().map_err(|e| {
+                    AudioError::Device(format!(
+                        "{label}: cannot start playback ({e}); {DEVICE_FIX}"
+                    ))
+                })?;
+                Ok((
+                    stream,
+                    label,
+                    config.sample_rate,
+                    usize::from(config.channels),
+                ))
+            })();
+            match opened {
+                Ok((stream, label, rate, channels)) => {
+                    let _ = tx.send(Ok((label, rate, channels)));
+                    while !thread_shared.stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    drop(stream);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })
+        .map_err(|e| AudioError::Device(format!("cannot start the audio thread: {e}")))?;
+    let (name, rate, channels) = match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(result) => result?,
+        Err(_) => {
+            shared.stop.store(true, Ordering::SeqCst);
+            return Err(AudioError::Device(format!(
+                "the output device did not open within 5 s; {DEVICE_FIX}"
+            )));
+        }
+    };
+    Ok(DeviceOut {
+        shared,
+        rate,
+        channels,
+        name,
+        thread: Some(thread),
+    })
+}
+
+impl DeviceOut {
+    /// Plays `ms` of silence and checks the device takes it at its own rate.
+    pub fn probe(&self, ms: u64) -> Result<(), AudioError> {
+        let samples = self.rate as usize * self.channels * ms as usize / 1000;
+        let before = self.shared.consumed.load(Ordering::Relaxed);
+        if let Ok(mut q) = self.shared.queue.lock() {
+            q.extend(std::iter::repeat_n(0.0, samples));
+        }
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(ms));
+        let taken = self.shared.consumed.load(Ordering::Relaxed) - before;
+        let elapsed = started.elapsed().as_secs_f64();
+        let expected = elapsed * f64::from(self.rate) * self.channels as f64;
+        if let Ok(Some(e)) = self.shared.error.lock().map(|e| e.clone()) {
+            return Err(AudioError::Device(format!(
+                "{}: {e}; {DEVICE_FIX}",
+                self.name
+            )));
+        }
+        if taken == 0 {
+            return Err(AudioError::Device(format!(
+                "{} took no audio in {ms} ms: it does not play; {DEVICE_FIX}",
+                self.name
+            )));
+        }
+        if taken as f64 > expected * 3.0 + 4096.0 {
+            return Err(AudioError::Device(format!(
+                "{} consumed {:.1} s of audio in {:.1} s: it is not a real sound card (e.g. \
+                 ALSA's null device) and would not pace playback; {DEVICE_FIX}",
+                self.name,
+                taken as f64 / f64::from(self.rate) / self.channels as f64,
+                elapsed
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Checks that the output device `name` (default when `None`) really plays.
+pub fn probe_output(name: Option<&str>) -> Result<String, AudioError> {
+    let device = open_output_device(name)?;
+    device.probe(300)?;
+    Ok(device.name.clone())
+}
+
+/// Opens the output device `name` (default when `None`), probed as `probe` says.
+pub(crate) fn open_sink(
+    name: Option<&str>,
+    rate: u32,
+    probe: ProbeMode,
+) -> Result<Box<dyn Sink>, AudioError> {
+    let device = open_output_device(name)?;
+    match probe {
+        ProbeMode::Strict => device.probe(300)?,
+        ProbeMode::Lenient => {
+            if let Err(e) = device.probe(300) {
+                tracing::warn!(error = %e, "Output device probe failed; playing anyway");
+            }
+        }
+        ProbeMode::Off => {}
+    }
+    Ok(Box::new(DeviceSink::new(device, rate)?))
+}
+
+/// A sound card: audio is resampled to its rate, copied to its channels and queued; writing
+/// blocks while more than `LEAD` is queued.
+#[derive(Debug)]
+struct DeviceSink {
+    device: DeviceOut,
+    resampler: Resampler,
+    pacer: Pacer,
+}
+
+impl DeviceSink {
+    fn new(device: DeviceOut, rate: u32) -> Result<DeviceSink, AudioError> {
+        let resampler = Resampler::new(rate, device.rate)?;
+        let pacer = Pacer::new(rate, LEAD);
+        Ok(DeviceSink {
+            device,
+            resampler,
+            pacer,
+        })
+    }
+}
+
+impl Sink for DeviceSink {
+    fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+        let out = from_mono(&self.resampler.process(samples), self.device.channels);
+        let shared = &self.device.shared;
+        if let Ok(mut q) = shared.queue.lock() {
+            q.extend(out);
+        }
+        self.pacer.advance(samples.len());
+        let limit =
+            (self.device.rate as usize * self.device.channels) * LEAD.as_millis() as usize / 1000;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut last = shared.consumed.load(Ordering::Relaxed);
+        loop {
+            let queued = shared.queue.lock().map(|q| q.len()).unwrap_or(0);
+            if queued <= limit.max(1) {
+                return Ok(());
+            }
+            if let Ok(Some(e)) = shared.error.lock().map(|e| e.clone()) {
+                return Err(AudioError::Device(format!("{}: {e}", self.device.name)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            let now = shared.consumed.load(Ordering::Relaxed);
+            if now != last {
+                last = now;
+            } else if Instant::now() > deadline {
+                return Err(AudioError::Device(format!(
+                    "{} stopped taking audio for 2 s",
+                    self.device.name
+                )));
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), AudioError> {
+        let tail = from_mono(&self.resampler.flush(), self.device.channels);
+        if let Ok(mut q) = self.device.shared.queue.lock() {
+            q.extend(tail);
+        }
+        Ok(())
+    }
+
+    fn drained_at(&self) -> Instant {
+        self.pacer.finished_at()
+    }
+
+    fn describe(&self) -> String {
+        format!("device:{}", self.device.name)
+    }
+}

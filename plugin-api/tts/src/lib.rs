@@ -1,0 +1,221 @@
+//! The tts SDK: write a [`Synthesizer`] — text in, PCM out — and
+//! [`export_tts!`] turns it into a complete `voicehost.tts.v1` plugin.
+//!
+//! The SDK provides everything around the engine, the same for the built-in Kokoro plugin
+//! and any other:
+//!
+//! - the gRPC service: `Speak` (validated text, split into sentences), `SpeakStream`
+//!   (LLM chunks spoken clause by clause as they stream in), `PlaybackEvents`,
+//!   `RenderReference` (what was played, for stt's echo canceller), `StopSpeaking`;
+//! - a synthesis thread (the engine never runs on the gRPC executor) and a playback queue
+//!   with low/high watermarks and underrun reports;
+//! - the output (`output = auto | default | null | wav:FILE | <device name>`), paced in
+//!   real time;
+//! - the phrase cache (`cache_phrases`, synthesised at load so acknowledgements play at
+//!   once), leading-silence trimming and punctuation pauses;
+//! - health: NOT_SERVING with the reason until [`Synthesizer::load`] succeeded, SERVING
+//!   after, and the `[tts]` keys `output`, `output_pacing`, `audio_device_probe`,
+//!   `first_chunk_words`, `low_watermark_ms`, `high_watermark_ms`, `max_text_bytes` and
+//!   `cache_phrases`.
+//!
+//! The plugin guide below (`plugin-api/README.md`) builds a whole plugin on it.
+//!
+#![doc = include_str!("../../README.md")]
+
+mod config;
+mod playback;
+mod service;
+mod synth;
+mod text;
+mod wav;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use voicehost_proto::tts::v1::tts_service_server::TtsServiceServer;
+
+pub use config::{DEFAULT_PHRASES, Settings};
+pub use synth::trim_silence;
+pub use text::{ClauseBuffer, sanitize, sentences, validate};
+pub use wav::decode_wav;
+
+use voicehost_plugin_runtime::{
+    GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginMeta,
+};
+
+/// The runtime this SDK is built on, and what an engine's code names from it.
+pub use voicehost_plugin_runtime::{self, BoxError, EngineMeta, PluginConfig, PluginError};
+
+/// What every tts plugin on this SDK serves; `voicehost plugin info` lists these after the
+/// engine's own features.
+pub const SDK_FEATURES: &[&str] = &["speak_stream", "render_reference", "phrase_cache"];
+
+/// A text-to-speech engine: what an alternative tts plugin writes.
+///
+/// The SDK calls [`configure`](Self::configure) in `start()` (so a bad key fails the start
+/// with its message), then [`load`](Self::load) on a loader thread, then
+/// [`synthesize`](Self::synthesize) on its synthesis thread, one sentence or clause at a
+/// time, in order. None of these run on the gRPC executor, so they may block.
+pub trait Synthesizer: Send + Sized + 'static {
+    /// The engine's settings, parsed from its config section.
+    type Config: Send + Sync + 'static;
+
+    /// Name, version and features: what `voicehost plugin info` shows.
+    const META: EngineMeta;
+
+    /// Reads the engine's keys from the `[tts]` section. Third-party keys start with `x_`
+    /// (the host passes them through unchecked); name the key and value in errors, e.g.
+    /// with [`PluginConfig::parse_or`].
+    fn configure(section: &PluginConfig) -> Result<Self::Config, PluginError>;
+
+    /// Loads the model. The error is what health reports (NOT_SERVING), so say which file
+    /// or setting is wrong and how to fix it.
+    fn load(config: &Self::Config) -> Result<Self, BoxError>;
+
+    /// Sample rate of the audio [`synthesize`](Self::synthesize) returns, in Hz.
+    fn sample_rate(&self) -> u32;
+
+    /// The voice used when a request names none.
+    fn default_voice(config: &Self::Config) -> String;
+
+    /// Whether a request may use `voice`; the error tells the client which voices exist.
+    /// By default only the default voice is accepted.
+    fn check_voice(config: &Self::Config, voice: &str) -> Result<(), String> {
+        let default = Self::default_voice(config);
+        if voice == default {
+            Ok(())
+        } else {
+            Err(format!("{} has one voice, {default:?}", Self::META.name))
+        }
+    }
+
+    /// Audio of one sentence or clause: mono samples in -1.0..=1.0 at
+    /// [`sample_rate`](Self::sample_rate). Leading silence is trimmed by the SDK.
+    fn synthesize(&mut self, text: &str, voice: &str) -> Result<Vec<f32>, BoxError>;
+}
+
+/// A tts plugin around the engine `S`: the type [`export_tts!`] exports.
+pub struct TtsPlugin<S: Synthesizer> {
+    server: GrpcServer,
+    inner: Arc<service::Inner<S>>,
+}
+
+impl<S: Synthesizer> std::fmt::Debug for TtsPlugin<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TtsPlugin")
+            .field("engine", &S::META.name)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads the engine and everything around it; the error is what health reports.
+fn load<S: Synthesizer>(inner: &service::Inner<S>) -> Result<service::Ready, String> {
+    let s = &inner.settings;
+    let started = Instant::now();
+    let mut engine = S::load(&inner.engine).map_err(|e| e.to_string())?;
+    let rate = engine.sample_rate();
+    if !(8_000..=192_000).contains(&rate) {
+        return Err(format!(
+            "{} reports a sample rate of {rate} Hz; use 8000 to 192000",
+            S::META.name
+        ));
+    }
+    let cache = synth::phrase_cache(&mut engine, &s.phrases, &inner.default_voice)?;
+    let sink = voicehost_audio::open_output(&s.output, rate, s.pacing, s.probe)
+        .map_err(|e| e.to_string())?;
+    let output = sink.describe();
+    let player = playback::Player::start(sink, rate, s.low_watermark_ms);
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel();
+    let high = rate as usize * s.high_watermark_ms as usize / 1000;
+    let synth_player = player.clone();
+    std::thread::Builder::new()
+        .name("vh-tts-synth".to_owned())
+        .spawn(move || synth::run(engine, jobs_rx, synth_player, high))
+        .map_err(|e| format!("cannot start the synthesis thread: {e}"))?;
+    tracing::info!(
+        event = "tts_ready",
+        engine = S::META.name,
+        voice = %inner.default_voice,
+        sample_rate = rate,
+        output = %output,
+        phrases = cache.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "tts ready"
+    );
+    Ok(service::Ready {
+        player,
+        jobs: std::sync::Mutex::new(jobs_tx),
+        cache,
+    })
+}
+
+fn spawn_loader<S: Synthesizer>(inner: Arc<service::Inner<S>>, health: HealthHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("vh-tts-load".to_owned())
+        .spawn(move || match load(&inner) {
+            Ok(ready) => {
+                let _ = inner.ready.set(ready);
+                health.set_serving();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "tts cannot serve");
+                health.set_not_serving(e);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "Cannot start the tts loader thread");
+    }
+}
+
+impl<S: Synthesizer> Plugin for TtsPlugin<S> {
+    fn meta() -> PluginMeta {
+        S::META.plugin("tts", "voicehost.tts.v1")
+    }
+
+    fn sdk_features() -> &'static [&'static str] {
+        SDK_FEATURES
+    }
+
+    fn start(ctx: PluginContext) -> Result<Self, PluginError> {
+        let settings = Settings::from_config(&ctx.config, &ctx.log_dir)?;
+        let engine = S::configure(&ctx.config)?;
+        let inner = Arc::new(service::Inner::<S>::new(settings, engine));
+        let svc = service::Tts {
+            inner: Arc::clone(&inner),
+        };
+        let server = GrpcServer::builder(&ctx)
+            .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
+            .start(move |services, _health| {
+                services.add(TtsServiceServer::new(svc).max_decoding_message_size(
+                    voicehost_plugin_runtime::MAX_DECODING_MESSAGE_BYTES,
+                ));
+                Ok(())
+            })?;
+        spawn_loader(Arc::clone(&inner), server.health().clone());
+        Ok(Self { server, inner })
+    }
+
+    fn health(&self) -> HealthReport {
+        self.server.report()
+    }
+
+    fn stop(&mut self, timeout: Duration) -> Result<(), PluginError> {
+        if let Some(ready) = self.inner.ready.get() {
+            ready.player.shutdown();
+        }
+        self.server.stop(timeout)
+    }
+}
+
+/// Exports a [`Synthesizer`] as this library's tts plugin.
+///
+/// ```ignore
+/// voicehost_tts_sdk::export_tts!(MyEngine);
+/// ```
+#[macro_export]
+macro_rules! export_tts {
+    ($engine:ty) => {
+        $crate::voicehost_plugin_runtime::export_plugin!($crate::TtsPlugin<$engine>);
+    };
+}
