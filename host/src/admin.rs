@@ -15,6 +15,7 @@ use voicehost_proto::loader::v1::{
 };
 
 use crate::host::{Host, ServiceError};
+use crate::service::Service;
 
 impl From<ServiceError> for Status {
     fn from(e: ServiceError) -> Self {
@@ -58,14 +59,15 @@ pub fn serve(host: Arc<Host>, shutdown: watch::Sender<bool>) -> Result<GrpcServe
         })
 }
 
-fn name_of(req: &ServiceRequest) -> Result<&str, Status> {
-    let name = req.name.trim();
+fn service_of(name: &str) -> Result<Service, Status> {
+    let name = name.trim();
     if name.is_empty() {
         return Err(Status::invalid_argument(
             "service name is empty; valid services: logger, tts, llm, stt, kwd",
         ));
     }
-    Ok(name)
+    name.parse()
+        .map_err(|_| ServiceError::Unknown(name.to_owned()).into())
 }
 
 #[tonic::async_trait]
@@ -83,28 +85,28 @@ impl LoaderService for Admin {
         &self,
         req: Request<ServiceRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
-        let name = name_of(req.get_ref())?;
-        self.host.start(name).await?;
-        Ok(Response::new(self.host.info(name).await?))
+        let service = service_of(&req.get_ref().name)?;
+        self.host.start(service).await?;
+        Ok(Response::new(self.host.info(service).await?))
     }
 
     async fn stop_service(
         &self,
         req: Request<ServiceRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
-        let name = name_of(req.get_ref())?;
-        self.host.stop(name).await?;
-        Ok(Response::new(self.host.info(name).await?))
+        let service = service_of(&req.get_ref().name)?;
+        self.host.stop(service).await?;
+        Ok(Response::new(self.host.info(service).await?))
     }
 
     async fn restart_service(
         &self,
         req: Request<ServiceRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
-        let name = name_of(req.get_ref())?;
-        self.host.stop(name).await?;
-        self.host.start(name).await?;
-        Ok(Response::new(self.host.info(name).await?))
+        let service = service_of(&req.get_ref().name)?;
+        self.host.stop(service).await?;
+        self.host.start(service).await?;
+        Ok(Response::new(self.host.info(service).await?))
     }
 
     async fn reload_plugin(
@@ -112,10 +114,7 @@ impl LoaderService for Admin {
         req: Request<ReloadPluginRequest>,
     ) -> Result<Response<ServiceInfo>, Status> {
         let req = req.into_inner();
-        let name = name_of(&ServiceRequest {
-            name: req.name.clone(),
-        })?
-        .to_owned();
+        let service = service_of(&req.name)?;
         let path = req.library_path.trim();
         let path = if path.is_empty() {
             None
@@ -128,7 +127,7 @@ impl LoaderService for Admin {
             }
             Some(p)
         };
-        let info = crate::swap::reload(&self.host, &name, path, req.force).await?;
+        let info = crate::swap::reload(&self.host, service, path, req.force).await?;
         Ok(Response::new(info))
     }
 

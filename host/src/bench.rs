@@ -26,6 +26,7 @@ use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
 use crate::config::Config;
 use crate::host::endpoint;
+use crate::service::Service;
 
 /// The timings reported, their app.log event and field, and the design target (ms).
 const STAGES: &[(&str, &str, &str, Option<f64>)] = &[
@@ -117,22 +118,23 @@ pub fn main(args: BenchArgs, mut config: Config) -> Result<(), String> {
         .endpoint
         .first()
         .map_or_else(|| "silence".to_owned(), String::clone);
-    config.set_plugin_key("stt", "endpoint", &mode);
+    config.set_plugin_key(Service::Stt, "endpoint", &mode);
     let mut speech_ms = Vec::new();
     for (name, text) in LINES {
         speech_ms.push(espeak(text, &out.join(format!("{name}.wav")))?);
     }
     config.system.log_dir = out.join("logs");
     let _ = std::fs::remove_dir_all(&config.system.log_dir);
-    config.set_plugin_key("stt", "input", "null");
-    config.set_plugin_key("stt", "input_echo", "0.5@80");
+    config.set_plugin_key(Service::Stt, "input", "null");
+    config.set_plugin_key(Service::Stt, "input_echo", "0.5@80");
     config.set_plugin_key(
-        "tts",
+        Service::Tts,
         "output",
         &format!("wav:{}", out.join("assistant.wav").display()),
     );
-    config.set_plugin_key("tts", "output_pacing", "realtime");
-    let ports: BTreeMap<&str, u16> = config.plugins.iter().map(|p| (p.name, p.port)).collect();
+    config.set_plugin_key(Service::Tts, "output_pacing", "realtime");
+    let ports: BTreeMap<Service, u16> =
+        config.plugins.iter().map(|p| (p.service, p.port)).collect();
     let bind = config.loader.bind_addr.to_string();
     let admin_port = config.loader.admin_port;
     let app_log = config.system.log_dir.join("app.log");
@@ -146,11 +148,11 @@ pub fn main(args: BenchArgs, mut config: Config) -> Result<(), String> {
         let host = tokio::spawn(crate::run::run(config, None));
         wait_log(&app_log, "host_ready", 1, Duration::from_secs(300)).await?;
         let channel =
-            |name: &str| endpoint(&bind, ports.get(name).copied().unwrap_or(0)).connect_lazy();
+            |svc: Service| endpoint(&bind, ports.get(&svc).copied().unwrap_or(0)).connect_lazy();
         let mut admin = LoaderServiceClient::new(endpoint(&bind, admin_port).connect_lazy());
         let sampler = Sampler::start(admin.clone());
-        let mut stt = SttServiceClient::new(channel("stt"));
-        let mut playback = TtsServiceClient::new(channel("tts"))
+        let mut stt = SttServiceClient::new(channel(Service::Stt));
+        let mut playback = TtsServiceClient::new(channel(Service::Tts))
             .playback_events(DialogRef {
                 dialog_id: String::new(),
             })

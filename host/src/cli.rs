@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::EXIT_CONFIG;
 use crate::config::Config;
+use crate::service::Service;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -119,7 +120,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             if let Some(output) = &output {
-                config.set_plugin_key("tts", "output", output);
+                config.set_plugin_key(Service::Tts, "output", output);
             }
             if let Some(path) = input.as_deref().and_then(|i| i.strip_prefix("wav:")) {
                 let path = path.strip_suffix(":loop").unwrap_or(path);
@@ -132,7 +133,7 @@ pub fn main(cli: Cli) -> ExitCode {
             }
             if input.is_some() {
                 // Silence until the script starts, whatever the configured input is.
-                config.set_plugin_key("stt", "input", "null");
+                config.set_plugin_key(Service::Stt, "input", "null");
             }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -22,6 +22,7 @@ use voicehost_proto::loader::v1::{Isolation as ProtoIsolation, ServiceInfo, Serv
 use crate::config::{Config, Isolation, PluginSlot};
 use crate::instance::{Running, WorkerProc, check_in_worker};
 use crate::plugin::{LoadError, PluginLibrary, StartEnv};
+use crate::service::Service;
 use crate::worker::LibInfo;
 
 /// Why a service could not be brought up.
@@ -130,20 +131,20 @@ impl Host {
         &self.slots
     }
 
-    /// Names of the enabled services, in startup order.
-    pub fn enabled(&self) -> Vec<&'static str> {
+    /// The enabled services, in startup order.
+    pub fn enabled(&self) -> Vec<Service> {
         self.slots
             .iter()
             .filter(|s| s.config.enabled)
-            .map(|s| s.config.name)
+            .map(|s| s.config.service)
             .collect()
     }
 
-    pub fn slot(&self, name: &str) -> Result<&Slot, ServiceError> {
+    pub fn slot(&self, service: Service) -> Result<&Slot, ServiceError> {
         self.slots
             .iter()
-            .find(|s| s.config.name == name)
-            .ok_or_else(|| ServiceError::Unknown(name.to_owned()))
+            .find(|s| s.config.service == service)
+            .ok_or_else(|| ServiceError::Unknown(service.name().to_owned()))
     }
 
     pub fn begin_shutdown(&self) {
@@ -161,7 +162,7 @@ impl Host {
             let path = state.library_path.clone();
             let (library, info) = verify(&slot.config, &path).await?;
             tracing::info!(
-                service = slot.config.name,
+                service = slot.config.service.name(),
                 plugin = %info.name,
                 version = %info.version,
                 abi = %info.abi_version,
@@ -176,11 +177,11 @@ impl Host {
         Ok(())
     }
 
-    /// Starts `name` and waits until it is SERVING over `grpc.health.v1`.
-    pub async fn start(&self, name: &str) -> Result<(), ServiceError> {
-        let slot = self.slot(name)?;
+    /// Starts `service` and waits until it is SERVING over `grpc.health.v1`.
+    pub async fn start(&self, service: Service) -> Result<(), ServiceError> {
+        let slot = self.slot(service)?;
         if !slot.config.enabled {
-            return Err(ServiceError::Disabled(name.to_owned()));
+            return Err(ServiceError::Disabled(service.name().to_owned()));
         }
         let mut state = slot.state.lock().await;
         if state.running.is_some() {
@@ -199,19 +200,19 @@ impl Host {
         if let Err(e) = &result {
             state.state = ServiceState::Failed;
             state.last_error = e.to_string();
-            tracing::error!(service = slot.config.name, error = %e, "Service failed");
+            tracing::error!(service = slot.config.service.name(), error = %e, "Service failed");
         }
         result
     }
 
     async fn try_start(&self, slot: &Slot, state: &mut SlotState) -> Result<(), ServiceError> {
-        let name = slot.config.name;
+        let name = slot.config.service.name();
         let path = state.library_path.clone();
         state.state = ServiceState::Starting;
         let started = Instant::now();
         tracing::info!(
             service = name,
-            phase = slot.config.phase,
+            phase = slot.config.service.phase(),
             isolation = isolation_name(slot.config.isolation),
             "Service starting"
         );
@@ -277,9 +278,9 @@ impl Host {
         Ok(())
     }
 
-    /// Stops `name` if it runs; the supervisor leaves a stopped service alone.
-    pub async fn stop(&self, name: &str) -> Result<(), ServiceError> {
-        let slot = self.slot(name)?;
+    /// Stops `service` if it runs; the supervisor leaves a stopped service alone.
+    pub async fn stop(&self, service: Service) -> Result<(), ServiceError> {
+        let slot = self.slot(service)?;
         let mut state = slot.state.lock().await;
         self.stop_locked(slot, &mut state).await;
         Ok(())
@@ -289,7 +290,7 @@ impl Host {
         let Some(running) = state.running.take() else {
             return;
         };
-        let name = slot.config.name;
+        let name = slot.config.service.name();
         let started = Instant::now();
         let result = running.stop(self.config.loader.stop_timeout).await;
         if state.state != ServiceState::Failed {
@@ -312,20 +313,25 @@ impl Host {
     /// `before_last` (the app log flush) and then stops the logger last.
     pub async fn stop_all(&self, before_last: impl std::future::Future<Output = ()>) {
         self.begin_shutdown();
-        for slot in self.slots.iter().rev().filter(|s| s.config.phase > 0) {
+        for slot in self
+            .slots
+            .iter()
+            .rev()
+            .filter(|s| s.config.service.phase() > 0)
+        {
             let mut state = slot.state.lock().await;
             self.stop_locked(slot, &mut state).await;
         }
         before_last.await;
-        for slot in self.slots.iter().filter(|s| s.config.phase == 0) {
+        for slot in self.slots.iter().filter(|s| s.config.service.phase() == 0) {
             let mut state = slot.state.lock().await;
             self.stop_locked(slot, &mut state).await;
         }
     }
 
-    /// A gRPC channel to `name`'s port (connects lazily).
-    pub fn channel(&self, name: &str) -> Result<Channel, ServiceError> {
-        let slot = self.slot(name)?;
+    /// A gRPC channel to `service`'s port (connects lazily).
+    pub fn channel(&self, service: Service) -> Result<Channel, ServiceError> {
+        let slot = self.slot(service)?;
         Ok(endpoint(&self.env.bind_addr, slot.config.port).connect_lazy())
     }
 
@@ -333,7 +339,7 @@ impl Host {
     /// (dialog, playback, supervisor) lifts only its own.
     pub async fn switch_kwd(&self, on: bool, reason: &str) -> Result<(), tonic::Status> {
         let channel = self
-            .channel("kwd")
+            .channel(Service::Kwd)
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let mut kwd = KwdServiceClient::new(channel);
         let reason = reason.to_owned();
@@ -355,18 +361,18 @@ impl Host {
     }
 
     /// State of one service.
-    pub async fn info(&self, name: &str) -> Result<ServiceInfo, ServiceError> {
-        let slot = self.slot(name)?;
+    pub async fn info(&self, service: Service) -> Result<ServiceInfo, ServiceError> {
+        let slot = self.slot(service)?;
         let state = slot.state.lock().await;
         Ok(info_of(slot, &state))
     }
 
-    /// Locks `name`'s slot.
+    /// Locks `service`'s slot.
     pub async fn lock(
         &self,
-        name: &str,
+        service: Service,
     ) -> Result<(&Slot, MutexGuard<'_, SlotState>), ServiceError> {
-        let slot = self.slot(name)?;
+        let slot = self.slot(service)?;
         Ok((slot, slot.state.lock().await))
     }
 }
@@ -385,9 +391,9 @@ pub fn info_of(slot: &Slot, state: &SlotState) -> ServiceInfo {
     };
     let info = state.info.clone().unwrap_or_default();
     ServiceInfo {
-        name: slot.config.name.to_owned(),
+        name: slot.config.service.name().to_owned(),
         state: status as i32,
-        phase: u32::from(slot.config.phase),
+        phase: u32::from(slot.config.service.phase()),
         version: info.version,
         library_path: state.library_path.display().to_string(),
         library_sha256: state.sha256.clone(),
@@ -423,10 +429,10 @@ pub async fn verify(
             let library = tokio::task::spawn_blocking(move || PluginLibrary::load(&owned))
                 .await
                 .map_err(|e| ServiceError::Start {
-                    service: slot.name.to_owned(),
+                    service: slot.service.name().to_owned(),
                     reason: e.to_string(),
                 })??;
-            library.check_kind(slot.name)?;
+            library.check_kind(slot.service.name())?;
             let info = LibInfo::of(&library);
             Ok((Some(library), info))
         }
@@ -444,16 +450,15 @@ pub async fn verify(
                 path: path.to_owned(),
                 reason,
             })?;
-            let info =
-                check_in_worker(path, slot.name)
-                    .await
-                    .map_err(|reason| ServiceError::Refused {
-                        path: path.display().to_string(),
-                        reason: reason
-                            .strip_prefix(&format!("refusing plugin {}: ", path.display()))
-                            .unwrap_or(&reason)
-                            .to_owned(),
-                    })?;
+            let info = check_in_worker(path, slot.service.name())
+                .await
+                .map_err(|reason| ServiceError::Refused {
+                    path: path.display().to_string(),
+                    reason: reason
+                        .strip_prefix(&format!("refusing plugin {}: ", path.display()))
+                        .unwrap_or(&reason)
+                        .to_owned(),
+                })?;
             Ok((None, info))
         }
     }

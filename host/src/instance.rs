@@ -152,13 +152,13 @@ impl WorkerProc {
         stop_timeout: Duration,
     ) -> Result<(WorkerProc, LibInfo), String> {
         let port = slot.port.to_string();
-        let mut cmd = worker_command(&["--service", slot.name, "--port", &port])?;
+        let mut cmd = worker_command(&["--service", slot.service.name(), "--port", &port])?;
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start a worker process: {e}"))?;
         let pid = child.id().unwrap_or(0);
         let spec = WorkerSpec {
-            service: slot.name.to_owned(),
+            service: slot.service,
             library: PathBuf::from(library),
             port: slot.port,
             bind_addr: env.bind_addr.clone(),
@@ -184,7 +184,7 @@ impl WorkerProc {
         let (outcome_tx, outcome_rx) = oneshot::channel();
         tokio::spawn(read_worker(
             stdout,
-            slot.name.to_owned(),
+            slot.service.name().to_owned(),
             Arc::clone(&health),
             info_tx,
             outcome_tx,

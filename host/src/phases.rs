@@ -16,14 +16,15 @@ use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use crate::config::StartupMode;
 use crate::gpu::{self, GpuProbe, Guard};
 use crate::host::Host;
+use crate::service::{self, Service};
 
 /// Services of each phase, enabled ones only, in startup order.
-pub fn phases(host: &Host) -> BTreeMap<u8, Vec<&'static str>> {
-    let mut out: BTreeMap<u8, Vec<&'static str>> = BTreeMap::new();
+pub fn phases(host: &Host) -> BTreeMap<u8, Vec<Service>> {
+    let mut out: BTreeMap<u8, Vec<Service>> = BTreeMap::new();
     for slot in host.slots().iter().filter(|s| s.config.enabled) {
-        out.entry(slot.config.phase)
+        out.entry(slot.config.service.phase())
             .or_default()
-            .push(slot.config.name);
+            .push(slot.config.service);
     }
     out
 }
@@ -113,7 +114,7 @@ pub async fn start_all(
 async fn run_phase(
     host: &Host,
     phase: u8,
-    members: &[&'static str],
+    members: &[Service],
     parallel: bool,
 ) -> Result<(), String> {
     let config = host.config();
@@ -124,13 +125,13 @@ async fn run_phase(
         tracing::info!(
             event = "phase_started",
             phase,
-            services = %members.join(","),
+            services = %service::join(members, ","),
             parallel,
             attempt = attempt + 1,
             "Phase starting"
         );
         let result = if parallel {
-            let all = join_all(members.iter().map(|m| host.start(m)));
+            let all = join_all(members.iter().map(|m| host.start(*m)));
             let results = if phase == 1 {
                 let limit = config.loader.parallel_phase_timeout;
                 tokio::time::timeout(limit, all).await.map_err(|_| {
@@ -146,7 +147,7 @@ async fn run_phase(
         } else {
             let mut result = Ok(());
             for m in members {
-                result = host.start(m).await;
+                result = host.start(*m).await;
                 if result.is_err() {
                     break;
                 }
@@ -158,7 +159,7 @@ async fn run_phase(
                 tracing::info!(
                     event = "phase_finished",
                     phase,
-                    services = %members.join(","),
+                    services = %service::join(members, ","),
                     ms = started.elapsed().as_millis() as u64,
                     "Phase serving"
                 );
@@ -166,7 +167,7 @@ async fn run_phase(
             }
             Err(e) => {
                 for m in members {
-                    let _ = host.stop(m).await;
+                    let _ = host.stop(*m).await;
                 }
                 tracing::warn!(
                     event = "phase_failed",
@@ -178,7 +179,7 @@ async fn run_phase(
                 let Some(wait) = backoff.get(attempt) else {
                     let why = format!(
                         "phase {phase} ({}) failed {} time(s); last error: {e}",
-                        members.join(", "),
+                        service::join(members, ", "),
                         attempt + 1
                     );
                     tracing::error!(event = "fatal", phase, reason = %why, "Startup failed");
@@ -193,11 +194,11 @@ async fn run_phase(
 
 /// Says the warm-up greeting once through tts (if tts runs): `warmup_done` in app.log.
 pub async fn warmup(host: &Host) {
-    if !host.enabled().contains(&"tts") {
+    if !host.enabled().contains(&Service::Tts) {
         return;
     }
     let greeting = host.config().dialog.warmup_greeting.clone();
-    let Ok(channel) = host.channel("tts") else {
+    let Ok(channel) = host.channel(Service::Tts) else {
         return;
     };
     let started = Instant::now();

@@ -124,7 +124,7 @@ impl PluginLibrary {
         log: LogSink,
     ) -> Result<PluginInstance, StartError> {
         let ctx = StartContext {
-            service: slot.name.into(),
+            service: slot.service.name().into(),
             config: slot
                 .section
                 .iter()
@@ -139,7 +139,7 @@ impl PluginLibrary {
         let start = self.start;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
-            .name(format!("vh-start-{}", slot.name))
+            .name(format!("vh-start-{}", slot.service.name()))
             .spawn(move || {
                 // If the host gave up waiting, the handle is dropped here, which stops it.
                 let _ = tx.send(start(ctx));
@@ -147,7 +147,7 @@ impl PluginLibrary {
             .map_err(|e| StartError::Failed(format!("cannot spawn start thread: {e}")))?;
         match rx.recv_timeout(slot.start_timeout) {
             Ok(RResult::ROk(handle)) => Ok(PluginInstance {
-                name: slot.name.to_owned(),
+                name: slot.service.name().to_owned(),
                 handle,
             }),
             Ok(RResult::RErr(e)) => Err(StartError::Plugin(e)),

@@ -13,8 +13,8 @@ use serde::Serialize;
 use voicehost_plugin_api::ABI_VERSION;
 use voicehost_plugin_api::abi::PLUGIN_API_VERSION;
 
-use crate::config::schema::SECTIONS;
 use crate::plugin::{PluginLibrary, TEST_KIND, declared_abi_version};
+use crate::service::Service;
 
 #[derive(Debug, Args)]
 pub struct PluginArgs {
@@ -102,11 +102,7 @@ pub fn main(args: PluginArgs) -> ExitCode {
 }
 
 fn slots() -> Vec<&'static str> {
-    SECTIONS
-        .iter()
-        .filter(|s| s.plugin.is_some())
-        .map(|s| s.name)
-        .collect()
+    Service::ALL.iter().map(|s| s.name()).collect()
 }
 
 /// Loads `file` as the loader would and describes it.
@@ -148,7 +144,10 @@ fn facts(library: &PluginLibrary, slots: &[&str]) -> PluginFacts {
     let info = &library.info;
     let kind = info.kind.to_string();
     let kind_is_slot = slots.contains(&kind.as_str());
-    let host_proto_package = kind_is_slot.then(|| format!("voicehost.{kind}.v1"));
+    let host_proto_package = kind
+        .parse::<Service>()
+        .ok()
+        .map(|svc| svc.proto_package().to_owned());
     let proto_package = info.proto_package.to_string();
     PluginFacts {
         name: info.name.to_string(),
@@ -253,7 +252,7 @@ mod tests {
         let host = HostVersions {
             abi_version: "1.0.0",
             plugin_api_version: "0.1.1",
-            slots: vec!["logger", "tts"],
+            slots: vec![Service::Logger.name(), Service::Tts.name()],
         };
         let library_kind_is_slot = host.slots.contains(&kind);
         let host_proto_package = library_kind_is_slot.then(|| format!("voicehost.{kind}.v1"));

@@ -15,6 +15,7 @@ use crate::dialog::DialogManager;
 use crate::gpu;
 use crate::host::{Host, ServiceError};
 use crate::phases;
+use crate::service::{self, Service};
 use crate::supervisor;
 use crate::swap;
 
@@ -61,8 +62,8 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
         let admin = admin::serve(host.clone(), shutdown_tx.clone())
             .map_err(|e| RunError::Admin(e.message.to_string()))?;
         let logger_ready = || {
-            if let Ok(channel) = host.channel("logger")
-                && host.enabled().contains(&"logger")
+            if let Ok(channel) = host.channel(Service::Logger)
+                && host.enabled().contains(&Service::Logger)
             {
                 logger_target.send_replace(Some(LoggerServiceClient::new(channel)));
             }
@@ -81,7 +82,7 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
         let watcher = swap::watch(host.clone());
         let dialogs = DialogManager::spawn(host.clone()).await;
         phases::warmup(&host).await;
-        tracing::info!(event = "host_ready", services = %host.enabled().join(","), "All services serving");
+        tracing::info!(event = "host_ready", services = %service::join(&host.enabled(), ","), "All services serving");
         let script = script
             .map(|input| tokio::spawn(play_script(host.clone(), input, shutdown_tx.clone())));
         tokio::select! {
@@ -118,7 +119,11 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
 /// The WAV file tts writes what it says to (output = wav:PATH, or auto's fallback) starts
 /// empty on each run, like app.log; a tts restarted during the run appends to it.
 fn reset_spoken_wav(config: &Config) {
-    let Some(tts) = config.plugins.iter().find(|p| p.name == "tts" && p.enabled) else {
+    let Some(tts) = config
+        .plugins
+        .iter()
+        .find(|p| p.service == Service::Tts && p.enabled)
+    else {
         return;
     };
     let output = tts
@@ -145,7 +150,7 @@ async fn play_script(host: Arc<Host>, input: String, shutdown: watch::Sender<boo
     use voicehost_proto::stt::v1::SetInputRequest;
     use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 
-    let Ok(channel) = host.channel("stt") else {
+    let Ok(channel) = host.channel(Service::Stt) else {
         return;
     };
     // kwd listens again only after the greeting's echo has died away.

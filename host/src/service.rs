@@ -6,7 +6,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A plugin slot of the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Service {
     /// Dialog log and transcript (`voicehost.logger.v1`).
     Logger,
@@ -100,6 +103,12 @@ impl Service {
     pub const fn uses_audio_device(self) -> bool {
         matches!(self, Service::Tts | Service::Stt)
     }
+}
+
+/// `services` as `a<sep>b<sep>c`, for logs and messages.
+pub fn join(services: &[Service], sep: &str) -> String {
+    let names: Vec<&str> = services.iter().map(|s| s.name()).collect();
+    names.join(sep)
 }
 
 impl fmt::Display for Service {

@@ -17,21 +17,19 @@ use voicehost_plugin_api::HealthStatus;
 use voicehost_proto::loader::v1::ServiceState;
 
 use crate::host::{Host, check_health, endpoint};
+use crate::service::Service;
 
 /// Restarts counted against the cap are those within this window.
 const WINDOW: Duration = Duration::from_secs(60);
 /// How long a service may wait for its upstream to come back before it counts as failed.
 pub const UPSTREAM_GRACE: Duration = Duration::from_secs(5);
 
-/// The service whose stream `name` consumes: kwd listens to stt's audio.
-fn upstream(name: &str) -> Option<&'static str> {
-    (name == "kwd").then_some("stt")
-}
-
-/// Whether `name`'s upstream is enabled but not settled: being started, restarted, swapped
-/// or stopped, or serving for less than [`UPSTREAM_GRACE`].
-fn upstream_unsettled(host: &Host, name: &str) -> bool {
-    let Some(slot) = upstream(name).and_then(|up| host.slot(up).ok()) else {
+/// Whether the service `service` streams from (kwd: stt's audio) is enabled but not
+/// settled: being started, restarted, swapped or stopped, or serving for less than
+/// [`UPSTREAM_GRACE`]. stt's render reference is not counted: stt serves without it.
+fn upstream_unsettled(host: &Host, service: Service) -> bool {
+    let upstream = (service == Service::Kwd).then_some(Service::Stt);
+    let Some(slot) = upstream.and_then(|up| host.slot(up).ok()) else {
         return false;
     };
     if !slot.config.enabled {
@@ -75,7 +73,7 @@ pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
                 if !slot.config.enabled {
                     continue;
                 }
-                let name = slot.config.name;
+                let service = slot.config.service;
                 // A slot being started, stopped or swapped is someone else's business now.
                 let Ok(mut state) = slot.state.try_lock() else {
                     continue;
@@ -100,7 +98,7 @@ pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
                 }
                 if problem.is_some()
                     && running.exited().is_none()
-                    && upstream_unsettled(&host, name)
+                    && upstream_unsettled(&host, service)
                 {
                     // Waiting for its upstream's stream; it reconnects by itself.
                     continue;
@@ -109,7 +107,7 @@ pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
                     state.state = ServiceState::Restarting;
                     state.last_error = reason.clone();
                     drop(state);
-                    tokio::spawn(recover(Arc::clone(&host), name, reason));
+                    tokio::spawn(recover(Arc::clone(&host), service, reason));
                 }
             }
         }
@@ -118,11 +116,14 @@ pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
 
 /// Restarts `name` with backoff until it serves, the cap is reached, or someone else (the
 /// admin API, shutdown) takes over.
-async fn recover(host: Arc<Host>, name: &'static str, mut reason: String) {
-    let Ok(slot) = host.slot(name) else { return };
+async fn recover(host: Arc<Host>, service: Service, mut reason: String) {
+    let name = service.name();
+    let Ok(slot) = host.slot(service) else {
+        return;
+    };
     tracing::warn!(event = "service_crashed", service = name, reason = %reason, "Service crashed");
     let backoff = host.config().loader.restart_backoff.clone();
-    let paused = pause_dependents(&host, name).await;
+    let paused = pause_dependents(&host, service).await;
     loop {
         let mut state = slot.state.lock().await;
         if let Some(old) = state.running.take() {
@@ -191,8 +192,8 @@ async fn recover(host: Arc<Host>, name: &'static str, mut reason: String) {
 }
 
 /// kwd listens to stt's audio: pause it while stt restarts. Returns what was paused.
-async fn pause_dependents(host: &Host, name: &str) -> Vec<&'static str> {
-    if name != "stt" || !host.enabled().contains(&"kwd") {
+async fn pause_dependents(host: &Host, service: Service) -> Vec<Service> {
+    if service != Service::Stt || !host.enabled().contains(&Service::Kwd) {
         return Vec::new();
     }
     let call = host.switch_kwd(false, "stt_restarting");
@@ -204,11 +205,11 @@ async fn pause_dependents(host: &Host, name: &str) -> Vec<&'static str> {
         reason = "stt_restarting",
         "kwd paused while stt restarts"
     );
-    vec!["kwd"]
+    vec![Service::Kwd]
 }
 
-async fn resume_dependents(host: &Host, paused: &[&'static str]) {
-    if !paused.contains(&"kwd") {
+async fn resume_dependents(host: &Host, paused: &[Service]) {
+    if !paused.contains(&Service::Kwd) {
         return;
     }
     let call = host.switch_kwd(true, "stt_restarting");

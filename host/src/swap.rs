@@ -16,6 +16,7 @@ use voicehost_proto::loader::v1::ServiceInfo;
 
 use crate::config::Isolation;
 use crate::host::{Host, ServiceError, info_of, sha256_of, verify};
+use crate::service::Service;
 
 /// How long a non-forced swap waits for the active dialog to end.
 const DIALOG_WAIT: Duration = Duration::from_secs(60);
@@ -32,14 +33,15 @@ fn unique_copy(path: &Path, service: &str) -> Result<PathBuf, String> {
     Ok(copy)
 }
 
-/// Replaces `name`'s plugin with the library at `path` (default: the configured one).
+/// Replaces `service`'s plugin with the library at `path` (default: the configured one).
 pub async fn reload(
     host: &Host,
-    name: &str,
+    service: Service,
     path: Option<PathBuf>,
     force: bool,
 ) -> Result<ServiceInfo, ServiceError> {
-    let slot = host.slot(name)?;
+    let name = service.name();
+    let slot = host.slot(service)?;
     if !slot.config.enabled {
         return Err(ServiceError::Disabled(name.to_owned()));
     }
@@ -165,11 +167,11 @@ pub fn watch(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
         if !host.config().loader.watch_plugins {
             return;
         }
-        let watched: Vec<(&'static str, PathBuf)> = host
+        let watched: Vec<(Service, PathBuf)> = host
             .slots()
             .iter()
             .filter(|s| s.config.enabled)
-            .map(|s| (s.config.name, s.config.library.clone()))
+            .map(|s| (s.config.service, s.config.library.clone()))
             .collect();
         let mut known: Vec<Option<(SystemTime, u64)>> =
             watched.iter().map(|(_, p)| stamp(p)).collect();
@@ -187,9 +189,9 @@ pub fn watch(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
                     continue;
                 }
                 known[i] = now;
-                tracing::info!(event = "plugin_changed", service = *name, path = %path.display(), "Plugin library changed; hot swapping");
-                if let Err(e) = reload(&host, name, None, false).await {
-                    tracing::warn!(service = *name, error = %e, "Hot swap after a file change failed");
+                tracing::info!(event = "plugin_changed", service = name.name(), path = %path.display(), "Plugin library changed; hot swapping");
+                if let Err(e) = reload(&host, *name, None, false).await {
+                    tracing::warn!(service = name.name(), error = %e, "Hot swap after a file change failed");
                 }
             }
         }

@@ -21,11 +21,12 @@ use voicehost_plugin_api::abi::{LogLevel, LogRecord, LogSink};
 
 use crate::config::{Isolation, PluginSlot};
 use crate::plugin::{PluginLibrary, StartEnv};
+use crate::service::Service;
 
 /// What the host tells a worker to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerSpec {
-    pub service: String,
+    pub service: Service,
     pub library: PathBuf,
     pub port: u16,
     pub bind_addr: String,
@@ -223,7 +224,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let lib = match load(&spec.library, &spec.service) {
+    let lib = match load(&spec.library, spec.service.name()) {
         Ok(lib) => lib,
         Err(error) => {
             emit(&WorkerMsg::LoadFailed { error });
@@ -233,9 +234,7 @@ pub fn run() -> ExitCode {
     emit(&WorkerMsg::Info(LibInfo::of(&lib)));
 
     let slot = PluginSlot {
-        // One worker runs one plugin for its whole life.
-        name: Box::leak(spec.service.clone().into_boxed_str()),
-        phase: 0,
+        service: spec.service,
         enabled: true,
         library: spec.library.clone(),
         library_line: 0,

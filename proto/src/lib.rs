@@ -46,3 +46,17 @@ pub mod tts {
         include!("gen/voicehost.tts.v1.rs");
     }
 }
+
+/// An LLM reply chunk is spoken as a text chunk: the same fields, the same numbers.
+impl From<llm::v1::LlmChunk> for common::v1::TextChunk {
+    fn from(c: llm::v1::LlmChunk) -> Self {
+        common::v1::TextChunk {
+            text: c.text,
+            eot: c.eot,
+            dialog_id: c.dialog_id,
+            turn: c.turn,
+            index: c.index,
+            finish_reason: c.finish_reason,
+        }
+    }
+}

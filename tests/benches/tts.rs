@@ -19,7 +19,7 @@ use tokio_stream::StreamExt;
 use voicehost_plugin_runtime::PluginConfig;
 use voicehost_plugin_tts::{KokoroTts, SAMPLE_RATE, Settings};
 use voicehost_proto::common::v1::DialogRef;
-use voicehost_proto::llm::v1::LlmChunk;
+use voicehost_proto::common::v1::TextChunk;
 use voicehost_proto::tts::v1::PlaybackEventKind;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_tests::{Setup, channel, free_port, model, peer_python, tts_keys};
@@ -62,7 +62,7 @@ async fn streaming_first_audio() -> f64 {
         let d = dialog.clone();
         tokio::spawn(async move {
             for (i, w) in words.into_iter().enumerate() {
-                let chunk = LlmChunk {
+                let chunk = TextChunk {
                     text: w,
                     eot: i + 1 == n,
                     dialog_id: d.clone(),

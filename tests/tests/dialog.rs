@@ -637,6 +637,9 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     let lines = transcript_lines(&a, ended.field("dialog"));
     eprintln!("{}", lines.join("\n"));
     assert_two_turns(&lines, "rome", "france");
+    // The host wrote what was relayed of the cut reply, marked as such.
+    assert!(lines[1].ends_with(" [interrupted]"), "{}", lines[1]);
+    assert!(!lines[3].ends_with(" [interrupted]"), "{}", lines[3]);
     assert!(lines[3].contains("Paris"), "{}", lines[3]);
     a.host.terminate();
 }

@@ -13,7 +13,10 @@ use voicehost_tests::{artefact, free_port};
 fn logger_slot(port: u16) -> voicehost::config::PluginSlot {
     let text = format!("[logger]\nport = {port}\n");
     let config = Config::parse(&text, std::path::Path::new("t.txt")).unwrap();
-    config.plugin("logger").unwrap().clone()
+    config
+        .plugin(voicehost::service::Service::Logger)
+        .unwrap()
+        .clone()
 }
 
 #[test]

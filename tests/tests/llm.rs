@@ -79,7 +79,7 @@ fn text(chunks: &[LlmChunk]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smollm2_answers_paris_streamed_and_the_reply_is_logged() {
+async fn smollm2_answers_paris_streamed_and_remembers_the_dialog() {
     let (setup, mut host, port) = llm_host("");
     let mut logger = LoggerServiceClient::new(channel(setup.logger_port));
     let dialog = logger
@@ -107,13 +107,9 @@ async fn smollm2_answers_paris_streamed_and_the_reply_is_logged() {
     eprintln!("SmolLM2: {answer:?}");
     assert!(answer.contains("Paris"), "{answer:?}");
 
-    // The transcript ends with the whole reply.
+    // The transcript is the host's: the plugin writes nothing to it.
     let transcript = std::fs::read_to_string(&dialog.path).unwrap();
-    let line = transcript.lines().last().unwrap_or_default();
-    assert!(
-        line.ends_with(&format!("ASSISTANT: {}", answer.trim())),
-        "{transcript}"
-    );
+    assert!(!transcript.contains("ASSISTANT"), "{transcript}");
 
     // Turn 2 sees turn 1: its prompt is longer by the first exchange.
     let follow = reply(&mut llm, ask("And of Italy?", &dialog.dialog_id, 2)).await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use voicehost_proto::common::v1::DialogRef;
-use voicehost_proto::llm::v1::LlmChunk;
+use voicehost_proto::common::v1::TextChunk;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEventKind, RenderReferenceRequest, SpeakRequest, Wait};
 use voicehost_tests::{
@@ -125,7 +125,7 @@ async fn speak_stream_plays_while_the_reply_streams() {
     let first_sent = Instant::now();
     tokio::spawn(async move {
         for (i, w) in words.into_iter().enumerate() {
-            let chunk = LlmChunk {
+            let chunk = TextChunk {
                 text: w,
                 eot: i + 1 == n,
                 dialog_id: dialog.into(),

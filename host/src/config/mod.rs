@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::service::Service;
 use schema::{SECTIONS, SectionDef, Ty};
 
 /// One problem in a config file.
@@ -130,9 +131,8 @@ fn phrase_list(text: &str) -> Vec<String> {
 /// A plugin slot (`logger`, `tts`, `llm`, `stt`, `kwd`) and its section.
 #[derive(Debug, Clone)]
 pub struct PluginSlot {
-    pub name: &'static str,
-    /// Startup phase: 0 logger, 1 tts+llm, 2 stt, 3 kwd.
-    pub phase: u8,
+    /// Which slot (its phase, default port and section name come with it).
+    pub service: Service,
     pub enabled: bool,
     pub library: PathBuf,
     /// Line of the `library` key (0 when the default is used), for error messages.
@@ -175,15 +175,6 @@ pub struct ModelFileRef {
     /// Line of the key in the config file.
     pub line: usize,
 }
-
-/// Phase of each plugin slot, in startup order.
-const SLOTS: &[(&str, u8)] = &[
-    ("logger", 0),
-    ("tts", 1),
-    ("llm", 1),
-    ("stt", 2),
-    ("kwd", 3),
-];
 
 impl Config {
     /// Reads and validates `path`, also checking that enabled plugins' libraries exist.
@@ -269,10 +260,11 @@ impl Config {
         let mut ports: HashMap<u16, &str> = HashMap::new();
         ports.insert(config.loader.admin_port, "loader");
         for slot in config.plugins.iter().filter(|p| p.enabled) {
-            if let Some(other) = ports.insert(slot.port, slot.name) {
+            let name = slot.service.name();
+            if let Some(other) = ports.insert(slot.port, name) {
                 errors.push(err(
-                    values.line(slot.name, "port"),
-                    format!("[{}] port", slot.name),
+                    values.line(name, "port"),
+                    format!("[{name}] port"),
                     format!(
                         "port {} is also used by [{other}]; give each service its own port",
                         slot.port
@@ -349,9 +341,10 @@ impl Config {
             tts_error_prompt: v.text("dialog", "tts_error_prompt"),
             metrics_interval: v.ms("dialog", "metrics_interval_ms"),
         };
-        let plugins = SLOTS
-            .iter()
-            .map(|&(name, phase)| {
+        let plugins = Service::ALL
+            .into_iter()
+            .map(|service| {
+                let name = service.name();
                 let section = sections
                     .iter()
                     .find(|s| s.name == name)
@@ -370,7 +363,7 @@ impl Config {
                 };
                 // tts and stt take [loader] audio_device_probe unless their section says.
                 let mut section: Vec<(String, String)> = section;
-                if matches!(name, "tts" | "stt")
+                if service.uses_audio_device()
                     && !section.iter().any(|(k, _)| k == "audio_device_probe")
                 {
                     section.push((
@@ -379,7 +372,7 @@ impl Config {
                     ));
                 }
                 // tts keeps every phrase the dialog speaks verbatim synthesised.
-                if name == "tts" {
+                if service == Service::Tts {
                     let mut phrases = phrase_list(
                         &section
                             .iter()
@@ -398,26 +391,18 @@ impl Config {
                     section.push(("cache_phrases".to_owned(), phrases.join(";")));
                 }
                 // kwd listens to the stt slot and stt's echo canceller to the tts slot,
-                // wherever their ports are, unless the section names another address;
-                // llm writes its replies to the logger slot.
-                let upstream = match name {
-                    "kwd" => Some(("audio_source", "stt")),
-                    "stt" => Some(("render_reference", "tts")),
-                    "llm" => Some(("logger", "logger")),
-                    _ => None,
-                };
-                if let Some((key, from)) = upstream
+                // wherever their ports are, unless the section names another address.
+                if let Some((from, key)) = service.upstream()
                     && !section.iter().any(|(k, _)| k == key)
                 {
+                    let port = v.int(from.name(), "port") as u16;
                     section.push((
                         key.to_owned(),
-                        std::net::SocketAddr::new(loader.bind_addr, v.int(from, "port") as u16)
-                            .to_string(),
+                        std::net::SocketAddr::new(loader.bind_addr, port).to_string(),
                     ));
                 }
                 PluginSlot {
-                    name,
-                    phase,
+                    service,
                     // Only sections present in the file are enabled by default.
                     enabled: v
                         .get(name, "enabled")
@@ -447,8 +432,8 @@ impl Config {
     }
 
     /// Sets `key` in plugin `slot`'s section (command-line overrides such as `--output`).
-    pub fn set_plugin_key(&mut self, slot: &str, key: &str, value: &str) {
-        if let Some(p) = self.plugins.iter_mut().find(|p| p.name == slot) {
+    pub fn set_plugin_key(&mut self, slot: Service, key: &str, value: &str) {
+        if let Some(p) = self.plugins.iter_mut().find(|p| p.service == slot) {
             p.section.retain(|(k, _)| k != key);
             p.section.push((key.to_owned(), value.to_owned()));
         }
@@ -462,13 +447,13 @@ impl Config {
             .map(|p| ConfigError {
                 file: self.path.clone(),
                 line: p.library_line,
-                place: format!("[{}] library", p.name),
+                place: format!("[{}] library", p.service),
                 message: format!(
                     "plugin library {} does not exist; build it with `cargo build --release -p {}` \
                      (or set [loader] plugin_dir / [{}] library to where it is)",
                     p.library.display(),
                     crate_name_of(&p.library),
-                    p.name
+                    p.service
                 ),
             })
             .collect()
@@ -504,9 +489,9 @@ impl Config {
             .collect()
     }
 
-    /// The slot named `name`.
-    pub fn plugin(&self, name: &str) -> Option<&PluginSlot> {
-        self.plugins.iter().find(|p| p.name == name)
+    /// The slot of `service`.
+    pub fn plugin(&self, service: Service) -> Option<&PluginSlot> {
+        self.plugins.iter().find(|p| p.service == service)
     }
 }
 
@@ -517,26 +502,27 @@ impl Config {
 fn model_files(config: &Config, values: &Values) -> Vec<ModelFileRef> {
     let mut out = Vec::new();
     for slot in config.plugins.iter().filter(|p| p.enabled) {
-        let Some(def) = schema::section(slot.name) else {
+        let name = slot.service.name();
+        let Some(def) = schema::section(name) else {
             continue;
         };
         for key in def.keys {
             if !matches!(key.ty, Ty::ModelFile | Ty::ModelFiles) {
                 continue;
             }
-            let Some((value, line)) = values.get(slot.name, key.name) else {
+            let Some((value, line)) = values.get(name, key.name) else {
                 continue;
             };
             for path in value.split(',') {
                 out.push(ModelFileRef {
-                    section: slot.name,
+                    section: name,
                     key: key.name,
                     path: PathBuf::from(path.trim()),
                     line: *line,
                 });
             }
         }
-        if slot.name == "tts" && values.get("tts", "voices_dir").is_some() {
+        if slot.service == Service::Tts && values.get("tts", "voices_dir").is_some() {
             let voice = values.text("tts", "voice");
             out.push(ModelFileRef {
                 section: "tts",

@@ -483,7 +483,6 @@ pub const SECTIONS: &[SectionDef] = &[
                 },
                 "1800",
             ),
-            key("logger", Ty::Text { max_len: 64 }, "127.0.0.1:5001"),
             key(
                 "max_dialogs",
                 Ty::Int {

@@ -7,14 +7,14 @@ fn parse(text: &str) -> Result<Config, ConfigErrors> {
 #[test]
 fn defaults_apply_and_only_present_plugins_are_enabled() {
     let c = parse("[logger]\n[loader]\nplugin_dir = /opt/vh\n").unwrap();
-    let logger = c.plugin("logger").unwrap();
+    let logger = c.plugin(Service::Logger).unwrap();
     assert!(logger.enabled);
     assert_eq!(logger.port, 5001);
     assert_eq!(
         logger.library,
         Path::new("/opt/vh/libvoicehost_plugin_logger.so")
     );
-    assert!(!c.plugin("stt").unwrap().enabled);
+    assert!(!c.plugin(Service::Stt).unwrap().enabled);
     assert_eq!(c.loader.restart_backoff.len(), 3);
     assert_eq!(c.dialog.warmup_greeting, "Hi, Master!");
 }
@@ -131,7 +131,7 @@ fn missing_model_files_name_the_fetch_command() {
 #[test]
 fn kwd_listens_to_the_stt_slot_and_stt_to_the_tts_slot() {
     let c = parse("[tts]\nport = 7006\n[stt]\nport = 7004\n[kwd]\n").unwrap();
-    let value = |slot: &str, key: &str| {
+    let value = |slot: Service, key: &str| {
         c.plugin(slot)
             .unwrap()
             .section
@@ -140,16 +140,16 @@ fn kwd_listens_to_the_stt_slot_and_stt_to_the_tts_slot() {
             .map(|(_, v)| v.clone())
     };
     assert_eq!(
-        value("kwd", "audio_source").as_deref(),
+        value(Service::Kwd, "audio_source").as_deref(),
         Some("127.0.0.1:7004")
     );
     assert_eq!(
-        value("stt", "render_reference").as_deref(),
+        value(Service::Stt, "render_reference").as_deref(),
         Some("127.0.0.1:7006")
     );
     // A section that names its own address keeps it.
     let c = parse("[kwd]\naudio_source = 127.0.0.1:9000\n").unwrap();
-    let kwd = c.plugin("kwd").unwrap();
+    let kwd = c.plugin(Service::Kwd).unwrap();
     let sources: Vec<_> = kwd
         .section
         .iter()

@@ -35,6 +35,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::host::Host;
+use crate::service::{self, Service};
 use session::Dialogs;
 use watch::{kwd_off_while_speaking, watch_playback, watch_wakes};
 
@@ -102,7 +103,7 @@ impl DialogManager {
         let metrics = Arc::new(Metrics::default());
         let mut tasks = Vec::new();
         let enabled = host.enabled();
-        if enabled.contains(&"tts") {
+        if enabled.contains(&Service::Tts) {
             let (watching_tx, watching) = tokio::sync::oneshot::channel();
             tasks.push(tokio::spawn(watch_playback(
                 host.clone(),
@@ -118,17 +119,14 @@ impl DialogManager {
                     "tts playback events not watched yet; kwd may hear the greeting"
                 );
             }
-            if enabled.contains(&"kwd") {
+            if enabled.contains(&Service::Kwd) {
                 tasks.push(tokio::spawn(kwd_off_while_speaking(
                     host.clone(),
                     playback.subscribe(),
                 )));
             }
         }
-        if ["kwd", "stt", "llm", "tts", "logger"]
-            .iter()
-            .all(|s| enabled.contains(s))
-        {
+        if Service::ALL.iter().all(|s| enabled.contains(s)) {
             let (wakes_tx, wakes) = mpsc::channel(8);
             tasks.push(tokio::spawn(watch_wakes(host.clone(), wakes_tx)));
             let dialogs = Dialogs {
@@ -141,7 +139,7 @@ impl DialogManager {
         } else {
             tracing::info!(
                 event = "dialog_off",
-                services = %enabled.join(","),
+                services = %service::join(&enabled, ","),
                 "The dialog loop needs logger, kwd, stt, llm and tts enabled; it does not run"
             );
         }

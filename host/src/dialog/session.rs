@@ -1,7 +1,7 @@
 //! One dialog: from the wake word through its turns to the end, with fault prompts.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
@@ -10,10 +10,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 use tonic::transport::Channel;
 use voicehost_plugin_runtime::now_us;
-use voicehost_proto::common::v1::DialogRef;
+use voicehost_proto::common::v1::{DialogRef, TextChunk};
 use voicehost_proto::kwd::v1::WakeDetected;
+use voicehost_proto::llm::v1::CompleteRequest;
 use voicehost_proto::llm::v1::llm_service_client::LlmServiceClient;
-use voicehost_proto::llm::v1::{CompleteRequest, LlmChunk};
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 use voicehost_proto::logger::v1::{NewDialogRequest, Role, WriteDialogRequest};
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
@@ -23,6 +23,7 @@ use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, W
 
 use crate::config::DialogConfig;
 use crate::host::Host;
+use crate::service::Service;
 
 use super::watch::{Playback, switch_kwd};
 use super::{
@@ -76,11 +77,17 @@ pub(super) struct Dialogs {
 
 impl Dialogs {
     fn tts(&self) -> Option<TtsServiceClient<Channel>> {
-        self.host.channel("tts").ok().map(TtsServiceClient::new)
+        self.host
+            .channel(Service::Tts)
+            .ok()
+            .map(TtsServiceClient::new)
     }
 
     fn stt(&self) -> Option<SttServiceClient<Channel>> {
-        self.host.channel("stt").ok().map(SttServiceClient::new)
+        self.host
+            .channel(Service::Stt)
+            .ok()
+            .map(SttServiceClient::new)
     }
 
     pub(super) async fn run(self, mut wakes: mpsc::Receiver<WakeDetected>) {
@@ -116,7 +123,7 @@ impl Dialogs {
             .map(|r| r.into_inner().utterance_id)
         };
         let new_dialog = async {
-            let mut logger = LoggerServiceClient::new(self.host.channel("logger").ok()?);
+            let mut logger = LoggerServiceClient::new(self.host.channel(Service::Logger).ok()?);
             logger
                 .new_dialog(NewDialogRequest {})
                 .await
@@ -194,7 +201,7 @@ impl Dialogs {
                 // Not listening while the reply plays: the assistant must not hear itself.
                 self.stop_listening(&id).await;
             }
-            self.write_user(&id, &said.text).await;
+            self.write_line(&id, Role::User, &said.text).await;
             tracing::info!(
                 event = "user_said",
                 dialog = %id,
@@ -350,20 +357,37 @@ impl Dialogs {
         }
     }
 
-    async fn write_user(&self, dialog: &str, text: &str) {
-        let Ok(channel) = self.host.channel("logger") else {
+    /// Writes one transcript line (`USER: …` or `ASSISTANT: …`) through the logger.
+    async fn write_line(&self, dialog: &str, role: Role, text: &str) {
+        let Ok(channel) = self.host.channel(Service::Logger) else {
             return;
         };
-        if let Err(s) = LoggerServiceClient::new(channel)
-            .write_dialog(WriteDialogRequest {
-                dialog_id: dialog.to_owned(),
-                role: Role::User as i32,
-                text: text.to_owned(),
-            })
-            .await
-        {
-            tracing::error!(event = "dialog_log_failed", dialog, error = %s.message(), "USER line not written");
+        let mut logger = LoggerServiceClient::new(channel);
+        let write = logger.write_dialog(WriteDialogRequest {
+            dialog_id: dialog.to_owned(),
+            role: role as i32,
+            text: text.trim().to_owned(),
+        });
+        let failed = match tokio::time::timeout(Duration::from_secs(2), write).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(s)) => s.message().to_owned(),
+            Err(_) => "no answer within 2 s".to_owned(),
+        };
+        tracing::error!(event = "dialog_log_failed", dialog, role = role.as_str_name(), error = %failed, "Transcript line not written");
+    }
+
+    /// The assistant's line: what was relayed to tts, marked when a barge-in cut it.
+    async fn write_reply(&self, dialog: &str, said: &Mutex<String>, interrupted: bool) {
+        let text = said.lock().map(|s| s.trim().to_owned()).unwrap_or_default();
+        if text.is_empty() {
+            return;
         }
+        let line = if interrupted {
+            format!("{text} [interrupted]")
+        } else {
+            text
+        };
+        self.write_line(dialog, Role::Assistant, &line).await;
     }
 
     /// The reply to `text`, played; with `watch` (barge-in), stopped as soon as stt reports
@@ -376,21 +400,29 @@ impl Dialogs {
         watch: Option<&mut Streaming<SttResult>>,
     ) -> Result<Replied, Fault> {
         let mut events = self.playback.subscribe();
-        let play = self.play_reply(dialog, turn, text);
+        // What was relayed so far: the transcript's ASSISTANT line, whatever happens.
+        let said = Mutex::new(String::new());
+        let play = self.play_reply(dialog, turn, text, &said);
         let played = |timing, listening| Replied::Played { timing, listening };
         let Some(results) = watch else {
-            return play.await.map(|t| played(t, false));
+            let done = play.await;
+            self.write_reply(dialog, &said, false).await;
+            return done.map(|t| played(t, false));
         };
         tokio::pin!(play);
         let mut watching = true;
         loop {
             tokio::select! {
-                done = &mut play => return done.map(|t| played(t, watching)),
+                done = &mut play => {
+                    self.write_reply(dialog, &said, false).await;
+                    return done.map(|t| played(t, watching));
+                }
                 next = results.next(), if watching => match next {
                     Some(Ok(r)) if r.speech_started => {
                         self.barge_in(dialog, turn, &r, &mut events).await;
-                        // Dropping `play` here drops the llm stream (llm stops generating)
-                        // and ends the tts stream of what is left.
+                        // Returning drops `play`: the llm stream (llm stops generating,
+                        // keeping the part said in its history) and the tts stream.
+                        self.write_reply(dialog, &said, true).await;
                         return Ok(Replied::Interrupted);
                     }
                     Some(Ok(_)) => {}
@@ -462,14 +494,21 @@ impl Dialogs {
         Metrics::bump(&self.metrics.barge_ins);
     }
 
-    /// llm `Complete` piped chunk by chunk into tts `SpeakStream`; returns once played.
-    async fn play_reply(&self, dialog: &str, turn: u32, text: &str) -> Result<ReplyTiming, Fault> {
+    /// llm `Complete` piped chunk by chunk into tts `SpeakStream`, each chunk's text also
+    /// added to `said`; returns once played.
+    async fn play_reply(
+        &self,
+        dialog: &str,
+        turn: u32,
+        text: &str,
+        said: &Mutex<String>,
+    ) -> Result<ReplyTiming, Fault> {
         let mut t = ReplyTiming {
             request_us: now_us(),
             ..ReplyTiming::default()
         };
         let mut events = self.playback.subscribe();
-        let Ok(channel) = self.host.channel("llm") else {
+        let Ok(channel) = self.host.channel(Service::Llm) else {
             return Err(Fault::Llm("llm is not enabled".to_owned()));
         };
         let mut chunks = LlmServiceClient::new(channel)
@@ -485,7 +524,7 @@ impl Dialogs {
         let mut tts = self
             .tts()
             .ok_or_else(|| Fault::Tts("tts is not enabled".to_owned()))?;
-        let (tx, rx) = mpsc::channel::<LlmChunk>(256);
+        let (tx, rx) = mpsc::channel::<TextChunk>(256);
         let speaking = tokio::spawn(async move { tts.speak_stream(ReceiverStream::new(rx)).await });
         let mut llm_fault = None;
         loop {
@@ -496,9 +535,12 @@ impl Dialogs {
                         t.first_chunk_us = t.first_token_us;
                     }
                     t.chars += chunk.text.chars().count();
+                    if let Ok(mut said) = said.lock() {
+                        said.push_str(&chunk.text);
+                    }
                     chunk.dialog_id = dialog.to_owned();
                     let eot = chunk.eot;
-                    if tx.send(chunk).await.is_err() {
+                    if tx.send(chunk.into()).await.is_err() {
                         break; // tts's stream ended: its result says why
                     }
                     if eot {
@@ -518,11 +560,11 @@ impl Dialogs {
         if llm_fault.is_some() {
             // Whatever was said so far is still spoken, then the prompt.
             let _ = tx
-                .send(LlmChunk {
+                .send(TextChunk {
                     eot: true,
                     dialog_id: dialog.to_owned(),
                     turn,
-                    ..LlmChunk::default()
+                    ..TextChunk::default()
                 })
                 .await;
         }
@@ -556,18 +598,18 @@ impl Dialogs {
         let (kind, why, prompt) = match &fault {
             Fault::Stt(w) => {
                 Metrics::bump(&self.metrics.stt_errors);
-                ("stt", w, &self.cfg.stt_error_prompt)
+                (Service::Stt, w, &self.cfg.stt_error_prompt)
             }
             Fault::Llm(w) => {
                 Metrics::bump(&self.metrics.llm_errors);
-                ("llm", w, &self.cfg.llm_error_prompt)
+                (Service::Llm, w, &self.cfg.llm_error_prompt)
             }
             Fault::Tts(w) => {
                 Metrics::bump(&self.metrics.tts_errors);
-                ("tts", w, &self.cfg.tts_error_prompt)
+                (Service::Tts, w, &self.cfg.tts_error_prompt)
             }
         };
-        tracing::error!(event = "dialog_error", dialog, turn, service = kind, error = %why, prompt = %prompt, "Dialog fault; speaking the prompt");
+        tracing::error!(event = "dialog_error", dialog, turn, service = kind.name(), error = %why, prompt = %prompt, "Dialog fault; speaking the prompt");
         self.stop_listening(dialog).await;
         let started = Instant::now();
         let deadline = started + RECOVERY;
@@ -585,7 +627,7 @@ impl Dialogs {
                     tracing::info!(
                         event = "prompt_played",
                         dialog,
-                        service = kind,
+                        service = kind.name(),
                         prompt = %prompt,
                         recovered_after_ms = started.elapsed().as_millis() as u64,
                         "Prompt played; listening again"

@@ -14,6 +14,7 @@ use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
 use crate::host::Host;
+use crate::service::Service;
 
 use super::{DIALOG, SPEAKING, SPEAKING_TAIL};
 
@@ -36,7 +37,7 @@ pub(super) async fn watch_playback(
     let open = move || {
         let host = Arc::clone(&host);
         async move {
-            let channel = host.channel("tts").map_err(|e| e.to_string())?;
+            let channel = host.channel(Service::Tts).map_err(|e| e.to_string())?;
             let all = DialogRef {
                 dialog_id: String::new(),
             };
@@ -131,7 +132,7 @@ pub(super) async fn watch_wakes(host: Arc<Host>, tx: mpsc::Sender<WakeDetected>)
     let open = move || {
         let host = Arc::clone(&kwd);
         async move {
-            let channel = host.channel("kwd").map_err(|e| e.to_string())?;
+            let channel = host.channel(Service::Kwd).map_err(|e| e.to_string())?;
             match KwdServiceClient::new(channel)
                 .events(EventsRequest {})
                 .await

@@ -8,8 +8,7 @@ use std::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use voicehost_plugin_runtime::stream::{Lag, Step, forward};
-use voicehost_proto::common::v1::{AudioFrame, DialogRef};
-use voicehost_proto::llm::v1::LlmChunk;
+use voicehost_proto::common::v1::{AudioFrame, DialogRef, TextChunk};
 use voicehost_proto::tts::v1::tts_service_server::TtsService;
 use voicehost_proto::tts::v1::{
     PlaybackEvent, PlaybackEventKind, RenderReferenceRequest, SpeakRequest, SpeakResponse,
@@ -219,7 +218,7 @@ impl<S: Synthesizer> TtsService for Tts<S> {
 
     async fn speak_stream(
         &self,
-        req: Request<Streaming<LlmChunk>>,
+        req: Request<Streaming<TextChunk>>,
     ) -> Result<Response<SpeakResponse>, Status> {
         let ready = self.ready()?;
         let mut stream = req.into_inner();

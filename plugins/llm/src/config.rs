@@ -32,8 +32,6 @@ pub struct Settings {
     pub ollama_url: String,
     pub ollama_model: String,
     pub keep_alive_s: u64,
-    /// `host:port` of the logger, for the ASSISTANT lines.
-    pub logger: String,
     /// Dialog histories kept (the least recently used goes first).
     pub max_dialogs: usize,
 }
@@ -48,7 +46,6 @@ impl Settings {
             ollama_url: c.parse_or("ollama_url", "http://127.0.0.1:11434".to_owned())?,
             ollama_model: c.parse_or("ollama_model", "llama3.1:8b-instruct-q4_K_M".to_owned())?,
             keep_alive_s: c.parse_or("keep_alive_s", 1800)?,
-            logger: c.parse_or("logger", "127.0.0.1:5001".to_owned())?,
             max_dialogs: c.parse_or("max_dialogs", 64)?,
         };
         PluginConfig::check(
@@ -60,13 +57,6 @@ impl Settings {
             format!(
                 "[llm] ollama_url = {:?} is not an http:// URL (e.g. http://127.0.0.1:11434)",
                 s.ollama_url
-            ),
-        )?;
-        PluginConfig::check(
-            s.logger.parse::<std::net::SocketAddr>().is_ok(),
-            format!(
-                "[llm] logger = {:?} is not host:port (e.g. 127.0.0.1:5001)",
-                s.logger
             ),
         )?;
         PluginConfig::check(

@@ -26,7 +26,6 @@ use voicehost_plugin_runtime::{
     export_plugin,
 };
 use voicehost_proto::llm::v1::llm_service_server::LlmServiceServer;
-use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 
 use crate::engine::{Event, Job, Message};
 
@@ -161,10 +160,6 @@ impl Plugin for LlmPlugin {
         let settings = Settings::from_config(&ctx.config)?;
         let modelfile =
             Modelfile::load(&settings.modelfile).map_err(|e| PluginError::config(e.to_string()))?;
-        let logger_addr = format!("http://{}", settings.logger);
-        let logger = tonic::transport::Endpoint::from_shared(logger_addr)
-            .map_err(|e| PluginError::config(format!("[llm] logger: {e}")))?
-            .connect_timeout(Duration::from_secs(1));
         // The engine's queue, set once the model is loaded and warm; until then requests
         // are refused as UNAVAILABLE (the host sends none before SERVING).
         let jobs_slot = std::sync::Arc::new(std::sync::OnceLock::new());
@@ -177,9 +172,7 @@ impl Plugin for LlmPlugin {
         let server = GrpcServer::builder(&ctx)
             .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
             .start(move |services, _health| {
-                // The logger channel needs the plugin's runtime, which runs this.
-                let logger = LoggerServiceClient::new(logger.connect_lazy());
-                let svc = service::Llm::new(queue, preamble, num_predict, max_dialogs, logger);
+                let svc = service::Llm::new(queue, preamble, num_predict, max_dialogs);
                 services.add(LlmServiceServer::new(svc));
                 Ok(())
             })?;

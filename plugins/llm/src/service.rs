@@ -2,13 +2,12 @@
 //!
 //! - One generation at a time: requests queue in arrival order on the engine thread.
 //! - A client that goes away cancels its request, queued or running (the engine stops at
-//!   the next token). In a dialog (a barge-in) the reply so far stays in its history and
-//!   is logged as `ASSISTANT: … [interrupted]`.
+//!   the next token). In a dialog (a barge-in) the reply so far stays in its history.
 //! - History: `dialog_id` empty = no history. Turn 1 starts (or restarts) a dialog; turn
 //!   n > 1 continues one whose last turn was n − 1. The most recent `max_dialogs` dialogs
 //!   are kept; the oldest turns are dropped when a prompt would not fit the context.
-//! - Dialog log: the llm plugin writes each reply as `ASSISTANT: …` to the logger; the
-//!   `USER:` line is the host's (it has stt's text first).
+//! - The transcript is the host's: it relays every chunk to tts and knows whether a reply
+//!   was interrupted.
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -17,12 +16,9 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use voicehost_proto::llm::v1::llm_service_server::LlmService;
 use voicehost_proto::llm::v1::{CompleteRequest, LlmChunk};
-use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
-use voicehost_proto::logger::v1::{Role, WriteDialogRequest};
 
 use crate::engine::{Event, Finish, Job, Message};
 
@@ -46,7 +42,6 @@ pub struct Llm {
     pub preamble: Vec<Message>,
     pub default_max_tokens: u32,
     pub max_dialogs: usize,
-    pub logger: LoggerServiceClient<Channel>,
     dialogs: Arc<Mutex<HashMap<String, Dialog>>>,
 }
 
@@ -56,14 +51,12 @@ impl Llm {
         preamble: Vec<Message>,
         default_max_tokens: u32,
         max_dialogs: usize,
-        logger: LoggerServiceClient<Channel>,
     ) -> Llm {
         Llm {
             jobs,
             preamble,
             default_max_tokens,
             max_dialogs,
-            logger,
             dialogs: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -174,7 +167,6 @@ impl LlmService for Llm {
         let (tx, rx) = mpsc::channel::<Result<LlmChunk, Status>>(64);
         let dialogs = Arc::clone(&self.dialogs);
         let max_dialogs = self.max_dialogs;
-        let mut logger = self.logger.clone();
         tokio::spawn(async move {
             let chunk = |text: String, index: u32, finish: Option<Finish>| LlmChunk {
                 text,
@@ -220,7 +212,6 @@ impl LlmService for Llm {
                         );
                         if !req.dialog_id.is_empty() {
                             remember(&dialogs, max_dialogs, &req, &reply);
-                            log_reply(&mut logger, &req.dialog_id, &reply).await;
                         }
                         let _ = tx.send(Ok(chunk(String::new(), index, Some(finish)))).await;
                         return;
@@ -247,12 +238,6 @@ impl LlmService for Llm {
             // Interrupted (a barge-in): the dialog keeps what was said so far.
             if !req.dialog_id.is_empty() && !reply.trim().is_empty() {
                 remember(&dialogs, max_dialogs, &req, &reply);
-                log_reply(
-                    &mut logger,
-                    &req.dialog_id,
-                    &format!("{} [interrupted]", reply.trim()),
-                )
-                .await;
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -290,28 +275,5 @@ fn remember(
             break;
         };
         dialogs.remove(&oldest);
-    }
-}
-
-async fn log_reply(logger: &mut LoggerServiceClient<Channel>, dialog: &str, reply: &str) {
-    let write = logger.write_dialog(WriteDialogRequest {
-        dialog_id: dialog.to_owned(),
-        role: Role::Assistant as i32,
-        text: reply.trim().to_owned(),
-    });
-    match tokio::time::timeout(std::time::Duration::from_secs(2), write).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(status)) => tracing::warn!(
-            event = "dialog_log_failed",
-            dialog = %dialog,
-            error = %status.message(),
-            "The logger did not take the ASSISTANT line"
-        ),
-        Err(_) => tracing::warn!(
-            event = "dialog_log_failed",
-            dialog = %dialog,
-            error = "timeout",
-            "The logger did not take the ASSISTANT line"
-        ),
     }
 }

@@ -19,6 +19,29 @@ pub struct AudioFrame {
     #[prost(uint64, tag = "5")]
     pub seq: u64,
 }
+/// A piece of a text that arrives as it is written (an LLM reply streamed to tts).
+/// Wire-compatible with voicehost.llm.v1.LlmChunk (same field numbers and types): a stream of
+/// LlmChunk bytes is a stream of TextChunk.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TextChunk {
+    /// Text to append (may be empty on the final chunk).
+    #[prost(string, tag = "1")]
+    pub text: ::prost::alloc::string::String,
+    /// End of turn: the text is complete after this chunk.
+    #[prost(bool, tag = "2")]
+    pub eot: bool,
+    #[prost(string, tag = "3")]
+    pub dialog_id: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "4")]
+    pub turn: u32,
+    /// Chunk counter within the text, from 0.
+    #[prost(uint32, tag = "5")]
+    pub index: u32,
+    /// On the eot chunk, why the text ended (an LLM's "stop", "length", "cancelled").
+    #[prost(string, tag = "6")]
+    pub finish_reason: ::prost::alloc::string::String,
+}
 /// Names a dialog. An empty dialog_id means "no dialog" / "all dialogs", as each RPC documents.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -235,12 +235,14 @@ pub mod tts_service_client {
                 .insert(GrpcMethod::new("voicehost.tts.v1.TtsService", "Speak"));
             self.inner.unary(req, path, codec).await
         }
-        /// Speaks LLM chunks as they arrive; synthesis starts at the first clause boundary.
-        /// The chunk with eot = true flushes; the call returns when the reply is queued.
+        /// Speaks text chunks (an LLM reply) as they arrive; synthesis starts at the first clause
+        /// boundary. The chunk with eot = true flushes; the call returns when the reply is queued.
+        /// TextChunk has LlmChunk's field numbers: clients that send voicehost.llm.v1.LlmChunk
+        /// keep working.
         pub async fn speak_stream(
             &mut self,
             request: impl tonic::IntoStreamingRequest<
-                Message = super::super::super::llm::v1::LlmChunk,
+                Message = super::super::super::common::v1::TextChunk,
             >,
         ) -> std::result::Result<tonic::Response<super::SpeakResponse>, tonic::Status> {
             self.inner
@@ -361,12 +363,14 @@ pub mod tts_service_server {
             &self,
             request: tonic::Request<super::SpeakRequest>,
         ) -> std::result::Result<tonic::Response<super::SpeakResponse>, tonic::Status>;
-        /// Speaks LLM chunks as they arrive; synthesis starts at the first clause boundary.
-        /// The chunk with eot = true flushes; the call returns when the reply is queued.
+        /// Speaks text chunks (an LLM reply) as they arrive; synthesis starts at the first clause
+        /// boundary. The chunk with eot = true flushes; the call returns when the reply is queued.
+        /// TextChunk has LlmChunk's field numbers: clients that send voicehost.llm.v1.LlmChunk
+        /// keep working.
         async fn speak_stream(
             &self,
             request: tonic::Request<
-                tonic::Streaming<super::super::super::llm::v1::LlmChunk>,
+                tonic::Streaming<super::super::super::common::v1::TextChunk>,
             >,
         ) -> std::result::Result<tonic::Response<super::SpeakResponse>, tonic::Status>;
         /// Server streaming response type for the PlaybackEvents method.
@@ -534,7 +538,7 @@ pub mod tts_service_server {
                     impl<
                         T: TtsService,
                     > tonic::server::ClientStreamingService<
-                        super::super::super::llm::v1::LlmChunk,
+                        super::super::super::common::v1::TextChunk,
                     > for SpeakStreamSvc<T> {
                         type Response = super::SpeakResponse;
                         type Future = BoxFuture<
@@ -544,7 +548,7 @@ pub mod tts_service_server {
                         fn call(
                             &mut self,
                             request: tonic::Request<
-                                tonic::Streaming<super::super::super::llm::v1::LlmChunk>,
+                                tonic::Streaming<super::super::super::common::v1::TextChunk>,
                             >,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
