@@ -5,8 +5,9 @@
 //! once, kwd is disabled (reason `dialog`), the logger opens the transcript (`NewDialog`).
 //! When the acknowledgement has played, stt listens for the dialog (`Start`); speech that
 //! starts within `followup_ms` is a turn: its final text goes to the transcript as `USER:`
-//! (the host owns USER lines; llm writes the ASSISTANT line), llm `Complete` is piped chunk
-//! by chunk into tts `SpeakStream`, and when the reply has played the next `followup_ms`
+//! (the host writes the whole transcript), llm `Complete` is piped chunk by chunk into tts
+//! `SpeakStream` — what was relayed becomes the `ASSISTANT:` line, `[interrupted]` when a
+//! barge-in cut it — and when the reply has played the next `followup_ms`
 //! window begins. Silence ends the dialog: stt `Stop`, kwd enabled again.
 //!
 //! Barge-in (`barge_in = true`, the default): stt keeps listening while the reply plays,
@@ -23,7 +24,13 @@
 //! (after tts is back, if tts was what failed) and the follow-up window is kept, so the user
 //! can simply say it again. The loader restarts crashed plugins meanwhile.
 
+mod faults;
+mod listen;
+mod relay;
+mod services;
 mod session;
+mod timing;
+mod transcript;
 mod watch;
 
 use std::sync::Arc;

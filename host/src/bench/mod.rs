@@ -1,0 +1,71 @@
+//! `voicehost bench`: the happy path (wake word → acknowledgement → question → reply →
+//! follow-up → reply → silence) N times on the real plugins, spoken by espeak-ng into stt's
+//! capture (`SetInput`) as a person would: each line once the assistant stopped talking.
+//! Prints p50/p95 of every dialog timing from app.log beside the design targets, CPU and
+//! peak RSS per plugin process (and GPU memory where NVML works), and writes
+//! `bench.json` and a chart `bench.png` into the output directory.
+//!
+//! With several `--endpoint` modes (default `silence,smart`) each runs in a voicehost
+//! process of its own (`--out DIR/<mode>`), and the end-of-speech latencies and the user
+//! lines cut short are compared side by side.
+
+mod compare;
+mod lines;
+mod measure;
+mod plot;
+mod report;
+mod sampler;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "config/config.txt")]
+    config: PathBuf,
+    /// How many times the scenario runs.
+    #[arg(long, default_value_t = 5)]
+    runs: u32,
+    /// Where the scripts, logs, the assistant's WAV, bench.json and bench.png go.
+    #[arg(long, default_value = "bench-out")]
+    out: PathBuf,
+    /// stt endpointing modes to compare (`[stt] endpoint`), each in a run of its own.
+    #[arg(long, value_delimiter = ',', default_value = "silence,smart")]
+    endpoint: Vec<String>,
+}
+
+impl BenchArgs {
+    /// The config file `--config` names.
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+}
+
+/// Runs the benchmark; the error says what failed.
+pub fn main(args: BenchArgs, config: Config) -> Result<(), String> {
+    if args.runs == 0 || args.runs > 1000 {
+        return Err(format!(
+            "--runs {} is out of range; use 1 to 1000",
+            args.runs
+        ));
+    }
+    for mode in &args.endpoint {
+        if mode != "silence" && mode != "smart" {
+            return Err(format!(
+                "--endpoint {mode:?} is unknown; use silence, smart or silence,smart"
+            ));
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create --out {}: {e}", args.out.display()))?;
+    let out = std::fs::canonicalize(&args.out).map_err(|e| e.to_string())?;
+    if args.endpoint.len() > 1 {
+        return compare::compare(&args, &out);
+    }
+    let mode = args
+        .endpoint
+        .first()
+        .map_or_else(|| "silence".to_owned(), String::clone);
+    measure::run(config, &out, args.runs, &mode)
+}

@@ -1,0 +1,127 @@
+//! Listening: stt `Start` and `Results` for a dialog, `Stop`, and the user's words in a
+//! listening window.
+
+use std::time::{Duration, Instant};
+
+use tokio_stream::StreamExt;
+use tonic::Streaming;
+use voicehost_proto::common::v1::DialogRef;
+use voicehost_proto::stt::v1::{StartRequest, StopRequest, SttResult};
+
+use super::faults::{Fault, why};
+use super::session::Dialogs;
+use super::{RECOVERY, SPEAKING_TAIL, UTTERANCE_LIMIT};
+
+/// What the user did in a listening window.
+#[derive(Debug)]
+pub(super) enum Heard {
+    Said(SttResult),
+    Silence,
+}
+
+impl Dialogs {
+    /// stt `Start(dialog)` and its `Results` stream; waits for a restarting stt. Starts
+    /// after the echo of what was just played has died away.
+    pub(super) async fn listen(&self, dialog: &str) -> Result<Streaming<SttResult>, String> {
+        tokio::time::sleep(SPEAKING_TAIL).await;
+        let deadline = Instant::now() + RECOVERY;
+        let mut last = String::from("stt is not enabled");
+        while Instant::now() < deadline {
+            let Some(mut stt) = self.stt() else { break };
+            let start = stt
+                .start(StartRequest {
+                    dialog_id: dialog.to_owned(),
+                    barge_in_min_ms: if self.cfg.barge_in {
+                        self.cfg.barge_in_min_ms
+                    } else {
+                        0
+                    },
+                })
+                .await;
+            match start {
+                Ok(_) => {}
+                // Still listening for this dialog (a previous Stop was lost): fine.
+                Err(s) if s.message().contains(&format!("{dialog:?}")) => {}
+                Err(s) => {
+                    last = s.message().to_owned();
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            }
+            match stt
+                .results(DialogRef {
+                    dialog_id: dialog.to_owned(),
+                })
+                .await
+            {
+                Ok(stream) => return Ok(stream.into_inner()),
+                Err(s) => last = s.message().to_owned(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(format!("stt cannot listen: {last}"))
+    }
+
+    pub(super) async fn stop_listening(&self, dialog: &str) {
+        if let Some(mut stt) = self.stt()
+            && let Err(s) = stt
+                .stop(StopRequest {
+                    dialog_id: dialog.to_owned(),
+                })
+                .await
+        {
+            tracing::debug!(error = %s.message(), "stt Stop");
+        }
+    }
+
+    /// Waits for the user: speech must start within `followup` of `window_start` (or has
+    /// started already: `speaking`).
+    pub(super) async fn hear(
+        &self,
+        results: &mut Streaming<SttResult>,
+        dialog: &str,
+        window_start: Instant,
+        mut speaking: bool,
+    ) -> Result<Heard, Fault> {
+        let mut deadline = if speaking {
+            tokio::time::Instant::now() + UTTERANCE_LIMIT
+        } else {
+            tokio::time::Instant::from_std(window_start + self.cfg.followup)
+        };
+        loop {
+            let next = match tokio::time::timeout_at(deadline, results.next()).await {
+                Ok(next) => next,
+                Err(_) if speaking => {
+                    return Err(Fault::Stt(format!(
+                        "no final text within {} s of the start of speech",
+                        UTTERANCE_LIMIT.as_secs()
+                    )));
+                }
+                Err(_) => return Ok(Heard::Silence),
+            };
+            match next {
+                Some(Ok(r)) if r.speech_started => {
+                    tracing::info!(event = "user_speaking", dialog, "Speech started");
+                    speaking = true;
+                    deadline = tokio::time::Instant::now() + UTTERANCE_LIMIT;
+                }
+                Some(Ok(r)) if r.is_final && !r.text.trim().is_empty() => {
+                    return Ok(Heard::Said(r));
+                }
+                Some(Ok(r)) if r.is_final => {
+                    // Speech that held no words: keep the rest of the window.
+                    speaking = false;
+                    deadline = tokio::time::Instant::from_std(window_start + self.cfg.followup)
+                        .max(tokio::time::Instant::now() + Duration::from_millis(500));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(s)) => return Err(Fault::Stt(why("stt Results", &s))),
+                None => {
+                    return Err(Fault::Stt(
+                        "stt's result stream ended (stt stopped or restarting)".to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+}
