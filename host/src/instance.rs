@@ -142,6 +142,57 @@ pub async fn check_in_worker(library: &Path, service: &str) -> Result<LibInfo, S
     ))
 }
 
+/// [`check_in_worker`] for code without a runtime (`voicehost validate`, config loading).
+pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo, String> {
+    use std::io::Read;
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the voicehost executable for the worker: {e}"))?;
+    let mut child = std::process::Command::new(exe)
+        .arg("worker")
+        .arg("--check")
+        .arg(library)
+        .args(["--service", service])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run the worker: {e}"))?;
+    let mut stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(out) = stdout.as_mut() {
+            let _ = out.read_to_string(&mut text);
+        }
+        text
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("checking {} took over 30 s", library.display()));
+            }
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    for line in text.lines() {
+        match serde_json::from_str::<WorkerMsg>(line) {
+            Ok(WorkerMsg::Info(info)) => return Ok(info),
+            Ok(WorkerMsg::LoadFailed { error }) => return Err(error),
+            _ => {}
+        }
+    }
+    Err(format!(
+        "the worker checking {} ended without an answer ({status})",
+        library.display()
+    ))
+}
+
 impl WorkerProc {
     /// Spawns a worker for `slot` with `library` and waits until the plugin's `start`
     /// returned (at most the slot's start timeout). Returns the plugin's info too.

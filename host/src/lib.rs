@@ -15,7 +15,6 @@ mod elf;
 pub mod gpu;
 pub mod host;
 pub mod instance;
-pub mod models;
 pub mod phases;
 pub mod plugin;
 pub mod plugin_info;

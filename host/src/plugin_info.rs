@@ -15,6 +15,7 @@ use voicehost_plugin_api::abi::PLUGIN_API_VERSION;
 
 use crate::plugin::{PluginLibrary, TEST_KIND, declared_abi_version};
 use crate::service::Service;
+use crate::worker::{KeySpec, LibInfo};
 
 #[derive(Debug, Args)]
 pub struct PluginArgs {
@@ -74,6 +75,9 @@ pub struct PluginFacts {
     /// `None` when the kind is not a slot.
     pub host_proto_package: Option<String>,
     pub proto_package_matches: bool,
+    /// The keys its config section takes (kind, bounds, default, doc); `None` when it
+    /// declares none (then only the slot keys and `x_` keys reach it).
+    pub config_keys: Option<Vec<KeySpec>>,
 }
 
 /// Runs `voicehost plugin …`.
@@ -159,6 +163,7 @@ fn facts(library: &PluginLibrary, slots: &[&str]) -> PluginFacts {
         kind_is_slot,
         host_proto_package,
         kind,
+        config_keys: LibInfo::of(library).config_keys,
     }
 }
 
@@ -195,6 +200,7 @@ pub fn render(report: &Report) -> String {
             p.features.join(", ")
         };
         lines.push(("features", features));
+        lines.push(("config keys", keys_text(p.config_keys.as_deref())));
     } else {
         lines.push((
             "plugin-api",
@@ -212,6 +218,18 @@ pub fn render(report: &Report) -> String {
         .iter()
         .map(|(label, value)| format!("{:<14} {value}\n", format!("{label}:")))
         .collect()
+}
+
+/// One line per declared key: `name = default  (kind) doc`.
+fn keys_text(keys: Option<&[KeySpec]>) -> String {
+    match keys {
+        None => "none declared (only the slot keys and x_ keys reach it)".to_owned(),
+        Some([]) => "none".to_owned(),
+        Some(keys) => keys
+            .iter()
+            .map(|k| format!("\n  {} = {}  ({}) {}", k.name, k.default, k.kind, k.doc))
+            .collect(),
+    }
 }
 
 fn kind_line(p: &PluginFacts, slots: &[&str]) -> String {
@@ -271,6 +289,7 @@ mod tests {
                 kind_is_slot: library_kind_is_slot,
                 proto_package_matches: host_proto_package.as_deref() == Some(proto),
                 host_proto_package,
+                config_keys: None,
             }),
             host,
         }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use voicehost_plugin_api::HealthStatus;
 use voicehost_plugin_api::abi::{LogLevel, LogRecord, LogSink};
+use voicehost_plugin_api::schema::{ConfigKey, KeyKind};
 
 use crate::config::{Isolation, PluginSlot};
 use crate::plugin::{PluginLibrary, StartEnv};
@@ -38,7 +39,7 @@ pub struct WorkerSpec {
 }
 
 /// The plugin's self-description, as the host shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LibInfo {
     pub name: String,
     pub kind: String,
@@ -46,6 +47,9 @@ pub struct LibInfo {
     pub abi_version: String,
     pub proto_package: String,
     pub features: Vec<String>,
+    /// The keys its config section takes; `None` when it declares none.
+    #[serde(default)]
+    pub config_keys: Option<Vec<KeySpec>>,
 }
 
 impl LibInfo {
@@ -58,7 +62,52 @@ impl LibInfo {
             abi_version: i.abi_version.to_string(),
             proto_package: i.proto_package.to_string(),
             features: i.features.iter().map(|f| f.to_string()).collect(),
+            config_keys: library
+                .config_schema
+                .as_ref()
+                .map(|s| s.keys.iter().map(KeySpec::of).collect()),
         }
+    }
+}
+
+/// A declared config key as the worker reports it (the ABI's `ConfigKey`, as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeySpec {
+    pub name: String,
+    /// `KeyKind::name()`: int, float, choice, model_file, …
+    pub kind: String,
+    pub min: f64,
+    pub max: f64,
+    pub choices: Vec<String>,
+    pub default: String,
+    pub doc: String,
+}
+
+impl KeySpec {
+    pub fn of(key: &ConfigKey) -> KeySpec {
+        KeySpec {
+            name: key.name.to_string(),
+            kind: key.kind.name().to_owned(),
+            min: key.min,
+            max: key.max,
+            choices: key.choices.iter().map(|c| c.to_string()).collect(),
+            default: key.default.to_string(),
+            doc: key.doc.to_string(),
+        }
+    }
+
+    /// Back to the ABI type, to check values with; `None` for a kind this host does not
+    /// know (a newer plugin's): such a key's values are not checked.
+    pub fn to_abi(&self) -> Option<ConfigKey> {
+        Some(ConfigKey {
+            name: self.name.as_str().into(),
+            kind: KeyKind::from_name(&self.kind)?,
+            min: self.min,
+            max: self.max,
+            choices: self.choices.iter().map(|c| c.as_str().into()).collect(),
+            default: self.default.as_str().into(),
+            doc: self.doc.as_str().into(),
+        })
     }
 }
 
@@ -242,6 +291,7 @@ pub fn run() -> ExitCode {
         start_timeout: Duration::from_millis(spec.start_timeout_ms),
         isolation: Isolation::Process,
         section: spec.section.clone(),
+        lines: Vec::new(),
     };
     let env = StartEnv {
         bind_addr: spec.bind_addr.clone(),

@@ -13,14 +13,16 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use abi_stable::StableAbi;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RResult, RString};
+use abi_stable::std_types::{ROption, RResult, RString};
 
 use crate::abi::{
     ErrorKind, HealthReport, HealthStatus, PluginError, PluginHandle, PluginInfo, PluginInstance,
     PluginInstance_TO, PluginMod, PluginModRef, StartContext,
 };
+use crate::schema::{ConfigSchema, SchemaExport};
 
 /// A plugin as the ABI sees it: the four calls of the root module and its handle, in Rust
 /// types. Panics are caught around each.
@@ -36,6 +38,24 @@ pub trait Entry: Send + Sync + Sized + 'static {
 
     /// Stops serving and joins the plugin's threads, waiting at most `timeout`.
     fn stop(&mut self, timeout: Duration) -> Result<(), PluginError>;
+
+    /// The keys of the plugin's config section (see [`crate::schema`]); `None` declares
+    /// nothing, and the host passes only the slot's own keys and `x_` keys.
+    fn config_schema() -> Option<ConfigSchema> {
+        None
+    }
+}
+
+/// The [`SchemaExport`] for `P`. Used by [`export_entry!`].
+pub const fn schema_export<P: Entry>() -> SchemaExport {
+    SchemaExport {
+        layout: <ConfigSchema as StableAbi>::LAYOUT,
+        schema: schema_entry::<P>,
+    }
+}
+
+extern "C" fn schema_entry<P: Entry>() -> RResult<ROption<ConfigSchema>, PluginError> {
+    guard("config_schema", || Ok(P::config_schema().into())).into()
 }
 
 /// Builds the root module for `P`. Called by [`export_entry!`].
@@ -122,7 +142,8 @@ impl<P: Entry> PluginInstance for Guarded<P> {
     }
 }
 
-/// Exports an [`Entry`] implementation as this library's voicehost root module.
+/// Exports an [`Entry`] implementation as this library's voicehost root module, with its
+/// config schema beside it.
 ///
 /// ```ignore
 /// voicehost_plugin_api::export_entry!(MyEntry);
@@ -150,5 +171,10 @@ macro_rules! export_entry {
                 )
             }
         };
+
+        /// The plugin's config keys (`voicehost_plugin_api::schema`).
+        #[unsafe(export_name = "voicehost_plugin_config_schema")]
+        pub static VOICEHOST_PLUGIN_CONFIG_SCHEMA: $crate::schema::SchemaExport =
+            $crate::export::schema_export::<$entry>();
     };
 }

@@ -159,7 +159,7 @@ fn openwakeword_models_have_the_expected_shapes() {
 #[test]
 fn smollm2_gguf_header_is_a_chat_model() {
     let file = std::fs::File::open(model("SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    let header = voicehost::models::gguf::read_header(file).unwrap();
+    let header = voicehost_models::gguf::read_header(file).unwrap();
     assert_eq!(header.version, 3);
     assert_eq!(header.architecture(), Some("llama"));
     assert_eq!(header.context_length(), Some(8192));

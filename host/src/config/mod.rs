@@ -2,6 +2,7 @@
 //! together with file, line and key.
 
 pub mod ini;
+pub mod plugins;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::service::Service;
-use schema::{SECTIONS, SectionDef, Ty};
+use schema::{SECTIONS, SectionDef};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,8 +141,12 @@ pub struct PluginSlot {
     pub port: u16,
     pub start_timeout: Duration,
     pub isolation: Isolation,
-    /// The section as written, in file order: what the plugin receives.
+    /// The section as written, in file order, then what the host adds (upstream addresses,
+    /// `audio_device_probe`, `cache_phrases`): what the plugin receives.
     pub section: Vec<(String, String)>,
+    /// Config file lines of the written entries, in the same order (the host's additions
+    /// come after them and have none).
+    pub lines: Vec<usize>,
 }
 
 /// Where a plugin runs.
@@ -169,8 +174,8 @@ pub struct Config {
 /// A model file named by an enabled plugin's config.
 #[derive(Debug, Clone)]
 pub struct ModelFileRef {
-    pub section: &'static str,
-    pub key: &'static str,
+    pub section: String,
+    pub key: String,
     pub path: PathBuf,
     /// Line of the key in the config file.
     pub line: usize,
@@ -189,8 +194,11 @@ impl Config {
                 ),
             }])
         })?;
-        let config = Self::parse(&text, path)?;
-        let mut errors = config.check_libraries();
+        let (mut config, mut errors) = Self::parse_all(&text, path);
+        errors.extend(config.check_libraries());
+        let (declared, unloadable) = config.declared_keys();
+        errors.extend(unloadable);
+        errors.extend(config.check_plugin_keys(&declared));
         errors.extend(config.check_model_files());
         if errors.is_empty() {
             Ok(config)
@@ -202,6 +210,19 @@ impl Config {
 
     /// Validates `text` (read from `path`) without touching the file system.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
+        let (config, mut errors) = Self::parse_all(text, path);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            errors.sort_by_key(|e| e.line);
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// [`Self::parse`], always with a config: a bad value is reported and its default
+    /// used, so that what depends on the config (plugin sections, model files) can still be
+    /// checked and every problem reported at once.
+    fn parse_all(text: &str, path: &Path) -> (Self, Vec<ConfigError>) {
         let err = |line: usize, place: String, message: String| ConfigError {
             file: path.to_owned(),
             line,
@@ -227,7 +248,10 @@ impl Config {
             };
             for entry in &section.entries {
                 let place = format!("[{}] {}", section.name, entry.key);
-                if entry.key.starts_with(schema::EXTENSION_PREFIX) && def.plugin.is_some() {
+                let slot_key = schema::PLUGIN_KEYS.contains(&entry.key.as_str());
+                if def.plugin.is_some() && !slot_key {
+                    // The plugin's own key: checked against what its library declares
+                    // (`plugins::check_plugin_keys`), once the library is known.
                     continue;
                 }
                 match def.key(&entry.key) {
@@ -254,8 +278,7 @@ impl Config {
             }
         }
 
-        let mut config = Self::build(path, &values, &sections);
-        config.model_files = model_files(&config, &values);
+        let config = Self::build(path, &values, &sections);
         // Ports must be unique among the enabled services and the admin API.
         let mut ports: HashMap<u16, &str> = HashMap::new();
         ports.insert(config.loader.admin_port, "loader");
@@ -282,12 +305,7 @@ impl Config {
                 ),
             ));
         }
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            errors.sort_by_key(|e| e.line);
-            Err(ConfigErrors(errors))
-        }
+        (config, errors)
     }
 
     fn build(path: &Path, v: &Values, sections: &[ini::Section]) -> Self {
@@ -345,16 +363,16 @@ impl Config {
             .into_iter()
             .map(|service| {
                 let name = service.name();
-                let section = sections
+                let written: Vec<&ini::Entry> = sections
                     .iter()
-                    .find(|s| s.name == name)
-                    .map(|s| {
-                        s.entries
-                            .iter()
-                            .map(|e| (e.key.clone(), e.value.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                    .filter(|s| s.name == name)
+                    .flat_map(|s| &s.entries)
+                    .collect();
+                let section: Vec<(String, String)> = written
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.clone()))
+                    .collect();
+                let lines: Vec<usize> = written.iter().map(|e| e.line).collect();
                 let library = PathBuf::from(v.text(name, "library"));
                 let library = if library.components().count() == 1 {
                     loader.plugin_dir.join(library)
@@ -377,10 +395,7 @@ impl Config {
                         &section
                             .iter()
                             .find(|(k, _)| k == "cache_phrases")
-                            .map_or_else(
-                                || v.text("tts", "cache_phrases"),
-                                |(_, value)| value.clone(),
-                            ),
+                            .map_or_else(String::new, |(_, value)| value.clone()),
                     );
                     for p in dialog.phrases() {
                         if !phrases.contains(&p) {
@@ -418,6 +433,7 @@ impl Config {
                         _ => Isolation::Process,
                     },
                     section,
+                    lines,
                 }
             })
             .collect();
@@ -461,7 +477,7 @@ impl Config {
 
     /// Enabled plugins' model files must exist; the error names the fetch command.
     pub fn check_model_files(&self) -> Vec<ConfigError> {
-        let manifest = crate::models::manifest::Manifest::builtin().ok();
+        let manifest = voicehost_models::manifest::Manifest::builtin().ok();
         self.model_files
             .iter()
             .filter(|m| !m.path.is_file())
@@ -493,48 +509,6 @@ impl Config {
     pub fn plugin(&self, service: Service) -> Option<&PluginSlot> {
         self.plugins.iter().find(|p| p.service == service)
     }
-}
-
-/// The model files named in enabled plugins' sections (tts's voice file too).
-///
-/// Only keys written in the file count, not defaults: a third-party plugin in a slot does
-/// not use the built-in plugin's models and its section does not name them.
-fn model_files(config: &Config, values: &Values) -> Vec<ModelFileRef> {
-    let mut out = Vec::new();
-    for slot in config.plugins.iter().filter(|p| p.enabled) {
-        let name = slot.service.name();
-        let Some(def) = schema::section(name) else {
-            continue;
-        };
-        for key in def.keys {
-            if !matches!(key.ty, Ty::ModelFile | Ty::ModelFiles) {
-                continue;
-            }
-            let Some((value, line)) = values.get(name, key.name) else {
-                continue;
-            };
-            for path in value.split(',') {
-                out.push(ModelFileRef {
-                    section: name,
-                    key: key.name,
-                    path: PathBuf::from(path.trim()),
-                    line: *line,
-                });
-            }
-        }
-        if slot.service == Service::Tts && values.get("tts", "voices_dir").is_some() {
-            let voice = values.text("tts", "voice");
-            out.push(ModelFileRef {
-                section: "tts",
-                key: "voice",
-                path: Path::new(&values.text("tts", "voices_dir")).join(format!("{voice}.bin")),
-                line: values
-                    .line("tts", "voice")
-                    .max(values.line("tts", "voices_dir")),
-            });
-        }
-    }
-    out
 }
 
 /// Directory of the running executable: where cargo puts the plugin libraries it builds.
@@ -600,8 +574,8 @@ fn default_of(def: &SectionDef, key: &str) -> Option<String> {
     let plugin = def.plugin?;
     Some(match key {
         "enabled" => "true".to_owned(),
-        "library" => plugin.library.to_owned(),
-        "port" => plugin.port.to_string(),
+        "library" => plugin.default_library().to_owned(),
+        "port" => plugin.default_port().to_string(),
         "log_level" => "info".to_owned(),
         "start_timeout_ms" => "8000".to_owned(),
         "isolation" => "process".to_owned(),

@@ -1,8 +1,48 @@
+use voicehost_plugin_runtime::keys::{Key, Kind};
+
+use super::plugins::Declared;
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
     Config::parse(text, Path::new("cfg.txt"))
 }
+
+/// What a library in `service`'s slot would declare (the host gets it from a worker).
+fn declares(service: Service, keys: &[Key]) -> Declared {
+    Declared {
+        service,
+        plugin: format!("test-{service}"),
+        keys: Some(keys.iter().map(Key::to_abi).collect()),
+    }
+}
+
+/// `text` parsed, then its plugin sections checked against `declared`: every error, by
+/// line, as `Config::load` reports them.
+fn check(text: &str, declared: &[Declared]) -> (Config, Vec<ConfigError>) {
+    let (mut config, mut errors) = Config::parse_all(text, Path::new("cfg.txt"));
+    errors.extend(config.check_plugin_keys(declared));
+    errors.sort_by_key(|e| e.line);
+    (config, errors)
+}
+
+const KWD_KEYS: &[Key] = &[
+    Key::new(
+        "confidence_threshold",
+        Kind::Float { min: 0.0, max: 1.0 },
+        "0.6",
+        "",
+    ),
+    Key::new(
+        "cooldown_ms",
+        Kind::Int {
+            min: 0,
+            max: 3_600_000,
+        },
+        "1000",
+        "",
+    ),
+    Key::new("model_thresholds", Kind::NamedScores, "", ""),
+];
 
 #[test]
 fn defaults_apply_and_only_present_plugins_are_enabled() {
@@ -21,26 +61,60 @@ fn defaults_apply_and_only_present_plugins_are_enabled() {
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    let err = parse("[stt]\naec_enabled = true\nbogus = 1\n").unwrap_err();
-    assert_eq!(err.0.len(), 1);
-    let text = err.to_string();
+    let stt = declares(
+        Service::Stt,
+        &[Key::new("aec_enabled", Kind::Bool, "true", "")],
+    );
+    let (_, errors) = check("[stt]\naec_enabled = true\nbogus = 1\n", &[stt]);
+    assert_eq!(errors.len(), 1);
+    let text = errors[0].to_string();
     assert!(
         text.starts_with("cfg.txt:3: [stt] bogus: unknown key"),
         "{text}"
     );
     assert!(text.contains("aec_enabled"), "lists valid keys: {text}");
+    assert!(text.contains("test-stt"), "names the plugin: {text}");
 }
 
 #[test]
 fn all_errors_are_reported_at_once() {
-    let err = parse(
-        "[kwd]\nconfidence_threshold = 1.5\ncooldown_ms = -1\n[nope]\n[loader]\nstartup_mode = fast\n",
-    )
-    .unwrap_err();
-    let lines: Vec<usize> = err.0.iter().map(|e| e.line).collect();
+    let text = "[kwd]\nconfidence_threshold = 1.5\ncooldown_ms = -1\n[nope]\n[loader]\nstartup_mode = fast\n";
+    let host_errors = parse(text).unwrap_err();
+    let lines: Vec<usize> = host_errors.0.iter().map(|e| e.line).collect();
+    assert_eq!(
+        lines,
+        vec![4, 6],
+        "the host's own keys, without any library"
+    );
+    assert!(
+        host_errors.0[1]
+            .message
+            .contains("phased_parallel, sequential")
+    );
+    let (_, errors) = check(text, &[declares(Service::Kwd, KWD_KEYS)]);
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![2, 3, 4, 6]);
-    assert!(err.0[0].message.contains("a number from 0 to 1"));
-    assert!(err.0[3].message.contains("phased_parallel, sequential"));
+    assert!(errors[0].message.contains("a number from 0 to 1"));
+    assert!(errors[1].message.contains("an integer from 0 to 3600000"));
+}
+
+#[test]
+fn a_plugin_that_declares_nothing_gets_only_slot_and_x_keys() {
+    let old = Declared {
+        service: Service::Tts,
+        plugin: "old-tts".to_owned(),
+        keys: None,
+    };
+    let (_, errors) = check("[tts]\nport = 7006\nx_anything = 1\nspeed = 1.0\n", &[old]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let text = errors[0].to_string();
+    assert!(
+        text.starts_with("cfg.txt:4: [tts] speed: unknown key: old-tts declares no config keys"),
+        "{text}"
+    );
+    // Undeclared x_ keys pass a declaring plugin too: another plugin's settings.
+    let (_, errors) = check("[kwd]\nx_other = 1\n", &[declares(Service::Kwd, KWD_KEYS)]);
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 #[test]
@@ -85,10 +159,20 @@ fn missing_model_files_name_the_fetch_command() {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     let text = format!(
-        "[system]\nmodels_dir = {m}\n[stt]\nwhisper_model = {m}/ggml-tiny.en.bin\nvad_model = {m}/mine.onnx\n[tts]\nvoice = af_heart\nvoices_dir = {m}/kokoro/voices\n",
+        "[system]\nmodels_dir = {m}\n[stt]\nwhisper_model = {m}/ggml-tiny.en.bin\nvad_model = {m}/mine.onnx\n[tts]\n",
         m = models.display()
     );
-    let config = parse(&text).unwrap();
+    let stt = declares(
+        Service::Stt,
+        &[
+            Key::new("whisper_model", Kind::ModelFile, "", ""),
+            Key::new("vad_model", Kind::ModelFile, "", ""),
+        ],
+    );
+    let tts = declares(Service::Tts, &[Key::new("model", Kind::ModelFile, "", "")]);
+    let declared = [stt, tts];
+    let (config, errors) = check(&text, &declared);
+    assert!(errors.is_empty(), "{errors:?}");
     let errors = config.check_model_files();
     let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
     let find = |needle: &str| {
@@ -104,22 +188,19 @@ fn missing_model_files_name_the_fetch_command() {
         "{whisper}"
     );
     assert!(find("[stt] vad_model").contains("point [stt] vad_model at an existing file"));
-    assert!(find("[tts] voice:").contains("--only kokoro-voices"));
     // Only keys in the file count: a third-party tts plugin does not need Kokoro's model.
     assert!(!all.iter().any(|e| e.contains("[tts] model:")), "{all:#?}");
-
-    // Disabled plugins' models are not required.
-    let config = parse("[stt]\nenabled = false\n").unwrap();
-    assert!(config.check_model_files().is_empty());
 
     // Present files pass.
     std::fs::create_dir_all(&models).unwrap();
     std::fs::write(models.join("ggml-tiny.en.bin"), b"x").unwrap();
-    let config = parse(&format!(
-        "[stt]\nwhisper_model = {}/ggml-tiny.en.bin\n",
-        models.display()
-    ))
-    .unwrap();
+    let (config, _) = check(
+        &format!(
+            "[stt]\nwhisper_model = {}/ggml-tiny.en.bin\n",
+            models.display()
+        ),
+        &declared,
+    );
     assert!(
         !config
             .check_model_files()
@@ -161,10 +242,17 @@ fn kwd_listens_to_the_stt_slot_and_stt_to_the_tts_slot() {
 
 #[test]
 fn per_model_thresholds_are_checked() {
-    parse("[kwd]\nmodel_thresholds = hey_jarvis_v0.1:0.5, alexa_v0.1:1\n").unwrap();
-    parse("[kwd]\nmodel_thresholds =\n").unwrap();
+    let kwd = [declares(Service::Kwd, KWD_KEYS)];
+    for good in ["hey_jarvis_v0.1:0.5, alexa_v0.1:1", ""] {
+        let (_, errors) = check(&format!("[kwd]\nmodel_thresholds = {good}\n"), &kwd);
+        assert!(errors.is_empty(), "{good}: {errors:?}");
+    }
     for bad in ["alexa_v0.1", "alexa_v0.1:1.5", ":0.5", "alexa_v0.1:x"] {
-        let err = parse(&format!("[kwd]\nmodel_thresholds = {bad}\n")).unwrap_err();
-        assert!(err.to_string().contains("name:score pairs"), "{bad}: {err}");
+        let (_, errors) = check(&format!("[kwd]\nmodel_thresholds = {bad}\n"), &kwd);
+        assert_eq!(errors.len(), 1, "{bad}");
+        assert!(
+            errors[0].message.contains("name:score pairs"),
+            "{bad}: {errors:?}"
+        );
     }
 }

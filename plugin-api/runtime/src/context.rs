@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::keys::{self, Key};
 use crate::{logging, net};
 use voicehost_plugin_api::abi::{PluginError, StartContext};
 
@@ -43,11 +44,12 @@ impl PluginContext {
         })
     }
 
-    /// Converts the ABI context, checks the bind address and installs log forwarding to the
-    /// host (so `tracing` events of the plugin reach the host's app.log).
-    pub(crate) fn from_abi(ctx: StartContext) -> Result<Self, PluginError> {
+    /// Converts the ABI context, checks the bind address, installs log forwarding to the
+    /// host (so `tracing` events of the plugin reach the host's app.log) and, when the
+    /// plugin declares its keys, checks its section against them.
+    pub(crate) fn from_abi(ctx: StartContext, keys: Option<Vec<Key>>) -> Result<Self, PluginError> {
         let service = ctx.service.to_string();
-        let config = PluginConfig::new(
+        let mut config = PluginConfig::new(
             &service,
             ctx.config
                 .into_iter()
@@ -55,6 +57,10 @@ impl PluginContext {
         );
         let level = config.parse_or("log_level", logging::Level::Info)?;
         logging::install(ctx.host.log, &service, level);
+        if let Some(keys) = keys {
+            config = config.with_keys(keys);
+            config.validate()?;
+        }
         Ok(Self {
             bind_addr: net::loopback_addr(&ctx.bind_addr)?,
             port: ctx.port,
@@ -66,11 +72,13 @@ impl PluginContext {
     }
 }
 
-/// A plugin's config section: ordered key/value pairs with typed, error-reporting getters.
+/// A plugin's config section: ordered key/value pairs with typed, error-reporting getters,
+/// and the keys the plugin declares ([`crate::keys`]) with their defaults.
 #[derive(Debug, Clone, Default)]
 pub struct PluginConfig {
     section: String,
     entries: Vec<(String, String)>,
+    keys: Vec<Key>,
 }
 
 impl PluginConfig {
@@ -78,6 +86,75 @@ impl PluginConfig {
         Self {
             section: section.to_owned(),
             entries: entries.into_iter().collect(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// The same section, read against the keys the plugin declares.
+    pub fn with_keys(mut self, keys: Vec<Key>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The declared keys.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// Value of the declared key `name` parsed as `T`: the section's, else the declared
+    /// default. Checked against its kind by [`Self::validate`] first, so a bad value is
+    /// reported with what was expected.
+    pub fn value<T>(&self, name: &str) -> Result<T, PluginError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.get(name) {
+            Some(raw) => self.parse(name, raw),
+            None => {
+                let key = self.keys.iter().find(|k| k.name == name).ok_or_else(|| {
+                    PluginError::internal(format!(
+                        "[{}] {name} is read but not declared by the plugin (a bug: add it to \
+                         its keys)",
+                        self.section
+                    ))
+                })?;
+                self.parse(name, key.default)
+            }
+        }
+    }
+
+    /// Checks the entries against the declared keys: a declared key's value must fit its
+    /// kind (all problems are reported together, one per line). Other keys are the host's
+    /// slot keys, `x_` keys of other plugins, or — after a hot swap to this plugin — the
+    /// previous plugin's keys (the host checked the section against the library it was
+    /// configured with): they are logged and ignored.
+    pub fn validate(&self) -> Result<(), PluginError> {
+        let mut problems = Vec::new();
+        for (name, value) in &self.entries {
+            match self.keys.iter().find(|k| k.name == name) {
+                Some(key) => {
+                    if let Err(why) = key.check(value) {
+                        problems.push(format!(
+                            "[{}] {name} = {value:?} is invalid: {why}",
+                            self.section
+                        ));
+                    }
+                }
+                None if keys::HOST_KEYS.contains(&name.as_str())
+                    || name.starts_with(keys::EXTENSION_PREFIX) => {}
+                None => tracing::warn!(
+                    event = "config_key_ignored",
+                    section = %self.section,
+                    key = %name,
+                    "Not a key of this plugin; ignored"
+                ),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(PluginError::config(problems.join("\n")))
         }
     }
 

@@ -12,7 +12,10 @@ use voicehost_plugin_api::abi::PluginModRef;
 use voicehost_plugin_api::export::{Entry, entry_root_module};
 use voicehost_plugin_api::{ABI_VERSION, HealthReport, PluginError, PluginInfo, StartContext};
 
+use voicehost_plugin_api::schema::ConfigSchema;
+
 use crate::context::PluginContext;
+use crate::keys::Key;
 
 /// Static description of a plugin, turned into [`PluginInfo`] for the host.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +72,14 @@ pub trait Plugin: Send + Sync + Sized + 'static {
 
     /// Stops serving and joins the plugin's threads, waiting at most `timeout`.
     fn stop(&mut self, timeout: Duration) -> Result<(), PluginError>;
+
+    /// The keys of the plugin's section ([`crate::keys`]). Declared, they are checked by the
+    /// host when it validates a config file and by the runtime before [`Self::start`], and
+    /// [`crate::PluginConfig::value`] reads their defaults. `None` (the default) declares
+    /// nothing: the host then passes only its slot keys and `x_` keys.
+    fn config_keys() -> Option<Vec<Key>> {
+        None
+    }
 }
 
 /// A [`Plugin`] seen as the ABI's [`Entry`]; [`crate::export_plugin!`] exports it.
@@ -81,8 +92,12 @@ impl<P: Plugin> Entry for Adapter<P> {
     }
 
     fn start(ctx: StartContext) -> Result<Self, PluginError> {
-        let ctx = PluginContext::from_abi(ctx)?;
+        let ctx = PluginContext::from_abi(ctx, P::config_keys())?;
         P::start(ctx).map(Adapter)
+    }
+
+    fn config_schema() -> Option<ConfigSchema> {
+        P::config_keys().map(|keys| crate::keys::schema(&keys))
     }
 
     fn health(&self) -> HealthReport {

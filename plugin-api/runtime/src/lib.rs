@@ -4,7 +4,9 @@
 //!   every entry point is wrapped in `catch_unwind`);
 //! - [`GrpcServer`], the serve helper: own thread and tokio runtime, `grpc.health.v1`,
 //!   server reflection, loopback-only bind, clear port-in-use errors, graceful stop;
-//! - [`PluginContext`] / [`PluginConfig`]: the plugin's config section with typed getters;
+//! - [`PluginContext`] / [`PluginConfig`]: the plugin's config section with typed getters,
+//!   read against the keys the plugin declares ([`keys`]: kind, default, doc — the host
+//!   validates config files with them);
 //! - [`logging`]: the plugin's `tracing` events reach the host's app.log;
 //! - [`stream`]: one reconnecting client stream and one broadcast → gRPC stream forwarder;
 //! - what the engine SDKs (voicehost-tts-sdk, voicehost-stt-sdk) share: [`EngineMeta`],
@@ -65,6 +67,7 @@
 pub mod context;
 mod engine;
 pub mod export;
+pub mod keys;
 pub mod logging;
 pub mod net;
 mod serve;

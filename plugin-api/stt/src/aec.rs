@@ -8,7 +8,7 @@ use webrtc_audio_processing::Processor;
 use webrtc_audio_processing_config::{Config, EchoCanceller as Variant};
 
 #[cfg(feature = "aec")]
-use super::pipeline::{FRAME, RATE};
+use super::capture::{FRAME, RATE};
 
 /// Whether this build has echo cancellation (the `aec` feature).
 pub const AVAILABLE: bool = cfg!(feature = "aec");

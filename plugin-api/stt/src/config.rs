@@ -6,7 +6,135 @@ use std::path::PathBuf;
 
 use super::echo::EchoPath;
 use voicehost_audio::{InputSpec, Pacing, ProbeMode};
+use voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
+
+const MS_10S: Kind = Kind::Int {
+    min: 100,
+    max: 10_000,
+};
+
+/// The SDK's keys, declared for every stt plugin on it (the engine adds its own).
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "input",
+        Kind::Text { max_len: 4096 },
+        "auto",
+        "Where audio comes from: auto, device, device:NAME, wav:PATH[:loop] or null",
+    ),
+    Key::new(
+        "input_pacing",
+        Kind::Choice(&["realtime", "fast"]),
+        "realtime",
+        "How a WAV input is timed",
+    ),
+    Key::new(
+        "input_echo",
+        Kind::Text { max_len: 32 },
+        "off",
+        "A simulated speaker → microphone path, GAIN@DELAY_MS (e.g. 0.5@80), or off",
+    ),
+    Key::new(
+        "audio_device_probe",
+        Kind::Choice(&["strict", "lenient", "off"]),
+        "strict",
+        "How hard the capture device is checked at start ([loader]'s value when unset)",
+    ),
+    Key::new(
+        "aec_enabled",
+        Kind::Bool,
+        if super::aec::AVAILABLE {
+            "true"
+        } else {
+            "false"
+        },
+        "WebRTC AEC3 echo cancellation with tts's render reference as far end",
+    ),
+    Key::new(
+        "aec_backend",
+        Kind::Choice(&["webrtc_aec3"]),
+        "webrtc_aec3",
+        "The echo canceller",
+    ),
+    Key::new(
+        "render_reference",
+        Kind::SocketAddr,
+        "127.0.0.1:5006",
+        "host:port of tts (the host fills in the [tts] port when unset)",
+    ),
+    Key::new(
+        "echo_guard_margin_db",
+        Kind::Float {
+            min: 0.0,
+            max: 40.0,
+        },
+        "10",
+        "While the assistant speaks, how far speech must be above its residual echo",
+    ),
+    Key::new(
+        "vad_model",
+        Kind::ModelFile,
+        "models/openwakeword/silero_vad.onnx",
+        "Silero VAD model",
+    ),
+    Key::new(
+        "onnxruntime_library",
+        Kind::ModelFile,
+        "models/onnxruntime/libonnxruntime.so",
+        "ONNX Runtime library",
+    ),
+    Key::new(
+        "vad_threshold",
+        Kind::Float {
+            min: 0.05,
+            max: 0.95,
+        },
+        "0.5",
+        "Speech probability above which a 32 ms window is speech",
+    ),
+    Key::new(
+        "vad_silence_ms",
+        MS_10S,
+        "2000",
+        "Silence that ends an utterance",
+    ),
+    Key::new(
+        "endpoint",
+        Kind::Choice(&["silence", "smart"]),
+        "silence",
+        "silence, or smart: end early when the transcript so far reads complete",
+    ),
+    Key::new(
+        "smart_silence_ms",
+        MS_10S,
+        "600",
+        "Smart endpointing: the pause after which the transcript so far is judged",
+    ),
+    Key::new(
+        "min_speech_ms",
+        Kind::Int {
+            min: 0,
+            max: 10_000,
+        },
+        "250",
+        "Shorter speech is ignored",
+    ),
+    Key::new(
+        "max_utterance_ms",
+        Kind::Int {
+            min: 1000,
+            max: 120_000,
+        },
+        "30000",
+        "An utterance is cut after this long",
+    ),
+    Key::new(
+        "preroll_ms",
+        Kind::Int { min: 0, max: 2000 },
+        "300",
+        "Audio kept from before the speech began",
+    ),
+];
 
 /// How the end of an utterance is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,80 +183,46 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let input: String = c.parse_or("input", "auto".to_owned())?;
+        let input: String = c.value("input")?;
         let input =
             InputSpec::parse(&input).map_err(|e| PluginError::config(format!("[stt] {e}")))?;
         let s = Settings {
             input,
-            input_pacing: c.parse_or("input_pacing", Pacing::Realtime)?,
-            probe: c.parse_or("audio_device_probe", ProbeMode::Strict)?,
-            aec_enabled: c.parse_or("aec_enabled", super::aec::AVAILABLE)?,
-            render_reference: c.parse_or("render_reference", "127.0.0.1:5006".to_owned())?,
-            vad_model: c.parse_or(
-                "vad_model",
-                PathBuf::from("models/openwakeword/silero_vad.onnx"),
-            )?,
-            onnxruntime: c.parse_or(
-                "onnxruntime_library",
-                PathBuf::from("models/onnxruntime/libonnxruntime.so"),
-            )?,
-            vad_threshold: c.parse_or("vad_threshold", 0.5)?,
-            vad_silence_ms: c.parse_or("vad_silence_ms", 2000)?,
-            endpoint: c.parse_or("endpoint", Endpoint::Silence)?,
-            smart_silence_ms: c.parse_or("smart_silence_ms", 600)?,
-            min_speech_ms: c.parse_or("min_speech_ms", 250)?,
-            max_utterance_ms: c.parse_or("max_utterance_ms", 30_000)?,
-            preroll_ms: c.parse_or("preroll_ms", 300)?,
-            input_echo: match c.parse_or("input_echo", "off".to_owned())?.as_str() {
+            input_pacing: c.value::<Pacing>("input_pacing")?,
+            probe: c.value::<ProbeMode>("audio_device_probe")?,
+            aec_enabled: c.value("aec_enabled")?,
+            render_reference: c.value("render_reference")?,
+            vad_model: c.value::<PathBuf>("vad_model")?,
+            onnxruntime: c.value::<PathBuf>("onnxruntime_library")?,
+            vad_threshold: c.value("vad_threshold")?,
+            vad_silence_ms: c.value("vad_silence_ms")?,
+            endpoint: c.value::<Endpoint>("endpoint")?,
+            smart_silence_ms: c.value("smart_silence_ms")?,
+            min_speech_ms: c.value("min_speech_ms")?,
+            max_utterance_ms: c.value("max_utterance_ms")?,
+            preroll_ms: c.value("preroll_ms")?,
+            input_echo: match c.value::<String>("input_echo")?.as_str() {
                 "off" => None,
                 path => Some(path.parse().map_err(|e| {
                     PluginError::config(format!("[stt] input_echo = {path:?}: {e}"))
                 })?),
             },
         };
+        // Ranges are the keys' (checked before start); what they cannot say:
         PluginConfig::check(
-            (0.05..=0.95).contains(&s.vad_threshold),
+            s.smart_silence_ms < s.vad_silence_ms,
             format!(
-                "[stt] vad_threshold = {} is out of range; use 0.05 to 0.95",
-                s.vad_threshold
-            ),
-        )?;
-        PluginConfig::check(
-            (100..=10_000).contains(&s.vad_silence_ms),
-            format!(
-                "[stt] vad_silence_ms = {} is out of range; use 100 to 10000",
-                s.vad_silence_ms
-            ),
-        )?;
-        PluginConfig::check(
-            (100..=10_000).contains(&s.smart_silence_ms) && s.smart_silence_ms < s.vad_silence_ms,
-            format!(
-                "[stt] smart_silence_ms = {} is out of range; use 100 to 10000, below vad_silence_ms ({})",
+                "[stt] smart_silence_ms = {} must be below vad_silence_ms ({})",
                 s.smart_silence_ms, s.vad_silence_ms
             ),
         )?;
         PluginConfig::check(
-            s.min_speech_ms < s.max_utterance_ms && (1000..=120_000).contains(&s.max_utterance_ms),
-            "[stt] need min_speech_ms < max_utterance_ms, and max_utterance_ms from 1000 to 120000"
-                .to_owned(),
-        )?;
-        PluginConfig::check(
-            s.preroll_ms <= 2000,
-            format!(
-                "[stt] preroll_ms = {} is too long; use at most 2000",
-                s.preroll_ms
-            ),
+            s.min_speech_ms < s.max_utterance_ms,
+            "[stt] need min_speech_ms < max_utterance_ms".to_owned(),
         )?;
         PluginConfig::check(
             !s.aec_enabled || super::aec::AVAILABLE,
             super::aec::NOT_BUILT,
-        )?;
-        PluginConfig::check(
-            s.render_reference.parse::<std::net::SocketAddr>().is_ok(),
-            format!(
-                "[stt] render_reference = {:?} is not host:port (e.g. 127.0.0.1:5006)",
-                s.render_reference
-            ),
         )?;
         Ok(s)
     }
@@ -137,10 +231,5 @@ impl Settings {
 /// `echo_guard_margin_db`: while the assistant speaks, how far (dB) speech must be above the
 /// residual echo of its voice to count (the echo guard's margin).
 pub(super) fn echo_guard_margin_db(c: &PluginConfig) -> Result<f32, PluginError> {
-    let margin: f32 = c.parse_or("echo_guard_margin_db", 10.0)?;
-    PluginConfig::check(
-        (0.0..=40.0).contains(&margin),
-        format!("[stt] echo_guard_margin_db = {margin} is out of range; use 0 to 40"),
-    )?;
-    Ok(margin)
+    c.value("echo_guard_margin_db")
 }

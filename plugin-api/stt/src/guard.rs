@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use super::pipeline::{FRAME, RATE};
+use super::capture::{FRAME, RATE};
 use super::vad::WINDOW;
 
 /// Capture frames (10 ms) of far end that count for the echo in the current window: the
@@ -211,6 +211,46 @@ impl EchoGuard {
     pub fn margin_db(&self) -> f32 {
         self.margin_db
     }
+}
+
+/// The echo guard's verdicts on the current voiced run (the windows that may start an
+/// utterance): its mean level and the highest residual echo expected during it.
+#[derive(Debug, Default)]
+pub struct RunLevels {
+    windows: u32,
+    sum_db: f32,
+    residual_db: Option<f32>,
+}
+
+impl RunLevels {
+    pub fn push(&mut self, v: &Verdict) {
+        if !v.voiced {
+            *self = RunLevels::default();
+            return;
+        }
+        self.windows += 1;
+        self.sum_db += v.speech_db;
+        if let Some(r) = v.residual_db {
+            self.residual_db = Some(self.residual_db.map_or(r, |m| m.max(r)));
+        }
+    }
+
+    pub fn speech_db(&self) -> f32 {
+        if self.windows == 0 {
+            return -100.0;
+        }
+        tenths(self.sum_db / self.windows as f32)
+    }
+
+    /// -100 when the assistant was silent.
+    pub fn residual_db(&self) -> f32 {
+        self.residual_db.map_or(-100.0, tenths)
+    }
+}
+
+/// A level in dB to one decimal, for the log.
+pub fn tenths(db: f32) -> f32 {
+    (db * 10.0).round() / 10.0
 }
 
 #[cfg(test)]

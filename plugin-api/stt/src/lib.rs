@@ -24,12 +24,16 @@
 //! `default-features = false` and builds with cargo alone (`aec_enabled` is then false).
 
 mod aec;
+mod capture;
 mod complete;
 mod config;
 mod echo;
 mod guard;
-mod pipeline;
+mod input;
+mod recognize;
+mod reference;
 mod service;
+mod shared;
 mod vad;
 
 use std::sync::Arc;
@@ -39,10 +43,11 @@ use std::time::{Duration, Instant};
 use voicehost_proto::stt::v1::stt_service_server::SttServiceServer;
 
 pub use aec::{EchoCanceller, EchoStats};
+pub use capture::{FRAME, RATE};
 pub use complete::reads_complete;
-pub use config::{Endpoint, Settings};
-pub use pipeline::{FRAME, RATE};
+pub use config::{Endpoint, KEYS, Settings};
 
+use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginMeta,
 };
@@ -83,6 +88,12 @@ pub trait Transcriber: Send + Sized + 'static {
     /// Name, version and features: what `voicehost plugin info` shows.
     const META: EngineMeta;
 
+    /// The engine's keys of the `[stt]` section, declared beside the SDK's ([`KEYS`]):
+    /// the host validates a config file against them and [`PluginConfig::value`] reads
+    /// their defaults. A key the engine reads must be declared, or the plugin refuses to
+    /// start with it (undeclared `x_` keys are let through for other plugins).
+    const CONFIG_KEYS: &'static [Key] = &[];
+
     /// Reads the engine's keys from the `[stt]` section. Third-party keys start with `x_`
     /// (the host passes them through unchecked).
     fn configure(section: &PluginConfig) -> Result<Self::Config, PluginError>;
@@ -98,7 +109,7 @@ pub trait Transcriber: Send + Sized + 'static {
 /// An stt plugin around the recogniser `T`: the type [`export_stt!`] exports.
 pub struct SttPlugin<T: Transcriber> {
     server: GrpcServer,
-    shared: Arc<pipeline::Shared>,
+    shared: Arc<shared::Shared>,
     _engine: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -115,7 +126,7 @@ fn load<T: Transcriber>(
     s: &Settings,
     margin_db: f32,
     engine: &T::Config,
-    shared: Arc<pipeline::Shared>,
+    shared: Arc<shared::Shared>,
     health: HealthHandle,
 ) -> Result<(), String> {
     let started = Instant::now();
@@ -145,7 +156,7 @@ fn load<T: Transcriber>(
     let (addr, reference_shared) = (s.render_reference.clone(), Arc::clone(&shared));
     std::thread::Builder::new()
         .name("vh-stt-reference".to_owned())
-        .spawn(move || pipeline::render_reference(addr, reference_shared))
+        .spawn(move || reference::render_reference(addr, reference_shared))
         .map_err(|e| format!("cannot start the render-reference thread: {e}"))?;
     let guard = guard::EchoGuard::new(margin_db);
     let capture_health = health.clone();
@@ -153,10 +164,10 @@ fn load<T: Transcriber>(
     std::thread::Builder::new()
         .name("vh-stt-capture".to_owned())
         .spawn(move || {
-            pipeline::capture(
+            capture::capture(
                 source,
                 aec_for_capture,
-                pipeline::Detection {
+                capture::Detection {
                     vad,
                     guard,
                     endpointer,
@@ -190,6 +201,10 @@ impl<T: Transcriber> Plugin for SttPlugin<T> {
         SDK_FEATURES
     }
 
+    fn config_keys() -> Option<Vec<Key>> {
+        Some(KEYS.iter().chain(T::CONFIG_KEYS).copied().collect())
+    }
+
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {
         let settings = Settings::from_config(&ctx.config)?;
         let margin_db = config::echo_guard_margin_db(&ctx.config)?;
@@ -197,7 +212,7 @@ impl<T: Transcriber> Plugin for SttPlugin<T> {
         let echo = settings
             .input_echo
             .map(|path| echo::EchoLine::new(path, RATE));
-        let shared = Arc::new(pipeline::Shared::new(settings.input_pacing, echo));
+        let shared = Arc::new(shared::Shared::new(settings.input_pacing, echo));
         let svc = service::Stt {
             shared: Arc::clone(&shared),
         };

@@ -13,7 +13,8 @@ use voicehost_proto::stt::v1::{
     StopRequest, StopResponse, SttResult,
 };
 
-use super::pipeline::{RATE, Shared};
+use super::capture::RATE;
+use super::shared::Shared;
 
 #[derive(Debug, Clone)]
 pub struct Stt {

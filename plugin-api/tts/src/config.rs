@@ -6,12 +6,74 @@ use std::path::Path;
 
 use voicehost_audio::{OutputSpec, Pacing, ProbeMode};
 
+use voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 /// The phrases synthesised at start so they play at once: the wake acknowledgements, the
 /// warm-up greeting and the error prompts of the dialog loop.
 pub const DEFAULT_PHRASES: &str = "Yes?;Yes, Master?;Sup?;Yo;Hi, Master!;\
 Sorry, I didn't catch that.;Sorry, I had a problem.;Audio error.";
+
+/// The SDK's keys, declared for every tts plugin on it (the engine adds its own).
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "output",
+        Kind::Text { max_len: 4096 },
+        "auto",
+        "Where audio goes: auto, device, device:NAME, wav:PATH or null",
+    ),
+    Key::new(
+        "output_pacing",
+        Kind::Choice(&["realtime", "fast"]),
+        "realtime",
+        "How a file or null output is timed",
+    ),
+    Key::new(
+        "audio_device_probe",
+        Kind::Choice(&["strict", "lenient", "off"]),
+        "strict",
+        "How hard the sound card is checked at start ([loader]'s value when unset)",
+    ),
+    Key::new(
+        "first_chunk_words",
+        Kind::Int { min: 1, max: 50 },
+        "4",
+        "Words after which a stream's first clause is spoken without punctuation",
+    ),
+    Key::new(
+        "low_watermark_ms",
+        Kind::Int {
+            min: 0,
+            max: 10_000,
+        },
+        "300",
+        "A stream starts playing once this much of it is synthesised",
+    ),
+    Key::new(
+        "high_watermark_ms",
+        Kind::Int {
+            min: 1000,
+            max: 600_000,
+        },
+        "20000",
+        "Synthesis pauses while this much audio is queued",
+    ),
+    Key::new(
+        "max_text_bytes",
+        Kind::Int {
+            min: 16,
+            max: 1_000_000,
+        },
+        "8192",
+        "Longest text of one Speak request",
+    ),
+    Key::new(
+        "cache_phrases",
+        Kind::Phrases,
+        DEFAULT_PHRASES,
+        "Phrases synthesised at load so they play at once (the host adds the dialog's)",
+    ),
+];
 
 /// The SDK's part of the `[tts]` section.
 #[derive(Debug, Clone)]
@@ -32,18 +94,18 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(c: &PluginConfig, log_dir: &Path) -> Result<Self, PluginError> {
-        let output_text: String = c.parse_or("output", "auto".to_owned())?;
+        let output_text: String = c.value("output")?;
         let output = OutputSpec::parse(&output_text, log_dir.join("tts-output.wav"))
             .map_err(|e| PluginError::config(format!("[{}] {e}", c.section())))?;
-        let phrases_text: String = c.parse_or("cache_phrases", DEFAULT_PHRASES.to_owned())?;
+        let phrases_text: String = c.value("cache_phrases")?;
         let s = Settings {
             output,
-            pacing: c.parse_or("output_pacing", Pacing::Realtime)?,
-            probe: c.parse_or("audio_device_probe", ProbeMode::Strict)?,
-            first_chunk_words: c.parse_or("first_chunk_words", 4)?,
-            low_watermark_ms: c.parse_or("low_watermark_ms", 300)?,
-            high_watermark_ms: c.parse_or("high_watermark_ms", 20_000)?,
-            max_text_bytes: c.parse_or("max_text_bytes", 8192)?,
+            pacing: c.value::<Pacing>("output_pacing")?,
+            probe: c.value::<ProbeMode>("audio_device_probe")?,
+            first_chunk_words: c.value("first_chunk_words")?,
+            low_watermark_ms: c.value("low_watermark_ms")?,
+            high_watermark_ms: c.value("high_watermark_ms")?,
+            max_text_bytes: c.value("max_text_bytes")?,
             phrases: phrases_text
                 .split(';')
                 .map(str::trim)
@@ -51,24 +113,10 @@ impl Settings {
                 .map(str::to_owned)
                 .collect(),
         };
+        // Ranges are the keys' (checked before start); what they cannot say:
         PluginConfig::check(
-            (1..=50).contains(&s.first_chunk_words),
-            format!(
-                "[tts] first_chunk_words = {} is out of range; use 1 to 50",
-                s.first_chunk_words
-            ),
-        )?;
-        PluginConfig::check(
-            s.high_watermark_ms >= 1000 && s.low_watermark_ms < s.high_watermark_ms,
-            "[tts] watermarks: need high_watermark_ms >= 1000 and low_watermark_ms below it"
-                .to_owned(),
-        )?;
-        PluginConfig::check(
-            (16..=1_000_000).contains(&s.max_text_bytes),
-            format!(
-                "[tts] max_text_bytes = {} is out of range; use 16 to 1000000",
-                s.max_text_bytes
-            ),
+            s.low_watermark_ms < s.high_watermark_ms,
+            "[tts] watermarks: need low_watermark_ms below high_watermark_ms".to_owned(),
         )?;
         Ok(s)
     }

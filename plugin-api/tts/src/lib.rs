@@ -34,11 +34,12 @@ use std::time::{Duration, Instant};
 
 use voicehost_proto::tts::v1::tts_service_server::TtsServiceServer;
 
-pub use config::{DEFAULT_PHRASES, Settings};
+pub use config::{DEFAULT_PHRASES, KEYS, Settings};
 pub use synth::trim_silence;
 pub use text::{ClauseBuffer, sanitize, sentences, validate};
 pub use wav::decode_wav;
 
+use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginMeta,
 };
@@ -63,9 +64,15 @@ pub trait Synthesizer: Send + Sized + 'static {
     /// Name, version and features: what `voicehost plugin info` shows.
     const META: EngineMeta;
 
-    /// Reads the engine's keys from the `[tts]` section. Third-party keys start with `x_`
-    /// (the host passes them through unchecked); name the key and value in errors, e.g.
-    /// with [`PluginConfig::parse_or`].
+    /// The engine's keys of the `[tts]` section, declared beside the SDK's ([`KEYS`]):
+    /// the host validates a config file against them and [`PluginConfig::value`] reads
+    /// their defaults. A key the engine reads must be declared, or the plugin refuses to
+    /// start with it (undeclared `x_` keys are let through for other plugins).
+    const CONFIG_KEYS: &'static [Key] = &[];
+
+    /// Reads the engine's keys from the `[tts]` section, e.g. with
+    /// [`PluginConfig::value`] for declared keys ([`Self::CONFIG_KEYS`]); name the key and
+    /// value in errors of checks the key's kind cannot express.
     fn configure(section: &PluginConfig) -> Result<Self::Config, PluginError>;
 
     /// Loads the model. The error is what health reports (NOT_SERVING), so say which file
@@ -175,6 +182,10 @@ impl<S: Synthesizer> Plugin for TtsPlugin<S> {
 
     fn sdk_features() -> &'static [&'static str] {
         SDK_FEATURES
+    }
+
+    fn config_keys() -> Option<Vec<Key>> {
+        Some(KEYS.iter().chain(S::CONFIG_KEYS).copied().collect())
     }
 
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {

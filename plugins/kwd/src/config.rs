@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 use crate::engine::{ModelPaths, model_name};
@@ -16,21 +17,67 @@ pub struct Settings {
     pub audio_source: String,
 }
 
+/// kwd's keys.
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "wake_models",
+        Kind::ModelFiles,
+        "models/openwakeword/alexa_v0.1.onnx",
+        "openWakeWord models, comma-separated; each fires on its own",
+    ),
+    Key::new(
+        "confidence_threshold",
+        Kind::Float { min: 0.0, max: 1.0 },
+        "0.6",
+        "Score above which a wake model fires",
+    ),
+    Key::new(
+        "model_thresholds",
+        Kind::NamedScores,
+        "",
+        "Per-model thresholds, name:score, overriding confidence_threshold",
+    ),
+    Key::new(
+        "cooldown_ms",
+        Kind::Int {
+            min: 0,
+            max: 3_600_000,
+        },
+        "1000",
+        "After a detection, the same model stays quiet this long",
+    ),
+    Key::new(
+        "audio_source",
+        Kind::SocketAddr,
+        "127.0.0.1:5004",
+        "host:port of stt, whose audio kwd hears (the host fills in the [stt] port)",
+    ),
+    Key::new(
+        "melspectrogram_model",
+        Kind::ModelFile,
+        "models/openwakeword/melspectrogram.onnx",
+        "openWakeWord's melspectrogram model",
+    ),
+    Key::new(
+        "embedding_model",
+        Kind::ModelFile,
+        "models/openwakeword/embedding_model.onnx",
+        "openWakeWord's embedding model",
+    ),
+    Key::new(
+        "onnxruntime_library",
+        Kind::ModelFile,
+        "models/onnxruntime/libonnxruntime.so",
+        "ONNX Runtime library",
+    ),
+];
+
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let threshold: f32 = c.parse_or("confidence_threshold", 0.6)?;
+        let threshold: f32 = c.value("confidence_threshold")?;
         in_unit(threshold, "confidence_threshold")?;
-        let cooldown_ms: i64 = c.parse_or("cooldown_ms", 1000)?;
-        PluginConfig::check(
-            (0..=3_600_000).contains(&cooldown_ms),
-            format!(
-                "[kwd] cooldown_ms = {cooldown_ms} is out of range; use 0 to 3600000 (1000 is one second)"
-            ),
-        )?;
-        let wake: String = c.parse_or(
-            "wake_models",
-            "models/openwakeword/alexa_v0.1.onnx".to_owned(),
-        )?;
+        let cooldown_ms: u64 = c.value("cooldown_ms")?;
+        let wake: String = c.value("wake_models")?;
         let wake: Vec<PathBuf> = wake
             .split(',')
             .map(str::trim)
@@ -43,7 +90,7 @@ impl Settings {
         )?;
         let names: Vec<String> = wake.iter().map(|p| model_name(p)).collect();
         let mut thresholds = vec![threshold; wake.len()];
-        let overrides: String = c.parse_or("model_thresholds", String::new())?;
+        let overrides: String = c.value("model_thresholds")?;
         for entry in overrides
             .split(',')
             .map(str::trim)
@@ -69,29 +116,16 @@ impl Settings {
             in_unit(value, &format!("model_thresholds {name}"))?;
             thresholds[index] = value;
         }
-        let audio_source: String = c.parse_or("audio_source", "127.0.0.1:5004".to_owned())?;
-        PluginConfig::check(
-            audio_source.parse::<std::net::SocketAddr>().is_ok(),
-            format!("[kwd] audio_source = {audio_source:?} is not host:port (e.g. 127.0.0.1:5004)"),
-        )?;
+        let audio_source: String = c.value("audio_source")?;
         Ok(Settings {
             models: ModelPaths {
-                onnxruntime: c.parse_or(
-                    "onnxruntime_library",
-                    PathBuf::from("models/onnxruntime/libonnxruntime.so"),
-                )?,
-                melspectrogram: c.parse_or(
-                    "melspectrogram_model",
-                    PathBuf::from("models/openwakeword/melspectrogram.onnx"),
-                )?,
-                embedding: c.parse_or(
-                    "embedding_model",
-                    PathBuf::from("models/openwakeword/embedding_model.onnx"),
-                )?,
+                onnxruntime: c.value::<PathBuf>("onnxruntime_library")?,
+                melspectrogram: c.value::<PathBuf>("melspectrogram_model")?,
+                embedding: c.value::<PathBuf>("embedding_model")?,
                 wake,
             },
             thresholds,
-            cooldown_ms: cooldown_ms as u64,
+            cooldown_ms,
             audio_source,
         })
     }
@@ -114,8 +148,12 @@ mod tests {
             entries
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        Settings::from_config(&c).map_err(|e| e.to_string())
+        )
+        .with_keys(KEYS.to_vec());
+        // As at start: the section is checked against the keys first.
+        c.validate()
+            .and_then(|()| Settings::from_config(&c))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -143,17 +181,23 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[("confidence_threshold", "1.5")],
-                "confidence_threshold = 1.5 is out of range",
+                "confidence_threshold = \"1.5\" is invalid: expected a number from 0 to 1",
             ),
             (
                 &[("confidence_threshold", "-0.1")],
-                "use a score from 0 to 1",
+                "expected a number from 0 to 1",
             ),
-            (&[("cooldown_ms", "-1")], "cooldown_ms = -1 is out of range"),
-            (&[("wake_models", " , ")], "wake_models is empty"),
+            (
+                &[("cooldown_ms", "-1")],
+                "cooldown_ms = \"-1\" is invalid: expected an integer from 0 to 3600000",
+            ),
+            (
+                &[("wake_models", " , ")],
+                "wake_models = \" , \" is invalid",
+            ),
             (
                 &[("model_thresholds", "alexa_v0.1=0.5")],
-                "is not name:threshold",
+                "expected comma-separated name:score pairs",
             ),
             (
                 &[("model_thresholds", "jarvis:0.5")],
@@ -161,11 +205,11 @@ mod tests {
             ),
             (
                 &[("model_thresholds", "alexa_v0.1:2")],
-                "model_thresholds alexa_v0.1 = 2",
+                "model_thresholds = \"alexa_v0.1:2\" is invalid",
             ),
             (
                 &[("audio_source", "stt")],
-                "audio_source = \"stt\" is not host:port",
+                "audio_source = \"stt\" is invalid: expected host:port",
             ),
         ];
         for (entries, expected) in cases {

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 pub use config::Settings;
 pub use detector::{Detection, Detector};
 pub use engine::{CHUNK, Engine, ModelPaths, RATE};
+use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
     export_plugin,
@@ -70,6 +71,10 @@ fn load(settings: Settings, shared: Arc<listen::Shared>, health: HealthHandle) {
 }
 
 impl Plugin for KwdPlugin {
+    fn config_keys() -> Option<Vec<Key>> {
+        Some(config::KEYS.to_vec())
+    }
+
     fn meta() -> PluginMeta {
         PluginMeta {
             name: env!("CARGO_PKG_NAME"),

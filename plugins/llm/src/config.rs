@@ -2,7 +2,66 @@
 
 use std::path::PathBuf;
 
+use voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
+
+/// The llm plugin's keys.
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "backend",
+        Kind::Choice(&["llama", "ollama"]),
+        "llama",
+        "llama: the embedded llama.cpp; ollama: an Ollama server",
+    ),
+    Key::new(
+        "modelfile",
+        Kind::Path,
+        "config/Modelfile",
+        "Ollama-style Modelfile: model, system prompt, parameters",
+    ),
+    Key::new(
+        "threads",
+        Kind::Int { min: 1, max: 64 },
+        "2",
+        "CPU threads of the embedded model",
+    ),
+    Key::new(
+        "gpu_layers",
+        Kind::Int { min: 0, max: 1000 },
+        "0",
+        "Layers offloaded to the GPU (CUDA builds)",
+    ),
+    Key::new(
+        "ollama_url",
+        Kind::Text { max_len: 256 },
+        "http://127.0.0.1:11434",
+        "The Ollama server (backend = ollama)",
+    ),
+    Key::new(
+        "ollama_model",
+        Kind::Text { max_len: 256 },
+        "llama3.1:8b-instruct-q4_K_M",
+        "The Ollama model (backend = ollama)",
+    ),
+    Key::new(
+        "keep_alive_s",
+        Kind::Int {
+            min: 0,
+            max: 604_800,
+        },
+        "1800",
+        "How long Ollama keeps the model loaded",
+    ),
+    Key::new(
+        "max_dialogs",
+        Kind::Int {
+            min: 1,
+            max: 10_000,
+        },
+        "64",
+        "Dialog histories kept, least recently used dropped first",
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -39,31 +98,20 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
         let s = Settings {
-            backend: c.parse_or("backend", Backend::Llama)?,
-            modelfile: c.parse_or("modelfile", PathBuf::from("config/Modelfile"))?,
-            threads: c.parse_or("threads", 2)?,
-            gpu_layers: c.parse_or("gpu_layers", 0)?,
-            ollama_url: c.parse_or("ollama_url", "http://127.0.0.1:11434".to_owned())?,
-            ollama_model: c.parse_or("ollama_model", "llama3.1:8b-instruct-q4_K_M".to_owned())?,
-            keep_alive_s: c.parse_or("keep_alive_s", 1800)?,
-            max_dialogs: c.parse_or("max_dialogs", 64)?,
+            backend: c.value::<Backend>("backend")?,
+            modelfile: c.value::<PathBuf>("modelfile")?,
+            threads: c.value("threads")?,
+            gpu_layers: c.value("gpu_layers")?,
+            ollama_url: c.value("ollama_url")?,
+            ollama_model: c.value("ollama_model")?,
+            keep_alive_s: c.value("keep_alive_s")?,
+            max_dialogs: c.value("max_dialogs")?,
         };
-        PluginConfig::check(
-            (1..=64).contains(&s.threads),
-            format!("[llm] threads = {} is out of range; use 1 to 64", s.threads),
-        )?;
         PluginConfig::check(
             s.ollama_url.starts_with("http://") && s.ollama_url.len() > 7,
             format!(
                 "[llm] ollama_url = {:?} is not an http:// URL (e.g. http://127.0.0.1:11434)",
                 s.ollama_url
-            ),
-        )?;
-        PluginConfig::check(
-            (1..=10_000).contains(&s.max_dialogs),
-            format!(
-                "[llm] max_dialogs = {} is out of range; use 1 to 10000",
-                s.max_dialogs
             ),
         )?;
         Ok(s)

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use config::{Backend, Settings};
 pub use modelfile::Modelfile;
+use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
     export_plugin,
@@ -146,6 +147,10 @@ fn load(
 }
 
 impl Plugin for LlmPlugin {
+    fn config_keys() -> Option<Vec<Key>> {
+        Some(config::KEYS.to_vec())
+    }
+
     fn meta() -> PluginMeta {
         PluginMeta {
             name: env!("CARGO_PKG_NAME"),

@@ -16,6 +16,7 @@ mod service;
 
 use std::time::Duration;
 
+use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
     GrpcServer, HealthReport, Plugin, PluginContext, PluginError, PluginMeta, export_plugin,
 };
@@ -30,6 +31,10 @@ pub struct LoggerPlugin {
 }
 
 impl Plugin for LoggerPlugin {
+    fn config_keys() -> Option<Vec<Key>> {
+        Some(config::KEYS.to_vec())
+    }
+
     fn meta() -> PluginMeta {
         PluginMeta {
             name: env!("CARGO_PKG_NAME"),

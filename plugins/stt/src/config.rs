@@ -2,7 +2,36 @@
 
 use std::path::PathBuf;
 
+use voicehost_stt_sdk::voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_stt_sdk::{PluginConfig, PluginError};
+
+/// Whisper's keys (beside the SDK's).
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "whisper_model",
+        Kind::ModelFile,
+        "models/ggml-tiny.en.bin",
+        "Whisper model (ggml)",
+    ),
+    Key::new(
+        "threads",
+        Kind::Int { min: 1, max: 64 },
+        "2",
+        "CPU threads of one transcription",
+    ),
+    Key::new(
+        "language",
+        Kind::Text { max_len: 8 },
+        "en",
+        "Spoken language (a Whisper language code)",
+    ),
+    Key::new(
+        "no_speech_threshold",
+        Kind::Float { min: 0.0, max: 1.0 },
+        "0.6",
+        "A result more likely than this to hold no speech is dropped",
+    ),
+];
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -15,23 +44,11 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let s = Settings {
-            whisper_model: c.parse_or("whisper_model", PathBuf::from("models/ggml-tiny.en.bin"))?,
-            threads: c.parse_or("threads", 2)?,
-            language: c.parse_or("language", "en".to_owned())?,
-            no_speech_threshold: c.parse_or("no_speech_threshold", 0.6)?,
-        };
-        PluginConfig::check(
-            (1..=64).contains(&s.threads),
-            format!("[stt] threads = {} is out of range; use 1 to 64", s.threads),
-        )?;
-        PluginConfig::check(
-            (0.0..=1.0).contains(&s.no_speech_threshold),
-            format!(
-                "[stt] no_speech_threshold = {} is out of range; use 0.0 to 1.0",
-                s.no_speech_threshold
-            ),
-        )?;
-        Ok(s)
+        Ok(Settings {
+            whisper_model: c.value::<PathBuf>("whisper_model")?,
+            threads: c.value("threads")?,
+            language: c.value("language")?,
+            no_speech_threshold: c.value("no_speech_threshold")?,
+        })
     }
 }

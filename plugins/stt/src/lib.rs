@@ -12,6 +12,7 @@
 mod config;
 mod recognizer;
 
+use voicehost_stt_sdk::voicehost_plugin_runtime::keys::Key;
 use voicehost_stt_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_stt};
 use voicehost_stt_sdk::{Transcriber, Transcript};
 
@@ -21,6 +22,8 @@ pub use voicehost_stt_sdk::{EchoCanceller, EchoStats, FRAME, RATE};
 
 impl Transcriber for Recognizer {
     type Config = Settings;
+
+    const CONFIG_KEYS: &'static [Key] = config::KEYS;
 
     const META: EngineMeta = EngineMeta {
         name: env!("CARGO_PKG_NAME"),

@@ -2,7 +2,60 @@
 
 use std::path::PathBuf;
 
+use voicehost_tts_sdk::voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_tts_sdk::{PluginConfig, PluginError};
+
+/// Kokoro's keys (beside the SDK's).
+pub const KEYS: &[Key] = &[
+    Key::new(
+        "model",
+        Kind::ModelFile,
+        "models/kokoro/kokoro-v1.0.int8.onnx",
+        "Kokoro-82M ONNX model",
+    ),
+    Key::new(
+        "vocab",
+        Kind::ModelFile,
+        "models/kokoro/vocab.json",
+        "Kokoro's phoneme vocabulary",
+    ),
+    Key::new(
+        "voices_dir",
+        Kind::Path,
+        "models/kokoro/voices",
+        "Directory of the voices (NAME.bin)",
+    ),
+    Key::new(
+        "voice",
+        Kind::Text { max_len: 64 },
+        "af_heart",
+        "Default voice (a .bin in voices_dir)",
+    ),
+    Key::new(
+        "onnxruntime_library",
+        Kind::ModelFile,
+        "models/onnxruntime/libonnxruntime.so",
+        "ONNX Runtime library",
+    ),
+    Key::new(
+        "speed",
+        Kind::Float { min: 0.5, max: 2.0 },
+        "1.0",
+        "Speaking rate",
+    ),
+    Key::new(
+        "device",
+        Kind::Choice(&["cpu", "cuda"]),
+        "cpu",
+        "Where inference runs",
+    ),
+    Key::new(
+        "threads",
+        Kind::Int { min: 1, max: 64 },
+        "2",
+        "CPU threads of inference",
+    ),
+];
 
 /// Where inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,30 +90,16 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let path = |key: &str, default: &str| -> Result<PathBuf, PluginError> {
-            c.parse_or(key, PathBuf::from(default))
-        };
         let s = Settings {
-            model: path("model", "models/kokoro/kokoro-v1.0.int8.onnx")?,
-            vocab: path("vocab", "models/kokoro/vocab.json")?,
-            voices_dir: path("voices_dir", "models/kokoro/voices")?,
-            voice: c.parse_or("voice", "af_heart".to_owned())?,
-            onnxruntime: path(
-                "onnxruntime_library",
-                "models/onnxruntime/libonnxruntime.so",
-            )?,
-            speed: c.parse_or("speed", 1.0)?,
-            device: c.parse_or("device", Device::Cpu)?,
-            threads: c.parse_or("threads", 2)?,
+            model: c.value::<PathBuf>("model")?,
+            vocab: c.value::<PathBuf>("vocab")?,
+            voices_dir: c.value::<PathBuf>("voices_dir")?,
+            voice: c.value("voice")?,
+            onnxruntime: c.value::<PathBuf>("onnxruntime_library")?,
+            speed: c.value("speed")?,
+            device: c.value::<Device>("device")?,
+            threads: c.value("threads")?,
         };
-        PluginConfig::check(
-            (0.5..=2.0).contains(&s.speed),
-            format!("[tts] speed = {} is out of range; use 0.5 to 2.0", s.speed),
-        )?;
-        PluginConfig::check(
-            (1..=64).contains(&s.threads),
-            format!("[tts] threads = {} is out of range; use 1 to 64", s.threads),
-        )?;
         PluginConfig::check(
             is_voice_name(&s.voice),
             format!(

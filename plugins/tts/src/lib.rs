@@ -14,6 +14,7 @@ mod engine;
 mod g2p;
 
 use voicehost_tts_sdk::Synthesizer;
+use voicehost_tts_sdk::voicehost_plugin_runtime::keys::Key;
 use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
 
 pub use config::{Device, Settings};
@@ -30,6 +31,8 @@ pub struct KokoroTts {
 
 impl Synthesizer for KokoroTts {
     type Config = Settings;
+
+    const CONFIG_KEYS: &'static [Key] = config::KEYS;
 
     const META: EngineMeta = EngineMeta {
         name: env!("CARGO_PKG_NAME"),

@@ -2,7 +2,7 @@
 //! layer, state 4, 2 heads, 3 mel bins, 10 tokens.
 
 use super::*;
-use crate::models::ct2::Ct2Writer;
+use crate::ct2::Ct2Writer;
 use std::collections::BTreeMap;
 
 const STATE: usize = 4;

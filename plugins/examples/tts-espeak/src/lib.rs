@@ -3,12 +3,13 @@
 //! All of it is the engine — text in, samples out. The plugin SDK serves
 //! `voicehost.tts.v1` around it (queueing, streaming, playback, events, health).
 //!
-//! Config keys (in the `[tts]` section; `x_` keys are passed through by the host):
-//! - `x_espeak_voice` — an espeak-ng voice, e.g. `en-us`, `en-gb`, `de` (default `en-us`);
-//! - `x_espeak_wpm` — speaking rate in words per minute, 80 to 450 (default 165).
+//! Its config keys, declared below (the host checks a `[tts]` section against them; the
+//! `x_` prefix keeps them out of the way of Kokoro's when this plugin is swapped in):
+//! `x_espeak_voice` (an espeak-ng voice) and `x_espeak_wpm` (words per minute).
 
 use std::process::Command;
 
+use voicehost_tts_sdk::voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
 use voicehost_tts_sdk::{Synthesizer, decode_wav};
 
@@ -60,17 +61,28 @@ impl Synthesizer for Espeak {
         features: &["espeak-ng"],
     };
 
+    const CONFIG_KEYS: &'static [Key] = &[
+        Key::new(
+            "x_espeak_voice",
+            Kind::Text { max_len: 40 },
+            "en-us",
+            "An espeak-ng voice, e.g. en-us, en-gb, de",
+        ),
+        Key::new(
+            "x_espeak_wpm",
+            Kind::Int { min: 80, max: 450 },
+            "165",
+            "Speaking rate in words per minute",
+        ),
+    ];
+
     fn configure(section: &PluginConfig) -> Result<Config, PluginError> {
-        let voice: String = section.parse_or("x_espeak_voice", "en-us".to_owned())?;
-        let wpm: u32 = section.parse_or("x_espeak_wpm", 165)?;
+        let voice: String = section.value("x_espeak_voice")?;
+        let wpm: u32 = section.value("x_espeak_wpm")?;
         let valid = |c: char| c.is_ascii_alphanumeric() || "-_+".contains(c);
         PluginConfig::check(
-            !voice.is_empty() && voice.len() <= 40 && voice.chars().all(valid),
+            !voice.is_empty() && voice.chars().all(valid),
             format!("[tts] x_espeak_voice = {voice:?} is not an espeak-ng voice name, e.g. en-us"),
-        )?;
-        PluginConfig::check(
-            (80..=450).contains(&wpm),
-            format!("[tts] x_espeak_wpm = {wpm} is out of range; use 80 to 450"),
         )?;
         Ok(Config { voice, wpm })
     }

@@ -1,0 +1,389 @@
+//! The capture loop: input → 10 ms frames → AEC3 (tts's render reference as far end)
+//! → echo-cancelled frame stream (for kwd) → Silero VAD → echo guard → endpointing (with
+//! barge-in) → the recognition thread.
+//! Capture runs on its own thread and never waits for a subscriber.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use voicehost_audio::Source;
+use voicehost_plugin_runtime::{HealthHandle, now_us};
+use voicehost_proto::common::v1::AudioFrame;
+use voicehost_proto::stt::v1::SttResult;
+
+use super::Transcriber;
+use super::aec::EchoCanceller;
+use super::guard::{EchoGuard, FarEnd, RunLevels, Verdict, tenths};
+use super::input::Input;
+use super::recognize::{self, Job};
+use super::shared::Shared;
+use super::vad::{Endpointer, Event, Silero, VadState, WINDOW};
+
+pub const RATE: u32 = 16_000;
+/// 10 ms at 16 kHz: the echo canceller's frame.
+pub const FRAME: usize = 160;
+/// How long (VAD windows: 1.5 s) after the assistant was last heard speech still counts as
+/// an interruption (a pause between the clauses of a reply, a synthesis underrun).
+const BARGE_IN_HANGOVER: u32 = 47;
+
+/// What decides where speech is: the VAD, the echo guard in front of the endpointer, and
+/// the endpointer.
+#[derive(Debug)]
+pub struct Detection {
+    pub vad: Silero,
+    pub guard: EchoGuard,
+    pub endpointer: Endpointer,
+}
+
+/// Runs capture until `shared.stop`. Reports a capture failure through `health`.
+pub fn capture<T: Transcriber>(
+    source: Box<dyn Source>,
+    aec: Option<Arc<EchoCanceller>>,
+    detection: Detection,
+    recognizer: T,
+    shared: Arc<Shared>,
+    health: HealthHandle,
+) {
+    let jobs = recognize::spawn(recognizer, Arc::clone(&shared));
+    let mut state = State::new(source, aec, detection, jobs, Arc::clone(&shared));
+    while !shared.stop.load(Ordering::SeqCst) {
+        if let Err(reason) = state.step() {
+            health.set_not_serving(reason);
+            return;
+        }
+    }
+}
+
+/// The capture thread's state: what it reads and detects speech with, and where it stands
+/// (audio not yet cut into frames and windows, the far end, the dialog's speech).
+#[derive(Debug)]
+struct State {
+    input: Input,
+    aec: Option<Arc<EchoCanceller>>,
+    vad: Silero,
+    guard: EchoGuard,
+    endpointer: Endpointer,
+    shared: Arc<Shared>,
+    /// Utterances and partials for the recognition thread.
+    jobs: mpsc::Sender<Job>,
+    /// Wall-clock time (µs) of the first captured sample.
+    epoch_us: i64,
+    /// Input not yet cut into frames.
+    pending: Vec<f32>,
+    /// Echo-cancelled audio not yet cut into VAD windows.
+    window: Vec<f32>,
+    /// The next frame's number on the frame stream.
+    seq: u64,
+    /// Samples cut into frames so far.
+    position: u64,
+    /// A dialog was listened to at the last window.
+    was_active: bool,
+    /// When AEC3's statistics were last logged.
+    last_stats: Instant,
+    /// The endpointer was in an utterance after the last window.
+    in_speech: bool,
+    /// Smart endpointing's pauses so far (a partial's number).
+    pauses: u64,
+    /// The guard's verdicts on the voiced run that may start an utterance.
+    run: RunLevels,
+    far: FarEnd,
+    /// The VAD's state when the assistant began speaking (barge-in).
+    vad_before_far: Option<VadState>,
+    /// VAD windows since the assistant was last heard (for barge-in).
+    since_far: u32,
+}
+
+impl State {
+    fn new(
+        source: Box<dyn Source>,
+        aec: Option<Arc<EchoCanceller>>,
+        detection: Detection,
+        jobs: mpsc::Sender<Job>,
+        shared: Arc<Shared>,
+    ) -> State {
+        let Detection {
+            vad,
+            guard,
+            endpointer,
+        } = detection;
+        State {
+            input: Input::new(source),
+            aec,
+            vad,
+            guard,
+            endpointer,
+            shared,
+            jobs,
+            epoch_us: now_us(),
+            pending: Vec::new(),
+            window: Vec::new(),
+            seq: 0,
+            position: 0,
+            was_active: false,
+            last_stats: Instant::now(),
+            in_speech: false,
+            pauses: 0,
+            run: RunLevels::default(),
+            far: FarEnd::default(),
+            vad_before_far: None,
+            since_far: u32::MAX,
+        }
+    }
+
+    /// Wall-clock time (µs) of the captured sample at `samples`.
+    fn at(&self, samples: u64) -> i64 {
+        self.epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64
+    }
+
+    /// One turn of the loop: takes over a `SetInput` input, reads about 10 ms, passes on
+    /// each whole frame, then each whole VAD window, and logs AEC3's statistics every
+    /// 10 s. `Err`: why stt no longer serves.
+    fn step(&mut self) -> Result<(), String> {
+        // Capture time of the new input's first sample, if `SetInput` opened one.
+        let next_at = self.at(self.position + self.pending.len() as u64);
+        self.input.switch(&self.shared, next_at);
+        let Some(read) = self.input.read(self.shared.pacing)? else {
+            return Ok(());
+        };
+        self.pending.extend(read);
+        while self.pending.len() >= FRAME {
+            let frame: Vec<f32> = self.pending.drain(..FRAME).collect();
+            self.on_frame(frame);
+        }
+        while self.window.len() >= WINDOW {
+            let w: Vec<f32> = self.window.drain(..WINDOW).collect();
+            self.on_window(&w)?;
+        }
+        self.log_aec_stats();
+        Ok(())
+    }
+
+    /// One 10 ms frame of input: the simulated echo mixed in, the echo cancelled against
+    /// the far end that goes with it, then sent to the frame stream and kept for the VAD.
+    fn on_frame(&mut self, mut frame: Vec<f32>) {
+        if let Some(echo) = &self.shared.echo {
+            echo.mix_into(&mut frame);
+        }
+        let render = self.shared.pop_render();
+        if let Some(ec) = &self.aec {
+            ec.render(&render);
+            ec.capture(&mut frame);
+        }
+        if self.far.push(&render) {
+            self.guard.playback_resumed();
+        }
+        let ts = self.at(self.position);
+        self.position += FRAME as u64;
+        let _ = self.shared.frames.send(AudioFrame {
+            pcm_s16le: voicehost_audio::to_s16le(&frame),
+            sample_rate: RATE,
+            channels: 1,
+            ts_unix_us: ts,
+            seq: self.seq,
+        });
+        self.seq += 1;
+        self.window.extend_from_slice(&frame);
+    }
+
+    /// One VAD window: VAD, echo guard and endpointer; reports the onset of speech and
+    /// hands utterances to the recognition thread. `Err`: the VAD failed.
+    fn on_window(&mut self, w: &[f32]) -> Result<(), String> {
+        let Some(dialog) = self.shared.active_dialog() else {
+            self.idle(w.len());
+            return Ok(());
+        };
+        self.was_active = true;
+        let barge_in_ms = self.shared.barge_in_ms.load(Ordering::Relaxed);
+        let far = self.far.level_db().filter(|_| barge_in_ms > 0);
+        self.restore_vad(far.is_some());
+        let p = match self.vad.probability(w) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(event = "vad_failed", error = %e, "VAD failed");
+                return Err(format!("VAD failed: {e}"));
+            }
+        };
+        // A smart final took the utterance being collected: the rest of it is dropped.
+        if let Some(serial) = self.shared.take_claimed()
+            && self.endpointer.in_speech()
+            && self.endpointer.serial() == serial
+        {
+            self.endpointer.reset();
+        }
+        // With barge-in, the echo guard decides what counts as speech while the
+        // assistant speaks; without it the VAD alone does.
+        self.since_far = if far.is_some() {
+            0
+        } else {
+            self.since_far.saturating_add(1)
+        };
+        let verdict = self.judge(w, p, far, &dialog);
+        // Speech while a reply plays, or in a pause of it, interrupts it.
+        let barge_in = barge_in_ms > 0 && self.since_far <= BARGE_IN_HANGOVER;
+        if !self.endpointer.in_speech() {
+            self.endpointer
+                .set_barge_in(barge_in.then_some(barge_in_ms));
+            self.run.push(&verdict);
+        }
+        let event = self
+            .endpointer
+            .push(w, if verdict.voiced { p } else { 0.0 });
+        if self.endpointer.in_speech() && !self.in_speech {
+            self.report_onset(&dialog, barge_in);
+        }
+        if self.endpointer.in_speech() {
+            self.run = RunLevels::default();
+        }
+        self.in_speech = self.endpointer.in_speech();
+        if let Some(event) = event {
+            self.on_event(dialog, event);
+        }
+        Ok(())
+    }
+
+    /// A window while no dialog listens: it only moves the endpointer on; a dialog that
+    /// just stopped leaves no utterance, voiced run or guard stretch behind.
+    fn idle(&mut self, samples: usize) {
+        if self.was_active {
+            self.endpointer.reset();
+            self.run = RunLevels::default();
+            self.guard.take_stretch();
+        }
+        self.was_active = false;
+        self.in_speech = false;
+        self.endpointer.skip(samples);
+    }
+
+    /// With barge-in (the dialog's Start asked for it) the VAD listens while the
+    /// assistant speaks; what it heard of the residual echo then must not colour how
+    /// it hears the user afterwards: its state from before is restored (as if it had
+    /// not listened, which is what it does without barge-in). `far`: the assistant is
+    /// heard, with barge-in.
+    fn restore_vad(&mut self, far: bool) {
+        match (far, &self.vad_before_far) {
+            (true, None) => self.vad_before_far = Some(self.vad.state()),
+            (false, Some(_)) => {
+                if let Some(state) = self.vad_before_far.take()
+                    && !self.endpointer.in_speech()
+                {
+                    self.vad.set_state(state);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The echo guard's verdict on window `w` (VAD probability `p`; `far`: the far end's
+    /// level, with barge-in). Logs a window the VAD called speech while the assistant
+    /// speaks, and once it stopped, what the guard saw meanwhile.
+    fn judge(&mut self, w: &[f32], p: f32, far: Option<f32>, dialog: &str) -> Verdict {
+        let verdict = self.guard.judge(w, p >= self.endpointer.threshold(), far);
+        if far.is_some() && p >= self.endpointer.threshold() {
+            tracing::debug!(
+                event = "guard_window",
+                p,
+                far_db = ?far,
+                speech_db = verdict.speech_db,
+                residual_db = ?verdict.residual_db,
+                voiced = verdict.voiced,
+                at_unix_us = self.at(self.endpointer.position()),
+                "A window the VAD called speech while the assistant speaks"
+            );
+        }
+        if far.is_none()
+            && let Some(stretch) = self.guard.take_stretch()
+        {
+            tracing::info!(
+                event = "echo_guard",
+                dialog = %dialog,
+                windows = stretch.windows,
+                vad_voiced = stretch.vad_voiced,
+                passed = stretch.passed,
+                max_excess_db = ?stretch.max_excess_db.map(tenths),
+                margin_db = self.guard.margin_db(),
+                "The assistant stopped speaking: what the echo guard saw meanwhile"
+            );
+        }
+        verdict
+    }
+
+    /// Tells listeners at once that the user talks (the follow-up window, or an
+    /// interruption of the assistant).
+    fn report_onset(&self, dialog: &str, barge_in: bool) {
+        let speech_start_unix_us = self.at(self.endpointer.speech_start());
+        if barge_in {
+            tracing::info!(
+                event = "stt_barge_in",
+                dialog = %dialog,
+                speech_db = self.run.speech_db(),
+                residual_echo_db = self.run.residual_db(),
+                onset_to_report_ms = (now_us() - speech_start_unix_us) / 1000,
+                "Speech while the assistant speaks"
+            );
+        }
+        let _ = self.shared.results.send(SttResult {
+            dialog_id: dialog.to_owned(),
+            speech_started: true,
+            speech_start_unix_us,
+            ts_unix_us: now_us(),
+            barge_in,
+            speech_db: self.run.speech_db(),
+            residual_echo_db: self.run.residual_db(),
+            ..SttResult::default()
+        });
+    }
+
+    /// What the endpointer made of a window: a pause (smart endpointing: the audio so far
+    /// goes to the recognition thread as a partial), speech back after one, or the end of
+    /// the utterance (it goes to the recognition thread).
+    fn on_event(&mut self, dialog: String, event: Event) {
+        match event {
+            Event::Resumed => self.shared.set_pending(None),
+            Event::Pause(utterance) => {
+                self.pauses += 1;
+                self.shared
+                    .set_pending(Some((utterance.serial, self.pauses)));
+                let _ = self.jobs.send(Job {
+                    dialog,
+                    utterance,
+                    epoch_us: self.epoch_us,
+                    partial: Some(self.pauses),
+                });
+            }
+            Event::End(utterance) => {
+                self.shared.set_pending(None);
+                tracing::info!(
+                    event = "stt_endpoint",
+                    dialog = %dialog,
+                    speech_ms = (utterance.speech_end - utterance.speech_start) * 1000 / u64::from(RATE),
+                    speech_end_to_endpoint_ms = (now_us() - self.at(utterance.speech_end)) / 1000,
+                    capture_lag_ms = (now_us() - self.at(self.position)) / 1000,
+                    "End of utterance"
+                );
+                let _ = self.jobs.send(Job {
+                    dialog,
+                    utterance,
+                    epoch_us: self.epoch_us,
+                    partial: None,
+                });
+            }
+        }
+    }
+
+    /// Logs AEC3's statistics every 10 s.
+    fn log_aec_stats(&mut self) {
+        if let Some(ec) = &self.aec
+            && self.last_stats.elapsed() >= Duration::from_secs(10)
+        {
+            self.last_stats = Instant::now();
+            let s = ec.stats();
+            tracing::info!(
+                event = "aec_stats",
+                erle_db = ?s.erle_db,
+                delay_ms = ?s.delay_ms,
+                "AEC3 statistics"
+            );
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! What the pipeline threads and the RPC handlers share: the frame and result broadcasts,
+//! the dialog listened to, the render-reference queue between the reference and capture
+//! threads, the input `SetInput` opened, and smart endpointing's hand-over between the
+//! capture and recognition threads.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+
+use tokio::sync::broadcast;
+use voicehost_audio::{Pacing, Source};
+use voicehost_proto::common::v1::AudioFrame;
+use voicehost_proto::stt::v1::SttResult;
+
+use super::capture::FRAME;
+use super::echo::EchoLine;
+
+/// Render-reference frames kept for the capture thread at most (1 s).
+const MAX_RENDER_FRAMES: usize = 100;
+
+/// State shared by the pipeline threads and the RPC handlers.
+#[derive(Debug)]
+pub struct Shared {
+    pub frames: broadcast::Sender<AudioFrame>,
+    pub results: broadcast::Sender<SttResult>,
+    /// The dialog being listened to.
+    pub dialog: Mutex<Option<String>>,
+    /// The dialog's barge-in minimum (ms voiced while the assistant speaks); 0: none.
+    pub barge_in_ms: AtomicU32,
+    /// Render-reference frames (10 ms, 16 kHz) not yet taken by the capture thread, which
+    /// takes one per captured frame: the echo canceller sees far end and microphone in step.
+    render: Mutex<VecDeque<Vec<f32>>>,
+    pub utterances: AtomicU32,
+    pub stop: AtomicBool,
+    /// An input opened by `SetInput`, taken over by the capture thread.
+    pub next_input: Mutex<Option<Box<dyn Source>>>,
+    /// How WAV inputs opened by `SetInput` are paced.
+    pub pacing: Pacing,
+    /// The simulated speaker → microphone path, if configured.
+    pub echo: Option<EchoLine>,
+    /// Smart endpointing's hand-over between the capture and recognition threads.
+    pauses: Mutex<Pauses>,
+}
+
+/// The pause whose partial transcript may still end its utterance (utterance serial, pause
+/// number), and the utterance a partial did end (so capture drops the rest of it).
+#[derive(Debug, Default)]
+struct Pauses {
+    pending: Option<(u64, u64)>,
+    claimed: Option<u64>,
+}
+
+impl Shared {
+    pub fn new(pacing: Pacing, echo: Option<EchoLine>) -> Shared {
+        Shared {
+            frames: broadcast::channel(256).0,
+            results: broadcast::channel(64).0,
+            dialog: Mutex::new(None),
+            barge_in_ms: AtomicU32::new(0),
+            render: Mutex::new(VecDeque::new()),
+            utterances: AtomicU32::new(0),
+            stop: AtomicBool::new(false),
+            next_input: Mutex::new(None),
+            pacing,
+            echo,
+            pauses: Mutex::new(Pauses::default()),
+        }
+    }
+
+    /// A render-reference frame arrived.
+    pub fn push_render(&self, frame: Vec<f32>) {
+        if let Ok(mut r) = self.render.lock() {
+            r.push_back(frame);
+            // Capture stalled or far behind: old far end is of no use.
+            while r.len() > MAX_RENDER_FRAMES {
+                r.pop_front();
+            }
+        }
+    }
+
+    /// The far end that goes with the next captured frame: silence when nothing plays.
+    pub fn pop_render(&self) -> Vec<f32> {
+        self.render
+            .lock()
+            .ok()
+            .and_then(|mut r| r.pop_front())
+            .unwrap_or_else(|| vec![0.0; FRAME])
+    }
+
+    pub fn set_pending(&self, pause: Option<(u64, u64)>) {
+        if let Ok(mut p) = self.pauses.lock() {
+            p.pending = pause;
+        }
+    }
+
+    pub fn is_pending(&self, pause: (u64, u64)) -> bool {
+        self.pauses.lock().is_ok_and(|p| p.pending == Some(pause))
+    }
+
+    /// Ends utterance `pause.0` with the partial of `pause`, unless speech came back since.
+    pub fn claim(&self, pause: (u64, u64)) -> bool {
+        let Ok(mut p) = self.pauses.lock() else {
+            return false;
+        };
+        if p.pending != Some(pause) {
+            return false;
+        }
+        p.pending = None;
+        p.claimed = Some(pause.0);
+        true
+    }
+
+    pub fn take_claimed(&self) -> Option<u64> {
+        self.pauses.lock().ok().and_then(|mut p| p.claimed.take())
+    }
+
+    pub fn active_dialog(&self) -> Option<String> {
+        self.dialog.lock().ok().and_then(|d| d.clone())
+    }
+}
