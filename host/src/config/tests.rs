@@ -1,6 +1,7 @@
 use voicehost_plugin_runtime::keys::{Key, Kind};
 
 use super::plugins::Declared;
+use super::schema::SECTIONS;
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
