@@ -4,6 +4,8 @@
 //! acknowledgement has played, then a follow-up once the reply has played. What the
 //! assistant says is written to a WAV file and transcribed back with Whisper. A simulated
 //! speaker → microphone path (`input_echo`) puts the assistant's own voice into its input.
+//! Each test is a whole conversation with the real models in real time, so the tests are
+//! long; they stay in one file to share the `Assistant` set-up and its one-at-a-time lock.
 
 #![allow(clippy::unwrap_used)]
 

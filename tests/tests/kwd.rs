@@ -1,6 +1,8 @@
 //! The kwd plugin: the openWakeWord engine against the reference openwakeword 0.4.0, wake
 //! detections on speech from the project's own tts (Kokoro af_heart) and from espeak-ng,
 //! and the plugin end to end behind the real stt.
+//! The file is long because it covers both levels, the engine and the plugin, which share
+//! one set of speech clips synthesised once per test run.
 
 #![allow(clippy::unwrap_used)]
 

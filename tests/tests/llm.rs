@@ -1,6 +1,8 @@
 //! The llm plugin end to end: the embedded llama.cpp on SmolLM2-135M-Instruct, the dialog
 //! log, history, cancellation and bad input; and the Ollama bridge against a small HTTP
 //! server in the test that speaks Ollama's NDJSON chat protocol.
+//! The file is long because it holds that fake Ollama server beside the llama.cpp tests;
+//! both backends are tested through the same request and reply helpers.
 
 #![allow(clippy::unwrap_used)]
 

@@ -1,6 +1,8 @@
 //! The loader end to end: phases and their parallelism, rollback and retry, FATAL exits,
 //! restarts with backoff, the VRAM guard, admin RPCs, `voicehost ctl`, and no orphan
 //! worker processes. Real plugin libraries (the misbehaving fixture) over real gRPC.
+//! The file is long because each test starts its own host and checks app.log event by
+//! event; the tests stay together to share the fixture and app.log helpers at the top.
 
 #![allow(clippy::unwrap_used)]
 

@@ -23,13 +23,16 @@ use tonic::codegen::Service;
 use tonic::codegen::http::{Request, Response};
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
-use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 
 use crate::context::PluginContext;
 use crate::net;
+use builtin::{mirror_health, reflection};
+use decode_errors::DecodeErrorsAreInvalidArgument;
 use voicehost_plugin_api::abi::{ErrorKind, HealthReport, HealthStatus, PluginError};
 use voicehost_plugin_api::panic_message;
+
+mod builtin;
+mod decode_errors;
 
 /// Largest request message a service decodes (tonic's default, stated here so plugins
 /// that set their own limit use the same figure).
@@ -63,56 +66,6 @@ impl Services {
         self.names.push(S::NAME);
         self.routes.add_service(DecodeErrorsAreInvalidArgument(svc));
         self
-    }
-}
-
-/// A request a service cannot decode (e.g. a `string` field that is not UTF-8) is the
-/// client's mistake: tonic reports it as INTERNAL; this reports INVALID_ARGUMENT instead,
-/// with tonic's message naming the field. (Unary calls and the first message of a stream;
-/// a later bad stream message ends the stream with tonic's code.)
-#[derive(Debug, Clone)]
-struct DecodeErrorsAreInvalidArgument<S>(S);
-
-impl<S: NamedService> NamedService for DecodeErrorsAreInvalidArgument<S> {
-    const NAME: &'static str = S::NAME;
-}
-
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-impl<S> Service<Request<Body>> for DecodeErrorsAreInvalidArgument<S>
-where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Response<Body>, Infallible>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let call = self.0.call(req);
-        Box::pin(async move {
-            let mut resp = call.await?;
-            let headers = resp.headers_mut();
-            let internal = headers.get("grpc-status").is_some_and(|v| v == "13");
-            let decode = headers
-                .get("grpc-message")
-                .and_then(|m| m.to_str().ok())
-                .is_some_and(|m| m.starts_with("failed%20to%20decode"));
-            if internal && decode {
-                headers.insert(
-                    "grpc-status",
-                    tonic::codegen::http::HeaderValue::from_static("3"),
-                );
-            }
-            Ok(resp)
-        })
     }
 }
 
@@ -343,43 +296,6 @@ fn run_server<F>(
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
-}
-
-/// Reflection over the health descriptors, the plugin's sets, advertising `names` only.
-fn reflection(
-    sets: &[&'static [u8]],
-    names: &[&'static str],
-) -> tonic_reflection::server::Builder<'static> {
-    let mut builder = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    for set in sets {
-        builder = builder.register_encoded_file_descriptor_set(set);
-    }
-    for name in names {
-        builder = builder.with_service_name(*name);
-    }
-    builder
-}
-
-/// Copies the plugin's health into the `grpc.health.v1` reporter, in order.
-async fn mirror_health(
-    reporter: HealthReporter,
-    names: Vec<&'static str>,
-    mut status_rx: watch::Receiver<HealthStatus>,
-) {
-    loop {
-        let status = match *status_rx.borrow_and_update() {
-            HealthStatus::Serving => ServingStatus::Serving,
-            _ => ServingStatus::NotServing,
-        };
-        reporter.set_service_status("", status).await;
-        for name in &names {
-            reporter.set_service_status(*name, status).await;
-        }
-        if status_rx.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// A running gRPC server on its own thread and tokio runtime.

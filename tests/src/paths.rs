@@ -1,0 +1,40 @@
+//! Where the tests find things: the workspace root, the workspace-built binary and plugin
+//! libraries in the target directory, and the fetched models.
+
+use std::path::{Path, PathBuf};
+
+/// `target/debug` (or whichever profile built the tests).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// Path of a workspace-built artefact, with a clear failure if it is missing.
+pub fn artefact(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        path.display()
+    );
+    path
+}
+
+/// The workspace root (the directory holding `models/` and `config/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A file under the workspace's `models/`, with a clear failure if it was not fetched.
+pub fn model(relative: &str) -> PathBuf {
+    let path = workspace_root().join("models").join(relative);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `voicehost models fetch` (the README's set-up commands do)",
+        path.display()
+    );
+    path
+}
