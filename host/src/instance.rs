@@ -14,7 +14,7 @@ use voicehost_plugin_api::HealthStatus;
 use crate::applog::{self, AppEvent};
 use crate::config::PluginSlot;
 use crate::plugin::{PluginInstance, PluginLibrary, StartEnv};
-use crate::worker::{LibInfo, WorkerMsg, WorkerSpec, level_from_name, status_from_name};
+use crate::worker::{LibInfo, Refusal, WorkerMsg, WorkerSpec};
 
 /// Health as the plugin itself reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,34 +119,38 @@ fn worker_command(args: &[&str]) -> Result<Command, String> {
 
 /// Loads and verifies a library in a short-lived worker, keeping plugin code out of the
 /// host: its info, or why it was refused.
-pub async fn check_in_worker(library: &Path, service: &str) -> Result<LibInfo, String> {
+pub async fn check_in_worker(library: &Path, service: &str) -> Result<LibInfo, Refusal> {
     let library_arg = library.to_string_lossy().into_owned();
-    let mut cmd = worker_command(&["--check", &library_arg, "--service", service])?;
+    let mut cmd =
+        worker_command(&["--check", &library_arg, "--service", service]).map_err(Refusal::other)?;
     cmd.stdin(Stdio::null());
     let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
         .await
-        .map_err(|_| format!("checking {} took over 30 s", library.display()))?
-        .map_err(|e| format!("cannot run the worker: {e}"))?;
+        .map_err(|_| Refusal::other(format!("checking {} took over 30 s", library.display())))?
+        .map_err(|e| Refusal::other(format!("cannot run the worker: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
     for line in text.lines() {
         match serde_json::from_str::<WorkerMsg>(line) {
             Ok(WorkerMsg::Info(info)) => return Ok(info),
-            Ok(WorkerMsg::LoadFailed { error }) => return Err(error),
+            Ok(WorkerMsg::LoadFailed(refusal)) => return Err(refusal),
             _ => {}
         }
     }
-    Err(format!(
+    Err(Refusal::other(format!(
         "the worker checking {} ended without an answer ({})",
         library.display(),
         out.status
-    ))
+    )))
 }
 
 /// [`check_in_worker`] for code without a runtime (`voicehost validate`, config loading).
-pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo, String> {
+pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo, Refusal> {
     use std::io::Read;
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the voicehost executable for the worker: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        Refusal::other(format!(
+            "cannot find the voicehost executable for the worker: {e}"
+        ))
+    })?;
     let mut child = std::process::Command::new(exe)
         .arg("worker")
         .arg("--check")
@@ -156,7 +160,7 @@ pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("cannot run the worker: {e}"))?;
+        .map_err(|e| Refusal::other(format!("cannot run the worker: {e}")))?;
     let mut stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -175,7 +179,10 @@ pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo
             Ok(None) | Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("checking {} took over 30 s", library.display()));
+                return Err(Refusal::other(format!(
+                    "checking {} took over 30 s",
+                    library.display()
+                )));
             }
         }
     };
@@ -183,14 +190,14 @@ pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo
     for line in text.lines() {
         match serde_json::from_str::<WorkerMsg>(line) {
             Ok(WorkerMsg::Info(info)) => return Ok(info),
-            Ok(WorkerMsg::LoadFailed { error }) => return Err(error),
+            Ok(WorkerMsg::LoadFailed(refusal)) => return Err(refusal),
             _ => {}
         }
     }
-    Err(format!(
+    Err(Refusal::other(format!(
         "the worker checking {} ended without an answer ({status})",
         library.display()
-    ))
+    )))
 }
 
 impl WorkerProc {
@@ -362,7 +369,8 @@ async fn read_worker(
                     let _ = tx.send(Outcome::Started);
                 }
             }
-            WorkerMsg::LoadFailed { error } | WorkerMsg::StartFailed { error } => {
+            WorkerMsg::LoadFailed(Refusal { message: error, .. })
+            | WorkerMsg::StartFailed { error } => {
                 if let Some(tx) = outcome_tx.take() {
                     let _ = tx.send(Outcome::Failed(error));
                 }
@@ -370,7 +378,7 @@ async fn read_worker(
             WorkerMsg::Health { status, detail } => {
                 if let Ok(mut h) = health.lock() {
                     *h = Health {
-                        status: status_from_name(&status),
+                        status: status.into(),
                         detail,
                     };
                 }
@@ -388,7 +396,7 @@ async fn read_worker(
                 applog::submit(AppEvent {
                     ts_unix_us: applog::now_us(),
                     svc,
-                    level: level_from_name(&level),
+                    level: level.into(),
                     event,
                     fields,
                 });

@@ -21,7 +21,7 @@ use voicehost_plugin_api::abi::{LogLevel, LogRecord, LogSink};
 use voicehost_plugin_api::schema::{ConfigKey, KeyKind};
 
 use crate::config::{Isolation, PluginSlot};
-use crate::plugin::{PluginLibrary, StartEnv};
+use crate::plugin::{LoadError, PluginLibrary, StartEnv};
 use crate::service::Service;
 
 /// What the host tells a worker to run.
@@ -111,24 +111,22 @@ impl KeySpec {
     }
 }
 
-/// One line a worker writes on stdout.
+/// One line a worker writes on stdout (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum WorkerMsg {
     Info(LibInfo),
-    LoadFailed {
-        error: String,
-    },
+    LoadFailed(Refusal),
     Started,
     StartFailed {
         error: String,
     },
     Health {
-        status: String,
+        status: Health,
         detail: String,
     },
     Log {
-        level: String,
+        level: Level,
         svc: String,
         message: String,
         fields: Vec<(String, String)>,
@@ -138,41 +136,102 @@ pub enum WorkerMsg {
     },
 }
 
-pub fn status_name(status: HealthStatus) -> &'static str {
-    match status {
-        HealthStatus::Starting => "starting",
-        HealthStatus::Serving => "serving",
-        HealthStatus::NotServing => "not_serving",
-        HealthStatus::Stopped => "stopped",
+/// Why a worker could not load or verify a library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The loader's whole message, naming the file.
+    pub message: String,
+    /// Why, without the file (for output that names it already).
+    pub reason: String,
+}
+
+impl Refusal {
+    /// Not the loader's refusal: the worker could not run or answer (`message` = `reason`).
+    pub fn other(message: String) -> Refusal {
+        Refusal {
+            reason: message.clone(),
+            message,
+        }
+    }
+
+    fn of(error: &LoadError) -> Refusal {
+        Refusal {
+            message: error.to_string(),
+            reason: error.reason(),
+        }
     }
 }
 
-pub fn status_from_name(name: &str) -> HealthStatus {
-    match name {
-        "serving" => HealthStatus::Serving,
-        "starting" => HealthStatus::Starting,
-        "stopped" => HealthStatus::Stopped,
-        _ => HealthStatus::NotServing,
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
-pub fn level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Trace => "trace",
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
+/// A plugin's health as a worker reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Starting,
+    Serving,
+    NotServing,
+    Stopped,
+}
+
+impl From<HealthStatus> for Health {
+    fn from(s: HealthStatus) -> Health {
+        match s {
+            HealthStatus::Starting => Health::Starting,
+            HealthStatus::Serving => Health::Serving,
+            HealthStatus::NotServing => Health::NotServing,
+            HealthStatus::Stopped => Health::Stopped,
+        }
     }
 }
 
-pub fn level_from_name(name: &str) -> LogLevel {
-    match name {
-        "trace" => LogLevel::Trace,
-        "debug" => LogLevel::Debug,
-        "warn" => LogLevel::Warn,
-        "error" => LogLevel::Error,
-        _ => LogLevel::Info,
+impl From<Health> for HealthStatus {
+    fn from(h: Health) -> HealthStatus {
+        match h {
+            Health::Starting => HealthStatus::Starting,
+            Health::Serving => HealthStatus::Serving,
+            Health::NotServing => HealthStatus::NotServing,
+            Health::Stopped => HealthStatus::Stopped,
+        }
+    }
+}
+
+/// A log record's level as a worker reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl From<LogLevel> for Level {
+    fn from(l: LogLevel) -> Level {
+        match l {
+            LogLevel::Trace => Level::Trace,
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Error => Level::Error,
+        }
+    }
+}
+
+impl From<Level> for LogLevel {
+    fn from(l: Level) -> LogLevel {
+        match l {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        }
     }
 }
 
@@ -192,7 +251,7 @@ fn emit(msg: &WorkerMsg) {
 extern "C" fn worker_log(record: LogRecord<'_>) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         emit(&WorkerMsg::Log {
-            level: level_name(record.level).to_owned(),
+            level: record.level.into(),
             svc: record.service.to_string(),
             message: record.message.to_string(),
             fields: record
@@ -215,9 +274,9 @@ fn die_with_parent() {
     }
 }
 
-fn load(library: &Path, service: &str) -> Result<PluginLibrary, String> {
-    let lib = PluginLibrary::load(library).map_err(|e| e.to_string())?;
-    lib.check_kind(service).map_err(|e| e.to_string())?;
+fn load(library: &Path, service: &str) -> Result<PluginLibrary, Refusal> {
+    let lib = PluginLibrary::load(library).map_err(|e| Refusal::of(&e))?;
+    lib.check_kind(service).map_err(|e| Refusal::of(&e))?;
     Ok(lib)
 }
 
@@ -230,8 +289,8 @@ pub fn check(library: &Path, service: &str) -> ExitCode {
             emit(&WorkerMsg::Info(LibInfo::of(&lib)));
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            emit(&WorkerMsg::LoadFailed { error });
+        Err(refusal) => {
+            emit(&WorkerMsg::LoadFailed(refusal));
             ExitCode::FAILURE
         }
     }
@@ -275,8 +334,8 @@ pub fn run() -> ExitCode {
     };
     let lib = match load(&spec.library, spec.service.name()) {
         Ok(lib) => lib,
-        Err(error) => {
-            emit(&WorkerMsg::LoadFailed { error });
+        Err(refusal) => {
+            emit(&WorkerMsg::LoadFailed(refusal));
             return ExitCode::FAILURE;
         }
     };
@@ -318,7 +377,7 @@ pub fn run() -> ExitCode {
     let mut last = report(&instance);
     if let Some((status, detail)) = &last {
         emit(&WorkerMsg::Health {
-            status: status_name(*status).to_owned(),
+            status: (*status).into(),
             detail: detail.clone(),
         });
     }
@@ -334,7 +393,7 @@ pub fn run() -> ExitCode {
             let now = (report.status, report.detail.to_string());
             if last.as_ref() != Some(&now) {
                 emit(&WorkerMsg::Health {
-                    status: status_name(now.0).to_owned(),
+                    status: now.0.into(),
                     detail: now.1.clone(),
                 });
                 if now.0 == HealthStatus::Stopped {

@@ -54,7 +54,8 @@ impl Config {
                 Err(why) => errors.push(self.error(
                     slot.library_line,
                     format!("[{}] library", slot.service),
-                    format!("{} cannot be loaded: {why}", slot.library.display()),
+                    // The loader's message names the file and says what to do.
+                    why.message,
                 )),
             }
         }

@@ -68,12 +68,9 @@ pub async fn verify(
             })?;
             let info = check_in_worker(path, slot.service.name())
                 .await
-                .map_err(|reason| ServiceError::Refused {
+                .map_err(|refusal| ServiceError::Refused {
                     path: path.display().to_string(),
-                    reason: reason
-                        .strip_prefix(&format!("refusing plugin {}: ", path.display()))
-                        .unwrap_or(&reason)
-                        .to_owned(),
+                    reason: refusal.reason,
                 })?;
             Ok((None, info))
         }
