@@ -131,27 +131,27 @@ pub const SECTIONS: &[SectionDef] = &[
         ],
     },
     SectionDef {
-        name: "logger",
+        name: Service::Logger.name(),
         plugin: Some(Service::Logger),
         keys: &[],
     },
     SectionDef {
-        name: "kwd",
+        name: Service::Kwd.name(),
         plugin: Some(Service::Kwd),
         keys: &[],
     },
     SectionDef {
-        name: "stt",
+        name: Service::Stt.name(),
         plugin: Some(Service::Stt),
         keys: &[],
     },
     SectionDef {
-        name: "llm",
+        name: Service::Llm.name(),
         plugin: Some(Service::Llm),
         keys: &[],
     },
     SectionDef {
-        name: "tts",
+        name: Service::Tts.name(),
         plugin: Some(Service::Tts),
         keys: &[],
     },
