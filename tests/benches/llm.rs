@@ -75,7 +75,6 @@ fn ours() -> (Vec<Run>, Vec<Run>) {
         ollama_url: String::new(),
         ollama_model: String::new(),
         keep_alive_s: 0,
-        logger: String::new(),
         max_dialogs: 1,
     };
     let (jobs, _) = start_engine(&settings, &modelfile).unwrap();

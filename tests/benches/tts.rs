@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use voicehost_plugin_runtime::PluginConfig;
-use voicehost_plugin_tts::{KokoroTts, SAMPLE_RATE, Settings};
+use voicehost_plugin_tts::{KEYS, KokoroTts, SAMPLE_RATE, Settings};
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::common::v1::TextChunk;
 use voicehost_proto::tts::v1::PlaybackEventKind;
@@ -118,7 +118,8 @@ fn ours() -> (f64, f64, f64) {
         .map(|(k, v)| (k.to_owned(), v.display().to_string()))
         .into_iter()
         .chain([("threads".to_owned(), "2".to_owned())]),
-    );
+    )
+    .with_keys(KEYS.to_vec());
     let settings = Settings::from_config(&config).unwrap();
     let mut synth = KokoroTts::load(&settings).unwrap();
     synth.synthesize(CLAUSE, "af_heart").unwrap(); // warm-up

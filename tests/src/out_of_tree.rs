@@ -2,7 +2,7 @@
 //! projects of their own): building them into the workspace's target directory and listing
 //! the packages they compile.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{target_dir, workspace_root};
@@ -16,6 +16,12 @@ use crate::{target_dir, workspace_root};
 /// reused instead of compiled again; only the project's own crates are linted by nobody
 /// (the workspace's clippy wrapper is not passed on).
 pub fn build_out_of_tree(project: &str, library: &str, locked: bool) -> PathBuf {
+    build_project(&workspace_root().join(project), library, locked)
+}
+
+/// [`build_out_of_tree`] for a project anywhere (`dir` holds its Cargo.toml).
+pub fn build_project(dir: &Path, library: &str, locked: bool) -> PathBuf {
+    let project = dir.display();
     let target = target_dir().parent().unwrap().to_owned();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
@@ -33,7 +39,7 @@ pub fn build_out_of_tree(project: &str, library: &str, locked: bool) -> PathBuf 
     }
     let out = build
         .arg("--manifest-path")
-        .arg(workspace_root().join(project).join("Cargo.toml"))
+        .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CLIPPY_ARGS")

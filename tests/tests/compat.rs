@@ -15,7 +15,7 @@ use serde_json::Value;
 use voicehost::plugin::PluginLibrary;
 use voicehost_plugin_api::ABI_VERSION;
 use voicehost_plugin_api::abi::PLUGIN_API_VERSION;
-use voicehost_tests::{Setup, artefact, build_out_of_tree};
+use voicehost_tests::{Setup, artefact, build_out_of_tree, build_project, workspace_root};
 
 /// Builds `plugins/fixtures/abi-1.0` once per test run; returns its plugin library.
 fn abi_1_0_plugin() -> &'static Path {
@@ -261,4 +261,76 @@ fn usage_errors_exit_2() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
+}
+
+/// The last commit of voicehost-plugin-api 0.1.1, the release before the crate was split
+/// into the ABI crate, the runtime and the SDKs.
+const RELEASE_0_1_1: &str = "976df5fb7d";
+
+/// A plugin built on voicehost-plugin-api 0.1.1 — the espeak example exactly as that
+/// release had it (from git; only its package name is changed, so that its library does
+/// not replace today's example in the shared target directory) — still loads in this host,
+/// declares no config keys, and gets only slot and `x_` keys.
+#[test]
+fn a_plugin_built_on_plugin_api_0_1_1_still_loads() {
+    let root = workspace_root();
+    let git = |args: &[&str]| Command::new("git").current_dir(&root).args(args).output();
+    let has_release = git(&["cat-file", "-e", &format!("{RELEASE_0_1_1}^{{commit}}")])
+        .is_ok_and(|o| o.status.success());
+    if !has_release {
+        // A shallow clone: the release is not there to build.
+        eprintln!("SKIPPED: commit {RELEASE_0_1_1} (plugin-api 0.1.1) is not in this clone");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archive = git(&["archive", "--format=tar", RELEASE_0_1_1]).unwrap();
+    assert!(archive.status.success());
+    let mut untar = Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut untar.stdin.take().unwrap(), &archive.stdout).unwrap();
+    assert!(untar.wait().unwrap().success());
+    let example = dir.path().join("plugins/examples/tts-espeak");
+    let manifest = example.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("version = \"0.1.1\""), "{text}");
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "name = \"voicehost-tts-espeak\"",
+            "name = \"voicehost-tts-espeak-0-1-1\"",
+        ),
+    )
+    .unwrap();
+    let library = build_project(&example, "libvoicehost_tts_espeak_0_1_1.so", false);
+
+    let (code, text, json) = plugin_info(&library);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(json["loadable"], true, "{json}");
+    assert_eq!(json["plugin"]["plugin_api_version"], "0.1.1", "{json}");
+    assert!(json["plugin"]["config_keys"].is_null(), "{json}");
+    assert!(text.contains("none declared"), "{text}");
+
+    // Its x_ keys reach it; a key it cannot have declared is refused, saying why.
+    let mut setup = Setup::new();
+    setup.section(
+        "tts",
+        &[
+            ("library", library.to_str().unwrap()),
+            ("x_espeak_wpm", "150"),
+            ("speed", "1.0"),
+        ],
+    );
+    let (status, out) = setup.run_to_exit("validate", Duration::from_secs(30));
+    assert_eq!(status.code(), Some(64), "{out}");
+    assert!(
+        out.contains(
+            "[tts] speed: unknown key: voicehost-tts-espeak-0-1-1 declares no config keys"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("x_espeak_wpm"), "{out}");
 }

@@ -17,7 +17,7 @@ use voicehost_tts_sdk::Synthesizer;
 use voicehost_tts_sdk::voicehost_plugin_runtime::keys::Key;
 use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
 
-pub use config::{Device, Settings};
+pub use config::{Device, KEYS, Settings};
 pub use engine::{Kokoro, SAMPLE_RATE};
 pub use g2p::G2p;
 
