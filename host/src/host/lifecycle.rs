@@ -7,6 +7,7 @@ use voicehost_proto::loader::v1::ServiceState;
 
 use super::health::wait_serving;
 use super::{Host, ServiceError, Slot, SlotState, isolation_name, verify};
+use crate::applog;
 use crate::config::Isolation;
 use crate::instance::{Running, WorkerProc};
 use crate::service::Service;
@@ -65,9 +66,14 @@ impl Host {
                         .0
                         .ok_or_else(|| start_error("library not loaded".to_owned()))?,
                 };
-                let running = Running::start_in_process(&library, &slot.config, &self.env)
-                    .await
-                    .map_err(start_error)?;
+                let running = Running::start_in_process(
+                    &library,
+                    &slot.config,
+                    &self.env,
+                    applog::PLUGIN_LOG_SINK,
+                )
+                .await
+                .map_err(start_error)?;
                 state.info = Some(LibInfo::of(&library));
                 state.library = Some(library);
                 running
@@ -78,6 +84,7 @@ impl Host {
                     &path,
                     &self.env,
                     self.config.loader.stop_timeout,
+                    applog::PLUGIN_LOG_SINK,
                 )
                 .await
                 .map_err(start_error)?;

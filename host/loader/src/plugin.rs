@@ -16,7 +16,7 @@ use voicehost_plugin_api::abi::{
 use voicehost_plugin_api::schema::{CONFIG_SCHEMA_SYMBOL, ConfigSchema, SchemaExport};
 use voicehost_plugin_api::{ABI_VERSION, PluginError};
 
-use crate::config::PluginSlot;
+use crate::slot::PluginSlot;
 
 /// Why a library was refused.
 #[derive(Debug, thiserror::Error)]

@@ -20,9 +20,9 @@ use voicehost_plugin_api::HealthStatus;
 use voicehost_plugin_api::abi::{LogLevel, LogRecord, LogSink};
 use voicehost_plugin_api::schema::{ConfigKey, KeyKind};
 
-use crate::config::{Isolation, PluginSlot};
 use crate::plugin::{LoadError, PluginLibrary, StartEnv};
 use crate::service::Service;
+use crate::slot::{Isolation, PluginSlot};
 
 /// What the host tells a worker to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]

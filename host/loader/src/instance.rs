@@ -6,14 +6,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use abi_stable::std_types::{RSlice, RStr, Tuple2};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::oneshot;
 use voicehost_plugin_api::HealthStatus;
+use voicehost_plugin_api::abi::{LogLevel, LogRecord, LogSink};
 
-use crate::applog::{self, AppEvent};
-use crate::config::PluginSlot;
 use crate::plugin::{PluginInstance, PluginLibrary, StartEnv};
+use crate::slot::PluginSlot;
 use crate::worker::{LibInfo, Refusal, WorkerMsg, WorkerSpec};
 
 /// Health as the plugin itself reports it.
@@ -36,9 +37,10 @@ impl Running {
         library: &PluginLibrary,
         slot: &PluginSlot,
         env: &StartEnv,
+        log: LogSink,
     ) -> Result<Running, String> {
         let (lib, slot, env) = (library.clone(), slot.clone(), env.clone());
-        tokio::task::spawn_blocking(move || lib.start(&slot, &env, applog::PLUGIN_LOG_SINK))
+        tokio::task::spawn_blocking(move || lib.start(&slot, &env, log))
             .await
             .map_err(|e| e.to_string())?
             .map(Running::InProcess)
@@ -208,6 +210,7 @@ impl WorkerProc {
         library: &Path,
         env: &StartEnv,
         stop_timeout: Duration,
+        log: LogSink,
     ) -> Result<(WorkerProc, LibInfo), String> {
         let port = slot.port.to_string();
         let mut cmd = worker_command(&["--service", slot.service.name(), "--port", &port])?;
@@ -242,6 +245,7 @@ impl WorkerProc {
         let (outcome_tx, outcome_rx) = oneshot::channel();
         tokio::spawn(read_worker(
             stdout,
+            log,
             slot.service.name().to_owned(),
             Arc::clone(&health),
             info_tx,
@@ -335,6 +339,7 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 /// Turns the worker's stdout lines into health updates, log events and the start outcome.
 async fn read_worker(
     stdout: tokio::process::ChildStdout,
+    log: LogSink,
     service: String,
     health: Arc<Mutex<Health>>,
     info_tx: oneshot::Sender<LibInfo>,
@@ -348,13 +353,11 @@ async fn read_worker(
             Ok(msg) => msg,
             Err(_) => {
                 // A plugin that prints to stdout: keep the text, as a log line.
-                applog::submit(AppEvent {
-                    ts_unix_us: applog::now_us(),
-                    svc: service.clone(),
-                    level: voicehost_plugin_api::abi::LogLevel::Info,
-                    event: "stdout".to_owned(),
-                    fields: vec![("msg".to_owned(), line)],
-                });
+                let fields = [
+                    ("event".to_owned(), "stdout".to_owned()),
+                    ("msg".to_owned(), line),
+                ];
+                forward_log(log, &service, LogLevel::Info, "", &fields);
                 continue;
             }
         };
@@ -387,20 +390,8 @@ async fn read_worker(
                 level,
                 svc,
                 message,
-                mut fields,
-            } => {
-                let event = match fields.iter().position(|(k, _)| k == "event") {
-                    Some(i) => fields.remove(i).1,
-                    None => applog::event_name(&message, &mut fields),
-                };
-                applog::submit(AppEvent {
-                    ts_unix_us: applog::now_us(),
-                    svc,
-                    level: level.into(),
-                    event,
-                    fields,
-                });
-            }
+                fields,
+            } => forward_log(log, &svc, level.into(), &message, &fields),
             WorkerMsg::Stopped { error } => {
                 if let Some(error) = error {
                     tracing::warn!(service = %service, error = %error, "Worker stop reported an error");
@@ -414,4 +405,25 @@ async fn read_worker(
             detail: "the worker process ended".to_owned(),
         };
     }
+}
+
+/// Hands a worker's log record to the host's sink, as an in-process plugin's would arrive.
+fn forward_log(
+    log: LogSink,
+    svc: &str,
+    level: LogLevel,
+    message: &str,
+    fields: &[(String, String)],
+) {
+    let pairs: Vec<Tuple2<RStr<'_>, RStr<'_>>> = fields
+        .iter()
+        .map(|(k, v)| Tuple2(RStr::from(k.as_str()), RStr::from(v.as_str())))
+        .collect();
+    (log.0)(LogRecord {
+        level,
+        service: svc.into(),
+        target: "".into(),
+        message: message.into(),
+        fields: RSlice::from_slice(&pairs),
+    });
 }
