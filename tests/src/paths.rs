@@ -38,3 +38,20 @@ pub fn model(relative: &str) -> PathBuf {
     );
     path
 }
+
+/// `voicehost plugin info --json LIBRARY`: whether it exited 0, and its report.
+pub fn plugin_info_json(library: &Path) -> (bool, serde_json::Value) {
+    let out = std::process::Command::new(artefact("voicehost"))
+        .args(["plugin", "info", "--json"])
+        .arg(library)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "plugin info {} printed no JSON ({e}):\n{}",
+            library.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), json)
+}

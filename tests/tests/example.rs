@@ -15,8 +15,8 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use voicehost_tests::{
-    Setup, artefact, build_out_of_tree, channel, dependency_tree, free_port, service_info,
-    stt_keys, tts_keys, wait_app_events, words, workspace_root,
+    Setup, artefact, build_out_of_tree, channel, dependency_tree, free_port, plugin_info_json,
+    service_info, stt_keys, tts_keys, wait_app_events, words, workspace_root,
 };
 
 /// Packages that mean a sound card library (cpal → ALSA) or the AEC3 build (meson, abseil).
@@ -42,12 +42,7 @@ fn an_stt_plugin_without_aec_or_sound_card_builds_with_cargo_alone() {
         "libvoicehost_fixture_stt_no_aec.so",
         false,
     );
-    let info = Command::new(artefact("voicehost"))
-        .args(["plugin", "info", "--json"])
-        .arg(&library)
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let (_, json) = plugin_info_json(&library);
     assert_eq!(json["loadable"], true, "{json}");
     assert_eq!(json["plugin"]["kind"], "stt", "{json}");
     let features = json["plugin"]["features"].as_array().unwrap();
@@ -76,13 +71,8 @@ async fn the_example_is_built_out_of_tree_hot_swapped_in_and_heard() {
         false,
     );
     // `voicehost plugin info` says what it is and that this host can load it.
-    let info = Command::new(artefact("voicehost"))
-        .args(["plugin", "info", "--json"])
-        .arg(&library)
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-    assert!(info.status.success(), "{json}");
+    let (exit_ok, json) = plugin_info_json(&library);
+    assert!(exit_ok, "{json}");
     assert_eq!(json["loadable"], true, "{json}");
     let plugin = &json["plugin"];
     assert_eq!(plugin["name"], "voicehost-tts-espeak", "{json}");

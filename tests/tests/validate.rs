@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use voicehost_tests::{Setup, artefact, build_out_of_tree, workspace_root};
+use voicehost_tests::{Setup, artefact, build_out_of_tree, plugin_info_json, workspace_root};
 
 #[test]
 fn invalid_key_in_stt_exits_64_with_file_line_key() {
@@ -109,12 +109,7 @@ fn the_shipped_config_documents_every_key_the_plugins_declare() {
         ("llm", "libvoicehost_plugin_llm.so"),
         ("tts", "libvoicehost_plugin_tts.so"),
     ] {
-        let out = Command::new(artefact("voicehost"))
-            .args(["plugin", "info", "--json"])
-            .arg(artefact(library))
-            .output()
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (_, json) = plugin_info_json(&artefact(library));
         let keys = json["plugin"]["config_keys"]
             .as_array()
             .unwrap_or_else(|| panic!("{library} declares its keys: {json}"));

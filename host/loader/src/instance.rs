@@ -103,10 +103,36 @@ enum Outcome {
     Failed(String),
 }
 
+/// The executable a worker runs: this one (`voicehost worker …`).
+fn voicehost_exe() -> Result<PathBuf, String> {
+    std::env::current_exe()
+        .map_err(|e| format!("cannot find the voicehost executable for the worker: {e}"))
+}
+
+/// How long checking a library in a worker may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a checking worker answered on `stdout` before it exited with `status`.
+fn check_answer(
+    stdout: &[u8],
+    library: &Path,
+    status: std::process::ExitStatus,
+) -> Result<LibInfo, Refusal> {
+    for line in String::from_utf8_lossy(stdout).lines() {
+        match serde_json::from_str::<WorkerMsg>(line) {
+            Ok(WorkerMsg::Info(info)) => return Ok(info),
+            Ok(WorkerMsg::LoadFailed(refusal)) => return Err(refusal),
+            _ => {}
+        }
+    }
+    Err(Refusal::other(format!(
+        "the worker checking {} ended without an answer ({status})",
+        library.display()
+    )))
+}
+
 fn worker_command(args: &[&str]) -> Result<Command, String> {
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the voicehost executable for the worker: {e}"))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(voicehost_exe()?);
     cmd.arg("worker")
         .args(args)
         .stdin(Stdio::piped())
@@ -126,34 +152,17 @@ pub async fn check_in_worker(library: &Path, service: &str) -> Result<LibInfo, R
     let mut cmd =
         worker_command(&["--check", &library_arg, "--service", service]).map_err(Refusal::other)?;
     cmd.stdin(Stdio::null());
-    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+    let out = tokio::time::timeout(CHECK_TIMEOUT, cmd.output())
         .await
         .map_err(|_| Refusal::other(format!("checking {} took over 30 s", library.display())))?
         .map_err(|e| Refusal::other(format!("cannot run the worker: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in text.lines() {
-        match serde_json::from_str::<WorkerMsg>(line) {
-            Ok(WorkerMsg::Info(info)) => return Ok(info),
-            Ok(WorkerMsg::LoadFailed(refusal)) => return Err(refusal),
-            _ => {}
-        }
-    }
-    Err(Refusal::other(format!(
-        "the worker checking {} ended without an answer ({})",
-        library.display(),
-        out.status
-    )))
+    check_answer(&out.stdout, library, out.status)
 }
 
 /// [`check_in_worker`] for code without a runtime (`voicehost validate`, config loading).
 pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo, Refusal> {
     use std::io::Read;
-    let exe = std::env::current_exe().map_err(|e| {
-        Refusal::other(format!(
-            "cannot find the voicehost executable for the worker: {e}"
-        ))
-    })?;
-    let mut child = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(voicehost_exe().map_err(Refusal::other)?)
         .arg("worker")
         .arg("--check")
         .arg(library)
@@ -165,13 +174,13 @@ pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo
         .map_err(|e| Refusal::other(format!("cannot run the worker: {e}")))?;
     let mut stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         if let Some(out) = stdout.as_mut() {
-            let _ = out.read_to_string(&mut text);
+            let _ = out.read_to_end(&mut bytes);
         }
-        text
+        bytes
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + CHECK_TIMEOUT;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -188,18 +197,7 @@ pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo
             }
         }
     };
-    let text = reader.join().unwrap_or_default();
-    for line in text.lines() {
-        match serde_json::from_str::<WorkerMsg>(line) {
-            Ok(WorkerMsg::Info(info)) => return Ok(info),
-            Ok(WorkerMsg::LoadFailed(refusal)) => return Err(refusal),
-            _ => {}
-        }
-    }
-    Err(Refusal::other(format!(
-        "the worker checking {} ended without an answer ({status})",
-        library.display()
-    )))
+    check_answer(&reader.join().unwrap_or_default(), library, status)
 }
 
 impl WorkerProc {
