@@ -150,10 +150,13 @@ async fn speak_stream_plays_while_the_reply_streams() {
     let mut first_audio = None;
     while let Some(e) = tokio::time::timeout(Duration::from_secs(60), events.next())
         .await
-        .unwrap()
+        .unwrap_or_else(|_| panic!("no playback event within 60 s; so far {kinds:?}"))
     {
         let e = e.unwrap();
-        assert_eq!(e.utterance_id, resp.utterance_id);
+        assert_eq!(
+            e.utterance_id, resp.utterance_id,
+            "an event of another utterance: {e:?}; so far {kinds:?}"
+        );
         let kind = e.kind();
         if kind == PlaybackEventKind::Started {
             first_audio = Some(first_sent.elapsed());

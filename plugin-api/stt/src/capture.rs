@@ -162,10 +162,10 @@ impl State {
     /// One 10 ms frame of input: the simulated echo mixed in, the echo cancelled against
     /// the far end that goes with it, then sent to the frame stream and kept for the VAD.
     fn on_frame(&mut self, mut frame: Vec<f32>) {
-        if let Some(echo) = &self.shared.echo {
-            echo.mix_into(&mut frame);
-        }
         let render = self.shared.pop_render();
+        if let Some(echo) = &self.shared.echo {
+            echo.mix_into(&mut frame, &render);
+        }
         if let Some(ec) = &self.aec {
             ec.render(&render);
             ec.capture(&mut frame);

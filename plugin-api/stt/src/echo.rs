@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `input_echo = GAIN@DELAY_MS`, e.g. `0.5@120`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,47 +33,35 @@ impl std::str::FromStr for EchoPath {
     }
 }
 
-/// The delay line between the render reference (producer) and capture (consumer).
+/// The echo path on the capture clock: each captured frame gets the far end that went
+/// with the frame `delay` earlier, scaled by `gain`. Clocking it by capture (not by when
+/// the render reference arrives) keeps the delay constant across gaps in playback and
+/// bursts of the reference, as a loudspeaker and microphone in one room do.
 #[derive(Debug)]
 pub struct EchoLine {
-    path: EchoPath,
-    rate: u32,
-    state: Mutex<(VecDeque<f32>, Option<Instant>)>,
+    gain: f32,
+    /// The far end in flight: `delay` of it, oldest first.
+    line: Mutex<VecDeque<f32>>,
 }
 
 impl EchoLine {
     pub fn new(path: EchoPath, rate: u32) -> EchoLine {
+        let n = path.delay.as_micros() as usize * rate as usize / 1_000_000;
         EchoLine {
-            path,
-            rate,
-            state: Mutex::new((VecDeque::new(), None)),
+            gain: path.gain,
+            line: Mutex::new(std::iter::repeat_n(0.0, n).collect()),
         }
     }
 
-    /// Played audio (mono, at the capture rate) as it leaves the speaker.
-    pub fn played(&self, samples: &[f32]) {
-        let Ok(mut state) = self.state.lock() else {
+    /// Adds the echo due now to one captured frame; `far` is the far end (what played)
+    /// that goes with this frame, as long as the frame.
+    pub fn mix_into(&self, frame: &mut [f32], far: &[f32]) {
+        let Ok(mut line) = self.line.lock() else {
             return;
         };
-        let (queue, last) = &mut *state;
-        // After a pause the sound needs `delay` to reach the microphone again; during
-        // playback the line keeps its length (capture drains it at the same pace).
-        let resumed = last.is_none_or(|t| t.elapsed() > Duration::from_millis(200));
-        if queue.is_empty() && resumed {
-            let n = self.path.delay.as_micros() as usize * self.rate as usize / 1_000_000;
-            queue.extend(std::iter::repeat_n(0.0, n));
-        }
-        queue.extend(samples.iter().map(|s| s * self.path.gain));
-        *last = Some(Instant::now());
-    }
-
-    /// Adds the echo due now to one captured frame.
-    pub fn mix_into(&self, frame: &mut [f32]) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        let n = frame.len().min(state.0.len());
-        for (s, e) in frame.iter_mut().zip(state.0.drain(..n)) {
+        line.extend(far.iter().map(|s| s * self.gain));
+        let n = frame.len().min(line.len());
+        for (s, e) in frame.iter_mut().zip(line.drain(..n)) {
             *s = (*s + e).clamp(-1.0, 1.0);
         }
     }
@@ -97,20 +85,29 @@ mod tests {
     }
 
     #[test]
-    fn played_audio_comes_back_late_and_scaled() {
+    fn played_audio_comes_back_late_and_scaled_with_a_constant_delay() {
         let line = EchoLine::new("0.5@10".parse().unwrap(), 16_000);
-        line.played(&[1.0; 160]);
         let mut first = [0.0f32; 160];
-        line.mix_into(&mut first);
+        line.mix_into(&mut first, &[1.0; 160]);
         assert!(
             first.iter().all(|s| *s == 0.0),
             "the first 10 ms are the delay"
         );
         let mut second = [0.1f32; 160];
-        line.mix_into(&mut second);
+        line.mix_into(&mut second, &[0.0; 160]);
         assert!(second.iter().all(|s| (*s - 0.6).abs() < 1e-6));
-        let mut third = [0.0f32; 160];
-        line.mix_into(&mut third);
-        assert!(third.iter().all(|s| *s == 0.0), "nothing more was played");
+        // A gap in playback (silence as far end) keeps the delay: what plays after it
+        // comes back 10 ms later again.
+        for _ in 0..7 {
+            let mut gap = [0.0f32; 160];
+            line.mix_into(&mut gap, &[0.0; 160]);
+            assert!(gap.iter().all(|s| *s == 0.0));
+        }
+        let mut resumed = [0.0f32; 160];
+        line.mix_into(&mut resumed, &[0.4; 160]);
+        assert!(resumed.iter().all(|s| *s == 0.0), "still 10 ms late");
+        let mut after = [0.0f32; 160];
+        line.mix_into(&mut after, &[0.0; 160]);
+        assert!(after.iter().all(|s| (*s - 0.2).abs() < 1e-6));
     }
 }

@@ -11,10 +11,12 @@
 //! loud as the far end itself: an echo canceller that has not converged, or is not there,
 //! cannot let the assistant's voice through.
 //!
-//! A gap in playback (an underrun: the output played digital silence) moves the echo
-//! relative to the far end until the canceller has found it again; on a busy machine the
-//! assistant's own voice then leaked through at its old residual and interrupted it. So
-//! after such a gap the residual is measured again, as at the start of a stretch.
+//! A gap in playback (an underrun: the output played digital silence) may move the echo
+//! relative to the far end (the output's buffer refills in a burst) until the canceller has
+//! found it again. So after such a gap the residual is measured again, as at the start of a
+//! stretch, and meanwhile it is taken [`GAP_ALLOWANCE_DB`] above what was measured before
+//! the gap. Not as loud as the far end: the user who starts to talk just after an underrun
+//! (while they talk no window is a measurement) must still be able to interrupt.
 
 use std::collections::VecDeque;
 
@@ -39,6 +41,9 @@ const RESIDUAL_MEMORY: u64 = (5 * RATE as usize / WINDOW) as u64;
 const MIN_OBSERVATIONS: usize = 5;
 /// The residual gain while it is unknown: the echo as loud as the far end.
 const UNKNOWN_RESIDUAL_GAIN_DB: f32 = 0.0;
+/// After a gap in playback, until the residual is measured again: how far above the one
+/// measured before it the residual is taken to be.
+pub const GAP_ALLOWANCE_DB: f32 = 10.0;
 /// Capture frames of digital silence between sounds that make a gap in playback (50 ms):
 /// an underrun, not a pause in speech (synthesised pauses are quiet, not zero).
 const GAP_FRAMES: usize = 5;
@@ -125,6 +130,9 @@ pub struct EchoGuard {
     window: u64,
     /// (window, cancelled − far) of windows the VAD judged not to be speech.
     observations: VecDeque<(u64, f32)>,
+    /// (window, residual gain) measured before the last gap in playback, while the
+    /// residual is measured again.
+    before_gap: Option<(u64, f32)>,
     stretch: Option<Stretch>,
 }
 
@@ -134,6 +142,7 @@ impl EchoGuard {
             margin_db,
             window: 0,
             observations: VecDeque::new(),
+            before_gap: None,
             stretch: None,
         }
     }
@@ -141,7 +150,9 @@ impl EchoGuard {
     /// The residual gain (cancelled signal − far end) expected now, dB.
     pub fn residual_gain_db(&self) -> f32 {
         if self.observations.len() < MIN_OBSERVATIONS {
-            return UNKNOWN_RESIDUAL_GAIN_DB;
+            return self.before_gap.map_or(UNKNOWN_RESIDUAL_GAIN_DB, |(_, g)| {
+                (g + GAP_ALLOWANCE_DB).min(UNKNOWN_RESIDUAL_GAIN_DB)
+            });
         }
         self.observations
             .iter()
@@ -161,6 +172,11 @@ impl EchoGuard {
             .is_some_and(|(w, _)| now - w > RESIDUAL_MEMORY)
         {
             self.observations.pop_front();
+        }
+        if self.before_gap.is_some_and(|(w, _)| {
+            now - w > RESIDUAL_MEMORY || self.observations.len() >= MIN_OBSERVATIONS
+        }) {
+            self.before_gap = None;
         }
         let speech_db = level_db(window);
         let Some(far_db) = far_db else {
@@ -195,6 +211,9 @@ impl EchoGuard {
 
     /// Playback resumed after a gap: what was measured of the residual no longer holds.
     pub fn playback_resumed(&mut self) {
+        if self.observations.len() >= MIN_OBSERVATIONS {
+            self.before_gap = Some((self.window, self.residual_gain_db()));
+        }
         self.observations.clear();
         if let Some(s) = &mut self.stretch {
             // No measurement before the resumed echo has reached the microphone.
@@ -323,14 +342,29 @@ mod tests {
         }
         assert!((g.residual_gain_db() + 40.0).abs() < 0.01);
         g.playback_resumed();
-        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
-        // The echo leaking while the canceller finds it again does not pass for the user.
-        let leak = g.judge(&tone(-22.0, WINDOW), true, Some(-20.0));
+        assert!((g.residual_gain_db() + 40.0 - GAP_ALLOWANCE_DB).abs() < 0.01);
+        // The echo leaking while the canceller finds it again does not pass for the user…
+        let leak = g.judge(&tone(-45.0, WINDOW), true, Some(-20.0));
         assert!(!leak.voiced);
-        // And the windows right after the gap are no measurement.
-        for _ in 1..ECHO_SPAN_WINDOWS {
+        // … the user, who talks just after the gap, does.
+        assert!(g.judge(&tone(-25.0, WINDOW), true, Some(-20.0)).voiced);
+        // The windows right after the gap are no measurement.
+        for _ in 2..ECHO_SPAN_WINDOWS {
             g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
         }
+        assert!((g.residual_gain_db() + 30.0).abs() < 0.01);
+        // Measured again: what holds now.
+        for _ in 0..MIN_OBSERVATIONS {
+            g.judge(&tone(-55.0, WINDOW), false, Some(-20.0));
+        }
+        assert!((g.residual_gain_db() + 35.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_gap_before_anything_was_measured_leaves_the_residual_unknown() {
+        let mut g = EchoGuard::new(10.0);
+        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        g.playback_resumed();
         assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
     }
 

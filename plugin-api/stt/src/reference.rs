@@ -1,6 +1,6 @@
 //! The render reference: tts's `RenderReference` stream (what it plays), resampled to
 //! 10 ms frames at 16 kHz and queued for the capture thread, where it is the echo
-//! canceller's and the echo guard's far end; it also feeds the simulated echo path.
+//! canceller's and the echo guard's far end (and the simulated echo path's source).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,7 +15,7 @@ use super::capture::{FRAME, RATE};
 use super::shared::Shared;
 
 /// Queues tts's render reference for the capture thread (the echo canceller's far end and
-/// the echo guard's) and feeds the simulated echo path, if any; reconnects by itself.
+/// the echo guard's); reconnects by itself.
 pub fn render_reference(addr: String, shared: Arc<Shared>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -77,9 +77,6 @@ pub fn render_reference(addr: String, shared: Arc<Shared>) {
             pending.extend(r.process(&mono));
             while pending.len() >= FRAME {
                 let render: Vec<f32> = pending.drain(..FRAME).collect();
-                if let Some(echo) = &shared.echo {
-                    echo.played(&render);
-                }
                 shared.push_render(render);
             }
         }
