@@ -17,38 +17,26 @@ use voicehost_proto::loader::v1::{
 use crate::host::{Host, ServiceError};
 use crate::service::Service;
 
-impl From<ServiceError> for Status {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Unknown(_) | ServiceError::Disabled(_) => {
-                Status::invalid_argument(e.to_string())
-            }
-            ServiceError::Load(_) | ServiceError::Refused { .. } => {
-                Status::failed_precondition(e.to_string())
-            }
-            ServiceError::Busy(_) => Status::unavailable(e.to_string()),
-            ServiceError::Start { .. } | ServiceError::Health { .. } => {
-                Status::unavailable(e.to_string())
-            }
-        }
-    }
-}
-
 struct Admin {
     host: Arc<Host>,
     shutdown: watch::Sender<bool>,
 }
 
-/// Starts the admin API. `shutdown` is set to true by the `Shutdown` RPC.
-pub fn serve(host: Arc<Host>, shutdown: watch::Sender<bool>) -> Result<GrpcServer, PluginError> {
-    let config = host.config();
+/// Starts the admin API on `port` (`[loader] admin_port`) at the host's bind address.
+/// `shutdown` is set to true by the `Shutdown` RPC.
+pub fn serve(
+    host: Arc<Host>,
+    port: u16,
+    shutdown: watch::Sender<bool>,
+) -> Result<GrpcServer, PluginError> {
+    let settings = host.settings();
     let ctx = PluginContext::new(
         "loader",
         PluginConfig::default(),
-        &config.loader.bind_addr.to_string(),
-        config.loader.admin_port,
-        config.system.log_dir.clone(),
-        config.system.models_dir.clone(),
+        &settings.bind_addr.to_string(),
+        port,
+        settings.log_dir.clone(),
+        settings.models_dir.clone(),
     )?;
     GrpcServer::builder(&ctx)
         .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)

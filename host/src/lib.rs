@@ -3,25 +3,26 @@
 //! and stops them cleanly.
 //!
 //! `main.rs` only parses the command line; everything else lives here. Loading and
-//! verifying libraries, running them in process or in a worker, and the service set are
-//! the loader crate's (`voicehost-loader`), re-exported here at their old paths.
+//! verifying libraries, running them in process or in a worker, the service set, and the
+//! orchestration (the `Host` with its slots, startup phases, VRAM guard, supervisor and
+//! hot swap) are the loader crate's (`voicehost-loader`), re-exported here at their old
+//! paths; this crate builds the loader's settings from its config and adds the dialog,
+//! the admin API, the app log and the command line. `voicehost bench` is the bench crate's
+//! (`voicehost-bench`), which runs this crate's `Config` in process (`bench_host.rs`).
 
 pub mod admin;
 pub mod applog;
-pub mod bench;
+mod bench_host;
 pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod dialog;
-pub mod gpu;
-pub mod host;
-pub mod phases;
 pub mod plugin_info;
 pub mod run;
-pub mod supervisor;
-pub mod swap;
 
-pub use voicehost_loader::{elf, instance, plugin, service, worker};
+pub use voicehost_loader::{
+    elf, gpu, host, instance, phases, plugin, service, supervisor, swap, worker,
+};
 
 /// Exit code for an invalid config file (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;

@@ -11,7 +11,7 @@ use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
 use crate::admin;
 use crate::applog;
 use crate::config::Config;
-use crate::dialog::DialogManager;
+use crate::dialog::{self, DialogManager};
 use crate::gpu;
 use crate::host::{Host, ServiceError};
 use crate::phases;
@@ -52,14 +52,21 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
     })?;
 
     reset_spoken_wav(&config);
-    let host = Arc::new(Host::new(config));
+    let settings = config.loader_settings();
+    let admin_port = config.loader.admin_port;
+    let Config {
+        dialog: dialog_cfg,
+        plugins,
+        ..
+    } = config;
+    let host = Arc::new(Host::new(settings, plugins, applog::PLUGIN_LOG_SINK));
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     let mut signals = Signals::new().map_err(RunError::Signal)?;
 
     let probe = gpu::probe_from_env();
     let result = async {
         host.verify_all().await?;
-        let admin = admin::serve(host.clone(), shutdown_tx.clone())
+        let admin = admin::serve(host.clone(), admin_port, shutdown_tx.clone())
             .map_err(|e| RunError::Admin(e.message.to_string()))?;
         let logger_ready = || {
             if let Ok(channel) = host.channel(Service::Logger)
@@ -80,11 +87,19 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
         }
         let supervisor = supervisor::spawn(host.clone());
         let watcher = swap::watch(host.clone());
-        let dialogs = DialogManager::spawn(host.clone()).await;
-        phases::warmup(&host).await;
+        let greeting = dialog_cfg.warmup_greeting.clone();
+        let followup = dialog_cfg.followup;
+        let dialogs = DialogManager::spawn(host.clone(), dialog_cfg).await;
+        dialog::warmup(&host, &greeting).await;
         tracing::info!(event = "host_ready", services = %service::join(&host.enabled(), ","), "All services serving");
-        let script = script
-            .map(|input| tokio::spawn(play_script(host.clone(), input, shutdown_tx.clone())));
+        let script = script.map(|input| {
+            tokio::spawn(play_script(
+                host.clone(),
+                input,
+                followup,
+                shutdown_tx.clone(),
+            ))
+        });
         tokio::select! {
             () = signals.recv() => tracing::info!(event = "signal_received", "Shutting down"),
             _ = shutdown_rx.wait_for(|stop| *stop) => {}
@@ -145,8 +160,13 @@ fn reset_spoken_wav(config: &Config) {
 }
 
 /// `--input`: switches stt's capture to `input` once the assistant is ready, and shuts the
-/// host down when a finite input has played and no dialog ran for the follow-up window.
-async fn play_script(host: Arc<Host>, input: String, shutdown: watch::Sender<bool>) {
+/// host down when a finite input has played and no dialog ran for the `followup` window.
+async fn play_script(
+    host: Arc<Host>,
+    input: String,
+    followup: Duration,
+    shutdown: watch::Sender<bool>,
+) {
     use voicehost_proto::stt::v1::SetInputRequest;
     use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 
@@ -177,7 +197,7 @@ async fn play_script(host: Arc<Host>, input: String, shutdown: watch::Sender<boo
         return; // a device or a looped file: runs until stopped
     }
     tokio::time::sleep(duration).await;
-    let quiet_for = host.config().dialog.followup + Duration::from_secs(1);
+    let quiet_for = followup + Duration::from_secs(1);
     let mut quiet_since = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -1,5 +1,5 @@
 //! The voicehost plugin loader: what it takes to get a plugin library running and to keep
-//! talking to it.
+//! it running.
 //!
 //! - [`service`]: the service set (logger, tts, llm, stt, kwd) with phase, port and upstream;
 //!   [`slot`]: one slot's settings (library, port, isolation, section);
@@ -10,12 +10,25 @@
 //! - [`instance`]: a running plugin, in process or in a worker, with its health; checking a
 //!   library in a short-lived worker.
 //!
-//! The orchestration — the `Host` with its slots, startup phases, supervisor and hot swap —
-//! is in the `voicehost` crate, which owns the configuration it is built from.
+//! The orchestration is here too, built from plain [`settings`] (the `voicehost` crate's
+//! config fills them in from the file):
+//!
+//! - [`host`]: the `Host` with its slots: verify, start, health gate, stop, what the admin
+//!   API shows;
+//! - [`phases`]: startup in phases with rollback and retries, guarded by the VRAM checks of
+//!   [`gpu`];
+//! - [`supervisor`]: the health watcher and restarts with backoff;
+//! - [`swap`]: hot swap of a plugin library, by request or when its file changes.
 
 pub mod elf;
+pub mod gpu;
+pub mod host;
 pub mod instance;
+pub mod phases;
 pub mod plugin;
 pub mod service;
+pub mod settings;
 pub mod slot;
+pub mod supervisor;
+pub mod swap;
 pub mod worker;

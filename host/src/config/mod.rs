@@ -21,19 +21,7 @@ use crate::service::Service;
 
 pub use errors::{ConfigError, ConfigErrors};
 pub use files::{crate_name_of, default_plugin_dir};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GpuMode {
-    Auto,
-    Required,
-    Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartupMode {
-    PhasedParallel,
-    Sequential,
-}
+pub use voicehost_loader::settings::{GpuMode, LoaderSettings, StartupMode};
 
 #[derive(Debug, Clone)]
 pub struct SystemConfig {
@@ -163,6 +151,25 @@ impl Config {
     /// The slot of `service`.
     pub fn plugin(&self, service: Service) -> Option<&PluginSlot> {
         self.plugins.iter().find(|p| p.service == service)
+    }
+
+    /// What the loader's `Host` reads of `[loader]` and `[system]`.
+    pub fn loader_settings(&self) -> LoaderSettings {
+        LoaderSettings {
+            startup_mode: self.loader.startup_mode,
+            parallel_phase_timeout: self.loader.parallel_phase_timeout,
+            stagger_below_vram_mb: self.loader.stagger_below_vram_mb,
+            restart_backoff: self.loader.restart_backoff.clone(),
+            health_interval: self.loader.health_interval,
+            stop_timeout: self.loader.stop_timeout,
+            watch_plugins: self.loader.watch_plugins,
+            bind_addr: self.loader.bind_addr,
+            gpu: self.system.gpu,
+            min_vram_mb: self.system.min_vram_mb,
+            phase_vram_mb: self.system.phase_vram_mb,
+            log_dir: self.system.log_dir.clone(),
+            models_dir: self.system.models_dir.clone(),
+        }
     }
 }
 

@@ -17,7 +17,8 @@
 //! stops generating), is logged as `barge_in` with the residual echo figure, and its final
 //! text is the next turn. With `barge_in = false` stt stops while the reply plays.
 //!
-//! Besides, whenever tts plays anything (the greeting, a prompt, a reply) kwd is disabled
+//! Before the first dialog the warm-up greeting is said once ([`warmup()`]). Besides,
+//! whenever tts plays anything (the greeting, a prompt, a reply) kwd is disabled
 //! (reason `speaking`) until 300 ms after playback ends.
 //!
 //! Faults: stt, llm and tts errors are logged with their cause, answered by a spoken prompt
@@ -31,6 +32,7 @@ mod services;
 mod session;
 mod timing;
 mod transcript;
+mod warmup;
 mod watch;
 
 use std::sync::Arc;
@@ -41,9 +43,11 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::config::DialogConfig;
 use crate::host::Host;
 use crate::service::{self, Service};
 use session::Dialogs;
+pub use warmup::warmup;
 use watch::{kwd_off_while_speaking, watch_playback, watch_wakes};
 
 /// kwd's Disable/Enable reason while a dialog runs.
@@ -105,7 +109,8 @@ impl DialogManager {
     /// Starts watching tts playback and kwd, and the dialog loop. Before the greeting, so
     /// that kwd is off while it plays: returns once tts's playback events are watched (or
     /// after 5 s without them).
-    pub async fn spawn(host: Arc<Host>) -> DialogManager {
+    pub async fn spawn(host: Arc<Host>, cfg: DialogConfig) -> DialogManager {
+        let every = cfg.metrics_interval;
         let (playback, _) = broadcast::channel(1024);
         let metrics = Arc::new(Metrics::default());
         let mut tasks = Vec::new();
@@ -137,7 +142,7 @@ impl DialogManager {
             let (wakes_tx, wakes) = mpsc::channel(8);
             tasks.push(tokio::spawn(watch_wakes(host.clone(), wakes_tx)));
             let dialogs = Dialogs {
-                cfg: host.config().dialog.clone(),
+                cfg,
                 host: host.clone(),
                 playback: playback.clone(),
                 metrics: metrics.clone(),
@@ -150,7 +155,6 @@ impl DialogManager {
                 "The dialog loop needs logger, kwd, stt, llm and tts enabled; it does not run"
             );
         }
-        let every = host.config().dialog.metrics_interval;
         let m = metrics.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));

@@ -4,8 +4,8 @@ use voicehost_plugin_api::HealthStatus;
 use voicehost_proto::loader::v1::{Isolation as ProtoIsolation, ServiceInfo, ServiceState};
 
 use super::{Slot, SlotState};
-use crate::config::Isolation;
 use crate::instance::Running;
+use crate::slot::Isolation;
 
 /// What `ListServices` shows for one slot.
 pub fn info_of(slot: &Slot, state: &SlotState) -> ServiceInfo {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use voicehost_proto::loader::v1::ServiceInfo;
 
-use crate::config::Isolation;
 use crate::host::{Host, ServiceError, info_of, sha256_of, verify};
 use crate::service::Service;
+use crate::slot::Isolation;
 
 /// How long a non-forced swap waits for the active dialog to end.
 const DIALOG_WAIT: Duration = Duration::from_secs(60);
@@ -164,7 +164,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 /// writing it is not picked up half-way).
 pub fn watch(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if !host.config().loader.watch_plugins {
+        if !host.settings().watch_plugins {
             return;
         }
         let watched: Vec<(Service, PathBuf)> = host

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use super::{Host, ServiceError, isolation_name};
-use crate::config::{Isolation, PluginSlot};
 use crate::instance::check_in_worker;
 use crate::plugin::{LoadError, PluginLibrary};
+use crate::slot::{Isolation, PluginSlot};
 use crate::worker::LibInfo;
 
 impl Host {
@@ -80,11 +80,22 @@ pub async fn verify(
 /// Hex sha256 of a library file ("" if unreadable).
 pub async fn sha256_of(path: &Path) -> String {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        voicehost_models::sha256_file(&path, |_| {})
-            .map(|(_, h)| h)
-            .unwrap_or_default()
-    })
-    .await
-    .unwrap_or_default()
+    tokio::task::spawn_blocking(move || sha256_file(&path).unwrap_or_default())
+        .await
+        .unwrap_or_default()
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
 }

@@ -7,10 +7,9 @@ use voicehost_proto::loader::v1::ServiceState;
 
 use super::health::wait_serving;
 use super::{Host, ServiceError, Slot, SlotState, isolation_name, verify};
-use crate::applog;
-use crate::config::Isolation;
 use crate::instance::{Running, WorkerProc};
 use crate::service::Service;
+use crate::slot::Isolation;
 use crate::worker::LibInfo;
 
 impl Host {
@@ -66,14 +65,10 @@ impl Host {
                         .0
                         .ok_or_else(|| start_error("library not loaded".to_owned()))?,
                 };
-                let running = Running::start_in_process(
-                    &library,
-                    &slot.config,
-                    &self.env,
-                    applog::PLUGIN_LOG_SINK,
-                )
-                .await
-                .map_err(start_error)?;
+                let running =
+                    Running::start_in_process(&library, &slot.config, &self.env, self.log)
+                        .await
+                        .map_err(start_error)?;
                 state.info = Some(LibInfo::of(&library));
                 state.library = Some(library);
                 running
@@ -83,8 +78,8 @@ impl Host {
                     &slot.config,
                     &path,
                     &self.env,
-                    self.config.loader.stop_timeout,
-                    applog::PLUGIN_LOG_SINK,
+                    self.settings.stop_timeout,
+                    self.log,
                 )
                 .await
                 .map_err(start_error)?;
@@ -135,7 +130,7 @@ impl Host {
         };
         let name = slot.config.service.name();
         let started = Instant::now();
-        let result = running.stop(self.config.loader.stop_timeout).await;
+        let result = running.stop(self.settings.stop_timeout).await;
         if state.state != ServiceState::Failed {
             state.state = ServiceState::Stopped;
         }

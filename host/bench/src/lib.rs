@@ -8,7 +8,13 @@
 //! With several `--endpoint` modes (default `silence,smart`) each runs in a voicehost
 //! process of its own (`--out DIR/<mode>`), and the end-of-speech latencies and the user
 //! lines cut short are compared side by side.
+//!
+//! The assistant is the caller's: this crate drives anything that implements
+//! [`Assistant`] (the `voicehost` crate's `Config`, which runs the whole host in this
+//! process), and the comparison re-runs the current executable's `bench` subcommand with
+//! [`BenchArgs`].
 
+mod assistant;
 mod compare;
 mod lines;
 mod measure;
@@ -18,8 +24,9 @@ mod sampler;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+pub use assistant::{Assistant, AssistantError};
 
+/// `voicehost bench`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     #[arg(long, default_value = "config/config.txt")]
@@ -42,8 +49,9 @@ impl BenchArgs {
     }
 }
 
-/// Runs the benchmark; the error says what failed.
-pub fn main(args: BenchArgs, config: Config) -> Result<(), String> {
+/// Runs the benchmark on `assistant` (loaded from `args.config()`); the error says what
+/// failed.
+pub fn main(args: BenchArgs, assistant: impl Assistant) -> Result<(), String> {
     if args.runs == 0 || args.runs > 1000 {
         return Err(format!(
             "--runs {} is out of range; use 1 to 1000",
@@ -67,5 +75,5 @@ pub fn main(args: BenchArgs, config: Config) -> Result<(), String> {
         .endpoint
         .first()
         .map_or_else(|| "silence".to_owned(), String::clone);
-    measure::run(config, &out, args.runs, &mode)
+    measure::run(assistant, &out, args.runs, &mode)
 }

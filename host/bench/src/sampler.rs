@@ -42,7 +42,7 @@ impl Sampler {
         let flag = stop.clone();
         let task = tokio::spawn(async move {
             let mut s = Sampled::default();
-            let gpu = crate::gpu::NvmlProbe;
+            let gpu = voicehost_loader::gpu::NvmlProbe;
             while !flag.load(Ordering::SeqCst) {
                 if let Ok(pids) = admin.get_pids(GetPidsRequest {}).await {
                     let pids = pids.into_inner();
@@ -58,7 +58,7 @@ impl Sampler {
                         }
                     }
                 }
-                if let Ok(Some(m)) = crate::gpu::GpuProbe::memory(&gpu) {
+                if let Ok(Some(m)) = voicehost_loader::gpu::GpuProbe::memory(&gpu) {
                     let used = m.total_mb - m.free_mb;
                     s.gpu_used_mb = Some(s.gpu_used_mb.unwrap_or(0).max(used));
                 }

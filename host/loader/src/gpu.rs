@@ -9,7 +9,7 @@
 //! `VOICEHOST_SIMULATED_GPU_FREE_MB` selects the simulation at run time (for trying the
 //! guard on a machine without a GPU).
 
-use crate::config::GpuMode;
+use crate::settings::GpuMode;
 
 /// Memory of the GPU with the most free memory.
 #[derive(Debug, Clone, PartialEq, Eq)]

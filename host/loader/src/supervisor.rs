@@ -53,7 +53,7 @@ pub fn next_backoff(backoff: &[Duration], recent: usize) -> Option<Duration> {
 /// Watches every serving service until shutdown.
 pub fn spawn(host: Arc<Host>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let interval = host.config().loader.health_interval;
+        let interval = host.settings().health_interval;
         let timeout = interval.clamp(Duration::from_millis(200), Duration::from_secs(2));
         // One health client per service for the whole run: its channel reconnects by itself
         // after a restart, so no connection is set up per check.
@@ -122,7 +122,7 @@ async fn recover(host: Arc<Host>, service: Service, mut reason: String) {
         return;
     };
     tracing::warn!(event = "service_crashed", service = name, reason = %reason, "Service crashed");
-    let backoff = host.config().loader.restart_backoff.clone();
+    let backoff = host.settings().restart_backoff.clone();
     let paused = pause_dependents(&host, service).await;
     loop {
         let mut state = slot.state.lock().await;

@@ -1,5 +1,5 @@
-//! Startup in phases: logger (0); tts + llm together (1); stt (2); kwd (3); then the
-//! warm-up greeting.
+//! Startup in phases: logger (0); tts + llm together (1); stt (2); kwd (3). (The warm-up
+//! greeting that follows is the dialog's, in the `voicehost` crate.)
 //!
 //! A phase succeeds when all its services are SERVING (phase 1 within
 //! `parallel_phase_timeout_ms`). A phase that fails is rolled back (its services stopped,
@@ -7,16 +7,14 @@
 //! used up the startup is FATAL. The VRAM guard runs before phase 1 and between phases.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::join_all;
-use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 
-use crate::config::StartupMode;
 use crate::gpu::{self, GpuProbe, Guard};
-use crate::host::Host;
+use crate::host::{Host, ServiceError};
 use crate::service::{self, Service};
+use crate::settings::StartupMode;
 
 /// Services of each phase, enabled ones only, in startup order.
 pub fn phases(host: &Host) -> BTreeMap<u8, Vec<Service>> {
@@ -37,7 +35,7 @@ fn vram_guard(
     needed_mb: u64,
     key: &str,
 ) -> Result<(), String> {
-    match gpu::check(probe, host.config().system.gpu, needed_mb, key) {
+    match gpu::check(probe, host.settings().gpu, needed_mb, key) {
         Guard::Ok {
             gpu,
             free_mb,
@@ -64,30 +62,24 @@ pub async fn start_all(
     probe: &dyn GpuProbe,
     logger_ready: impl Fn(),
 ) -> Result<(), String> {
-    let config = host.config();
+    let settings = host.settings();
     let boot = Instant::now();
-    let mode = config.loader.startup_mode;
+    let mode = settings.startup_mode;
     for (phase, members) in phases(host) {
         if phase == 1 {
-            vram_guard(host, probe, phase, config.system.min_vram_mb, "min_vram_mb")?;
+            vram_guard(host, probe, phase, settings.min_vram_mb, "min_vram_mb")?;
         } else if phase > 1 {
-            vram_guard(
-                host,
-                probe,
-                phase,
-                config.system.phase_vram_mb,
-                "phase_vram_mb",
-            )?;
+            vram_guard(host, probe, phase, settings.phase_vram_mb, "phase_vram_mb")?;
         }
         let mut parallel = mode == StartupMode::PhasedParallel && members.len() > 1;
-        if parallel && phase == 1 && config.loader.stagger_below_vram_mb > 0 {
+        if parallel && phase == 1 && settings.stagger_below_vram_mb > 0 {
             let free = probe.memory().ok().flatten().map(|m| m.free_mb);
-            if let Some(free_mb) = free.filter(|f| *f < config.loader.stagger_below_vram_mb) {
+            if let Some(free_mb) = free.filter(|f| *f < settings.stagger_below_vram_mb) {
                 tracing::info!(
                     event = "phase_staggered",
                     phase,
                     free_mb,
-                    below_mb = config.loader.stagger_below_vram_mb,
+                    below_mb = settings.stagger_below_vram_mb,
                     "Phase 1 staggered: tts first, llm once tts serves"
                 );
                 parallel = false;
@@ -117,8 +109,8 @@ async fn run_phase(
     members: &[Service],
     parallel: bool,
 ) -> Result<(), String> {
-    let config = host.config();
-    let backoff = &config.loader.restart_backoff;
+    let settings = host.settings();
+    let backoff = &settings.restart_backoff;
     let mut attempt = 0usize;
     loop {
         let started = Instant::now();
@@ -133,9 +125,9 @@ async fn run_phase(
         let result = if parallel {
             let all = join_all(members.iter().map(|m| host.start(*m)));
             let results = if phase == 1 {
-                let limit = config.loader.parallel_phase_timeout;
+                let limit = settings.parallel_phase_timeout;
                 tokio::time::timeout(limit, all).await.map_err(|_| {
-                    crate::host::ServiceError::Busy(format!(
+                    ServiceError::Busy(format!(
                         "phase {phase} was not SERVING within parallel_phase_timeout_ms = {}",
                         limit.as_millis()
                     ))
@@ -189,43 +181,5 @@ async fn run_phase(
                 attempt += 1;
             }
         }
-    }
-}
-
-/// Says the warm-up greeting once through tts (if tts runs): `warmup_done` in app.log.
-pub async fn warmup(host: &Host) {
-    if !host.enabled().contains(&Service::Tts) {
-        return;
-    }
-    let greeting = host.config().dialog.warmup_greeting.clone();
-    let Ok(channel) = host.channel(Service::Tts) else {
-        return;
-    };
-    let started = Instant::now();
-    let mut client = TtsServiceClient::new(channel);
-    let call = client.speak(SpeakRequest {
-        text: greeting.clone(),
-        dialog_id: String::new(),
-        voice: String::new(),
-        wait: Wait::Finished as i32,
-    });
-    match tokio::time::timeout(Duration::from_secs(30), call).await {
-        Ok(Ok(_)) => tracing::info!(
-            event = "warmup_done",
-            text = %greeting,
-            ms = started.elapsed().as_millis() as u64,
-            "Warm-up greeting spoken"
-        ),
-        Ok(Err(status)) => tracing::warn!(
-            event = "warmup_failed",
-            error = %status.message(),
-            code = %status.code(),
-            "Warm-up greeting failed"
-        ),
-        Err(_) => tracing::warn!(
-            event = "warmup_failed",
-            error = "no answer within 30 s",
-            "Warm-up greeting failed"
-        ),
     }
 }

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use super::lines::user_lines;
-use super::plot::chart;
-use super::sampler::Sampled;
+use crate::lines::user_lines;
+use crate::plot::chart;
+use crate::sampler::Sampled;
 
 /// The timings reported, their app.log event and field, and the design target (ms).
 pub(super) const STAGES: &[(&str, &str, &str, Option<f64>)] = &[

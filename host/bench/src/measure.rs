@@ -2,7 +2,6 @@
 //! stt's capture, the user's lines spoken `runs` times (each once the assistant stopped
 //! talking), processes sampled meanwhile, then the report.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,35 +14,42 @@ use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
-use super::lines::{LINES, espeak};
-use super::report::report;
-use super::sampler::Sampler;
-use crate::config::Config;
-use crate::host::endpoint;
-use crate::service::Service;
+use voicehost_loader::host::endpoint;
+use voicehost_loader::service::Service;
 
-/// Runs the happy path `runs` times with stt's `endpoint` = `mode`, writing into `out`.
-pub(super) fn run(mut config: Config, out: &Path, runs: u32, mode: &str) -> Result<(), String> {
-    config.set_plugin_key(Service::Stt, "endpoint", mode);
+use crate::Assistant;
+use crate::lines::{LINES, espeak};
+use crate::report::report;
+use crate::sampler::Sampler;
+
+/// Runs the happy path `runs` times on `assistant` with stt's `endpoint` = `mode`, writing
+/// into `out`.
+pub(super) fn run(
+    mut assistant: impl Assistant,
+    out: &Path,
+    runs: u32,
+    mode: &str,
+) -> Result<(), String> {
+    assistant.set_plugin_key(Service::Stt, "endpoint", mode);
     let mut speech_ms = Vec::new();
     for (name, text) in LINES {
         speech_ms.push(espeak(text, &out.join(format!("{name}.wav")))?);
     }
-    config.system.log_dir = out.join("logs");
-    let _ = std::fs::remove_dir_all(&config.system.log_dir);
-    config.set_plugin_key(Service::Stt, "input", "null");
-    config.set_plugin_key(Service::Stt, "input_echo", "0.5@80");
-    config.set_plugin_key(
+    let log_dir = out.join("logs");
+    let _ = std::fs::remove_dir_all(&log_dir);
+    let app_log = log_dir.join("app.log");
+    assistant.set_log_dir(log_dir);
+    assistant.set_plugin_key(Service::Stt, "input", "null");
+    assistant.set_plugin_key(Service::Stt, "input_echo", "0.5@80");
+    assistant.set_plugin_key(
         Service::Tts,
         "output",
         &format!("wav:{}", out.join("assistant.wav").display()),
     );
-    config.set_plugin_key(Service::Tts, "output_pacing", "realtime");
-    let ports: BTreeMap<Service, u16> =
-        config.plugins.iter().map(|p| (p.service, p.port)).collect();
-    let bind = config.loader.bind_addr.to_string();
-    let admin_port = config.loader.admin_port;
-    let app_log = config.system.log_dir.join("app.log");
+    assistant.set_plugin_key(Service::Tts, "output_pacing", "realtime");
+    let ports = assistant.service_ports();
+    let bind = assistant.bind_addr().to_string();
+    let admin_port = assistant.admin_port();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -51,7 +57,7 @@ pub(super) fn run(mut config: Config, out: &Path, runs: u32, mode: &str) -> Resu
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let host = tokio::spawn(crate::run::run(config, None));
+        let host = tokio::spawn(assistant.run());
         wait_log(&app_log, "host_ready", 1, Duration::from_secs(300)).await?;
         let channel =
             |svc: Service| endpoint(&bind, ports.get(&svc).copied().unwrap_or(0)).connect_lazy();

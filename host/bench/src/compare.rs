@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use super::BenchArgs;
-use super::report::STAGES;
+use crate::BenchArgs;
+use crate::report::STAGES;
 
 /// Runs every `--endpoint` mode in a voicehost process of its own and compares them.
 pub(super) fn compare(args: &BenchArgs, out: &Path) -> Result<(), String> {

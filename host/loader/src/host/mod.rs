@@ -20,14 +20,16 @@ use std::time::Instant;
 
 use tokio::sync::{Mutex, MutexGuard};
 use tonic::transport::Channel;
+use voicehost_plugin_api::abi::LogSink;
 use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
 use voicehost_proto::kwd::v1::{DisableRequest, EnableRequest};
 use voicehost_proto::loader::v1::{ServiceInfo, ServiceState};
 
-use crate::config::{Config, PluginSlot};
 use crate::instance::Running;
 use crate::plugin::{LoadError, PluginLibrary, StartEnv};
 use crate::service::Service;
+use crate::settings::LoaderSettings;
+use crate::slot::PluginSlot;
 use crate::worker::LibInfo;
 
 pub use health::{check_health, endpoint};
@@ -51,6 +53,24 @@ pub enum ServiceError {
     Disabled(String),
     #[error("{0}")]
     Busy(String),
+}
+
+/// How the admin API answers a service error.
+impl From<ServiceError> for tonic::Status {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Unknown(_) | ServiceError::Disabled(_) => {
+                tonic::Status::invalid_argument(e.to_string())
+            }
+            ServiceError::Load(_) | ServiceError::Refused { .. } => {
+                tonic::Status::failed_precondition(e.to_string())
+            }
+            ServiceError::Busy(_) => tonic::Status::unavailable(e.to_string()),
+            ServiceError::Start { .. } | ServiceError::Health { .. } => {
+                tonic::Status::unavailable(e.to_string())
+            }
+        }
+    }
 }
 
 /// One service's mutable state.
@@ -81,26 +101,27 @@ pub struct Slot {
 /// The host's services.
 #[derive(Debug)]
 pub struct Host {
-    config: Config,
+    settings: LoaderSettings,
     env: StartEnv,
     slots: Vec<Slot>,
+    /// Where plugins' log records go.
+    log: LogSink,
     shutting_down: AtomicBool,
     /// Set by the dialog manager while a dialog runs; hot swaps wait for it to clear.
     pub dialog_active: AtomicBool,
 }
 
 impl Host {
-    pub fn new(config: Config) -> Self {
+    /// A host for `slots` (in startup order); plugins' log records go to `log`.
+    pub fn new(settings: LoaderSettings, slots: Vec<PluginSlot>, log: LogSink) -> Self {
         let env = StartEnv {
-            bind_addr: config.loader.bind_addr.to_string(),
-            log_dir: config.system.log_dir.clone(),
-            data_dir: config.system.models_dir.clone(),
+            bind_addr: settings.bind_addr.to_string(),
+            log_dir: settings.log_dir.clone(),
+            data_dir: settings.models_dir.clone(),
         };
-        let slots = config
-            .plugins
-            .iter()
+        let slots = slots
+            .into_iter()
             .map(|p| Slot {
-                config: p.clone(),
                 state: Mutex::new(SlotState {
                     library_path: p.library.clone(),
                     library: None,
@@ -117,19 +138,22 @@ impl Host {
                     recent_restarts: VecDeque::new(),
                     serving_since: None,
                 }),
+                config: p,
             })
             .collect();
         Self {
-            config,
+            settings,
             env,
             slots,
+            log,
             shutting_down: AtomicBool::new(false),
             dialog_active: AtomicBool::new(false),
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The `[loader]` and `[system]` settings the host was built with.
+    pub fn settings(&self) -> &LoaderSettings {
+        &self.settings
     }
 
     pub fn env(&self) -> &StartEnv {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::report::Stage;
+use crate::report::Stage;
 
 /// A horizontal bar chart: p50 and p95 per stage, with the target marked.
 pub(super) fn chart(stages: &[Stage], path: &Path) -> Result<(), String> {
@@ -86,7 +86,7 @@ pub(super) fn chart(stages: &[Stage], path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::report::STAGES;
+    use crate::report::STAGES;
 
     #[test]
     fn the_chart() {
