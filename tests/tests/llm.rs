@@ -189,16 +189,12 @@ async fn a_client_that_goes_away_stops_the_generation_at_once() {
         after < Duration::from_secs(5),
         "stopped {after:?} after the client left"
     );
-    // The engine is free: the next request is answered, not queued behind 2000 tokens.
+    // The engine is free (llm_stopped above: its loop ended): the next request is answered.
+    // Its time is printed, not asserted: on a busy machine it says nothing.
     let asked = Instant::now();
     let next = reply(&mut llm, ask("Say hi.", "", 0)).await;
     assert!(next.last().unwrap().eot);
     eprintln!("next request answered in {:?}", asked.elapsed());
-    assert!(
-        asked.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        asked.elapsed()
-    );
     host.terminate();
 }
 
@@ -480,7 +476,10 @@ async fn a_missing_ollama_server_or_model_is_not_serving_with_the_fix() {
         "{out}"
     );
 
-    let (setup, _) = ollama_setup(free_port(), "tiny");
+    // Bound, not listening: connections are refused, and no other test takes the port.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (setup, _) = ollama_setup(held.local_addr().unwrap().port(), "tiny");
     let out =
         tokio::task::spawn_blocking(move || setup.run_to_exit("run", Duration::from_secs(60)).1)
             .await

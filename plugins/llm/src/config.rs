@@ -1,6 +1,13 @@
 //! The `[llm]` section.
+//!
+//! Checked once at start, every problem reported together. A server backend's URL must be
+//! on this machine (loopback) unless `allow_remote = true`: the conversation is private
+//! by default. The API key is never written in the config: `openai_api_key_env` names the
+//! environment variable that holds it.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
@@ -9,9 +16,9 @@ use voicehost_plugin_runtime::{PluginConfig, PluginError};
 pub const KEYS: &[Key] = &[
     Key::new(
         "backend",
-        Kind::Choice(&["llama", "ollama"]),
+        Kind::Choice(&["llama", "ollama", "openai"]),
         "llama",
-        "llama: the embedded llama.cpp; ollama: an Ollama server",
+        "llama: embedded llama.cpp; ollama: an Ollama server; openai: an OpenAI-compatible server",
     ),
     Key::new(
         "modelfile",
@@ -53,6 +60,48 @@ pub const KEYS: &[Key] = &[
         "How long Ollama keeps the model loaded",
     ),
     Key::new(
+        "openai_url",
+        Kind::Text { max_len: 256 },
+        "http://127.0.0.1:8080/v1",
+        "The OpenAI-compatible server's API base, before /chat/completions (backend = openai)",
+    ),
+    Key::new(
+        "openai_model",
+        Kind::Text { max_len: 256 },
+        "",
+        "The model asked for (backend = openai); empty: the one model the server lists",
+    ),
+    Key::new(
+        "openai_api_key_env",
+        Kind::Text { max_len: 128 },
+        "",
+        "Name of the environment variable holding the API key, never the key; empty: no key",
+    ),
+    Key::new(
+        "allow_remote",
+        Kind::Bool,
+        "false",
+        "Allow an openai_url on another machine: the conversation then leaves this one",
+    ),
+    Key::new(
+        "openai_connect_timeout_ms",
+        Kind::Int {
+            min: 100,
+            max: 600_000,
+        },
+        "5000",
+        "Longest wait for the server to accept a connection (backend = openai)",
+    ),
+    Key::new(
+        "openai_first_token_timeout_ms",
+        Kind::Int {
+            min: 1000,
+            max: 3_600_000,
+        },
+        "120000",
+        "Longest wait for a reply's first token, and then between two (backend = openai)",
+    ),
+    Key::new(
         "max_dialogs",
         Kind::Int {
             min: 1,
@@ -67,6 +116,7 @@ pub const KEYS: &[Key] = &[
 pub enum Backend {
     Llama,
     Ollama,
+    OpenAi,
 }
 
 impl std::str::FromStr for Backend {
@@ -75,10 +125,27 @@ impl std::str::FromStr for Backend {
         match s {
             "llama" => Ok(Backend::Llama),
             "ollama" => Ok(Backend::Ollama),
+            "openai" => Ok(Backend::OpenAi),
             _ => Err(format!(
-                "{s:?} is not a backend; use llama (embedded) or ollama"
+                "{s:?} is not a backend; use llama (embedded), ollama or openai"
             )),
         }
+    }
+}
+
+/// An API key read from the environment; `Debug` does not show it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<not shown>)")
     }
 }
 
@@ -91,13 +158,23 @@ pub struct Settings {
     pub ollama_url: String,
     pub ollama_model: String,
     pub keep_alive_s: u64,
+    /// The OpenAI-compatible API base, without a trailing `/`.
+    pub openai_url: String,
+    pub openai_model: String,
+    /// The name of the key's variable (empty: no key).
+    pub openai_api_key_env: String,
+    /// The key, read at start when `backend = openai` and a variable is named.
+    pub openai_api_key: Option<ApiKey>,
+    pub allow_remote: bool,
+    pub openai_connect_timeout: Duration,
+    pub openai_first_token_timeout: Duration,
     /// Dialog histories kept (the least recently used goes first).
     pub max_dialogs: usize,
 }
 
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let s = Settings {
+        let mut s = Settings {
             backend: c.value::<Backend>("backend")?,
             modelfile: c.value::<PathBuf>("modelfile")?,
             threads: c.value("threads")?,
@@ -105,15 +182,222 @@ impl Settings {
             ollama_url: c.value("ollama_url")?,
             ollama_model: c.value("ollama_model")?,
             keep_alive_s: c.value("keep_alive_s")?,
+            openai_url: c
+                .value::<String>("openai_url")?
+                .trim_end_matches('/')
+                .to_owned(),
+            openai_model: c.value("openai_model")?,
+            openai_api_key_env: c.value("openai_api_key_env")?,
+            openai_api_key: None,
+            allow_remote: c.value("allow_remote")?,
+            openai_connect_timeout: Duration::from_millis(c.value("openai_connect_timeout_ms")?),
+            openai_first_token_timeout: Duration::from_millis(
+                c.value("openai_first_token_timeout_ms")?,
+            ),
             max_dialogs: c.value("max_dialogs")?,
         };
-        PluginConfig::check(
-            s.ollama_url.starts_with("http://") && s.ollama_url.len() > 7,
-            format!(
-                "[llm] ollama_url = {:?} is not an http:// URL (e.g. http://127.0.0.1:11434)",
-                s.ollama_url
-            ),
-        )?;
-        Ok(s)
+        let mut problems = s.problems();
+        if problems.is_empty() && s.backend == Backend::OpenAi && !s.openai_api_key_env.is_empty() {
+            match read_key(&s.openai_api_key_env) {
+                Ok(key) => s.openai_api_key = Some(key),
+                Err(message) => problems.push(Problem {
+                    key: "openai_api_key_env",
+                    message,
+                }),
+            }
+        }
+        if problems.is_empty() {
+            Ok(s)
+        } else {
+            let messages: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+            Err(PluginError::config(messages.join("\n")))
+        }
+    }
+
+    /// What is wrong with the values together, each at its key: what a config check can
+    /// report with the key's file and line (the API key's variable is read at start).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if !(self.ollama_url.starts_with("http://") && self.ollama_url.len() > 7) {
+            problems.push(Problem {
+                key: "ollama_url",
+                message: format!(
+                    "[llm] ollama_url = {:?} is not an http:// URL (e.g. http://127.0.0.1:11434)",
+                    self.ollama_url
+                ),
+            });
+        }
+        if let Some(message) = openai_url_problem(&self.openai_url, self.allow_remote) {
+            problems.push(Problem {
+                key: "openai_url",
+                message,
+            });
+        }
+        if !self.openai_api_key_env.is_empty() && !is_variable_name(&self.openai_api_key_env) {
+            // Not echoed: it may be the key itself, pasted in the wrong place.
+            problems.push(Problem {
+                key: "openai_api_key_env",
+                message: "[llm] openai_api_key_env is not an environment variable name (letters, \
+                          digits and _, not starting with a digit): write the NAME of the \
+                          variable that holds the API key (e.g. OPENAI_API_KEY), never the key \
+                          itself"
+                    .to_owned(),
+            });
+        }
+        problems
+    }
+}
+
+/// A value that cannot work, at its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: &'static str,
+    pub message: String,
+}
+
+/// Why `url` cannot be the OpenAI-compatible server, if it cannot.
+pub fn openai_url_problem(url: &str, allow_remote: bool) -> Option<String> {
+    let example = "e.g. http://127.0.0.1:8080/v1";
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            return Some(format!(
+                "[llm] openai_url = {url:?} is not a URL ({e}); write the server's API base, \
+                 {example}"
+            ));
+        }
+    };
+    if parsed.scheme() != "http" {
+        return Some(format!(
+            "[llm] openai_url = {url:?}: only http:// is supported (this build has no TLS); \
+             {example}"
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some(format!(
+            "[llm] openai_url holds a user name or password: remove it, and put an API key in \
+             an environment variable named by openai_api_key_env ({example})"
+        ));
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    if !allow_remote && !is_loopback(host) {
+        return Some(format!(
+            "[llm] openai_url = {url:?} is on another machine ({host}), so what the user says \
+             would leave this one; set allow_remote = true in [llm] to send text to another \
+             machine, or use a server on this one ({example})"
+        ));
+    }
+    None
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1 (names other than `localhost` are not resolved).
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn is_variable_name(name: &str) -> bool {
+    name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn read_key(var: &str) -> Result<ApiKey, String> {
+    match std::env::var(var) {
+        Ok(key) if !key.trim().is_empty() => Ok(ApiKey(key.trim().to_owned())),
+        Ok(_) => Err(format!(
+            "[llm] openai_api_key_env = {var:?}, but the variable {var} is empty; export \
+             {var}=<the API key> before starting voicehost, or leave openai_api_key_env empty \
+             for a server without a key"
+        )),
+        Err(_) => Err(format!(
+            "[llm] openai_api_key_env = {var:?}, but voicehost's environment has no {var} \
+             (or it is not UTF-8); export {var}=<the API key> before starting voicehost, or \
+             leave openai_api_key_env empty for a server without a key"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(entries: &[(&str, &str)]) -> Result<Settings, String> {
+        let config = PluginConfig::new(
+            "llm",
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .with_keys(KEYS.to_vec());
+        config.validate().map_err(|e| e.message.to_string())?;
+        Settings::from_config(&config).map_err(|e| e.message.to_string())
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.backend, Backend::Llama);
+        assert_eq!(s.openai_url, "http://127.0.0.1:8080/v1");
+        assert!(!s.allow_remote);
+        assert_eq!(s.openai_first_token_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_server_on_another_machine_needs_allow_remote() {
+        for url in [
+            "http://localhost:8080/v1/",
+            "http://127.0.0.2:1234",
+            "http://[::1]:8000/v1",
+        ] {
+            let s = settings(&[("openai_url", url)]).unwrap();
+            assert!(!s.openai_url.ends_with('/'), "{}", s.openai_url);
+        }
+        for url in ["http://192.168.1.20:8080/v1", "http://gpu-box:8000/v1"] {
+            let err = settings(&[("openai_url", url)]).unwrap_err();
+            assert!(
+                err.contains("set allow_remote = true in [llm] to send text to another machine"),
+                "{err}"
+            );
+            settings(&[("openai_url", url), ("allow_remote", "true")]).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_bad_url_or_key_variable_is_refused_with_every_problem() {
+        let err = settings(&[
+            ("openai_url", "https://127.0.0.1/v1"),
+            ("openai_api_key_env", "sk-abc123"),
+            ("ollama_url", "localhost"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("only http://"), "{err}");
+        assert!(err.contains("ollama_url"), "{err}");
+        assert!(
+            err.contains("never the key itself") && !err.contains("sk-abc123"),
+            "{err}"
+        );
+        // Each at its key, for a file:line.
+        let mut s = settings(&[]).unwrap();
+        s.openai_url = "http://10.0.0.2/v1".to_owned();
+        s.openai_api_key_env = "sk-abc".to_owned();
+        let keys: Vec<&str> = s.problems().iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["openai_url", "openai_api_key_env"]);
+        let err = settings(&[("openai_url", "http://me:secret@127.0.0.1/v1")]).unwrap_err();
+        assert!(
+            err.contains("user name or password") && !err.contains("secret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_named_key_variable_must_be_set_for_the_openai_backend() {
+        let var = "VOICEHOST_TEST_UNSET_KEY_VARIABLE";
+        let err = settings(&[("backend", "openai"), ("openai_api_key_env", var)]).unwrap_err();
+        assert!(err.contains(&format!("export {var}=")), "{err}");
+        // Another backend does not read it.
+        settings(&[("openai_api_key_env", var)]).unwrap();
+        let s = settings(&[("backend", "openai"), ("openai_api_key_env", "PATH")]).unwrap();
+        assert!(!format!("{s:?}").contains(&std::env::var("PATH").unwrap()));
     }
 }

@@ -6,6 +6,11 @@
 //!   context and sampling from the Modelfile. CUDA: the `cuda` feature and `gpu_layers`.
 //! - `ollama`: a local Ollama server's chat API with `keep_alive`; NOT_SERVING with the
 //!   fix when the server or the model is missing.
+//! - `openai`: any OpenAI-compatible server's streamed chat completions (llama.cpp's
+//!   `llama-server`, vLLM, LM Studio): `openai_url`, `openai_model`, an API key from the
+//!   environment variable `openai_api_key_env` names. A server on another machine is refused
+//!   unless `allow_remote = true`. Latency is the server's; the plugin adds one local HTTP
+//!   hop. NOT_SERVING with the fix when the server, the model or the key is wrong.
 //!
 //! One short generation warms the model at start; SERVING only after it.
 
@@ -14,7 +19,10 @@ pub mod engine;
 pub mod llama;
 pub mod modelfile;
 pub mod ollama;
+pub mod openai;
+mod remote;
 mod service;
+pub mod sse;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -67,6 +75,20 @@ pub fn start_engine(
             std::thread::Builder::new()
                 .name("vh-llm-ollama".to_owned())
                 .spawn(move || ollama::run(ollama, jobs_rx, ready_tx))
+        }
+        Backend::OpenAi => {
+            let openai = openai::OpenAiSettings {
+                url: settings.openai_url.clone(),
+                model: settings.openai_model.clone(),
+                api_key: settings.openai_api_key.clone(),
+                api_key_env: settings.openai_api_key_env.clone(),
+                connect_timeout: settings.openai_connect_timeout,
+                first_token_timeout: settings.openai_first_token_timeout,
+                params: modelfile.params.clone(),
+            };
+            std::thread::Builder::new()
+                .name("vh-llm-openai".to_owned())
+                .spawn(move || openai::run(openai, jobs_rx, ready_tx))
         }
     };
     spawn.map_err(|e| format!("cannot start the engine thread: {e}"))?;
@@ -157,7 +179,7 @@ impl Plugin for LlmPlugin {
             kind: "llm",
             version: env!("CARGO_PKG_VERSION"),
             proto_package: "voicehost.llm.v1",
-            features: &["llama.cpp", "ollama", "modelfile"],
+            features: &["llama.cpp", "ollama", "openai", "modelfile"],
         }
     }
 

@@ -17,6 +17,7 @@ use tokio_stream::StreamExt;
 
 use crate::engine::{Event, Finish, Job, Message, StopFilter};
 use crate::modelfile::Params;
+use crate::remote::Remote;
 
 #[derive(Debug, Clone)]
 pub struct OllamaSettings {
@@ -29,48 +30,7 @@ pub struct OllamaSettings {
 
 /// Checks the server and the model, then serves `jobs`. `ready` gets the outcome first.
 pub fn run(settings: OllamaSettings, jobs: Receiver<Job>, ready: Sender<Result<String, String>>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(format!("cannot start the Ollama runtime: {e}")));
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let bridge = match Bridge::connect(settings).await {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        if ready.send(Ok(bridge.describe())).is_err() {
-            return;
-        }
-        // Jobs arrive on a std channel; wait for them off the runtime's thread.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(16);
-        std::thread::spawn(move || {
-            for job in jobs {
-                if tx.blocking_send(job).is_err() {
-                    return;
-                }
-            }
-        });
-        while let Some(job) = rx.recv().await {
-            if job.out.is_closed() {
-                continue;
-            }
-            let event = match bridge.generate(&job).await {
-                Ok(done) => done,
-                Err(e) => Event::Failed(e),
-            };
-            event.log_if_cancelled();
-            let _ = job.out.send(event).await;
-        }
-    });
+    crate::remote::run("Ollama", Bridge::connect(settings), jobs, ready);
 }
 
 struct Bridge {
@@ -115,10 +75,6 @@ impl Bridge {
         })
     }
 
-    fn describe(&self) -> String {
-        format!("Ollama {} at {}", self.settings.model, self.settings.url)
-    }
-
     fn request(&self, messages: &[Message], max_tokens: u32) -> Result<serde_json::Value, String> {
         let p = &self.settings.params;
         let options = ModelOptions::default()
@@ -149,6 +105,12 @@ impl Bridge {
         let mut body = serde_json::to_value(request).map_err(|e| e.to_string())?;
         body["stream"] = serde_json::Value::Bool(true);
         Ok(body)
+    }
+}
+
+impl Remote for Bridge {
+    fn describe(&self) -> String {
+        format!("Ollama {} at {}", self.settings.model, self.settings.url)
     }
 
     async fn generate(&self, job: &Job) -> Result<Event, String> {
