@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 mod applog;
+/// The whole assistant end to end, driven as a user would: the dialog tests' harness.
+pub mod assistant;
 mod audio;
 mod keys;
 mod net;

@@ -1,34 +1,29 @@
 //! The whole assistant end to end: the five real plugins in worker processes, real models,
-//! real gRPC. The user's side is a script of WAV files switched into stt's capture
-//! (`SetInput`) as a person would speak: the wake word, then the question once the
-//! acknowledgement has played, then a follow-up once the reply has played. What the
-//! assistant says is written to a WAV file and transcribed back with Whisper. A simulated
-//! speaker → microphone path (`input_echo`) puts the assistant's own voice into its input.
-//! Each test is a whole conversation with the real models in real time, so the tests are
-//! long; they stay in one file to share the `Assistant` set-up and its one-at-a-time lock.
+//! real gRPC, driven through the [`Assistant`] harness. The user's side is a script of WAV
+//! files switched into stt's capture as a person would speak: the wake word, then the
+//! question once the acknowledgement has played, then a follow-up once the reply has
+//! played. What the assistant says is transcribed back with Whisper. A simulated speaker →
+//! microphone path (`input_echo`) puts the assistant's own voice into its input.
+//! Each test is a whole conversation with the real models in real time, one at a time.
+//! The file is long because each scenario checks its conversation event by event; the
+//! harness itself lives in `voicehost_tests::assistant`.
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tokio_stream::StreamExt;
 use voicehost_plugin_stt::Recognizer;
-use voicehost_proto::common::v1::DialogRef;
-use voicehost_proto::stt::v1::SetInputRequest;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind, SpeakRequest, Wait};
-use voicehost_tests::{
-    AppLine, HostProc, Setup, WHISPER_THREADS, app_events, channel, espeak, free_port, kwd_keys,
-    model, resample_16k, scene, stt_keys, trim_silence, tts_keys, tts_speech, wait_app_events,
-    words, workers_on_port, write_wav_16k,
+use voicehost_proto::tts::v1::{PlaybackEventKind, SpeakRequest, Wait};
+use voicehost_tests::assistant::{
+    Assistant, SERIAL, assert_two_turns, events_named, next_event, num,
 };
-
-/// The Modelfile's instructions for the usual tests: a one-sentence answer.
-const SHORT_ANSWERS: &str = "SYSTEM \"\"\"You are a helpful voice assistant. Answer in one short \
-                             sentence.\"\"\"\nPARAMETER temperature 0\n";
+use voicehost_tests::{
+    AppLine, WHISPER_THREADS, app_events, channel, espeak, model, scene, trim_silence, tts_speech,
+    wait_app_events, words, workers_on_port,
+};
 
 /// Replies of a few sentences: long enough to be interrupted.
 const LONG_ANSWERS: &str = "SYSTEM \"\"\"You are a helpful voice assistant. Answer in three or \
@@ -42,177 +37,15 @@ const ALEXA_ANSWERS: &str = "SYSTEM \"\"\"You are a voice assistant.\"\"\"\n\
                              MESSAGE assistant Say Alexa, stop. When you say Alexa, stop, I stop \
                              talking at once.\n";
 
-/// One assistant at a time: each runs five plugins in real time on two cores.
-static SERIAL: Mutex<()> = Mutex::const_new(());
-
-struct Assistant {
-    setup: Setup,
-    host: HostProc,
-    stt: u16,
-    tts: u16,
-    llm: u16,
-    out: PathBuf,
-}
-
-impl Assistant {
-    /// All five plugins; stt hears silence until the test switches its input.
-    fn start(greeting: &str, stt_extra: &[(&str, &str)]) -> Assistant {
-        Self::start_with(greeting, stt_extra, &[])
-    }
-
-    /// [`Assistant::start`] with `[loader]` keys.
-    fn start_with(
-        greeting: &str,
-        stt_extra: &[(&str, &str)],
-        loader: &[(&str, &str)],
-    ) -> Assistant {
-        Self::start_full(greeting, SHORT_ANSWERS, stt_extra, loader)
-    }
-
-    /// [`Assistant::start_with`] with the Modelfile's lines after `FROM` (how it answers).
-    fn start_full(
-        greeting: &str,
-        answers: &str,
-        stt_extra: &[(&str, &str)],
-        loader: &[(&str, &str)],
-    ) -> Assistant {
-        let mut setup = Setup::new();
-        for (k, v) in loader {
-            setup.loader(k, v);
-        }
-        let (tts, llm, stt, kwd) = (free_port(), free_port(), free_port(), free_port());
-        let out = setup.dir.path().join("assistant.wav");
-        let mf = setup.dir.path().join("Modelfile");
-        std::fs::write(
-            &mf,
-            format!(
-                "FROM {}\n{answers}",
-                model("SmolLM2-135M-Instruct.Q4_1.gguf").display()
-            ),
-        )
-        .unwrap();
-        setup.section_with("tts", tts_keys(tts, &out), &[]);
-        setup.section(
-            "llm",
-            &[
-                ("port", &llm.to_string()),
-                ("start_timeout_ms", "120000"),
-                ("modelfile", mf.to_str().unwrap()),
-            ],
-        );
-        let mut stt_keys = stt_keys(stt, Path::new("unused"));
-        stt_keys.retain(|(k, _)| k != "render_reference" && k != "input");
-        let mut stt_over = vec![("input", "null"), ("input_echo", "0.5@80")];
-        stt_over.extend_from_slice(stt_extra);
-        setup.section_with("stt", stt_keys, &stt_over);
-        setup.section_with("kwd", kwd_keys(kwd), &[]);
-        setup.section(
-            "dialog",
-            &[("warmup_greeting", greeting), ("followup_ms", "4000")],
-        );
-        let mut host = setup.spawn();
-        host.wait_for("host_ready", Duration::from_secs(240));
-        Assistant {
-            setup,
-            host,
-            stt,
-            tts,
-            llm,
-            out,
-        }
-    }
-
-    fn log(&self) -> PathBuf {
-        self.setup.log_dir().join("app.log")
-    }
-
-    /// Plays `samples` (16 kHz) into the assistant's microphone.
-    async fn say(&self, name: &str, samples: &[f32]) {
-        let path = self.setup.dir.path().join(format!("{name}.wav"));
-        write_wav_16k(&path, samples);
-        SttServiceClient::new(channel(self.stt))
-            .set_input(SetInputRequest {
-                input: format!("wav:{}", path.display()),
-            })
-            .await
-            .unwrap();
-    }
-
-    /// Says the wake word and waits until the acknowledgement (no dialog id) has played and
-    /// stt listens: a person answers the acknowledgement, and on a busy machine stt's start
-    /// can come after the acknowledgement's end.
-    async fn wake(&self, playback: &mut tonic::Streaming<PlaybackEvent>, alexa: &[f32]) {
-        let listening = || {
-            app_events(&self.log())
-                .iter()
-                .filter(|e| e.event == "stt_started")
-                .count()
-        };
-        let before = listening();
-        self.say("wake", &scene(2.0, &[(0.3, alexa)])).await;
-        next_event(
-            playback,
-            PlaybackEventKind::Finished,
-            false,
-            Duration::from_secs(10),
-        )
-        .await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while listening() == before {
-            assert!(Instant::now() < deadline, "stt did not start listening");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn playback(&self) -> tonic::Streaming<PlaybackEvent> {
-        TtsServiceClient::new(channel(self.tts))
-            .playback_events(DialogRef {
-                dialog_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    /// What the assistant said, transcribed.
-    fn transcript(&self) -> String {
-        let mut r = hound::WavReader::open(&self.out).unwrap();
-        let rate = r.spec().sample_rate;
-        let pcm: Vec<f32> = r
-            .samples::<i16>()
-            .map(|s| f32::from(s.unwrap()) / 32768.0)
-            .collect();
-        let recognizer =
-            Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.9).unwrap();
-        recognizer
-            .transcribe(&resample_16k(&pcm, rate))
-            .unwrap()
-            .map(|t| t.text)
-            .unwrap_or_default()
-    }
-}
-
-/// Waits for the next playback event of `kind` matching `dialog` (`None`: no dialog id).
-async fn next_event(
-    events: &mut tonic::Streaming<PlaybackEvent>,
-    kind: PlaybackEventKind,
-    in_dialog: bool,
-    timeout: Duration,
-) -> PlaybackEvent {
-    tokio::time::timeout(timeout, async {
-        loop {
-            let ev = events.next().await.unwrap().unwrap();
-            if ev.kind() == kind && ev.dialog_id.is_empty() != in_dialog {
-                return ev;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {kind:?} (in a dialog: {in_dialog}) within {timeout:?}"))
-}
-
-fn events_named<'a>(events: &'a [AppLine], name: &str) -> Vec<&'a AppLine> {
-    events.iter().filter(|e| e.event == name).collect()
+/// 16 kHz `samples` transcribed by Whisper tiny.
+fn transcribe(samples: &[f32]) -> String {
+    let recognizer =
+        Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.9).unwrap();
+    recognizer
+        .transcribe(samples)
+        .unwrap()
+        .map(|t| t.text)
+        .unwrap_or_default()
 }
 
 /// The happy path, and the cold boot before it: phases in order, the greeting once.
@@ -313,14 +146,14 @@ async fn wake_question_reply_follow_up_and_the_end_on_silence() {
     eprintln!("wake → acknowledgement audio: {ack} ms");
 
     // The transcript: USER, ASSISTANT, USER, ASSISTANT.
-    let lines = transcript_lines(&a, dialog);
+    let lines = a.transcript_lines(dialog);
     eprintln!("{}", lines.join("\n"));
     assert_two_turns(&lines, "france", "germany");
     assert!(lines[1].contains("Paris"), "{}", lines[1]);
 
     // What it said: the greeting once, an acknowledgement, Paris.
     a.host.terminate();
-    let said = words(&a.transcript());
+    let said = words(&transcribe(&a.said()));
     eprintln!("the assistant said: {said:?}");
     let count = |w: &str| said.iter().filter(|x| *x == w).count();
     // Once by the host's account; Whisper tiny may hear the acknowledgement "Yes, Master?"
@@ -369,13 +202,7 @@ async fn the_assistants_own_alexa_does_not_wake_it() {
         .unwrap();
     let heard = recorder.await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let recognizer =
-        Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.9).unwrap();
-    let text = recognizer
-        .transcribe(&heard)
-        .unwrap()
-        .map(|t| t.text)
-        .unwrap_or_default();
+    let text = transcribe(&heard);
     eprintln!("kwd's input while the assistant spoke: {text:?}");
     assert!(
         words(&text).iter().any(|w| w == "alexa" || w == "timer"),
@@ -482,7 +309,7 @@ async fn a_crash_is_answered_by_its_prompt(service: &str, at: CrashAt, prompt: &
         assert_ne!(workers_on_port(port), killed, "a new {service} worker");
     }
     a.host.terminate();
-    let said = words(&a.transcript());
+    let said = words(&transcribe(&a.said()));
     eprintln!("the assistant said: {said:?}");
     // Whisper tiny may garble a word of it ("audio era"); its first word must be there.
     let first = words(prompt).remove(0);
@@ -505,39 +332,9 @@ async fn an_llm_that_is_down_is_answered() {
     a_crash_is_answered_by_its_prompt("llm", CrashAt::Asking, "Sorry, I had a problem.").await;
 }
 
-/// The dialog's transcript (the logger's file for `dialog`), line by line: `ROLE: text`.
-fn transcript_lines(a: &Assistant, dialog: &str) -> Vec<String> {
-    let path = std::fs::read_dir(a.setup.log_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains(dialog))
-        .unwrap();
-    std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The transcript is USER, ASSISTANT, USER, ASSISTANT, the user's lines holding `first`
-/// and `second`.
-fn assert_two_turns(lines: &[String], first: &str, second: &str) {
-    let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
-    assert_eq!(roles, ["USER", "ASSISTANT", "USER", "ASSISTANT"]);
-    for (line, word) in [(&lines[0], first), (&lines[2], second)] {
-        assert!(words(line).contains(&word.to_owned()), "{line}");
-    }
-}
-
 /// Longest wait from speech onset to a quiet reply that the barge-in test accepts: far
 /// above the 300 ms target, far below the reply's own length.
 const BARGE_IN_BOUND_MS: f64 = 3000.0;
-
-fn num(e: &AppLine, key: &str) -> f64 {
-    e.field(key)
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} in {}", e.fields))
-}
 
 /// Barge-in: the user asks something else while a long reply plays. The reply stops long
 /// before it would have ended, and the new question is the dialog's next turn. The test
@@ -652,7 +449,7 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     assert_eq!(events_named(&ev, "dialog_started").len(), 1);
     let ended = events_named(&ev, "dialog_ended")[0];
     assert_eq!(ended.field("turns"), "2");
-    let lines = transcript_lines(&a, ended.field("dialog"));
+    let lines = a.transcript_lines(ended.field("dialog"));
     eprintln!("{}", lines.join("\n"));
     // The question was spoken over the assistant's voice: Whisper tiny may mishear its
     // end under the residual echo (seen once in a loaded CI run: "the capital grants."), so
@@ -717,7 +514,7 @@ async fn the_assistants_own_reply_neither_interrupts_nor_wakes_it() {
     let ended = events_named(&ev, "dialog_ended")[0];
     assert_eq!(ended.field("turns"), "1");
     assert_eq!(ended.field("reason"), "silence");
-    let lines = transcript_lines(&a, ended.field("dialog"));
+    let lines = a.transcript_lines(ended.field("dialog"));
     eprintln!("{}", lines.join("\n"));
     assert_eq!(lines.len(), 2, "only the question and its reply");
     let reply_words = words(&lines[1]);
@@ -728,7 +525,7 @@ async fn the_assistants_own_reply_neither_interrupts_nor_wakes_it() {
     );
     // It was played, and the echo path carried it into the input.
     a.host.terminate();
-    let said = words(&a.transcript());
+    let said = words(&transcribe(&a.said()));
     eprintln!("the assistant said: {said:?}");
     assert!(said.contains(&"stop".to_owned()), "{said:?}");
 }
