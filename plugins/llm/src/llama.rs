@@ -42,10 +42,21 @@ fn backend() -> Result<&'static LlamaBackend, String> {
         .get_or_init(|| {
             // llama.cpp's own log goes to tracing at debug level, not to stderr.
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            LlamaBackend::init().map_err(|e| format!("llama.cpp: {e}"))
+            let backend = LlamaBackend::init().map_err(|e| format!("llama.cpp: {e}"))?;
+            tracing::info!(event = "llm_cpu", features = %system_info(), "llama.cpp CPU features");
+            Ok(backend)
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// What this build of llama.cpp uses on this CPU (`AVX2 = 1 | … | REPACK = 1 |`): the
+/// compiled-in features the CPU also has.
+fn system_info() -> String {
+    // SAFETY: returns a pointer to a static NUL-terminated buffer that llama.cpp owns; it is
+    // copied out at once.
+    let info = unsafe { std::ffi::CStr::from_ptr(llama_cpp_sys_2::llama_print_system_info()) };
+    info.to_string_lossy().trim().to_owned()
 }
 
 /// Loads the model and serves `jobs` until the channel closes. `ready` gets the outcome
@@ -54,7 +65,7 @@ pub fn run(settings: LlamaSettings, jobs: Receiver<Job>, ready: Sender<Result<St
     let loaded = (|| {
         if !settings.model.is_file() {
             return Err(format!(
-                "{} not found; fetch it with `voicehost models fetch --only smollm2-135m`, or point FROM in the Modelfile at a GGUF file",
+                "{} not found; fetch it with `voicehost models fetch` (`voicehost models list` names the others), or point FROM in the Modelfile at a GGUF file",
                 settings.model.display()
             ));
         }
