@@ -19,6 +19,7 @@ pub mod ctl;
 pub mod dialog;
 pub mod plugin_info;
 pub mod run;
+pub mod skills;
 
 pub use voicehost_loader::{
     elf, gpu, host, instance, phases, plugin, service, supervisor, swap, worker,

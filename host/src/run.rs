@@ -16,6 +16,7 @@ use crate::gpu;
 use crate::host::{Host, ServiceError};
 use crate::phases;
 use crate::service::{self, Service};
+use crate::skills::Timers;
 use crate::supervisor;
 use crate::swap;
 
@@ -95,6 +96,7 @@ pub async fn run(config: Config, script: Option<String>) -> Result<(), RunError>
         let script = script.map(|input| {
             tokio::spawn(play_script(
                 host.clone(),
+                dialogs.timers(),
                 input,
                 followup,
                 shutdown_tx.clone(),
@@ -160,9 +162,11 @@ fn reset_spoken_wav(config: &Config) {
 }
 
 /// `--input`: switches stt's capture to `input` once the assistant is ready, and shuts the
-/// host down when a finite input has played and no dialog ran for the `followup` window.
+/// host down when a finite input has played and no dialog ran (and no timer ran or rang)
+/// for the `followup` window.
 async fn play_script(
     host: Arc<Host>,
+    timers: Arc<Timers>,
     input: String,
     followup: Duration,
     shutdown: watch::Sender<bool>,
@@ -201,7 +205,7 @@ async fn play_script(
     let mut quiet_since = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if host.dialog_active.load(std::sync::atomic::Ordering::SeqCst) {
+        if host.dialog_active.load(std::sync::atomic::Ordering::SeqCst) || !timers.is_idle() {
             quiet_since = std::time::Instant::now();
         } else if quiet_since.elapsed() >= quiet_for {
             break;

@@ -1,7 +1,8 @@
 //! The glue that turns a plugin type into the ABI root module.
 //!
-//! A library exports one root module ([`crate::abi::PluginMod`]); [`export_entry!`] builds it
-//! from a type implementing [`Entry`]. Every entry point the host can call is wrapped in
+//! A library exports one root module ([`crate::abi::PluginMod`]), and beside it its config
+//! schema and section check ([`crate::schema`]); [`crate::export_entry!`] builds them from a
+//! type implementing [`Entry`]. Every entry point the host can call is wrapped in
 //! `catch_unwind`: a panic in plugin code becomes a [`PluginError`] of kind
 //! [`ErrorKind::Panic`] (or a NOT_SERVING health report), never an unwind across the FFI
 //! boundary.
@@ -16,16 +17,16 @@ use std::time::Duration;
 use abi_stable::StableAbi;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{ROption, RResult, RString};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
 
 use crate::abi::{
     ErrorKind, HealthReport, HealthStatus, PluginError, PluginHandle, PluginInfo, PluginInstance,
     PluginInstance_TO, PluginMod, PluginModRef, StartContext,
 };
-use crate::schema::{ConfigSchema, SchemaExport};
+use crate::schema::{CheckConfigFn, CheckExport, ConfigSchema, KeyProblem, SchemaExport};
 
-/// A plugin as the ABI sees it: the four calls of the root module and its handle, in Rust
-/// types. Panics are caught around each.
+/// A plugin as the ABI sees it: the four calls of the root module and its handle, and the
+/// two exported beside it for config files, in Rust types. Panics are caught around each.
 pub trait Entry: Send + Sync + Sized + 'static {
     /// What the plugin reports about itself; cheap, no side effects.
     fn info() -> Result<PluginInfo, PluginError>;
@@ -44,9 +45,17 @@ pub trait Entry: Send + Sync + Sized + 'static {
     fn config_schema() -> Option<ConfigSchema> {
         None
     }
+
+    /// Checks the section of slot `service` as a whole (see [`crate::schema::KeyProblem`]):
+    /// what depends on several keys. `section` is what [`Self::start`] would receive. No
+    /// problems by default.
+    fn check_config(service: &str, section: &[(&str, &str)]) -> Vec<KeyProblem> {
+        let _ = (service, section);
+        Vec::new()
+    }
 }
 
-/// The [`SchemaExport`] for `P`. Used by [`export_entry!`].
+/// The [`SchemaExport`] for `P`. Used by [`crate::export_entry!`].
 pub const fn schema_export<P: Entry>() -> SchemaExport {
     SchemaExport {
         layout: <ConfigSchema as StableAbi>::LAYOUT,
@@ -58,7 +67,29 @@ extern "C" fn schema_entry<P: Entry>() -> RResult<ROption<ConfigSchema>, PluginE
     guard("config_schema", || Ok(P::config_schema().into())).into()
 }
 
-/// Builds the root module for `P`. Called by [`export_entry!`].
+/// The [`CheckExport`] for `P`. Used by [`crate::export_entry!`].
+pub const fn check_export<P: Entry>() -> CheckExport {
+    CheckExport {
+        layout: <CheckConfigFn as StableAbi>::LAYOUT,
+        check: CheckConfigFn(check_entry::<P>),
+    }
+}
+
+extern "C" fn check_entry<P: Entry>(
+    service: RStr<'_>,
+    section: RSlice<'_, Tuple2<RStr<'_>, RStr<'_>>>,
+) -> RResult<RVec<KeyProblem>, PluginError> {
+    guard("check_config", || {
+        let section: Vec<(&str, &str)> = section
+            .iter()
+            .map(|kv| (kv.0.as_str(), kv.1.as_str()))
+            .collect();
+        Ok(P::check_config(service.as_str(), &section).into())
+    })
+    .into()
+}
+
+/// Builds the root module for `P`. Called by [`crate::export_entry!`].
 pub fn entry_root_module<P: Entry>() -> PluginModRef {
     PluginMod {
         info: info_entry::<P>,
@@ -143,7 +174,7 @@ impl<P: Entry> PluginInstance for Guarded<P> {
 }
 
 /// Exports an [`Entry`] implementation as this library's voicehost root module, with its
-/// config schema beside it.
+/// config schema and its section check beside it.
 ///
 /// ```ignore
 /// voicehost_plugin_api::export_entry!(MyEntry);
@@ -176,5 +207,87 @@ macro_rules! export_entry {
         #[unsafe(export_name = "voicehost_plugin_config_schema")]
         pub static VOICEHOST_PLUGIN_CONFIG_SCHEMA: $crate::schema::SchemaExport =
             $crate::export::schema_export::<$entry>();
+
+        /// The plugin's check of its whole config section (`voicehost_plugin_api::schema`).
+        #[unsafe(export_name = "voicehost_plugin_check_config")]
+        pub static VOICEHOST_PLUGIN_CHECK_CONFIG: $crate::schema::CheckExport =
+            $crate::export::check_export::<$entry>();
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refuses `allow_remote` unless `remote` is set too; panics on `panic`.
+    struct Checked;
+
+    impl Entry for Checked {
+        fn info() -> Result<PluginInfo, PluginError> {
+            Err(PluginError::internal("not used"))
+        }
+
+        fn start(_: StartContext) -> Result<Self, PluginError> {
+            Err(PluginError::internal("not used"))
+        }
+
+        fn health(&self) -> HealthReport {
+            HealthReport {
+                status: HealthStatus::Stopped,
+                detail: RString::new(),
+            }
+        }
+
+        fn stop(&mut self, _: Duration) -> Result<(), PluginError> {
+            Ok(())
+        }
+
+        fn check_config(service: &str, section: &[(&str, &str)]) -> Vec<KeyProblem> {
+            let has = |key: &str| section.iter().any(|(k, _)| *k == key);
+            if has("panic") {
+                panic!("checked a bad section");
+            }
+            if has("url") && !has("remote") {
+                vec![KeyProblem::new("url", format!("[{service}] needs remote"))]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+
+    fn check(section: &[(&str, &str)]) -> Result<Vec<KeyProblem>, PluginError> {
+        let pairs: Vec<Tuple2<RStr<'_>, RStr<'_>>> = section
+            .iter()
+            .map(|(k, v)| Tuple2(RStr::from(*k), RStr::from(*v)))
+            .collect();
+        let export = check_export::<Checked>();
+        (export.check.0)(RStr::from("llm"), RSlice::from_slice(&pairs))
+            .into_result()
+            .map(RVec::into_vec)
+    }
+
+    #[test]
+    fn the_check_gets_the_section_and_returns_problems_at_their_keys() {
+        assert_eq!(check(&[("url", "x"), ("remote", "true")]), Ok(Vec::new()));
+        assert_eq!(
+            check(&[("url", "x")]),
+            Ok(vec![KeyProblem::new("url", "[llm] needs remote")])
+        );
+        let export = check_export::<Checked>();
+        let layout = <CheckConfigFn as StableAbi>::LAYOUT;
+        assert!(
+            abi_stable::abi_stability::check_layout_compatibility(layout, export.layout).is_ok()
+        );
+    }
+
+    #[test]
+    fn a_panicking_check_is_an_error_value() {
+        let err = check(&[("panic", "")]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Panic);
+        assert!(
+            err.message
+                .contains("plugin panicked in check_config(): checked a bad section"),
+            "{err}"
+        );
+    }
 }

@@ -5,8 +5,9 @@
 //!   (`health`, `stop`) and the plain data they exchange, versioned by [`ABI_VERSION`];
 //! - [`export`]: [`export::Entry`] and [`export_entry!`], which build the root module with
 //!   every entry point wrapped in `catch_unwind`;
-//! - [`schema`]: the plugin's config keys, exported beside the root module so that the host
-//!   checks a config file against what the plugin it will load declares.
+//! - [`schema`]: the plugin's config keys and its check of its whole section, exported
+//!   beside the root module so that the host checks a config file against what the plugin
+//!   it will load declares.
 //!
 //! abi_stable writes this crate's name and version into the layout of every type here, and
 //! the host compares them when it loads a library (0.1.x matches 0.1.y). So this crate holds

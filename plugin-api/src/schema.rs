@@ -10,17 +10,26 @@
 //! module's) and the function that returns it. A library without the symbol (built before
 //! voicehost-plugin-api 0.1.2) declares nothing; the host then passes only the keys every
 //! slot has and `x_` keys. The root module itself is unchanged, so the ABI stays 1.0.
+//!
+//! What depends on several keys (a server on another machine only with `allow_remote`) the
+//! plugin checks itself: a [`CheckExport`] under [`CONFIG_CHECK_SYMBOL`] takes the whole
+//! section and returns a [`KeyProblem`] for each thing wrong, at the key it belongs to, and
+//! the host reports them like its own. A library without the symbol (built before it was
+//! added) has no section checks: its keys are checked one by one, as before.
 
 use std::fmt;
 
 use abi_stable::StableAbi;
-use abi_stable::std_types::{ROption, RResult, RString, RVec};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec, Tuple2};
 use abi_stable::type_layout::TypeLayout;
 
 use crate::abi::PluginError;
 
 /// Symbol of the [`SchemaExport`] static (written by [`crate::export_entry!`]).
 pub const CONFIG_SCHEMA_SYMBOL: &str = "voicehost_plugin_config_schema";
+
+/// Symbol of the [`CheckExport`] static (written by [`crate::export_entry!`]).
+pub const CONFIG_CHECK_SYMBOL: &str = "voicehost_plugin_check_config";
 
 /// The form of a value.
 #[repr(u8)]
@@ -141,4 +150,56 @@ pub struct SchemaExport {
     pub layout: &'static TypeLayout,
     /// The schema, or `None` when the plugin declares no keys (`x_` keys only, as before).
     pub schema: extern "C" fn() -> RResult<ROption<ConfigSchema>, PluginError>,
+}
+
+/// One thing wrong with a plugin's section, found by the plugin's own check.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct KeyProblem {
+    /// The key it is reported at: its line in the config file, or the section's header
+    /// line when the key is not written. Empty: the section as a whole.
+    pub key: RString,
+    /// What is wrong and what to do, without the section and key (the host writes
+    /// `file:line: [section] key: ` before it).
+    pub message: RString,
+}
+
+impl KeyProblem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: RString::from(key.into()),
+            message: RString::from(message.into()),
+        }
+    }
+}
+
+/// The plugin's check of its whole section: the slot's name and the section as the
+/// plugin's start would receive it ([`crate::StartContext::config`]: key/value pairs in
+/// file order, then what the host adds), borrowed for the call; the problems found, or an
+/// error when the check itself failed (a panic caught at the boundary).
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct CheckConfigFn(
+    pub  extern "C" fn(
+        RStr<'_>,
+        RSlice<'_, Tuple2<RStr<'_>, RStr<'_>>>,
+    ) -> RResult<RVec<KeyProblem>, PluginError>,
+);
+
+impl fmt::Debug for CheckConfigFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CheckConfigFn")
+    }
+}
+
+/// The exported static under [`CONFIG_CHECK_SYMBOL`]. Its own layout is fixed for good (a
+/// reference and a function pointer); the function's parameters and result are
+/// layout-checked through [`CheckConfigFn`].
+#[repr(C)]
+#[allow(missing_debug_implementations)]
+pub struct CheckExport {
+    /// `<CheckConfigFn as StableAbi>::LAYOUT` as the library was built.
+    pub layout: &'static TypeLayout,
+    /// The check; it returns no problems when the plugin checks nothing beyond its keys.
+    pub check: CheckConfigFn,
 }

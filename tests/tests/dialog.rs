@@ -349,7 +349,9 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     ])
     .await;
     let (rome, france) = (trim_silence(&spoken[0]), trim_silence(&spoken[1]));
-    let mut a = Assistant::start_full("Hi, Master!", LONG_ANSWERS, &[], &[]);
+    // stt at debug: a failure report then has the echo guard's verdict on every window the
+    // VAD called speech while the assistant spoke.
+    let mut a = Assistant::start_full("Hi, Master!", LONG_ANSWERS, &[("log_level", "debug")], &[]);
     let mut playback = a.playback().await;
 
     a.wake(&mut playback, &alexa).await;

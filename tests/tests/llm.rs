@@ -60,6 +60,7 @@ fn ask(text: &str, dialog: &str, turn: u32) -> CompleteRequest {
         dialog_id: dialog.into(),
         turn,
         max_tokens: 0,
+        context: String::new(),
     }
 }
 

@@ -1,5 +1,8 @@
 //! A running plugin, in the host process or in a `voicehost worker` child: one interface
-//! for the supervisor, the admin API and hot swap.
+//! for the supervisor, the admin API and hot swap. Checking a library in a short-lived
+//! worker, before anything runs, is [`check_in_worker`].
+
+mod check;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,6 +19,8 @@ use voicehost_plugin_api::abi::{LogLevel, LogRecord, LogSink};
 use crate::plugin::{PluginInstance, PluginLibrary, StartEnv};
 use crate::slot::PluginSlot;
 use crate::worker::{LibInfo, Refusal, WorkerMsg, WorkerSpec};
+
+pub use check::{check_in_worker, check_in_worker_blocking};
 
 /// Health as the plugin itself reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,28 +114,6 @@ fn voicehost_exe() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot find the voicehost executable for the worker: {e}"))
 }
 
-/// How long checking a library in a worker may take.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a checking worker answered on `stdout` before it exited with `status`.
-fn check_answer(
-    stdout: &[u8],
-    library: &Path,
-    status: std::process::ExitStatus,
-) -> Result<LibInfo, Refusal> {
-    for line in String::from_utf8_lossy(stdout).lines() {
-        match serde_json::from_str::<WorkerMsg>(line) {
-            Ok(WorkerMsg::Info(info)) => return Ok(info),
-            Ok(WorkerMsg::LoadFailed(refusal)) => return Err(refusal),
-            _ => {}
-        }
-    }
-    Err(Refusal::other(format!(
-        "the worker checking {} ended without an answer ({status})",
-        library.display()
-    )))
-}
-
 fn worker_command(args: &[&str]) -> Result<Command, String> {
     let mut cmd = Command::new(voicehost_exe()?);
     cmd.arg("worker")
@@ -143,61 +126,6 @@ fn worker_command(args: &[&str]) -> Result<Command, String> {
         .process_group(0)
         .kill_on_drop(true);
     Ok(cmd)
-}
-
-/// Loads and verifies a library in a short-lived worker, keeping plugin code out of the
-/// host: its info, or why it was refused.
-pub async fn check_in_worker(library: &Path, service: &str) -> Result<LibInfo, Refusal> {
-    let library_arg = library.to_string_lossy().into_owned();
-    let mut cmd =
-        worker_command(&["--check", &library_arg, "--service", service]).map_err(Refusal::other)?;
-    cmd.stdin(Stdio::null());
-    let out = tokio::time::timeout(CHECK_TIMEOUT, cmd.output())
-        .await
-        .map_err(|_| Refusal::other(format!("checking {} took over 30 s", library.display())))?
-        .map_err(|e| Refusal::other(format!("cannot run the worker: {e}")))?;
-    check_answer(&out.stdout, library, out.status)
-}
-
-/// [`check_in_worker`] for code without a runtime (`voicehost validate`, config loading).
-pub fn check_in_worker_blocking(library: &Path, service: &str) -> Result<LibInfo, Refusal> {
-    use std::io::Read;
-    let mut child = std::process::Command::new(voicehost_exe().map_err(Refusal::other)?)
-        .arg("worker")
-        .arg("--check")
-        .arg(library)
-        .args(["--service", service])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Refusal::other(format!("cannot run the worker: {e}")))?;
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.read_to_end(&mut bytes);
-        }
-        bytes
-    });
-    let deadline = std::time::Instant::now() + CHECK_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Refusal::other(format!(
-                    "checking {} took over 30 s",
-                    library.display()
-                )));
-            }
-        }
-    };
-    check_answer(&reader.join().unwrap_or_default(), library, status)
 }
 
 impl WorkerProc {

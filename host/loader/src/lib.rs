@@ -4,7 +4,8 @@
 //! - [`service`]: the service set (logger, tts, llm, stt, kwd) with phase, port and upstream;
 //!   [`slot`]: one slot's settings (library, port, isolation, section);
 //! - [`plugin`]: loading and verifying a library (ABI version, type layouts, ELF
-//!   completeness in [`elf`], kind, declared config keys) and starting it in process;
+//!   completeness in [`elf`], kind, declared config keys, the plugin's own check of a
+//!   section) and starting it in process;
 //! - [`worker`]: `voicehost worker`, the process a plugin runs in by default, and the typed
 //!   messages it exchanges with the host (a spec in, JSON lines of info, health and logs out);
 //! - [`instance`]: a running plugin, in process or in a worker, with its health; checking a

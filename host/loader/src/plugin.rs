@@ -1,19 +1,19 @@
 //! Loading plugin libraries through the ABI and driving one plugin instance.
 
+mod config;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use abi_stable::StableAbi;
-use abi_stable::abi_stability::check_layout_compatibility;
-use abi_stable::library::{LibraryError, RawLibrary, lib_header_from_path};
+use abi_stable::library::{LibraryError, lib_header_from_path};
 use abi_stable::std_types::{RResult, RString, Tuple2};
 use abi_stable::type_layout::TypeLayout;
 use voicehost_plugin_api::abi::{
     HealthReport, HostCallbacks, LogSink, PLUGIN_API_VERSION, PluginHandle, PluginInfo,
     PluginModRef, StartContext,
 };
-use voicehost_plugin_api::schema::{CONFIG_SCHEMA_SYMBOL, ConfigSchema, SchemaExport};
+use voicehost_plugin_api::schema::{CheckConfigFn, ConfigSchema};
 use voicehost_plugin_api::{ABI_VERSION, PluginError};
 
 use crate::slot::PluginSlot;
@@ -52,44 +52,6 @@ impl LoadError {
     }
 }
 
-/// The config keys the library at `path` (its root module already verified) exports under
-/// [`CONFIG_SCHEMA_SYMBOL`]: the layout of [`ConfigSchema`] is checked against this host's
-/// like the root module's, then the plugin is asked for it.
-fn read_schema(path: &Path) -> Result<Option<ConfigSchema>, LoadError> {
-    let incompatible = |reason: String| LoadError::Incompatible {
-        path: path.to_owned(),
-        reason,
-    };
-    let library = RawLibrary::load_at(path).map_err(|e| classify(path, e))?;
-    let symbol = format!("{CONFIG_SCHEMA_SYMBOL}\0");
-    // SAFETY: the symbol is a `SchemaExport` static by the contract of voicehost-plugin-api
-    // 0.1.2 (its layout is fixed for good); a library without it declares nothing.
-    // The symbol's address is the static's: libloading hands it over as the pointer type.
-    let export: *const SchemaExport =
-        match unsafe { library.get::<*const SchemaExport>(symbol.as_bytes()) } {
-            Ok(export) => *export,
-            Err(_) => return Ok(None),
-        };
-    // SAFETY: the library stays mapped (abi_stable keeps every loaded library), so the
-    // static outlives this call.
-    let export = unsafe { &*export };
-    if let RResult::RErr(e) =
-        check_layout_compatibility(<ConfigSchema as StableAbi>::LAYOUT, export.layout)
-    {
-        return Err(incompatible(format!(
-            "its config schema types do not match this host's ({e}); rebuild it against \
-             voicehost-plugin-api {PLUGIN_API_VERSION}"
-        )));
-    }
-    match (export.schema)() {
-        RResult::ROk(schema) => Ok(schema.into_option()),
-        RResult::RErr(error) => Err(LoadError::Info {
-            path: path.to_owned(),
-            error,
-        }),
-    }
-}
-
 /// Kind reported by test fixtures; the loader accepts it in any slot.
 pub const TEST_KIND: &str = "test";
 
@@ -104,6 +66,9 @@ pub struct PluginLibrary {
     /// The keys its config section takes, as it declares them; `None` when it declares
     /// none (no schema symbol: built before voicehost-plugin-api 0.1.2, or it says so).
     pub config_schema: Option<ConfigSchema>,
+    /// Its check of a whole section; `None` when it has none (built before the check was
+    /// added to voicehost-plugin-api).
+    config_check: Option<CheckConfigFn>,
     start: StartFn,
 }
 
@@ -136,12 +101,13 @@ impl PluginLibrary {
             RResult::ROk(info) => info,
             RResult::RErr(error) => return Err(LoadError::Info { path, error }),
         };
-        let config_schema = read_schema(&path)?;
+        let exports = config::read_exports(&path)?;
         Ok(Self {
             path,
             info,
             api_version,
-            config_schema,
+            config_schema: exports.schema,
+            config_check: exports.check,
             start,
         })
     }

@@ -7,233 +7,29 @@
 //! which closes it too) stops the plugin and ends the worker; the worker also asks the
 //! kernel to kill it if the host goes away. A crash of the plugin's native code ends only
 //! this process, which the host's supervisor sees and restarts.
+//!
+//! `voicehost worker --check` only loads and verifies a library and answers with its info;
+//! given a [`CheckSpec`] on stdin it also runs the plugin's own check of that section. The
+//! messages are in [`protocol`]'s types.
+
+pub mod protocol;
 
 use std::io::{BufRead, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use voicehost_plugin_api::HealthStatus;
-use voicehost_plugin_api::abi::{LogLevel, LogRecord, LogSink};
-use voicehost_plugin_api::schema::{ConfigKey, KeyKind};
+use voicehost_plugin_api::abi::{LogRecord, LogSink};
 
-use crate::plugin::{LoadError, PluginLibrary, StartEnv};
-use crate::service::Service;
+use crate::plugin::{PluginLibrary, StartEnv};
 use crate::slot::{Isolation, PluginSlot};
 
-/// What the host tells a worker to run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WorkerSpec {
-    pub service: Service,
-    pub library: PathBuf,
-    pub port: u16,
-    pub bind_addr: String,
-    pub log_dir: PathBuf,
-    pub data_dir: PathBuf,
-    pub start_timeout_ms: u64,
-    pub stop_timeout_ms: u64,
-    pub section: Vec<(String, String)>,
-}
-
-/// The plugin's self-description, as the host shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LibInfo {
-    pub name: String,
-    pub kind: String,
-    pub version: String,
-    pub abi_version: String,
-    pub proto_package: String,
-    pub features: Vec<String>,
-    /// The keys its config section takes; `None` when it declares none.
-    #[serde(default)]
-    pub config_keys: Option<Vec<KeySpec>>,
-}
-
-impl LibInfo {
-    pub fn of(library: &PluginLibrary) -> LibInfo {
-        let i = &library.info;
-        LibInfo {
-            name: i.name.to_string(),
-            kind: i.kind.to_string(),
-            version: i.version.to_string(),
-            abi_version: i.abi_version.to_string(),
-            proto_package: i.proto_package.to_string(),
-            features: i.features.iter().map(|f| f.to_string()).collect(),
-            config_keys: library
-                .config_schema
-                .as_ref()
-                .map(|s| s.keys.iter().map(KeySpec::of).collect()),
-        }
-    }
-}
-
-/// A declared config key as the worker reports it (the ABI's `ConfigKey`, as JSON).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KeySpec {
-    pub name: String,
-    /// `KeyKind::name()`: int, float, choice, model_file, …
-    pub kind: String,
-    pub min: f64,
-    pub max: f64,
-    pub choices: Vec<String>,
-    pub default: String,
-    pub doc: String,
-}
-
-impl KeySpec {
-    pub fn of(key: &ConfigKey) -> KeySpec {
-        KeySpec {
-            name: key.name.to_string(),
-            kind: key.kind.name().to_owned(),
-            min: key.min,
-            max: key.max,
-            choices: key.choices.iter().map(|c| c.to_string()).collect(),
-            default: key.default.to_string(),
-            doc: key.doc.to_string(),
-        }
-    }
-
-    /// Back to the ABI type, to check values with; `None` for a kind this host does not
-    /// know (a newer plugin's): such a key's values are not checked.
-    pub fn to_abi(&self) -> Option<ConfigKey> {
-        Some(ConfigKey {
-            name: self.name.as_str().into(),
-            kind: KeyKind::from_name(&self.kind)?,
-            min: self.min,
-            max: self.max,
-            choices: self.choices.iter().map(|c| c.as_str().into()).collect(),
-            default: self.default.as_str().into(),
-            doc: self.doc.as_str().into(),
-        })
-    }
-}
-
-/// One line a worker writes on stdout (JSON).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-pub enum WorkerMsg {
-    Info(LibInfo),
-    LoadFailed(Refusal),
-    Started,
-    StartFailed {
-        error: String,
-    },
-    Health {
-        status: Health,
-        detail: String,
-    },
-    Log {
-        level: Level,
-        svc: String,
-        message: String,
-        fields: Vec<(String, String)>,
-    },
-    Stopped {
-        error: Option<String>,
-    },
-}
-
-/// Why a worker could not load or verify a library.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refusal {
-    /// The loader's whole message, naming the file.
-    pub message: String,
-    /// Why, without the file (for output that names it already).
-    pub reason: String,
-}
-
-impl Refusal {
-    /// Not the loader's refusal: the worker could not run or answer (`message` = `reason`).
-    pub fn other(message: String) -> Refusal {
-        Refusal {
-            reason: message.clone(),
-            message,
-        }
-    }
-
-    fn of(error: &LoadError) -> Refusal {
-        Refusal {
-            message: error.to_string(),
-            reason: error.reason(),
-        }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-/// A plugin's health as a worker reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    Starting,
-    Serving,
-    NotServing,
-    Stopped,
-}
-
-impl From<HealthStatus> for Health {
-    fn from(s: HealthStatus) -> Health {
-        match s {
-            HealthStatus::Starting => Health::Starting,
-            HealthStatus::Serving => Health::Serving,
-            HealthStatus::NotServing => Health::NotServing,
-            HealthStatus::Stopped => Health::Stopped,
-        }
-    }
-}
-
-impl From<Health> for HealthStatus {
-    fn from(h: Health) -> HealthStatus {
-        match h {
-            Health::Starting => HealthStatus::Starting,
-            Health::Serving => HealthStatus::Serving,
-            Health::NotServing => HealthStatus::NotServing,
-            Health::Stopped => HealthStatus::Stopped,
-        }
-    }
-}
-
-/// A log record's level as a worker reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl From<LogLevel> for Level {
-    fn from(l: LogLevel) -> Level {
-        match l {
-            LogLevel::Trace => Level::Trace,
-            LogLevel::Debug => Level::Debug,
-            LogLevel::Info => Level::Info,
-            LogLevel::Warn => Level::Warn,
-            LogLevel::Error => Level::Error,
-        }
-    }
-}
-
-impl From<Level> for LogLevel {
-    fn from(l: Level) -> LogLevel {
-        match l {
-            Level::Trace => LogLevel::Trace,
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-        }
-    }
-}
+pub use protocol::{
+    CheckSpec, Health, KeySpec, Level, LibInfo, Refusal, SectionProblem, WorkerMsg, WorkerSpec,
+};
 
 static STDOUT: Mutex<()> = Mutex::new(());
 
@@ -281,12 +77,24 @@ fn load(library: &Path, service: &str) -> Result<PluginLibrary, Refusal> {
 }
 
 /// `voicehost worker --check LIB --service NAME`: loads and verifies a library, prints its
-/// info (or why it was refused) and exits.
+/// info (or why it was refused) and exits. Given a [`CheckSpec`] on stdin, it runs the
+/// plugin's own check on that section too and adds what it found to the info.
 pub fn check(library: &Path, service: &str) -> ExitCode {
     die_with_parent();
+    let spec = match read_check_spec() {
+        Ok(spec) => spec,
+        Err(message) => {
+            emit(&WorkerMsg::LoadFailed(Refusal::other(message)));
+            return ExitCode::FAILURE;
+        }
+    };
     match load(library, service) {
         Ok(lib) => {
-            emit(&WorkerMsg::Info(LibInfo::of(&lib)));
+            let mut info = LibInfo::of(&lib);
+            if let Some(spec) = spec {
+                info.section_problems = section_problems(&lib, service, &spec.section);
+            }
+            emit(&WorkerMsg::Info(info));
             ExitCode::SUCCESS
         }
         Err(refusal) => {
@@ -294,6 +102,47 @@ pub fn check(library: &Path, service: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The [`CheckSpec`] line on stdin, if the host wrote one (not from a terminal: a person
+/// running `voicehost worker --check` by hand is not asked for JSON).
+fn read_check_spec() -> Result<Option<CheckSpec>, String> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the check spec on stdin: {e}"))?;
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(&line)
+        .map(Some)
+        .map_err(|e| format!("bad check spec on stdin: {e}"))
+}
+
+/// The plugin's check of `section`: `None` when it has none. A check that fails (a panic
+/// caught at the boundary) is a problem of the section as a whole: the config cannot be
+/// shown to be good.
+fn section_problems(
+    lib: &PluginLibrary,
+    service: &str,
+    section: &[(String, String)],
+) -> Option<Vec<SectionProblem>> {
+    Some(match lib.check_config(service, section)? {
+        Ok(problems) => problems.iter().map(SectionProblem::of).collect(),
+        Err(e) => vec![SectionProblem {
+            key: String::new(),
+            message: format!(
+                "{} could not check this section: {}",
+                lib.info.name, e.message
+            ),
+        }],
+    })
 }
 
 /// Prints each distinct panic message once: a plugin whose `health()` panics would

@@ -154,6 +154,10 @@ impl Config {
             llm_error_prompt: v.text("dialog", "llm_error_prompt"),
             tts_error_prompt: v.text("dialog", "tts_error_prompt"),
             metrics_interval: v.ms("dialog", "metrics_interval_ms"),
+            skills: v.text("dialog", "skills") == "true",
+            timer_alarm_phrase: v.text("dialog", "timer_alarm_phrase"),
+            timer_alarm_repeat: v.ms("dialog", "timer_alarm_repeat_ms"),
+            timer_alarm_timeout: v.ms("dialog", "timer_alarm_timeout_ms"),
         };
         let plugins = Service::ALL
             .into_iter()
@@ -240,6 +244,11 @@ impl Config {
             dialog,
             plugins,
             model_files: Vec::new(),
+            section_lines: sections
+                .iter()
+                .rev()
+                .map(|s| (s.name.clone(), s.line))
+                .collect(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod ini;
 pub mod plugins;
 pub mod schema;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,6 +62,14 @@ pub struct DialogConfig {
     pub llm_error_prompt: String,
     pub tts_error_prompt: String,
     pub metrics_interval: Duration,
+    /// Built-in skills (time, date, arithmetic, timers, stop) answer before the model.
+    pub skills: bool,
+    /// What a ringing timer says after its first ring (which names the timer).
+    pub timer_alarm_phrase: String,
+    /// Pause between two rings of a timer's alarm (kwd listens meanwhile).
+    pub timer_alarm_repeat: Duration,
+    /// A timer's alarm stops by itself after ringing this long.
+    pub timer_alarm_timeout: Duration,
 }
 
 impl DialogConfig {
@@ -73,6 +82,9 @@ impl DialogConfig {
             self.llm_error_prompt.clone(),
             self.tts_error_prompt.clone(),
         ]);
+        if self.skills {
+            all.push(self.timer_alarm_phrase.clone());
+        }
         all.retain(|p| !p.is_empty());
         all
     }
@@ -90,6 +102,9 @@ pub struct Config {
     pub plugins: Vec<PluginSlot>,
     /// Model files the enabled plugins will load.
     pub model_files: Vec<ModelFileRef>,
+    /// Line of each section header written in the file, by section name (the first, if
+    /// one is written twice): where a problem of a section as a whole is reported.
+    pub section_lines: HashMap<String, usize>,
 }
 
 /// A model file named by an enabled plugin's config.

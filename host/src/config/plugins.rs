@@ -8,6 +8,11 @@
 //! own keys. Undeclared `x_` keys pass (settings of another plugin swapped in later). A
 //! library that declares nothing (built before voicehost-plugin-api 0.1.2) gets only `x_`
 //! keys, as before.
+//!
+//! What depends on several keys the plugin checks itself: the same worker runs the
+//! plugin's check on the section its start would receive, and each problem is reported at
+//! its key's line (the section's header line when the key is not written). A library
+//! without a check (built before the ABI had it) gets none.
 
 use std::path::PathBuf;
 
@@ -16,7 +21,7 @@ use voicehost_plugin_runtime::keys::{self, EXTENSION_PREFIX};
 
 use super::{Config, ConfigError, ModelFileRef, PluginSlot, schema};
 use crate::service::Service;
-use crate::worker::LibInfo;
+use crate::worker::{LibInfo, SectionProblem};
 
 /// What the library of one slot said about itself.
 #[derive(Debug, Clone)]
@@ -26,6 +31,8 @@ pub struct Declared {
     pub plugin: String,
     /// Its keys; `None` when it declares none.
     pub keys: Option<Vec<ConfigKey>>,
+    /// What its own check of the section found (none when it has no check).
+    pub problems: Vec<SectionProblem>,
 }
 
 impl Declared {
@@ -38,18 +45,25 @@ impl Declared {
                 .config_keys
                 .as_ref()
                 .map(|keys| keys.iter().filter_map(|k| k.to_abi()).collect()),
+            problems: info.section_problems.clone().unwrap_or_default(),
         }
     }
 }
 
 impl Config {
-    /// Asks every slot's library (that exists) for its keys, each in a worker
-    /// process; a library that cannot be checked is reported at its `library` line.
+    /// Asks every slot's library (that exists) for its keys and to check its section,
+    /// each in a worker process; a library that cannot be checked is reported at its
+    /// `library` line.
     pub fn declared_keys(&self) -> (Vec<Declared>, Vec<ConfigError>) {
         let (mut declared, mut errors) = (Vec::new(), Vec::new());
         // Disabled slots too: a typo there surfaces before the slot is turned on.
         for slot in self.plugins.iter().filter(|p| p.library.is_file()) {
-            match crate::instance::check_in_worker_blocking(&slot.library, slot.service.name()) {
+            let checked = crate::instance::check_in_worker_blocking(
+                &slot.library,
+                slot.service.name(),
+                Some(&slot.section),
+            );
+            match checked {
                 Ok(info) => declared.push(Declared::of(slot.service, &info)),
                 Err(why) => errors.push(self.error(
                     slot.library_line,
@@ -62,8 +76,9 @@ impl Config {
         (declared, errors)
     }
 
-    /// Checks each slot's written keys against what its library declares, and collects
-    /// the model files those keys name (for [`Config::check_model_files`]).
+    /// Checks each slot's written keys against what its library declares, reports what
+    /// the plugin's own check of the section found, and collects the model files those
+    /// keys name (for [`Config::check_model_files`]).
     pub fn check_plugin_keys(&mut self, declared: &[Declared]) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         let mut model_files = Vec::new();
@@ -72,12 +87,31 @@ impl Config {
                 continue;
             };
             errors.extend(check_slot(self, slot, d));
+            errors.extend(d.problems.iter().map(|p| self.section_problem(slot, p)));
             if let Some(keys) = d.keys.as_ref().filter(|_| slot.enabled) {
                 model_files.extend(named_model_files(slot, keys));
             }
         }
         self.model_files = model_files;
         errors
+    }
+
+    /// `problem` of `slot`'s section at the line of its key, else of the section header.
+    fn section_problem(&self, slot: &PluginSlot, problem: &SectionProblem) -> ConfigError {
+        let section = slot.service.name();
+        let header = self.section_lines.get(section).copied().unwrap_or(0);
+        let written = slot
+            .section
+            .iter()
+            .zip(&slot.lines)
+            .find(|((key, _), _)| *key == problem.key)
+            .map(|(_, line)| *line);
+        let place = if problem.key.is_empty() {
+            format!("[{section}]")
+        } else {
+            format!("[{section}] {}", problem.key)
+        };
+        self.error(written.unwrap_or(header), place, problem.message.clone())
     }
 
     fn error(&self, line: usize, place: String, message: String) -> ConfigError {

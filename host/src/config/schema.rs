@@ -180,6 +180,28 @@ pub const SECTIONS: &[SectionDef] = &[
                 "Audio error.",
             ),
             key("metrics_interval_ms", MS, "60000"),
+            key("skills", Ty::Bool, "true"),
+            key(
+                "timer_alarm_phrase",
+                Ty::Text { max_len: 200 },
+                "Your timer is done.",
+            ),
+            key(
+                "timer_alarm_repeat_ms",
+                Ty::Int {
+                    min: 1000,
+                    max: 60_000,
+                },
+                "3000",
+            ),
+            key(
+                "timer_alarm_timeout_ms",
+                Ty::Int {
+                    min: 1000,
+                    max: 3_600_000,
+                },
+                "60000",
+            ),
         ],
     },
 ];

@@ -3,6 +3,7 @@ use voicehost_plugin_runtime::keys::{Key, Kind};
 use super::plugins::Declared;
 use super::schema::SECTIONS;
 use super::*;
+use crate::worker::SectionProblem;
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
     Config::parse(text, Path::new("cfg.txt"))
@@ -14,6 +15,7 @@ fn declares(service: Service, keys: &[Key]) -> Declared {
         service,
         plugin: format!("test-{service}"),
         keys: Some(keys.iter().map(Key::to_abi).collect()),
+        problems: Vec::new(),
     }
 }
 
@@ -105,6 +107,7 @@ fn a_plugin_that_declares_nothing_gets_only_slot_and_x_keys() {
         service: Service::Tts,
         plugin: "old-tts".to_owned(),
         keys: None,
+        problems: Vec::new(),
     };
     let (_, errors) = check("[tts]\nport = 7006\nx_anything = 1\nspeed = 1.0\n", &[old]);
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -116,6 +119,44 @@ fn a_plugin_that_declares_nothing_gets_only_slot_and_x_keys() {
     // Undeclared x_ keys pass a declaring plugin too: another plugin's settings.
     let (_, errors) = check("[kwd]\nx_other = 1\n", &[declares(Service::Kwd, KWD_KEYS)]);
     assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// What the plugin's own check of a section found is reported at the key's line, else at
+/// the section header, with the other errors of the file.
+#[test]
+fn section_problems_are_reported_at_their_keys() {
+    let problem = |key: &str, message: &str| SectionProblem {
+        key: key.to_owned(),
+        message: message.to_owned(),
+    };
+    let mut kwd = declares(Service::Kwd, KWD_KEYS);
+    kwd.problems = vec![
+        problem("cooldown_ms", "too short with this threshold"),
+        problem("model_thresholds", "needed with two models"),
+        problem("", "the check failed"),
+    ];
+    let text = "[loader]
+startup_mode = fast
+
+[kwd]
+confidence_threshold = 0.1
+cooldown_ms = 10
+";
+    let (_, errors) = check(text, &[kwd]);
+    let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        all[1..],
+        [
+            "cfg.txt:4: [kwd] model_thresholds: needed with two models",
+            "cfg.txt:4: [kwd]: the check failed",
+            "cfg.txt:6: [kwd] cooldown_ms: too short with this threshold",
+        ],
+        "{all:#?}"
+    );
+    assert!(
+        all[0].starts_with("cfg.txt:2: [loader] startup_mode"),
+        "{all:#?}"
+    );
 }
 
 #[test]

@@ -17,6 +17,8 @@ use super::{RECOVERY, SPEAKING_TAIL, UTTERANCE_LIMIT};
 pub(super) enum Heard {
     Said(SttResult),
     Silence,
+    /// A timer ended before the user spoke: the window closes so that its alarm rings.
+    TimerDone,
 }
 
 impl Dialogs {
@@ -74,8 +76,19 @@ impl Dialogs {
         }
     }
 
+    /// When a timer's alarm wants the dialog to end: a timer that ended and has not rung
+    /// yet (now), or the next running timer's end. A ringing alarm that woke this dialog
+    /// does not count (the user is about to say "stop").
+    fn alarm_due(&self) -> Option<tokio::time::Instant> {
+        if self.timers.ringing().iter().any(|r| r.rings == 0) {
+            return Some(tokio::time::Instant::now());
+        }
+        self.timers.next_end().map(tokio::time::Instant::from_std)
+    }
+
     /// Waits for the user: speech must start within `followup` of `window_start` (or has
-    /// started already: `speaking`).
+    /// started already: `speaking`). A timer that ends first closes the window, unless the
+    /// user is speaking.
     pub(super) async fn hear(
         &self,
         results: &mut Streaming<SttResult>,
@@ -89,8 +102,13 @@ impl Dialogs {
             tokio::time::Instant::from_std(window_start + self.cfg.followup)
         };
         loop {
-            let next = match tokio::time::timeout_at(deadline, results.next()).await {
+            let until = match self.alarm_due() {
+                Some(due) if !speaking && due < deadline => due,
+                _ => deadline,
+            };
+            let next = match tokio::time::timeout_at(until, results.next()).await {
                 Ok(next) => next,
+                Err(_) if until < deadline => return Ok(Heard::TimerDone),
                 Err(_) if speaking => {
                     return Err(Fault::Stt(format!(
                         "no final text within {} s of the start of speech",

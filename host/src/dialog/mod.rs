@@ -24,12 +24,21 @@
 //! Faults: stt, llm and tts errors are logged with their cause, answered by a spoken prompt
 //! (after tts is back, if tts was what failed) and the follow-up window is kept, so the user
 //! can simply say it again. The loader restarts crashed plugins meanwhile.
+//!
+//! Skills (`skills = true`, the default): the final text goes to the built-in skills
+//! (`crate::skills`) first; one that matches ("what time is it", "set a timer for 5
+//! minutes", "stop") is spoken through tts `Speak` instead of asking the model, with the same
+//! transcript lines, barge-in and follow-up window (`skill_matched` in app.log); "stop" ends
+//! the dialog. The timers live here, across dialogs: the alarm task (`alarm.rs`) rings them.
+//! The model is told the local date and time with every request (`CompleteRequest.context`).
 
+mod alarm;
 mod faults;
 mod listen;
 mod relay;
 mod services;
 mod session;
+mod skill;
 mod timing;
 mod transcript;
 mod warmup;
@@ -46,6 +55,8 @@ use tokio::task::JoinHandle;
 use crate::config::DialogConfig;
 use crate::host::Host;
 use crate::service::{self, Service};
+use crate::skills::Timers;
+use alarm::{Alarm, ring_timers};
 use session::Dialogs;
 pub use warmup::warmup;
 use watch::{kwd_off_while_speaking, watch_playback, watch_wakes};
@@ -72,6 +83,7 @@ struct Metrics {
     dialogs: AtomicU64,
     turns: AtomicU64,
     barge_ins: AtomicU64,
+    skill_answers: AtomicU64,
     stt_errors: AtomicU64,
     llm_errors: AtomicU64,
     tts_errors: AtomicU64,
@@ -90,6 +102,7 @@ impl Metrics {
             dialogs = get(&self.dialogs),
             turns = get(&self.turns),
             barge_ins = get(&self.barge_ins),
+            skill_answers = get(&self.skill_answers),
             stt_errors = get(&self.stt_errors),
             llm_errors = get(&self.llm_errors),
             tts_errors = get(&self.tts_errors),
@@ -98,11 +111,12 @@ impl Metrics {
     }
 }
 
-/// The running dialog manager's tasks.
+/// The running dialog manager's tasks, and the timers they share.
 #[derive(Debug)]
 pub struct DialogManager {
     tasks: Vec<JoinHandle<()>>,
     metrics: Arc<Metrics>,
+    timers: Arc<Timers>,
 }
 
 impl DialogManager {
@@ -113,6 +127,7 @@ impl DialogManager {
         let every = cfg.metrics_interval;
         let (playback, _) = broadcast::channel(1024);
         let metrics = Arc::new(Metrics::default());
+        let timers = Arc::new(Timers::default());
         let mut tasks = Vec::new();
         let enabled = host.enabled();
         if enabled.contains(&Service::Tts) {
@@ -141,11 +156,23 @@ impl DialogManager {
         if Service::ALL.iter().all(|s| enabled.contains(s)) {
             let (wakes_tx, wakes) = mpsc::channel(8);
             tasks.push(tokio::spawn(watch_wakes(host.clone(), wakes_tx)));
+            let alarm = Alarm {
+                phrase: cfg.timer_alarm_phrase.clone(),
+                repeat: cfg.timer_alarm_repeat,
+                timeout: cfg.timer_alarm_timeout,
+            };
+            tasks.push(tokio::spawn(ring_timers(
+                host.clone(),
+                timers.clone(),
+                alarm,
+                playback.clone(),
+            )));
             let dialogs = Dialogs {
                 cfg,
                 host: host.clone(),
                 playback: playback.clone(),
                 metrics: metrics.clone(),
+                timers: timers.clone(),
             };
             tasks.push(tokio::spawn(dialogs.run(wakes)));
         } else {
@@ -164,7 +191,16 @@ impl DialogManager {
                 m.log();
             }
         }));
-        DialogManager { tasks, metrics }
+        DialogManager {
+            tasks,
+            metrics,
+            timers,
+        }
+    }
+
+    /// The timers the dialogs set (running or ringing ones keep a scripted run going).
+    pub fn timers(&self) -> Arc<Timers> {
+        self.timers.clone()
     }
 
     /// Stops every task and writes the counters a last time.

@@ -1,5 +1,6 @@
-//! The reply: llm `Complete` relayed chunk by chunk into tts `SpeakStream` and played; with
-//! barge-in, stopped (tts `StopSpeaking`) as soon as the user speaks over it.
+//! The reply: llm `Complete` relayed chunk by chunk into tts `SpeakStream` (or a skill's
+//! answer spoken, `skill.rs`) and played; with barge-in, stopped (tts `StopSpeaking`) as soon
+//! as the user speaks over it.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,8 +15,11 @@ use voicehost_proto::llm::v1::CompleteRequest;
 use voicehost_proto::stt::v1::SttResult;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
+use crate::skills::time;
+
 use super::faults::{Fault, why};
 use super::session::Dialogs;
+use super::skill::SkillTurn;
 use super::timing::{ReplyTiming, ms_to};
 use super::watch::Playback;
 use super::{Metrics, REPLY_LIMIT};
@@ -32,20 +36,35 @@ pub(super) enum Replied {
     Interrupted,
 }
 
+/// Who answers a turn.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Answer<'a> {
+    /// The model, asked `text` as turn `turn` of its conversation (skill turns are not
+    /// the model's).
+    Model { text: &'a str, turn: u32 },
+    /// A built-in skill, which has answered already.
+    Skill(&'a SkillTurn),
+}
+
 impl Dialogs {
-    /// The reply to `text`, played; with `watch` (barge-in), stopped as soon as stt reports
-    /// the user speaking.
+    /// The reply, played; with `watch` (barge-in), stopped as soon as stt reports the user
+    /// speaking.
     pub(super) async fn reply(
         &self,
         dialog: &str,
         turn: u32,
-        text: &str,
+        answer: Answer<'_>,
         watch: Option<&mut Streaming<SttResult>>,
     ) -> Result<Replied, Fault> {
         let mut events = self.playback.subscribe();
         // What was relayed so far: the transcript's ASSISTANT line, whatever happens.
         let said = Mutex::new(String::new());
-        let play = self.play_reply(dialog, turn, text, &said);
+        let play = async {
+            match answer {
+                Answer::Model { text, turn } => self.play_reply(dialog, turn, text, &said).await,
+                Answer::Skill(skill) => self.play_skill(dialog, skill, &said).await,
+            }
+        };
         let played = |timing, listening| Replied::Played { timing, listening };
         let Some(results) = watch else {
             let done = play.await;
@@ -159,6 +178,8 @@ impl Dialogs {
                 dialog_id: dialog.to_owned(),
                 turn,
                 max_tokens: 0,
+                // The model must not invent the date or the time.
+                context: time::facts(chrono::Local::now().naive_local()),
             })
             .await
             .map_err(|s| Fault::Llm(why("llm Complete", &s)))?

@@ -12,10 +12,12 @@ use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 
 use crate::config::DialogConfig;
 use crate::host::Host;
+use crate::skills::Timers;
 
 use super::faults::Fault;
 use super::listen::Heard;
-use super::relay::{Replied, wait_played};
+use super::relay::{Answer, Replied, wait_played};
+use super::skill::log_skill;
 use super::timing::{log_turn, ms};
 use super::watch::{Playback, switch_kwd};
 use super::{DIALOG, MAX_FAULTS_IN_A_ROW, Metrics};
@@ -26,6 +28,8 @@ pub(super) struct Dialogs {
     pub(super) host: Arc<Host>,
     pub(super) playback: broadcast::Sender<Playback>,
     pub(super) metrics: Arc<Metrics>,
+    /// The timers the skills set; the dialog manager's alarm rings them.
+    pub(super) timers: Arc<Timers>,
 }
 
 impl Dialogs {
@@ -36,6 +40,8 @@ impl Dialogs {
             self.host.dialog_active.store(true, Ordering::SeqCst);
             self.dialog(&wake).await;
             self.host.dialog_active.store(false, Ordering::SeqCst);
+            // A timer's alarm that waited for the dialog rings now.
+            self.timers.touch();
             // Wake events that queued up meanwhile are stale.
             while let Ok(stale) = wakes.try_recv() {
                 tracing::info!(event = "wake_ignored", model = %stale.model, "Wake during a dialog ignored");
@@ -101,6 +107,8 @@ impl Dialogs {
         }
 
         let mut turn = 0u32;
+        // The model's turns: the dialog's turns less those a skill answered.
+        let mut model_turn = 0u32;
         let mut faults_in_a_row = 0u32;
         let mut results = self.listen(&id).await;
         // The user already talks (they interrupted the reply): wait for their words.
@@ -116,6 +124,7 @@ impl Dialogs {
             let said = match heard {
                 Ok(Heard::Said(r)) => r,
                 Ok(Heard::Silence) => break "silence",
+                Ok(Heard::TimerDone) => break "timer",
                 Err(fault) => {
                     faults_in_a_row += 1;
                     self.fault(&id, turn, fault).await;
@@ -128,6 +137,8 @@ impl Dialogs {
                     continue;
                 }
             };
+            // The skills first, as soon as the text is there (`text_to_match_us`).
+            let skill = self.ask_skills(&said.text);
             faults_in_a_row = 0;
             turn += 1;
             Metrics::bump(&self.metrics.turns);
@@ -151,12 +162,32 @@ impl Dialogs {
                 _ => None,
             };
             let mut listening = watch.is_some();
-            match self.reply(&id, turn, &said.text, watch).await {
+            let answer = match &skill {
+                Some(skill) => Answer::Skill(skill),
+                None => {
+                    model_turn += 1;
+                    Answer::Model {
+                        text: &said.text,
+                        turn: model_turn,
+                    }
+                }
+            };
+            let replied = self.reply(&id, turn, answer, watch).await;
+            if let Some(skill) = &skill {
+                let timing = match &replied {
+                    Ok(Replied::Played { timing, .. }) => Some(timing),
+                    _ => None,
+                };
+                log_skill(&id, turn, &said, skill, timing);
+            }
+            match replied {
                 Ok(Replied::Played {
                     timing,
                     listening: still,
                 }) => {
-                    log_turn(&id, turn, &said, &timing);
+                    if skill.is_none() {
+                        log_turn(&id, turn, &said, &timing);
+                    }
                     listening &= still;
                 }
                 Ok(Replied::Interrupted) => speaking = true,
@@ -165,6 +196,9 @@ impl Dialogs {
                     listening = false;
                     self.fault(&id, turn, fault).await;
                 }
+            }
+            if !speaking && skill.is_some_and(|s| s.matched.reply.ends_dialog) {
+                break "stop";
             }
             if !listening {
                 results = self.listen(&id).await;

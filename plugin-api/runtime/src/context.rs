@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::keys::{self, Key};
+use crate::keys::{self, Key, Problem};
 use crate::{logging, net};
 use voicehost_plugin_api::abi::{PluginError, StartContext};
 
@@ -130,32 +130,54 @@ impl PluginConfig {
     /// previous plugin's keys (the host checked the section against the library it was
     /// configured with): they are logged and ignored.
     pub fn validate(&self) -> Result<(), PluginError> {
-        let mut problems = Vec::new();
-        for (name, value) in &self.entries {
-            match self.keys.iter().find(|k| k.name == name) {
-                Some(key) => {
-                    if let Err(why) = key.check(value) {
-                        problems.push(format!(
-                            "[{}] {name} = {value:?} is invalid: {why}",
-                            self.section
-                        ));
-                    }
-                }
-                None if keys::HOST_KEYS.contains(&name.as_str())
-                    || name.starts_with(keys::EXTENSION_PREFIX) => {}
-                None => tracing::warn!(
+        for (name, _) in &self.entries {
+            let known = self.keys.iter().any(|k| k.name == name)
+                || keys::HOST_KEYS.contains(&name.as_str())
+                || name.starts_with(keys::EXTENSION_PREFIX);
+            if !known {
+                tracing::warn!(
                     event = "config_key_ignored",
                     section = %self.section,
                     key = %name,
                     "Not a key of this plugin; ignored"
-                ),
+                );
             }
         }
+        let problems = self.ill_typed();
         if problems.is_empty() {
             Ok(())
         } else {
             Err(PluginError::config(problems.join("\n")))
         }
+    }
+
+    /// Each entry of a declared key whose value does not fit its kind, as a message.
+    pub(crate) fn ill_typed(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, value) in &self.entries {
+            if let Some(key) = self.keys.iter().find(|k| k.name == name)
+                && let Err(why) = key.check(value)
+            {
+                problems.push(format!(
+                    "[{}] {name} = {value:?} is invalid: {why}",
+                    self.section
+                ));
+            }
+        }
+        problems
+    }
+
+    /// A config error listing `problems` (what [`crate::Plugin::check_config`] found), one
+    /// per line as `[section] key: message`; `Ok` when there are none.
+    pub fn refuse(&self, problems: &[Problem]) -> Result<(), PluginError> {
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("[{}] {p}", self.section))
+            .collect();
+        Err(PluginError::config(lines.join("\n")))
     }
 
     /// The section name, e.g. `logger`.

@@ -12,10 +12,10 @@ use voicehost_plugin_api::abi::PluginModRef;
 use voicehost_plugin_api::export::{Entry, entry_root_module};
 use voicehost_plugin_api::{ABI_VERSION, HealthReport, PluginError, PluginInfo, StartContext};
 
-use voicehost_plugin_api::schema::ConfigSchema;
+use voicehost_plugin_api::schema::{ConfigSchema, KeyProblem};
 
-use crate::context::PluginContext;
-use crate::keys::Key;
+use crate::context::{PluginConfig, PluginContext};
+use crate::keys::{Key, Problem};
 
 /// Static description of a plugin, turned into [`PluginInfo`] for the host.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +80,18 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     fn config_keys() -> Option<Vec<Key>> {
         None
     }
+
+    /// Checks the section as a whole: what depends on several keys (a server on another
+    /// machine only with `allow_remote = true`). Each [`Problem`] names its key; the host
+    /// reports it with that key's file and line when it validates a config file
+    /// (`voicehost validate`, `voicehost run`, in a worker process), and the runtime refuses
+    /// to start with it (after a hot swap, a section reaches [`Self::start`] unchecked by
+    /// the host). Called only when every declared key's value fits its kind, so
+    /// [`crate::PluginConfig::value`] reads them without errors. No problems by default.
+    fn check_config(config: &PluginConfig) -> Vec<Problem> {
+        let _ = config;
+        Vec::new()
+    }
 }
 
 /// A [`Plugin`] seen as the ABI's [`Entry`]; [`crate::export_plugin!`] exports it.
@@ -93,11 +105,30 @@ impl<P: Plugin> Entry for Adapter<P> {
 
     fn start(ctx: StartContext) -> Result<Self, PluginError> {
         let ctx = PluginContext::from_abi(ctx, P::config_keys())?;
+        ctx.config.refuse(&P::check_config(&ctx.config))?;
         P::start(ctx).map(Adapter)
     }
 
     fn config_schema() -> Option<ConfigSchema> {
         P::config_keys().map(|keys| crate::keys::schema(&keys))
+    }
+
+    fn check_config(service: &str, section: &[(&str, &str)]) -> Vec<KeyProblem> {
+        let entries = section
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let mut config = PluginConfig::new(service, entries);
+        if let Some(keys) = P::config_keys() {
+            config = config.with_keys(keys);
+            if !config.ill_typed().is_empty() {
+                // The host reports those at their keys; the whole is checked once they fit.
+                return Vec::new();
+            }
+        }
+        P::check_config(&config)
+            .iter()
+            .map(Problem::to_abi)
+            .collect()
     }
 
     fn health(&self) -> HealthReport {
@@ -124,4 +155,85 @@ macro_rules! export_plugin {
     ($plugin:ty) => {
         $crate::__private::voicehost_plugin_api::export_entry!($crate::export::Adapter<$plugin>);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Kind;
+
+    /// `url` on another machine needs `remote = true`.
+    struct Remote;
+
+    impl Plugin for Remote {
+        fn meta() -> PluginMeta {
+            PluginMeta {
+                name: "remote",
+                kind: "test",
+                version: "0.1.0",
+                proto_package: "",
+                features: &[],
+            }
+        }
+
+        fn start(_: PluginContext) -> Result<Self, PluginError> {
+            Ok(Remote)
+        }
+
+        fn health(&self) -> HealthReport {
+            HealthReport {
+                status: voicehost_plugin_api::HealthStatus::Serving,
+                detail: RString::new(),
+            }
+        }
+
+        fn stop(&mut self, _: Duration) -> Result<(), PluginError> {
+            Ok(())
+        }
+
+        fn config_keys() -> Option<Vec<Key>> {
+            Some(vec![
+                Key::new("url", Kind::Text { max_len: 64 }, "local", ""),
+                Key::new("remote", Kind::Bool, "false", ""),
+            ])
+        }
+
+        fn check_config(config: &PluginConfig) -> Vec<Problem> {
+            let url: String = config.value("url").unwrap();
+            let remote: bool = config.value("remote").unwrap();
+            if url != "local" && !remote {
+                vec![Problem::new("url", format!("{url:?} needs remote = true"))]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+
+    fn check(section: &[(&str, &str)]) -> Vec<KeyProblem> {
+        <Adapter<Remote> as Entry>::check_config("llm", section)
+    }
+
+    #[test]
+    fn the_check_reads_the_section_with_its_defaults() {
+        assert_eq!(check(&[]), []);
+        assert_eq!(check(&[("url", "far"), ("remote", "true")]), []);
+        assert_eq!(
+            check(&[("port", "5005"), ("url", "far")]),
+            [KeyProblem::new("url", "\"far\" needs remote = true")]
+        );
+        let problem = Problem::new("url", "\"far\" needs remote = true");
+        let config = PluginConfig::new("llm", []);
+        let err = config.refuse(&[problem]).unwrap_err();
+        assert_eq!(
+            err.message.as_str(),
+            "[llm] url: \"far\" needs remote = true"
+        );
+        assert!(config.refuse(&[]).is_ok());
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_is_left_to_the_key_check() {
+        // `value` would fail on it: the host reports it at its key instead.
+        assert_eq!(check(&[("url", "far"), ("remote", "yes")]), []);
+    }
 }

@@ -1,6 +1,8 @@
 //! A plugin's config keys: declared once (name, kind, default, one-line doc), read with
 //! their defaults by [`crate::PluginConfig::value`], checked when the plugin starts and —
-//! through the ABI's [`ConfigSchema`] — by the host when it validates a config file.
+//! through the ABI's [`ConfigSchema`] — by the host when it validates a config file. What
+//! depends on several keys a plugin checks in [`crate::Plugin::check_config`], returning a
+//! [`Problem`] at each key.
 //!
 //! ```
 //! use voicehost_plugin_runtime::keys::{Key, Kind};
@@ -13,7 +15,7 @@
 //! ```
 
 use abi_stable::std_types::{RString, RVec};
-use voicehost_plugin_api::schema::{ConfigKey, ConfigSchema, KeyKind};
+use voicehost_plugin_api::schema::{ConfigKey, ConfigSchema, KeyKind, KeyProblem};
 
 /// Keys every slot's section has. The host owns them (it checks them and acts on them);
 /// a plugin receives them with its section and never declares them.
@@ -136,6 +138,43 @@ impl Key {
             choices: choices.iter().map(|c| RString::from(*c)).collect(),
             default: self.default.into(),
             doc: self.doc.into(),
+        }
+    }
+}
+
+/// One thing wrong with a section as a whole, at the key it belongs to: what
+/// [`crate::Plugin::check_config`] returns. The host reports it as `file:line: [section]
+/// key: message` at the key's line (the section's header line when the key is not written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key; empty for the section as a whole.
+    pub key: String,
+    /// What is wrong and what to do, without the section and key (they are written before
+    /// it), e.g. `"http://10.0.0.2/v1" is on another machine; set allow_remote = true …`.
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The problem as it crosses the ABI.
+    pub fn to_abi(&self) -> KeyProblem {
+        KeyProblem::new(self.key.as_str(), self.message.as_str())
+    }
+}
+
+impl std::fmt::Display for Problem {
+    /// `[section] key: message` is the host's form; this is `key: message`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
         }
     }
 }

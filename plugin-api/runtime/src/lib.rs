@@ -6,7 +6,8 @@
 //!   server reflection, loopback-only bind, clear port-in-use errors, graceful stop;
 //! - [`PluginContext`] / [`PluginConfig`]: the plugin's config section with typed getters,
 //!   read against the keys the plugin declares ([`keys`]: kind, default, doc — the host
-//!   validates config files with them);
+//!   validates config files with them, and with [`Plugin::check_config`] for what depends
+//!   on several keys);
 //! - [`logging`]: the plugin's `tracing` events reach the host's app.log;
 //! - [`stream`]: one reconnecting client stream and one broadcast → gRPC stream forwarder;
 //! - what the engine SDKs (voicehost-tts-sdk, voicehost-stt-sdk) share: [`EngineMeta`],

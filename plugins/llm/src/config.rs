@@ -1,15 +1,17 @@
 //! The `[llm]` section.
 //!
-//! Checked once at start, every problem reported together. A server backend's URL must be
-//! on this machine (loopback) unless `allow_remote = true`: the conversation is private
-//! by default. The API key is never written in the config: `openai_api_key_env` names the
-//! environment variable that holds it.
+//! Checked by `voicehost validate` (each key's form by the host, the values together by
+//! [`Settings::problems`], the plugin's `check_config`) and again at start, every problem
+//! reported together. A server backend's URL must be on this machine (loopback) unless
+//! `allow_remote = true`: the conversation is private by default. The API key is never
+//! written in the config: `openai_api_key_env` names the environment variable that holds
+//! it.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use voicehost_plugin_runtime::keys::{Key, Kind};
+use voicehost_plugin_runtime::keys::{Key, Kind, Problem};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 /// The llm plugin's keys.
@@ -173,8 +175,25 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The settings of a checked section, the API key read from its variable, and every
+    /// problem of the values together refused at once (`[llm] key: message`, one a line).
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let mut s = Settings {
+        let mut s = Settings::parse(c)?;
+        let mut problems = s.problems();
+        if problems.is_empty() && s.backend == Backend::OpenAi && !s.openai_api_key_env.is_empty() {
+            match read_key(&s.openai_api_key_env) {
+                Ok(key) => s.openai_api_key = Some(key),
+                Err(message) => problems.push(Problem::new("openai_api_key_env", message)),
+            }
+        }
+        c.refuse(&problems)?;
+        Ok(s)
+    }
+
+    /// The values of a section whose keys fit their kinds, as they are: nothing checked
+    /// across keys, no API key read.
+    pub fn parse(c: &PluginConfig) -> Result<Self, PluginError> {
+        Ok(Settings {
             backend: c.value::<Backend>("backend")?,
             modelfile: c.value::<PathBuf>("modelfile")?,
             threads: c.value("threads")?,
@@ -195,96 +214,69 @@ impl Settings {
                 c.value("openai_first_token_timeout_ms")?,
             ),
             max_dialogs: c.value("max_dialogs")?,
-        };
-        let mut problems = s.problems();
-        if problems.is_empty() && s.backend == Backend::OpenAi && !s.openai_api_key_env.is_empty() {
-            match read_key(&s.openai_api_key_env) {
-                Ok(key) => s.openai_api_key = Some(key),
-                Err(message) => problems.push(Problem {
-                    key: "openai_api_key_env",
-                    message,
-                }),
-            }
-        }
-        if problems.is_empty() {
-            Ok(s)
-        } else {
-            let messages: Vec<String> = problems.into_iter().map(|p| p.message).collect();
-            Err(PluginError::config(messages.join("\n")))
-        }
+        })
     }
 
-    /// What is wrong with the values together, each at its key: what a config check can
-    /// report with the key's file and line (the API key's variable is read at start).
+    /// What is wrong with the values together, each at its key: what `voicehost validate`
+    /// reports with the key's file and line (the plugin's `check_config`), and what start
+    /// refuses. The API key's variable is read at start only: validating may run in another
+    /// environment.
     pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         if !(self.ollama_url.starts_with("http://") && self.ollama_url.len() > 7) {
-            problems.push(Problem {
-                key: "ollama_url",
-                message: format!(
-                    "[llm] ollama_url = {:?} is not an http:// URL (e.g. http://127.0.0.1:11434)",
+            problems.push(Problem::new(
+                "ollama_url",
+                format!(
+                    "{:?} is not an http:// URL (e.g. http://127.0.0.1:11434)",
                     self.ollama_url
                 ),
-            });
+            ));
         }
         if let Some(message) = openai_url_problem(&self.openai_url, self.allow_remote) {
-            problems.push(Problem {
-                key: "openai_url",
-                message,
-            });
+            problems.push(Problem::new("openai_url", message));
         }
         if !self.openai_api_key_env.is_empty() && !is_variable_name(&self.openai_api_key_env) {
             // Not echoed: it may be the key itself, pasted in the wrong place.
-            problems.push(Problem {
-                key: "openai_api_key_env",
-                message: "[llm] openai_api_key_env is not an environment variable name (letters, \
-                          digits and _, not starting with a digit): write the NAME of the \
-                          variable that holds the API key (e.g. OPENAI_API_KEY), never the key \
-                          itself"
-                    .to_owned(),
-            });
+            problems.push(Problem::new(
+                "openai_api_key_env",
+                "this is not an environment variable name (letters, digits and _, not \
+                 starting with a digit): write the NAME of the variable that holds the API \
+                 key (e.g. OPENAI_API_KEY), never the key itself",
+            ));
         }
         problems
     }
 }
 
-/// A value that cannot work, at its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub key: &'static str,
-    pub message: String,
-}
-
-/// Why `url` cannot be the OpenAI-compatible server, if it cannot.
+/// Why `url` cannot be the OpenAI-compatible server, if it cannot (the message goes after
+/// `[llm] openai_url: `).
 pub fn openai_url_problem(url: &str, allow_remote: bool) -> Option<String> {
     let example = "e.g. http://127.0.0.1:8080/v1";
     let parsed = match reqwest::Url::parse(url) {
         Ok(u) => u,
         Err(e) => {
             return Some(format!(
-                "[llm] openai_url = {url:?} is not a URL ({e}); write the server's API base, \
-                 {example}"
+                "{url:?} is not a URL ({e}); write the server's API base, {example}"
             ));
         }
     };
     if parsed.scheme() != "http" {
         return Some(format!(
-            "[llm] openai_url = {url:?}: only http:// is supported (this build has no TLS); \
-             {example}"
+            "{url:?}: only http:// is supported (this build has no TLS); {example}"
         ));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Some(format!(
-            "[llm] openai_url holds a user name or password: remove it, and put an API key in \
-             an environment variable named by openai_api_key_env ({example})"
+            "the URL holds a user name or password: remove it, and put an API key in an \
+             environment variable named by openai_api_key_env ({example})"
         ));
     }
     let host = parsed.host_str().unwrap_or_default();
     if !allow_remote && !is_loopback(host) {
         return Some(format!(
-            "[llm] openai_url = {url:?} is on another machine ({host}), so what the user says \
-             would leave this one; set allow_remote = true in [llm] to send text to another \
-             machine, or use a server on this one ({example})"
+            "{url:?} is on another machine ({host}), so what the user says would leave this \
+             one; set allow_remote = true in [llm] to send text to another machine, or use a \
+             server on this one ({example})"
         ));
     }
     None
@@ -306,14 +298,13 @@ fn read_key(var: &str) -> Result<ApiKey, String> {
     match std::env::var(var) {
         Ok(key) if !key.trim().is_empty() => Ok(ApiKey(key.trim().to_owned())),
         Ok(_) => Err(format!(
-            "[llm] openai_api_key_env = {var:?}, but the variable {var} is empty; export \
-             {var}=<the API key> before starting voicehost, or leave openai_api_key_env empty \
-             for a server without a key"
+            "the variable {var} is empty; export {var}=<the API key> before starting \
+             voicehost, or leave openai_api_key_env empty for a server without a key"
         )),
         Err(_) => Err(format!(
-            "[llm] openai_api_key_env = {var:?}, but voicehost's environment has no {var} \
-             (or it is not UTF-8); export {var}=<the API key> before starting voicehost, or \
-             leave openai_api_key_env empty for a server without a key"
+            "voicehost's environment has no {var} (or it is not UTF-8); export {var}=<the \
+             API key> before starting voicehost, or leave openai_api_key_env empty for a \
+             server without a key"
         )),
     }
 }
@@ -381,7 +372,7 @@ mod tests {
         let mut s = settings(&[]).unwrap();
         s.openai_url = "http://10.0.0.2/v1".to_owned();
         s.openai_api_key_env = "sk-abc".to_owned();
-        let keys: Vec<&str> = s.problems().iter().map(|p| p.key).collect();
+        let keys: Vec<String> = s.problems().into_iter().map(|p| p.key).collect();
         assert_eq!(keys, ["openai_url", "openai_api_key_env"]);
         let err = settings(&[("openai_url", "http://me:secret@127.0.0.1/v1")]).unwrap_err();
         assert!(

@@ -2,8 +2,8 @@
 //!
 //! Backends (`[llm] backend`):
 //! - `llama` (default): llama.cpp embedded through `llama-cpp-2`, on the GGUF that the
-//!   Modelfile's `FROM` names (SmolLM2-135M-Instruct by default), with its chat template,
-//!   context and sampling from the Modelfile. CUDA: the `cuda` feature and `gpu_layers`.
+//!   Modelfile's `FROM` names (Qwen2.5-Coder-0.5B-Instruct Q8_0 by default), with its chat
+//!   template, context and sampling from the Modelfile. CUDA: the `cuda` feature and `gpu_layers`.
 //! - `ollama`: a local Ollama server's chat API with `keep_alive`; NOT_SERVING with the
 //!   fix when the server or the model is missing.
 //! - `openai`: any OpenAI-compatible server's streamed chat completions (llama.cpp's
@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 
 pub use config::{Backend, Settings};
 pub use modelfile::Modelfile;
-use voicehost_plugin_runtime::keys::Key;
+use voicehost_plugin_runtime::keys::{Key, Problem};
 use voicehost_plugin_runtime::{
-    GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
-    export_plugin,
+    GrpcServer, HealthHandle, HealthReport, Plugin, PluginConfig, PluginContext, PluginError,
+    PluginMeta, export_plugin,
 };
 use voicehost_proto::llm::v1::llm_service_server::LlmServiceServer;
 
@@ -171,6 +171,15 @@ fn load(
 impl Plugin for LlmPlugin {
     fn config_keys() -> Option<Vec<Key>> {
         Some(config::KEYS.to_vec())
+    }
+
+    /// What depends on several keys (a server on another machine needs `allow_remote`),
+    /// for `voicehost validate` at each key's line.
+    fn check_config(config: &PluginConfig) -> Vec<Problem> {
+        match Settings::parse(config) {
+            Ok(settings) => settings.problems(),
+            Err(e) => vec![Problem::new("", e.message.to_string())],
+        }
     }
 
     fn meta() -> PluginMeta {

@@ -8,6 +8,8 @@
 //!   are kept; the oldest turns are dropped when a prompt would not fit the context.
 //! - The transcript is the host's: it relays every chunk to tts and knows whether a reply
 //!   was interrupted.
+//! - `context` (facts such as the local date and time) is appended to the system prompt for
+//!   that request only; the history keeps what was said, not the facts.
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -24,6 +26,8 @@ use crate::engine::{Event, Finish, Job, Message};
 
 /// Longest request text.
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+/// Longest request context.
+pub const MAX_CONTEXT_BYTES: usize = 4 * 1024;
 /// Most tokens a request may ask for.
 pub const MAX_TOKENS: u32 = 8192;
 
@@ -95,6 +99,21 @@ fn check_request(r: &CompleteRequest) -> Result<(), Status> {
             ));
         }
     }
+    if r.context.len() > MAX_CONTEXT_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "context is {} bytes; the limit is {MAX_CONTEXT_BYTES}",
+            r.context.len()
+        )));
+    }
+    if let Some(c) = r
+        .context
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(Status::invalid_argument(format!(
+            "context contains the control character {c:?}; send plain text"
+        )));
+    }
     if r.max_tokens > MAX_TOKENS {
         return Err(Status::invalid_argument(format!(
             "max_tokens = {} is over the limit {MAX_TOKENS}; 0 means the Modelfile's num_predict",
@@ -141,7 +160,8 @@ impl LlmService for Llm {
                 }
             }
         };
-        let mut messages = self.preamble.clone();
+        let mut messages = with_context(&self.preamble, &req.context);
+        let keep = messages.len();
         messages.extend(history.iter().cloned());
         messages.push(Message::new("user", req.text.clone()));
         let max_tokens = if req.max_tokens == 0 {
@@ -152,7 +172,7 @@ impl LlmService for Llm {
         let (events_tx, mut events) = mpsc::channel::<Event>(64);
         let job = Job {
             messages,
-            keep: self.preamble.len(),
+            keep,
             max_tokens,
             out: events_tx,
         };
@@ -244,6 +264,23 @@ impl LlmService for Llm {
     }
 }
 
+/// The preamble with `context` appended to its system prompt (one is added first when
+/// the Modelfile has none).
+fn with_context(preamble: &[Message], context: &str) -> Vec<Message> {
+    let mut messages = preamble.to_vec();
+    let context = context.trim();
+    if context.is_empty() {
+        return messages;
+    }
+    match messages.iter_mut().find(|m| m.role == "system") {
+        Some(system) => {
+            system.text = format!("{}\n\n{context}", system.text.trim_end());
+        }
+        None => messages.insert(0, Message::new("system", context)),
+    }
+    messages
+}
+
 /// Adds the turn to its dialog's history, evicting the least recently used dialog.
 fn remember(
     dialogs: &Mutex<HashMap<String, Dialog>>,
@@ -275,5 +312,42 @@ fn remember(
             break;
         };
         dialogs.remove(&oldest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_is_appended_to_the_system_prompt() {
+        let preamble = vec![
+            Message::new("system", "You are a voice assistant.\n"),
+            Message::new("user", "Hi"),
+            Message::new("assistant", "Hello!"),
+        ];
+        let now = "The local date and time now: Sunday, December 6th, 2026, 7:05 PM.";
+        let with = with_context(&preamble, now);
+        assert_eq!(with[0].text, format!("You are a voice assistant.\n\n{now}"));
+        assert_eq!(with[1..], preamble[1..]);
+        assert_eq!(with_context(&preamble, "  "), preamble);
+        // No system prompt: the context is one.
+        let bare = with_context(&preamble[1..], now);
+        assert_eq!(bare[0], Message::new("system", now));
+        assert_eq!(bare.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_context_is_refused() {
+        let ask = |context: String| CompleteRequest {
+            text: "What day is it?".into(),
+            context,
+            ..CompleteRequest::default()
+        };
+        assert!(check_request(&ask("Today is Sunday.\n".into())).is_ok());
+        let long = check_request(&ask("x".repeat(MAX_CONTEXT_BYTES + 1))).unwrap_err();
+        assert!(long.message().contains("context is"), "{}", long.message());
+        let control = check_request(&ask("a\u{7}b".into())).unwrap_err();
+        assert!(control.message().contains("control character"));
     }
 }

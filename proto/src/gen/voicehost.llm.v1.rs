@@ -13,6 +13,11 @@ pub struct CompleteRequest {
     /// Upper bound on generated tokens; 0 = the service default.
     #[prost(uint32, tag = "4")]
     pub max_tokens: u32,
+    /// Facts the model must not invent, e.g. the local date and time ("The local date and time
+    /// now: Sunday, December 6th, 2026, 7:05 PM."): appended to the system prompt for this
+    /// request only, never kept in the dialog's history. Empty = none.
+    #[prost(string, tag = "5")]
+    pub context: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

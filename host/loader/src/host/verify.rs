@@ -66,7 +66,7 @@ pub async fn verify(
                 path: path.to_owned(),
                 reason,
             })?;
-            let info = check_in_worker(path, slot.service.name())
+            let info = check_in_worker(path, slot.service.name(), None)
                 .await
                 .map_err(|refusal| ServiceError::Refused {
                     path: path.display().to_string(),
