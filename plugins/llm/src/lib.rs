@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 pub use config::{Backend, Settings};
 pub use modelfile::Modelfile;
+pub use service::with_context;
 use voicehost_plugin_runtime::keys::{Key, Problem};
 use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginConfig, PluginContext, PluginError,

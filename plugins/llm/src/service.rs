@@ -266,7 +266,7 @@ impl LlmService for Llm {
 
 /// The preamble with `context` appended to its system prompt (one is added first when
 /// the Modelfile has none).
-fn with_context(preamble: &[Message], context: &str) -> Vec<Message> {
+pub fn with_context(preamble: &[Message], context: &str) -> Vec<Message> {
     let mut messages = preamble.to_vec();
     let context = context.trim();
     if context.is_empty() {
