@@ -263,7 +263,8 @@ const ITEMS: &[Item] = &[
         "What is the opposite of cold?",
         Expect::Any(&["hot"]),
     ),
-    item(
+    skill(
+        "units",
         "miles",
         "How many miles is 5 kilometers?",
         Expect::Number(3.1),

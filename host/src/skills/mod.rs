@@ -1,6 +1,6 @@
 //! Built-in skills: what the host answers itself, before the language model — the time and
-//! the date (a model cannot know them), arithmetic (a small model gets it wrong), timers
-//! (a model cannot set them) and "stop".
+//! the date (a model cannot know them), arithmetic and unit conversions (a small model gets
+//! them wrong), timers (a model cannot set them) and "stop".
 //!
 //! A skill is one file: a type implementing [`Skill`], with its tests. [`SKILLS`] lists them
 //! in the order they are tried; [`answer`] is what the dialog calls with stt's final text.
@@ -17,6 +17,7 @@ mod stop;
 pub mod time;
 pub mod timer;
 pub mod timers;
+mod units;
 
 use std::time::Instant;
 
@@ -41,6 +42,7 @@ pub const SKILLS: &[&dyn Skill] = &[
     &timer::TimerSkill,
     &time::TimeSkill,
     &arithmetic::ArithmeticSkill,
+    &units::UnitsSkill,
     &stop::StopSkill,
 ];
 
