@@ -455,11 +455,31 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     assert_eq!(ended.field("turns"), "2");
     let lines = a.transcript_lines(ended.field("dialog"));
     eprintln!("{}", lines.join("\n"));
-    // The question was spoken over the assistant's voice: Whisper tiny may mishear its
-    // end under the residual echo (seen once in a loaded CI run: "the capital grants."), so
-    // the turn is recognised by "capital"; when "France" was heard, the answer names Paris.
-    // How well speech over a reply is recognised is the bench's to measure.
-    assert_two_turns(&lines, "rome", "capital");
+    // The question was spoken over the assistant's voice: Whisper tiny may mishear its end
+    // under the residual echo (a loaded CI run: "the capital grants."), and when the echo
+    // guard lets the user through only a few words in, the utterance starts there (stt keeps
+    // no audio from before the onset). So the second turn is recognised by any word of the
+    // question; when "France" was heard, the answer names Paris. How well speech over a
+    // reply is recognised is the bench's to measure.
+    let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        roles,
+        ["USER", "ASSISTANT", "USER", "ASSISTANT"],
+        "{lines:?}"
+    );
+    assert!(
+        words(&lines[0]).contains(&"rome".to_owned()),
+        "{}",
+        lines[0]
+    );
+    let question = ["what", "capital", "france"];
+    assert!(
+        words(&lines[2])
+            .iter()
+            .any(|w| question.contains(&w.as_str())),
+        "the second turn is not the question: {}",
+        lines[2]
+    );
     // The host wrote what was relayed of the cut reply, marked as such.
     assert!(lines[1].ends_with(" [interrupted]"), "{}", lines[1]);
     assert!(!lines[3].ends_with(" [interrupted]"), "{}", lines[3]);

@@ -5,7 +5,7 @@
 //! by frame in step with the microphone. While the far end is active, a VAD window of the
 //! echo-cancelled signal counts as speech only if its level is at least `margin_db` above
 //! the residual echo expected at that moment: the far-end level plus the residual gain, the
-//! highest (cancelled signal − far end) ratio of the recent windows the VAD judged not to
+//! highest (cancelled signal − far end) ratio of the latest windows the VAD judged not to
 //! be speech. Until enough such windows have been seen (and never from the first windows of
 //! a stretch, before the echo has reached the microphone) the residual gain is 0 dB, as
 //! loud as the far end itself: an echo canceller that has not converged, or is not there,
@@ -39,6 +39,11 @@ const OBSERVE_DB: f32 = -45.0;
 const RESIDUAL_MEMORY: u64 = (5 * RATE as usize / WINDOW) as u64;
 /// Observations needed before the residual gain is trusted (160 ms).
 const MIN_OBSERVATIONS: usize = 5;
+/// The residual gain is the loudest of this many latest observations (about 0.5 s of the
+/// assistant's voice alone): the canceller's state now, not while it was converging at the
+/// start of a reply — a CI run kept a −8.5 dB residual from then for 2 s, and the user
+/// speaking at the far end's level could not interrupt.
+const RECENT_OBSERVATIONS: usize = 16;
 /// The residual gain while it is unknown: the echo as loud as the far end.
 const UNKNOWN_RESIDUAL_GAIN_DB: f32 = 0.0;
 /// After a gap in playback, until the residual is measured again: how far above the one
@@ -197,6 +202,9 @@ impl EchoGuard {
         });
         if !vad_voiced && far_db >= OBSERVE_DB && now - s.first >= ECHO_SPAN_WINDOWS {
             self.observations.push_back((now, speech_db - far_db));
+            if self.observations.len() > RECENT_OBSERVATIONS {
+                self.observations.pop_front();
+            }
         }
         s.windows += 1;
         if vad_voiced {
@@ -276,155 +284,5 @@ pub fn tenths(db: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tone(db: f32, n: usize) -> Vec<f32> {
-        // A square wave's level is its amplitude's.
-        let a = 10f32.powf(db / 20.0);
-        (0..n).map(|i| if i % 2 == 0 { a } else { -a }).collect()
-    }
-
-    #[test]
-    fn levels_are_dbfs() {
-        assert!((level_db(&tone(-20.0, 512)) + 20.0).abs() < 0.01);
-        assert_eq!(level_db(&[0.0; 512]), -100.0);
-        assert_eq!(level_db(&[]), -100.0);
-    }
-
-    #[test]
-    fn the_far_end_is_active_for_the_echo_span_after_it_played() {
-        let mut far = FarEnd::default();
-        assert_eq!(far.level_db(), None);
-        far.push(&tone(-20.0, FRAME));
-        far.push(&tone(-30.0, FRAME));
-        assert!((far.level_db().unwrap() + 20.0).abs() < 0.01);
-        for _ in 0..ECHO_SPAN_FRAMES - 1 {
-            far.push(&[0.0; FRAME]);
-        }
-        assert!((far.level_db().unwrap() + 30.0).abs() < 0.01);
-        far.push(&[0.0; FRAME]);
-        assert_eq!(far.level_db(), None);
-        far.push(&tone(-70.0, FRAME));
-        assert_eq!(far.level_db(), None, "too quiet to be the assistant");
-    }
-
-    #[test]
-    fn playback_resuming_after_digital_silence_is_a_gap_a_quiet_pause_is_not() {
-        let mut far = FarEnd::default();
-        assert!(!far.push(&tone(-20.0, FRAME)), "the start is no gap");
-        for _ in 0..GAP_FRAMES {
-            assert!(!far.push(&[0.0; FRAME]));
-        }
-        assert!(far.push(&tone(-20.0, FRAME)), "an underrun");
-        for _ in 0..GAP_FRAMES * 2 {
-            far.push(&tone(-70.0, FRAME));
-        }
-        assert!(!far.push(&tone(-20.0, FRAME)), "a synthesised pause");
-        for _ in 0..GAP_FRAMES - 1 {
-            far.push(&[0.0; FRAME]);
-        }
-        assert!(!far.push(&tone(-20.0, FRAME)), "shorter than a gap");
-        for _ in 0..ECHO_SPAN_FRAMES {
-            far.push(&[0.0; FRAME]);
-        }
-        assert!(
-            !far.push(&tone(-20.0, FRAME)),
-            "a new stretch, not a gap in one"
-        );
-    }
-
-    #[test]
-    fn after_a_gap_the_residual_is_measured_again() {
-        let mut g = EchoGuard::new(10.0);
-        for _ in 0..ECHO_SPAN_WINDOWS {
-            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
-        }
-        for _ in 0..MIN_OBSERVATIONS {
-            g.judge(&tone(-60.0, WINDOW), false, Some(-20.0));
-        }
-        assert!((g.residual_gain_db() + 40.0).abs() < 0.01);
-        g.playback_resumed();
-        assert!((g.residual_gain_db() + 40.0 - GAP_ALLOWANCE_DB).abs() < 0.01);
-        // The echo leaking while the canceller finds it again does not pass for the user…
-        let leak = g.judge(&tone(-50.0, WINDOW), true, Some(-20.0));
-        assert!(!leak.voiced);
-        // … the user, who talks just after the gap, does.
-        assert!(g.judge(&tone(-25.0, WINDOW), true, Some(-20.0)).voiced);
-        // The windows right after the gap are no measurement.
-        for _ in 2..ECHO_SPAN_WINDOWS {
-            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
-        }
-        assert!((g.residual_gain_db() + 40.0 - GAP_ALLOWANCE_DB).abs() < 0.01);
-        // Measured again: what holds now.
-        for _ in 0..MIN_OBSERVATIONS {
-            g.judge(&tone(-55.0, WINDOW), false, Some(-20.0));
-        }
-        assert!((g.residual_gain_db() + 35.0).abs() < 0.01);
-    }
-
-    #[test]
-    fn a_gap_before_anything_was_measured_leaves_the_residual_unknown() {
-        let mut g = EchoGuard::new(10.0);
-        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
-        g.playback_resumed();
-        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
-    }
-
-    #[test]
-    fn without_the_assistant_speaking_the_vad_decides() {
-        let mut g = EchoGuard::new(10.0);
-        let v = g.judge(&tone(-50.0, WINDOW), true, None);
-        assert!(v.voiced);
-        assert_eq!(v.residual_db, None);
-        assert!(g.take_stretch().is_none());
-    }
-
-    #[test]
-    fn until_the_residual_is_measured_the_echo_itself_cannot_pass() {
-        let mut g = EchoGuard::new(10.0);
-        // Before the echo arrives the cancelled signal is quiet: that is no measurement.
-        for _ in 0..ECHO_SPAN_WINDOWS {
-            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
-        }
-        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
-        // Uncancelled echo 6 dB under the far end, voiced by the VAD.
-        let v = g.judge(&tone(-26.0, WINDOW), true, Some(-20.0));
-        assert!(!v.voiced);
-        assert!((v.residual_db.unwrap() + 20.0).abs() < 0.01);
-        // Speech well over the far end does pass.
-        assert!(g.judge(&tone(-5.0, WINDOW), true, Some(-20.0)).voiced);
-    }
-
-    #[test]
-    fn a_converged_canceller_lets_the_user_through_and_keeps_residual_peaks_out() {
-        let mut g = EchoGuard::new(10.0);
-        for _ in 0..ECHO_SPAN_WINDOWS {
-            g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
-        }
-        // Echo-only windows, cancelled to 40 dB under the far end, one residual peak at -30.
-        for gain in [-30.0, -40.0, -45.0, -42.0, -41.0] {
-            g.judge(&tone(-20.0 + gain, WINDOW), false, Some(-20.0));
-        }
-        assert!((g.residual_gain_db() + 30.0).abs() < 0.01);
-        // A residual burst the VAD took for speech: 8 dB over the peak, under the margin.
-        let burst = g.judge(&tone(-42.0, WINDOW), true, Some(-20.0));
-        assert!(!burst.voiced);
-        // The user, quieter than the far end but far above its residual.
-        let user = g.judge(&tone(-32.0, WINDOW), true, Some(-20.0));
-        assert!(user.voiced);
-        assert!((user.residual_db.unwrap() + 50.0).abs() < 0.01);
-        let s = g.take_stretch().unwrap();
-        assert_eq!(
-            (s.windows as u64, s.vad_voiced, s.passed),
-            (ECHO_SPAN_WINDOWS + 7, 2, 1)
-        );
-        assert!((s.max_excess_db.unwrap() - 18.0).abs() < 0.01);
-        assert!(g.take_stretch().is_none());
-        // Observations are forgotten after their memory: unknown again.
-        for _ in 0..RESIDUAL_MEMORY {
-            g.judge(&tone(-60.0, WINDOW), false, None);
-        }
-        assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
-    }
-}
+#[path = "guard_tests.rs"]
+mod tests;

@@ -1,0 +1,170 @@
+//! Tests of the echo guard (guard.rs).
+use super::*;
+
+fn tone(db: f32, n: usize) -> Vec<f32> {
+    // A square wave's level is its amplitude's.
+    let a = 10f32.powf(db / 20.0);
+    (0..n).map(|i| if i % 2 == 0 { a } else { -a }).collect()
+}
+
+#[test]
+fn levels_are_dbfs() {
+    assert!((level_db(&tone(-20.0, 512)) + 20.0).abs() < 0.01);
+    assert_eq!(level_db(&[0.0; 512]), -100.0);
+    assert_eq!(level_db(&[]), -100.0);
+}
+
+#[test]
+fn the_far_end_is_active_for_the_echo_span_after_it_played() {
+    let mut far = FarEnd::default();
+    assert_eq!(far.level_db(), None);
+    far.push(&tone(-20.0, FRAME));
+    far.push(&tone(-30.0, FRAME));
+    assert!((far.level_db().unwrap() + 20.0).abs() < 0.01);
+    for _ in 0..ECHO_SPAN_FRAMES - 1 {
+        far.push(&[0.0; FRAME]);
+    }
+    assert!((far.level_db().unwrap() + 30.0).abs() < 0.01);
+    far.push(&[0.0; FRAME]);
+    assert_eq!(far.level_db(), None);
+    far.push(&tone(-70.0, FRAME));
+    assert_eq!(far.level_db(), None, "too quiet to be the assistant");
+}
+
+#[test]
+fn playback_resuming_after_digital_silence_is_a_gap_a_quiet_pause_is_not() {
+    let mut far = FarEnd::default();
+    assert!(!far.push(&tone(-20.0, FRAME)), "the start is no gap");
+    for _ in 0..GAP_FRAMES {
+        assert!(!far.push(&[0.0; FRAME]));
+    }
+    assert!(far.push(&tone(-20.0, FRAME)), "an underrun");
+    for _ in 0..GAP_FRAMES * 2 {
+        far.push(&tone(-70.0, FRAME));
+    }
+    assert!(!far.push(&tone(-20.0, FRAME)), "a synthesised pause");
+    for _ in 0..GAP_FRAMES - 1 {
+        far.push(&[0.0; FRAME]);
+    }
+    assert!(!far.push(&tone(-20.0, FRAME)), "shorter than a gap");
+    for _ in 0..ECHO_SPAN_FRAMES {
+        far.push(&[0.0; FRAME]);
+    }
+    assert!(
+        !far.push(&tone(-20.0, FRAME)),
+        "a new stretch, not a gap in one"
+    );
+}
+
+#[test]
+fn after_a_gap_the_residual_is_measured_again() {
+    let mut g = EchoGuard::new(10.0);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+    }
+    for _ in 0..MIN_OBSERVATIONS {
+        g.judge(&tone(-60.0, WINDOW), false, Some(-20.0));
+    }
+    assert!((g.residual_gain_db() + 40.0).abs() < 0.01);
+    g.playback_resumed();
+    assert!((g.residual_gain_db() + 40.0 - GAP_ALLOWANCE_DB).abs() < 0.01);
+    // The echo leaking while the canceller finds it again does not pass for the user…
+    let leak = g.judge(&tone(-50.0, WINDOW), true, Some(-20.0));
+    assert!(!leak.voiced);
+    // … the user, who talks just after the gap, does.
+    assert!(g.judge(&tone(-25.0, WINDOW), true, Some(-20.0)).voiced);
+    // The windows right after the gap are no measurement.
+    for _ in 2..ECHO_SPAN_WINDOWS {
+        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+    }
+    assert!((g.residual_gain_db() + 40.0 - GAP_ALLOWANCE_DB).abs() < 0.01);
+    // Measured again: what holds now.
+    for _ in 0..MIN_OBSERVATIONS {
+        g.judge(&tone(-55.0, WINDOW), false, Some(-20.0));
+    }
+    assert!((g.residual_gain_db() + 35.0).abs() < 0.01);
+}
+
+#[test]
+fn the_residual_is_what_the_canceller_does_now_not_while_it_converged() {
+    let mut g = EchoGuard::new(10.0);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+    }
+    // Converging: the echo 8 dB under the far end; then converged, 40 dB under.
+    for _ in 0..MIN_OBSERVATIONS {
+        g.judge(&tone(-28.0, WINDOW), false, Some(-20.0));
+    }
+    assert!((g.residual_gain_db() + 8.0).abs() < 0.01);
+    for _ in 0..RECENT_OBSERVATIONS {
+        g.judge(&tone(-60.0, WINDOW), false, Some(-20.0));
+    }
+    assert!((g.residual_gain_db() + 40.0).abs() < 0.01);
+    // The user at the far end's level is heard.
+    assert!(g.judge(&tone(-20.0, WINDOW), true, Some(-20.0)).voiced);
+}
+
+#[test]
+fn a_gap_before_anything_was_measured_leaves_the_residual_unknown() {
+    let mut g = EchoGuard::new(10.0);
+    g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+    g.playback_resumed();
+    assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+}
+
+#[test]
+fn without_the_assistant_speaking_the_vad_decides() {
+    let mut g = EchoGuard::new(10.0);
+    let v = g.judge(&tone(-50.0, WINDOW), true, None);
+    assert!(v.voiced);
+    assert_eq!(v.residual_db, None);
+    assert!(g.take_stretch().is_none());
+}
+
+#[test]
+fn until_the_residual_is_measured_the_echo_itself_cannot_pass() {
+    let mut g = EchoGuard::new(10.0);
+    // Before the echo arrives the cancelled signal is quiet: that is no measurement.
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+    }
+    assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+    // Uncancelled echo 6 dB under the far end, voiced by the VAD.
+    let v = g.judge(&tone(-26.0, WINDOW), true, Some(-20.0));
+    assert!(!v.voiced);
+    assert!((v.residual_db.unwrap() + 20.0).abs() < 0.01);
+    // Speech well over the far end does pass.
+    assert!(g.judge(&tone(-5.0, WINDOW), true, Some(-20.0)).voiced);
+}
+
+#[test]
+fn a_converged_canceller_lets_the_user_through_and_keeps_residual_peaks_out() {
+    let mut g = EchoGuard::new(10.0);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+    }
+    // Echo-only windows, cancelled to 40 dB under the far end, one residual peak at -30.
+    for gain in [-30.0, -40.0, -45.0, -42.0, -41.0] {
+        g.judge(&tone(-20.0 + gain, WINDOW), false, Some(-20.0));
+    }
+    assert!((g.residual_gain_db() + 30.0).abs() < 0.01);
+    // A residual burst the VAD took for speech: 8 dB over the peak, under the margin.
+    let burst = g.judge(&tone(-42.0, WINDOW), true, Some(-20.0));
+    assert!(!burst.voiced);
+    // The user, quieter than the far end but far above its residual.
+    let user = g.judge(&tone(-32.0, WINDOW), true, Some(-20.0));
+    assert!(user.voiced);
+    assert!((user.residual_db.unwrap() + 50.0).abs() < 0.01);
+    let s = g.take_stretch().unwrap();
+    assert_eq!(
+        (s.windows as u64, s.vad_voiced, s.passed),
+        (ECHO_SPAN_WINDOWS + 7, 2, 1)
+    );
+    assert!((s.max_excess_db.unwrap() - 18.0).abs() < 0.01);
+    assert!(g.take_stretch().is_none());
+    // Observations are forgotten after their memory: unknown again.
+    for _ in 0..RESIDUAL_MEMORY {
+        g.judge(&tone(-60.0, WINDOW), false, None);
+    }
+    assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+}
