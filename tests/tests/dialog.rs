@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use tokio_stream::StreamExt;
-use voicehost_plugin_stt::Recognizer;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEventKind, SpeakRequest, Wait};
@@ -21,9 +20,12 @@ use voicehost_tests::assistant::{
     Assistant, SERIAL, assert_two_turns, events_named, next_event, num,
 };
 use voicehost_tests::{
-    AppLine, WHISPER_THREADS, app_events, channel, espeak, model, scene, trim_silence, tts_speech,
-    wait_app_events, words, workers_on_port,
+    AppLine, app_events, channel, espeak, scene, trim_silence, tts_speech, wait_app_events, words,
+    workers_on_port,
 };
+
+mod whisper_common;
+use whisper_common::transcribe;
 
 /// Replies of a few sentences: long enough to be interrupted.
 const LONG_ANSWERS: &str = "SYSTEM \"\"\"You are a helpful voice assistant. Answer in three or \
@@ -36,17 +38,6 @@ const ALEXA_ANSWERS: &str = "SYSTEM \"\"\"You are a voice assistant.\"\"\"\n\
                              MESSAGE user How do I stop you?\n\
                              MESSAGE assistant Say Alexa, stop. When you say Alexa, stop, I stop \
                              talking at once.\n";
-
-/// 16 kHz `samples` transcribed by Whisper tiny.
-fn transcribe(samples: &[f32]) -> String {
-    let recognizer =
-        Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.9).unwrap();
-    recognizer
-        .transcribe(samples)
-        .unwrap()
-        .map(|t| t.text)
-        .unwrap_or_default()
-}
 
 /// The happy path, and the cold boot before it: phases in order, the greeting once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,24 +10,12 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use chrono::Timelike;
 use tokio_stream::StreamExt;
-use voicehost_plugin_stt::Recognizer;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 use voicehost_tests::assistant::{Assistant, SERIAL, events_named, next_event, num};
-use voicehost_tests::{
-    AppLine, WHISPER_THREADS, espeak, model, scene, trim_silence, tts_speech, wait_app_events,
-    words,
-};
+use voicehost_tests::{AppLine, espeak, scene, trim_silence, tts_speech, wait_app_events, words};
 
-/// 16 kHz `samples` transcribed by Whisper tiny.
-fn transcribe(samples: &[f32]) -> String {
-    let recognizer =
-        Recognizer::load(&model("ggml-tiny.en.bin"), WHISPER_THREADS, "en", 0.9).unwrap();
-    recognizer
-        .transcribe(samples)
-        .unwrap()
-        .map(|t| t.text)
-        .unwrap_or_default()
-}
+mod whisper_common;
+use whisper_common::transcribe;
 
 /// The `n`th dialog's end (from 1), once app.log has it.
 fn dialog_ended(a: &Assistant, n: usize) -> (Vec<AppLine>, AppLine) {
