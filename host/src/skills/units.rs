@@ -333,50 +333,49 @@ mod tests {
 
     #[test]
     fn lengths_masses_and_volumes_either_way_round() {
-        assert_eq!(
-            say("How many miles is 5 kilometers?").as_deref(),
-            Some("5 kilometers is about 3.107 miles.")
-        );
-        assert_eq!(
-            say("Convert 10 pounds to kilograms.").as_deref(),
-            Some("10 pounds is about 4.536 kilograms.")
-        );
-        assert_eq!(
-            say("What is one mile in meters?").as_deref(),
-            Some("1 mile is 1609.344 meters.")
-        );
-        assert_eq!(
-            say("6 feet in centimeters").as_deref(),
-            Some("6 feet is 182.88 centimeters.")
-        );
-        assert_eq!(
-            say("how many liters are in 2 gallons").as_deref(),
-            Some("2 gallons is about 7.571 liters.")
-        );
-        assert_eq!(
-            say("what is 1.5 kilos in grams").as_deref(),
-            Some("1.5 kilograms is 1500 grams.")
-        );
+        for (heard, said) in [
+            (
+                "How many miles is 5 kilometers?",
+                "5 kilometers is about 3.107 miles.",
+            ),
+            (
+                "Convert 10 pounds to kilograms.",
+                "10 pounds is about 4.536 kilograms.",
+            ),
+            ("What is one mile in meters?", "1 mile is 1609.344 meters."),
+            ("6 feet in centimeters", "6 feet is 182.88 centimeters."),
+            (
+                "how many liters are in 2 gallons",
+                "2 gallons is about 7.571 liters.",
+            ),
+            ("what is 1.5 kilos in grams", "1.5 kilograms is 1500 grams."),
+        ] {
+            assert_eq!(say(heard).as_deref(), Some(said), "{heard}");
+        }
     }
 
     #[test]
     fn temperatures() {
-        assert_eq!(
-            say("What is 100 degrees fahrenheit in celsius?").as_deref(),
-            Some("100 degrees fahrenheit is about 37.778 degrees celsius.")
-        );
-        assert_eq!(
-            say("convert 20 celsius to fahrenheit").as_deref(),
-            Some("20 degrees celsius is 68 degrees fahrenheit.")
-        );
-        assert_eq!(
-            say("minus 40 degrees celsius in fahrenheit").as_deref(),
-            Some("minus 40 degrees celsius is minus 40 degrees fahrenheit.")
-        );
-        assert_eq!(
-            say("0 kelvin in celsius").as_deref(),
-            Some("0 kelvin is minus 273.15 degrees celsius.")
-        );
+        for (heard, said) in [
+            (
+                "What is 100 degrees fahrenheit in celsius?",
+                "100 degrees fahrenheit is about 37.778 degrees celsius.",
+            ),
+            (
+                "convert 20 celsius to fahrenheit",
+                "20 degrees celsius is 68 degrees fahrenheit.",
+            ),
+            (
+                "minus 40 degrees celsius in fahrenheit",
+                "minus 40 degrees celsius is minus 40 degrees fahrenheit.",
+            ),
+            (
+                "0 kelvin in celsius",
+                "0 kelvin is minus 273.15 degrees celsius.",
+            ),
+        ] {
+            assert_eq!(say(heard).as_deref(), Some(said), "{heard}");
+        }
     }
 
     #[test]
