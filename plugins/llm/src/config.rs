@@ -83,7 +83,7 @@ pub const KEYS: &[Key] = &[
         "allow_remote",
         Kind::Bool,
         "false",
-        "Allow an openai_url on another machine: the conversation then leaves this one",
+        "Allow an ollama_url or openai_url on another machine: the conversation then leaves this one",
     ),
     Key::new(
         "openai_connect_timeout_ms",
@@ -190,6 +190,24 @@ impl Settings {
         Ok(s)
     }
 
+    /// The embedded llama.cpp (`backend = llama`) on `modelfile` with `threads` CPU threads,
+    /// every other key at its default: for tools and benchmarks that run the engine in
+    /// their own process ([`crate::start_engine`]).
+    pub fn embedded(modelfile: PathBuf, threads: i32) -> Result<Self, String> {
+        let threads = threads.to_string();
+        let modelfile = modelfile.display().to_string();
+        let config = PluginConfig::new(
+            "llm",
+            [("modelfile", modelfile.as_str()), ("threads", &threads)]
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .with_keys(KEYS.to_vec());
+        config
+            .validate()
+            .and_then(|()| Settings::from_config(&config))
+            .map_err(|e| e.message.to_string())
+    }
+
     /// The values of a section whose keys fit their kinds, as they are: nothing checked
     /// across keys, no API key read.
     pub fn parse(c: &PluginConfig) -> Result<Self, PluginError> {
@@ -223,17 +241,21 @@ impl Settings {
     /// environment.
     pub fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
-        if !(self.ollama_url.starts_with("http://") && self.ollama_url.len() > 7) {
-            problems.push(Problem::new(
+        for (key, url, example) in [
+            (
                 "ollama_url",
-                format!(
-                    "{:?} is not an http:// URL (e.g. http://127.0.0.1:11434)",
-                    self.ollama_url
-                ),
-            ));
-        }
-        if let Some(message) = openai_url_problem(&self.openai_url, self.allow_remote) {
-            problems.push(Problem::new("openai_url", message));
+                &self.ollama_url,
+                "e.g. http://127.0.0.1:11434",
+            ),
+            (
+                "openai_url",
+                &self.openai_url,
+                "e.g. http://127.0.0.1:8080/v1",
+            ),
+        ] {
+            if let Some(message) = server_url_problem(url, self.allow_remote, example) {
+                problems.push(Problem::new(key, message));
+            }
         }
         if !self.openai_api_key_env.is_empty() && !is_variable_name(&self.openai_api_key_env) {
             // Not echoed: it may be the key itself, pasted in the wrong place.
@@ -248,10 +270,9 @@ impl Settings {
     }
 }
 
-/// Why `url` cannot be the OpenAI-compatible server, if it cannot (the message goes after
-/// `[llm] openai_url: `).
-pub fn openai_url_problem(url: &str, allow_remote: bool) -> Option<String> {
-    let example = "e.g. http://127.0.0.1:8080/v1";
+/// Why `url` cannot be a server backend's URL (`ollama_url`, `openai_url`), if it cannot;
+/// the message goes after the key and ends with `example`, a URL of the right form.
+pub fn server_url_problem(url: &str, allow_remote: bool, example: &str) -> Option<String> {
     let parsed = match reqwest::Url::parse(url) {
         Ok(u) => u,
         Err(e) => {
@@ -344,13 +365,18 @@ mod tests {
             let s = settings(&[("openai_url", url)]).unwrap();
             assert!(!s.openai_url.ends_with('/'), "{}", s.openai_url);
         }
-        for url in ["http://192.168.1.20:8080/v1", "http://gpu-box:8000/v1"] {
-            let err = settings(&[("openai_url", url)]).unwrap_err();
-            assert!(
-                err.contains("set allow_remote = true in [llm] to send text to another machine"),
-                "{err}"
-            );
-            settings(&[("openai_url", url), ("allow_remote", "true")]).unwrap();
+        for key in ["openai_url", "ollama_url"] {
+            for url in ["http://192.168.1.20:8080/v1", "http://gpu-box:8000/v1"] {
+                let err = settings(&[(key, url)]).unwrap_err();
+                assert!(
+                    err.contains(key)
+                        && err.contains(
+                            "set allow_remote = true in [llm] to send text to another machine"
+                        ),
+                    "{err}"
+                );
+                settings(&[(key, url), ("allow_remote", "true")]).unwrap();
+            }
         }
     }
 

@@ -4,13 +4,15 @@
 //! - `llama` (default): llama.cpp embedded through `llama-cpp-2`, on the GGUF that the
 //!   Modelfile's `FROM` names (Qwen2.5-Coder-0.5B-Instruct Q8_0 by default), with its chat
 //!   template, context and sampling from the Modelfile. CUDA: the `cuda` feature and `gpu_layers`.
-//! - `ollama`: a local Ollama server's chat API with `keep_alive`; NOT_SERVING with the
+//! - `ollama`: an Ollama server's chat API with `keep_alive`; NOT_SERVING with the
 //!   fix when the server or the model is missing.
 //! - `openai`: any OpenAI-compatible server's streamed chat completions (llama.cpp's
 //!   `llama-server`, vLLM, LM Studio): `openai_url`, `openai_model`, an API key from the
-//!   environment variable `openai_api_key_env` names. A server on another machine is refused
-//!   unless `allow_remote = true`. Latency is the server's; the plugin adds one local HTTP
-//!   hop. NOT_SERVING with the fix when the server, the model or the key is wrong.
+//!   environment variable `openai_api_key_env` names. Latency is the server's; the plugin
+//!   adds one local HTTP hop. NOT_SERVING with the fix when the server, the model or the key is wrong.
+//!
+//! A server on another machine (`ollama_url`, `openai_url`) is refused unless
+//! `allow_remote = true`: the conversation stays on this one by default.
 //!
 //! One short generation warms the model at start; SERVING only after it.
 
