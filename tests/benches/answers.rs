@@ -22,12 +22,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use voicehost::skills::{self, SkillContext, Timers};
 use voicehost_plugin_llm::engine::{Event, Job, Message};
-use voicehost_plugin_llm::{Backend, Modelfile, Settings, preamble, start_engine, with_context};
+use voicehost_plugin_llm::{Modelfile, Settings, preamble, start_engine, with_context};
 use voicehost_tests::{model, workspace_root};
 
 const THREADS: usize = 2;
@@ -280,25 +280,10 @@ struct Outcome {
     speed: Option<(f64, f64)>,
 }
 
-/// The engine for `modelfile` (with `from` as its model), and its preamble.
+/// The embedded engine for `modelfile`.
 fn engine(modelfile: &Modelfile) -> std::sync::mpsc::Sender<Job> {
-    let settings = Settings {
-        backend: Backend::Llama,
-        modelfile: workspace_root().join("config/Modelfile"),
-        threads: THREADS as i32,
-        gpu_layers: 0,
-        ollama_url: String::new(),
-        ollama_model: String::new(),
-        keep_alive_s: 0,
-        openai_url: String::new(),
-        openai_model: String::new(),
-        openai_api_key_env: String::new(),
-        openai_api_key: None,
-        allow_remote: false,
-        openai_connect_timeout: Duration::ZERO,
-        openai_first_token_timeout: Duration::ZERO,
-        max_dialogs: 1,
-    };
+    let settings =
+        Settings::embedded(workspace_root().join("config/Modelfile"), THREADS as i32).unwrap();
     start_engine(&settings, modelfile).unwrap().0
 }
 

@@ -4,11 +4,17 @@
 //! stt's capture (`SetInput`). What the assistant says goes to a WAV file
 //! ([`Assistant::said`]); playback events, app.log events and the dialog's transcript are
 //! read with the helpers beside it. One assistant at a time: hold [`SERIAL`].
+//!
+//! [`Assistant::on_sound_server`] runs it on real sound devices instead: a PulseAudio
+//! server of its own ([`SoundServer`]) whose default devices it opens through cpal with
+//! `input = auto` and `output = auto`, as on a user's machine; the user's side is played
+//! into the microphone, and what it said is recorded from the speaker.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
+use voicehost_bench::sound_server::{MIC, Recording, SPEAKER, SoundServer};
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::stt::v1::SetInputRequest;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
@@ -37,6 +43,14 @@ pub struct Assistant {
     pub tts: u16,
     pub llm: u16,
     pub out: PathBuf,
+    sound: Option<Sound>,
+}
+
+/// The sound server an assistant runs on, and the recording of its speaker.
+#[derive(Debug)]
+struct Sound {
+    server: SoundServer,
+    speaker: std::sync::Mutex<Option<Recording>>,
 }
 
 impl Assistant {
@@ -61,6 +75,24 @@ impl Assistant {
         stt_extra: &[(&str, &str)],
         loader: &[(&str, &str)],
     ) -> Assistant {
+        Self::build(greeting, answers, stt_extra, loader, None)
+    }
+
+    /// The assistant on a sound server of its own with an acoustic echo path of `echo_ms`:
+    /// stt and tts on the default devices (`input = auto`, `output = auto`), the speaker
+    /// recorded from the greeting on.
+    pub fn on_sound_server(greeting: &str, answers: &str, echo_ms: u32) -> Assistant {
+        let server = SoundServer::start(echo_ms).unwrap();
+        Self::build(greeting, answers, &[], &[], Some(server))
+    }
+
+    fn build(
+        greeting: &str,
+        answers: &str,
+        stt_extra: &[(&str, &str)],
+        loader: &[(&str, &str)],
+        server: Option<SoundServer>,
+    ) -> Assistant {
         let mut setup = Setup::new();
         for (k, v) in loader {
             setup.loader(k, v);
@@ -76,7 +108,13 @@ impl Assistant {
             ),
         )
         .unwrap();
-        setup.section_with("tts", tts_keys(tts, &out), &[]);
+        let on_devices = server.is_some();
+        let tts_over: &[(&str, &str)] = if on_devices {
+            &[("output", "auto")]
+        } else {
+            &[]
+        };
+        setup.section_with("tts", tts_keys(tts, &out), tts_over);
         setup.section(
             "llm",
             &[
@@ -87,7 +125,11 @@ impl Assistant {
         );
         let mut stt_keys = stt_keys(stt, Path::new("unused"));
         stt_keys.retain(|(k, _)| k != "render_reference" && k != "input");
-        let mut stt_over = vec![("input", "null"), ("input_echo", "0.5@80")];
+        let mut stt_over = if on_devices {
+            vec![("input", "auto")]
+        } else {
+            vec![("input", "null"), ("input_echo", "0.5@80")]
+        };
         stt_over.extend_from_slice(stt_extra);
         setup.section_with("stt", stt_keys, &stt_over);
         setup.section_with("kwd", kwd_keys(kwd), &[]);
@@ -95,6 +137,16 @@ impl Assistant {
             "dialog",
             &[("warmup_greeting", greeting), ("followup_ms", "4000")],
         );
+        let sound = server.map(|server| {
+            for (k, v) in server.env() {
+                setup.env(k, &v);
+            }
+            let speaker = server.record(&format!("{SPEAKER}.monitor"), &out).unwrap();
+            Sound {
+                server,
+                speaker: std::sync::Mutex::new(Some(speaker)),
+            }
+        });
         let mut host = setup.spawn();
         host.wait_for("host_ready", Duration::from_secs(240));
         Assistant {
@@ -104,7 +156,13 @@ impl Assistant {
             tts,
             llm,
             out,
+            sound,
         }
+    }
+
+    /// The sound server it runs on, if it does.
+    pub fn sound_server(&self) -> Option<&SoundServer> {
+        self.sound.as_ref().map(|s| &s.server)
     }
 
     /// The host's app.log.
@@ -112,10 +170,16 @@ impl Assistant {
         self.setup.log_dir().join("app.log")
     }
 
-    /// Plays `samples` (16 kHz) into the assistant's microphone.
+    /// Plays `samples` (16 kHz) into the assistant's microphone: on a sound server into the
+    /// microphone's sink, in the background (as a person talks), else as stt's input.
     pub async fn say(&self, name: &str, samples: &[f32]) {
         let path = self.setup.dir.path().join(format!("{name}.wav"));
         write_wav_16k(&path, samples);
+        if let Some(sound) = &self.sound {
+            let mut player = sound.server.play(MIC, &path).unwrap();
+            std::thread::spawn(move || player.wait());
+            return;
+        }
         SttServiceClient::new(channel(self.stt))
             .set_input(SetInputRequest {
                 input: format!("wav:{}", path.display()),
@@ -161,8 +225,15 @@ impl Assistant {
             .into_inner()
     }
 
-    /// What the assistant said (tts's WAV file), 16 kHz mono: transcribe it to check it.
+    /// What the assistant said (tts's WAV file, or on a sound server the speaker's
+    /// recording, which ends here), 16 kHz mono: transcribe it to check it.
     pub fn said(&self) -> Vec<f32> {
+        if let Some(sound) = &self.sound {
+            let recording = sound.speaker.lock().unwrap().take();
+            if let Some(recording) = recording {
+                recording.stop().unwrap();
+            }
+        }
         let mut r = hound::WavReader::open(&self.out).unwrap();
         let rate = r.spec().sample_rate;
         let pcm: Vec<f32> = r
@@ -184,6 +255,20 @@ impl Assistant {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+impl Drop for Assistant {
+    /// A failing test shows the end of the assistant's app.log: what it heard, said and did.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let events = app_events(&self.log());
+        eprintln!("--- the last {} app.log events ---", events.len().min(120));
+        for e in events.iter().skip(events.len().saturating_sub(120)) {
+            eprintln!("{} {} {}: {}", e.ts, e.svc, e.event, e.fields);
+        }
     }
 }
 

@@ -26,6 +26,9 @@ pub use keys::{kwd_keys, stt_keys, tts_keys};
 pub use net::{channel, free_port, listen_addrs, service_info, serving, workers_on_port};
 pub use out_of_tree::{build_out_of_tree, build_project, dependency_tree};
 pub use paths::{artefact, model, plugin_info_json, target_dir, workspace_root};
-pub use peers::{WakeReference, openwakeword_reference, peer_python};
+pub use peers::{
+    LLAMA_SERVER_PACKAGE, WakeReference, cache_dir, llama_server, openwakeword_reference,
+    peer_python,
+};
 pub use setup::{HostProc, Setup};
 pub use transcripts::{WHISPER_THREADS, word_error_rate, words};

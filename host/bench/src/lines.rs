@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The user's lines; `|` is a 900 ms pause mid-sentence (smart endpointing must wait it out).
-pub(super) const LINES: [(&str, &str); 3] = [
+/// Two turns for the model, then one that a built-in skill answers.
+pub(super) const LINES: [(&str, &str); 4] = [
     ("wake", "Alexa"),
     ("question", "What is the capital of France?"),
     ("follow_up", "And what about | Germany?"),
+    ("skill", "What time is it?"),
 ];
 
 /// A pause inside a line.

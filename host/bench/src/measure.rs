@@ -84,11 +84,13 @@ pub(super) fn run(
                 .await
                 .map_err(|s| s.message().to_owned())?;
             finished(&mut playback, true).await?;
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            stt.set_input(say("follow_up"))
-                .await
-                .map_err(|s| s.message().to_owned())?;
-            finished(&mut playback, true).await?;
+            for line in ["follow_up", "skill"] {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                stt.set_input(say(line))
+                    .await
+                    .map_err(|s| s.message().to_owned())?;
+                finished(&mut playback, true).await?;
+            }
             wait_log(
                 &app_log,
                 "dialog_ended",

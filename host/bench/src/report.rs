@@ -42,6 +42,50 @@ pub(super) const STAGES: &[(&str, &str, &str, Option<f64>)] = &[
     ),
 ];
 
+/// The most a built-in skill's answer may add to tts's own time to its first audio: final
+/// text → match → Speak → (tts: first clause synthesised and queued) → first audio.
+const SKILL_OVERHEAD_MS: f64 = 50.0;
+
+/// A number field of an app.log line (written as a string or a number).
+fn field(line: &serde_json::Value, name: &str) -> Option<f64> {
+    let v = &line["fields"][name];
+    v.as_f64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// The skill turns' timings (`skill_matched`, with tts's `tts_first_audio` of the same
+/// utterance): final text → first audio, of which tts's Speak → first audio, and the rest.
+fn skill_samples(lines: &[serde_json::Value]) -> [(&'static str, Vec<f64>, Option<f64>); 4] {
+    let tts_ms = |utterance: f64| {
+        lines
+            .iter()
+            .filter(|l| l["event"] == "tts_first_audio")
+            .find(|l| field(l, "utterance") == Some(utterance))
+            .and_then(|l| field(l, "ms"))
+    };
+    let (mut total, mut tts, mut rest, mut speech_end) = (vec![], vec![], vec![], vec![]);
+    for l in lines.iter().filter(|l| l["event"] == "skill_matched") {
+        let (Some(matched_us), Some(to_audio)) = (
+            field(l, "text_to_match_us"),
+            field(l, "match_to_first_audio_ms"),
+        ) else {
+            continue;
+        };
+        let text_to_audio = matched_us / 1000.0 + to_audio;
+        total.push(text_to_audio);
+        speech_end.extend(field(l, "speech_end_to_first_audio_ms"));
+        if let Some(t) = field(l, "utterance").and_then(tts_ms) {
+            tts.push(t);
+            rest.push(text_to_audio - t);
+        }
+    }
+    [
+        ("skill: final text → first audio", total, None),
+        ("  of it tts: Speak → first audio", tts, None),
+        ("  of it skill + dialog", rest, Some(SKILL_OVERHEAD_MS)),
+        ("skill: end of speech → first audio", speech_end, None),
+    ]
+}
+
 /// One timing of [`STAGES`] over the benchmark, as printed, charted and written to bench.json.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct Stage {
@@ -77,27 +121,35 @@ pub(super) fn report(
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let stages: Vec<Stage> = STAGES
+    let stage = |name: &str, mut v: Vec<f64>, target: Option<f64>| {
+        v.sort_by(f64::total_cmp);
+        Stage {
+            name: name.to_owned(),
+            samples: v.len(),
+            p50_ms: percentile(&v, 0.5),
+            p95_ms: percentile(&v, 0.95),
+            target_ms: target,
+        }
+    };
+    let mut stages: Vec<Stage> = STAGES
         .iter()
-        .map(|(name, event, field, target)| {
-            let mut v: Vec<f64> = lines
+        .map(|(name, event, name_in_log, target)| {
+            let v = lines
                 .iter()
                 .filter(|l| l["event"] == *event)
-                .filter_map(|l| l["fields"][*field].as_str()?.parse().ok())
+                .filter_map(|l| field(l, name_in_log))
                 .collect();
-            v.sort_by(f64::total_cmp);
-            Stage {
-                name: (*name).to_owned(),
-                samples: v.len(),
-                p50_ms: percentile(&v, 0.5),
-                p95_ms: percentile(&v, 0.95),
-                target_ms: *target,
-            }
+            stage(name, v, *target)
         })
         .collect();
+    stages.extend(
+        skill_samples(&lines)
+            .into_iter()
+            .map(|(name, v, target)| stage(name, v, target)),
+    );
     let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
     println!(
-        "\nvoicehost bench: {runs} run(s) of the happy path (2 turns each), endpoint = {endpoint}\n"
+        "\nvoicehost bench: {runs} run(s) of the happy path (2 turns for the model, 1 for a skill), endpoint = {endpoint}\n"
     );
     println!(
         "{:<36} {:>4} {:>9} {:>9} {:>10}",
@@ -140,17 +192,18 @@ pub(super) fn report(
         .filter(|l| l["event"] == "underrun")
         .filter_map(|l| l["fields"]["duration_ms"].as_str()?.parse().ok())
         .collect();
+    // `+ 0.0`: the sum of no floats is -0.0.
+    let underrun_ms = underruns.iter().sum::<f64>() + 0.0;
     println!(
-        "playback underruns (gaps in a reply): {} lasting {:.0} ms in all (target: 0)",
+        "playback underruns (gaps in a reply): {} lasting {underrun_ms:.0} ms in all (target: 0)",
         underruns.len(),
-        underruns.iter().sum::<f64>()
     );
     let json = serde_json::json!({
         "runs": runs,
         "endpoint": endpoint,
         "stages": stages,
         "usage": usage,
-        "underruns": { "count": underruns.len(), "total_ms": underruns.iter().sum::<f64>() },
+        "underruns": { "count": underruns.len(), "total_ms": underrun_ms },
         "user_lines": {
             "total": users.len(),
             "cut": cut,

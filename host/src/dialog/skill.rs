@@ -85,12 +85,14 @@ impl Dialogs {
                 .map_err(Fault::Tts)?;
         t.first_audio_us = started;
         t.finished_us = finished;
+        t.utterance = Some(spoken.utterance_id);
         Ok(t)
     }
 }
 
 /// Logs a skill's turn (`skill_matched`): which skill, final text → match (µs), match →
-/// first audio and end of speech → first audio (ms; absent when nothing played).
+/// first audio and end of speech → first audio (ms; absent when nothing played), and tts's
+/// utterance id (tts logs Speak → first audio for it as `tts_first_audio`).
 pub(super) fn log_skill(
     dialog: &str,
     turn: u32,
@@ -110,6 +112,7 @@ pub(super) fn log_skill(
         match_to_first_audio_ms = ms_to(skill.matched_us, first_audio),
         speech_end_to_first_audio_ms = ms_to(said.speech_end_unix_us, first_audio),
         reply_play_ms = played.and_then(|t| t.first_audio_us.map(|s| ms(s, t.finished_us))),
+        utterance = played.and_then(|t| t.utterance),
         "A built-in skill answered"
     );
 }

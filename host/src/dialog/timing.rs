@@ -12,6 +12,8 @@ pub(super) struct ReplyTiming {
     pub(super) first_audio_us: Option<i64>,
     pub(super) finished_us: i64,
     pub(super) chars: usize,
+    /// tts's id of the utterance that played it (its `tts_first_audio` line).
+    pub(super) utterance: Option<u64>,
 }
 
 /// Logs one turn's timings (`turn_timing`): from the end of the user's speech to the text,

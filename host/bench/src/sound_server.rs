@@ -1,0 +1,234 @@
+//! A real sound server for tests and the acoustic benchmark: a PulseAudio server of its own
+//! (Debian `pulseaudio`; no system daemon, a private directory, stopped when dropped) with
+//! two clocked null sinks, as in a room:
+//!
+//! - `speaker`: what the assistant plays to (the default sink);
+//! - `mic`: what reaches the microphone; its monitor is the default source. The user's
+//!   speech is played into it, and an acoustic echo path (`module-loopback`, tens of ms of
+//!   device latency) carries the speaker's sound into it too.
+//!
+//! Programs started with [`SoundServer::env`] find it as their sound server, and ALSA's
+//! default device is PulseAudio while one runs (Debian's `libasound2-plugins` hook), so the
+//! assistant opens it through cpal with no flags, exactly as on a desktop. `paplay` and
+//! `parecord` (`pulseaudio-utils`) speak into the microphone and record the speaker, on the
+//! server's clock.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to install when a tool is missing.
+const INSTALL: &str = "apt-get install pulseaudio pulseaudio-utils libasound2-plugins \
+                       (scripts/setup.sh does)";
+
+/// The sink the assistant plays to; its `.monitor` is what it played.
+pub const SPEAKER: &str = "speaker";
+/// The sink whose monitor is the microphone.
+pub const MIC: &str = "mic";
+
+/// A running PulseAudio server of its own; stopped and its directory removed when dropped.
+#[derive(Debug)]
+pub struct SoundServer {
+    daemon: Child,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl SoundServer {
+    /// Starts a server with the speaker, the microphone and an echo path from one to the
+    /// other of `echo_ms` device latency (0: no echo path).
+    pub fn start(echo_ms: u32) -> Result<SoundServer, String> {
+        for tool in ["pulseaudio", "pactl", "paplay", "parecord"] {
+            if !on_path(tool) {
+                return Err(format!("{tool} is not installed: {INSTALL}"));
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("voicehost-pulse.")
+            .tempdir()
+            .map_err(|e| format!("cannot create the sound server's directory: {e}"))?;
+        let socket = dir.path().join("native");
+        let mut script = format!(
+            "load-module module-native-protocol-unix auth-anonymous=1 socket={}\n\
+             load-module module-null-sink sink_name={SPEAKER} rate=48000 \
+             sink_properties=device.description=Speaker\n\
+             load-module module-null-sink sink_name={MIC} rate=48000 \
+             sink_properties=device.description=Microphone\n\
+             set-default-sink {SPEAKER}\n\
+             set-default-source {MIC}.monitor\n",
+            socket.display()
+        );
+        if echo_ms > 0 {
+            script.push_str(&format!(
+                "load-module module-loopback source={SPEAKER}.monitor sink={MIC} \
+                 latency_msec={echo_ms} source_dont_move=true sink_dont_move=true\n"
+            ));
+        }
+        let config = dir.path().join("default.pa");
+        std::fs::write(&config, script).map_err(|e| format!("{}: {e}", config.display()))?;
+        let log = dir.path().join("pulse.log");
+        let daemon = Command::new("pulseaudio")
+            .args(["-n", "--daemonize=no", "--exit-idle-time=-1", "--system=no"])
+            .arg(format!("--file={}", config.display()))
+            .arg(format!("--log-target=file:{}", log.display()))
+            // Its state (cookie, runtime files) stays in the private directory.
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .env("PULSE_RUNTIME_PATH", dir.path().join("run"))
+            .env("PULSE_STATE_PATH", dir.path().join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start pulseaudio: {e}"))?;
+        let mut server = SoundServer {
+            daemon,
+            dir,
+            socket,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = server.daemon.try_wait() {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(format!("pulseaudio exited ({status}) at start:\n{log}"));
+            }
+            if server.pactl(&["info"]).is_ok() {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                return Err("pulseaudio did not answer within 20 s".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The environment that makes a program (and ALSA's default device in it) use this
+    /// server.
+    pub fn env(&self) -> [(&'static str, String); 1] {
+        [("PULSE_SERVER", format!("unix:{}", self.socket.display()))]
+    }
+
+    /// The server's private directory (its log is `pulse.log` there).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `pactl` on this server; its output.
+    pub fn pactl(&self, args: &[&str]) -> Result<String, String> {
+        let out = self
+            .tool("pactl")
+            .args(args)
+            .output()
+            .map_err(|e| format!("pactl: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "pactl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Starts playing `wav` into `sink` ([`MIC`]: as a person speaking in the room); the
+    /// child `paplay` exits once it has played.
+    pub fn play(&self, sink: &str, wav: &Path) -> Result<Child, String> {
+        self.tool("paplay")
+            .arg(format!("--device={sink}"))
+            .arg(wav)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("paplay {}: {e}", wav.display()))
+    }
+
+    /// Starts recording what `source` carries (`speaker.monitor`: what was played;
+    /// `mic.monitor`: what the microphone hears) into `wav`, 16 kHz mono 16-bit; the file is
+    /// complete once the [`Recording`] is stopped or dropped.
+    pub fn record(&self, source: &str, wav: &Path) -> Result<Recording, String> {
+        let child = self
+            .tool("parecord")
+            .arg(format!("--device={source}"))
+            .args(["--rate=16000", "--channels=1", "--format=s16le"])
+            .args(["--file-format=wav", "--latency-msec=20"])
+            .arg(wav)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("parecord: {e}"))?;
+        Ok(Recording {
+            child: Some(child),
+            path: wav.to_owned(),
+        })
+    }
+
+    fn tool(&self, name: &str) -> Command {
+        let mut cmd = Command::new(name);
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
+impl Drop for SoundServer {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// A `parecord` running; stopped (its WAV finished) by [`Recording::stop`] or on drop.
+#[derive(Debug)]
+pub struct Recording {
+    child: Option<Child>,
+    path: PathBuf,
+}
+
+impl Recording {
+    /// Stops recording; returns the WAV's path.
+    pub fn stop(mut self) -> Result<PathBuf, String> {
+        self.finish()?;
+        Ok(self.path.clone())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        // SIGINT: parecord writes the WAV header's sizes and exits.
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "parecord did not stop; {} may be incomplete",
+                        self.path.display()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
