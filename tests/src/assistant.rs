@@ -80,10 +80,17 @@ impl Assistant {
 
     /// The assistant on a sound server of its own with an acoustic echo path of `echo_ms`:
     /// stt and tts on the default devices (`input = auto`, `output = auto`), the speaker
-    /// recorded from the greeting on.
+    /// recorded from the greeting on. stt logs at debug: a failure shows the echo guard's
+    /// verdict on every window the VAD called speech while the assistant spoke.
     pub fn on_sound_server(greeting: &str, answers: &str, echo_ms: u32) -> Assistant {
         let server = SoundServer::start(echo_ms).unwrap();
-        Self::build(greeting, answers, &[], &[], Some(server))
+        Self::build(
+            greeting,
+            answers,
+            &[("log_level", "debug")],
+            &[],
+            Some(server),
+        )
     }
 
     fn build(
@@ -260,7 +267,24 @@ impl Assistant {
 
 impl Drop for Assistant {
     /// A failing test shows the end of the assistant's app.log: what it heard, said and did.
+    /// With `VOICEHOST_KEEP_LOGS=DIR` every assistant's log directory is copied into DIR.
     fn drop(&mut self) {
+        if let Some(keep) = std::env::var_os("VOICEHOST_KEEP_LOGS") {
+            let to = Path::new(&keep).join(format!(
+                "assistant-{}-{}",
+                std::process::id(),
+                self.setup.dir.path().file_name().unwrap().to_string_lossy()
+            ));
+            let _ = std::fs::create_dir_all(&to);
+            for entry in std::fs::read_dir(self.setup.log_dir())
+                .into_iter()
+                .flatten()
+            {
+                let path = entry.unwrap().path();
+                let _ = std::fs::copy(&path, to.join(path.file_name().unwrap()));
+            }
+            eprintln!("logs kept in {}", to.display());
+        }
         if !std::thread::panicking() {
             return;
         }

@@ -14,7 +14,7 @@ use voicehost_proto::stt::v1::SttResult;
 
 use super::Transcriber;
 use super::aec::EchoCanceller;
-use super::guard::{EchoGuard, FarEnd, RunLevels, Verdict, tenths};
+use super::guard::{EchoGuard, Far, FarEnd, RunLevels, Verdict, tenths};
 use super::input::Input;
 use super::recognize::{self, Job};
 use super::shared::Shared;
@@ -195,7 +195,7 @@ impl State {
         };
         self.was_active = true;
         let barge_in_ms = self.shared.barge_in_ms.load(Ordering::Relaxed);
-        let far = self.far.level_db().filter(|_| barge_in_ms > 0);
+        let far = self.far_levels().filter(|_| barge_in_ms > 0);
         self.restore_vad(far.is_some());
         let p = match self.vad.probability(w) {
             Ok(p) => p,
@@ -274,16 +274,30 @@ impl State {
         }
     }
 
+    /// The far end for the window just cut: the loudest of the echo span, and where the
+    /// echo canceller's delay estimate puts this window's echo; `None` while the assistant
+    /// is silent.
+    fn far_levels(&self) -> Option<Far> {
+        let span_db = self.far.level_db()?;
+        let delay_ms = self.aec.as_ref().and_then(|ec| ec.stats().delay_ms);
+        let echo_db = delay_ms.and_then(|ms| {
+            let delay_frames = ms as usize * RATE as usize / 1000 / FRAME;
+            self.far.echo_db(delay_frames, WINDOW.div_ceil(FRAME))
+        });
+        Some(Far { span_db, echo_db })
+    }
+
     /// The echo guard's verdict on window `w` (VAD probability `p`; `far`: the far end's
-    /// level, with barge-in). Logs a window the VAD called speech while the assistant
+    /// levels, with barge-in). Logs a window the VAD called speech while the assistant
     /// speaks, and once it stopped, what the guard saw meanwhile.
-    fn judge(&mut self, w: &[f32], p: f32, far: Option<f32>, dialog: &str) -> Verdict {
+    fn judge(&mut self, w: &[f32], p: f32, far: Option<Far>, dialog: &str) -> Verdict {
         let verdict = self.guard.judge(w, p >= self.endpointer.threshold(), far);
         if far.is_some() && p >= self.endpointer.threshold() {
             tracing::debug!(
                 event = "guard_window",
                 p,
-                far_db = ?far,
+                far_db = ?far.map(|f| f.span_db),
+                echo_db = ?far.and_then(|f| f.echo_db),
                 speech_db = verdict.speech_db,
                 residual_db = ?verdict.residual_db,
                 voiced = verdict.voiced,

@@ -4,12 +4,19 @@
 //! What tts plays (its render reference) is the far end; the capture thread takes it frame
 //! by frame in step with the microphone. While the far end is active, a VAD window of the
 //! echo-cancelled signal counts as speech only if its level is at least `margin_db` above
-//! the residual echo expected at that moment: the far-end level plus the residual gain, the
-//! highest (cancelled signal − far end) ratio of the latest windows the VAD judged not to
-//! be speech. Until enough such windows have been seen (and never from the first windows of
-//! a stretch, before the echo has reached the microphone) the residual gain is 0 dB, as
-//! loud as the far end itself: an echo canceller that has not converged, or is not there,
-//! cannot let the assistant's voice through.
+//! the residual echo expected at that moment: the far-end level (the loudest of the echo
+//! span) plus the residual gain, the highest (cancelled signal − far end) ratio of the
+//! latest windows the VAD judged not to be speech. Until enough such windows have been seen
+//! (and never from the first windows of a stretch, before the echo has reached the
+//! microphone) the residual gain is 0 dB, as loud as the far end itself: an echo canceller
+//! that has not converged, or is not there, cannot let the assistant's voice through.
+//!
+//! A ratio is measured against the far end whose echo is in that window — the frames the
+//! echo canceller's delay estimate points at — and only when those were loud: against the
+//! loudest of the whole span, a window between two words of the echo read as a canceller
+//! that removes 40 dB, and on a real sound server the next word's echo, barely cancelled,
+//! then passed for the user and interrupted the reply. Without a delay estimate (no echo
+//! canceller, or not yet) nothing is measured.
 //!
 //! A gap in playback (an underrun: the output played digital silence) may move the echo
 //! relative to the far end (the output's buffer refills in a burst) until the canceller has
@@ -26,6 +33,12 @@ use super::vad::WINDOW;
 /// Capture frames (10 ms) of far end that count for the echo in the current window: the
 /// echo path's delay (speaker → microphone, output buffers) and room reverberation.
 const ECHO_SPAN_FRAMES: usize = 30;
+/// Far-end frames kept for the echo-aligned level: up to this delay (1 s) is followed.
+const HISTORY_FRAMES: usize = 100;
+/// Around the frames the delay points at: earlier ones still ring in the room (reverberation),
+/// and the estimate is only so exact.
+const ALIGN_BEFORE_FRAMES: usize = 3;
+const ALIGN_AFTER_FRAMES: usize = 1;
 /// VAD windows (32 ms) at the start of a stretch whose echo may not have arrived yet.
 const ECHO_SPAN_WINDOWS: u64 = (ECHO_SPAN_FRAMES * FRAME / WINDOW) as u64 + 1;
 /// Far-end frames below this level are silence.
@@ -80,7 +93,7 @@ impl FarEnd {
         let db = level_db(frame);
         let sounding = self.level_db().is_some();
         self.levels.push_back(db);
-        if self.levels.len() > ECHO_SPAN_FRAMES {
+        if self.levels.len() > HISTORY_FRAMES {
             self.levels.pop_front();
         }
         if db <= -100.0 {
@@ -96,12 +109,39 @@ impl FarEnd {
 
     /// The loudest far-end frame of the echo span; `None` when the assistant is silent.
     pub fn level_db(&self) -> Option<f32> {
+        self.loudest(
+            self.levels.len().saturating_sub(ECHO_SPAN_FRAMES),
+            self.levels.len(),
+        )
+    }
+
+    /// The loudest far-end frame whose echo is in the latest `window_frames` captured
+    /// frames, given the echo path's `delay_frames`; `None` when those were silent or are
+    /// no longer kept.
+    pub fn echo_db(&self, delay_frames: usize, window_frames: usize) -> Option<f32> {
+        let end = self.levels.len().checked_sub(delay_frames)? + ALIGN_AFTER_FRAMES;
+        let start = end.checked_sub(window_frames + ALIGN_BEFORE_FRAMES + ALIGN_AFTER_FRAMES)?;
+        self.loudest(start, end.min(self.levels.len()))
+    }
+
+    fn loudest(&self, start: usize, end: usize) -> Option<f32> {
         self.levels
-            .iter()
+            .range(start..end)
             .copied()
             .filter(|db| *db > SILENT_DB)
             .reduce(f32::max)
     }
+}
+
+/// The far end as the guard sees one window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Far {
+    /// The loudest of the echo span ([`FarEnd::level_db`]): what the residual is expected
+    /// against.
+    pub span_db: f32,
+    /// The far end whose echo is in this window ([`FarEnd::echo_db`]); `None` when it was
+    /// silent or the delay is unknown: no measurement.
+    pub echo_db: Option<f32>,
 }
 
 /// The guard's verdict on one VAD window.
@@ -169,9 +209,9 @@ impl EchoGuard {
             .unwrap_or(UNKNOWN_RESIDUAL_GAIN_DB)
     }
 
-    /// Judges the next echo-cancelled VAD window: `vad_voiced` is the VAD's call, `far_db`
-    /// the far end's level ([`FarEnd::level_db`]; `None`: the assistant is silent).
-    pub fn judge(&mut self, window: &[f32], vad_voiced: bool, far_db: Option<f32>) -> Verdict {
+    /// Judges the next echo-cancelled VAD window: `vad_voiced` is the VAD's call, `far` the
+    /// far end's levels (`None`: the assistant is silent).
+    pub fn judge(&mut self, window: &[f32], vad_voiced: bool, far: Option<Far>) -> Verdict {
         self.window += 1;
         let now = self.window;
         while self
@@ -187,7 +227,11 @@ impl EchoGuard {
             self.before_gap = None;
         }
         let speech_db = level_db(window);
-        let Some(far_db) = far_db else {
+        let Some(Far {
+            span_db: far_db,
+            echo_db,
+        }) = far
+        else {
             return Verdict {
                 voiced: vad_voiced,
                 speech_db,
@@ -200,8 +244,11 @@ impl EchoGuard {
             first: now,
             ..Stretch::default()
         });
-        if !vad_voiced && far_db >= OBSERVE_DB && now - s.first >= ECHO_SPAN_WINDOWS {
-            self.observations.push_back((now, speech_db - far_db));
+        if let Some(echo_db) = echo_db.filter(|db| *db >= OBSERVE_DB)
+            && !vad_voiced
+            && now - s.first >= ECHO_SPAN_WINDOWS
+        {
+            self.observations.push_back((now, speech_db - echo_db));
             if self.observations.len() > RECENT_OBSERVATIONS {
                 self.observations.pop_front();
             }

@@ -7,6 +7,14 @@ fn tone(db: f32, n: usize) -> Vec<f32> {
     (0..n).map(|i| if i % 2 == 0 { a } else { -a }).collect()
 }
 
+/// A steady far end: as loud over the span as where the echo is.
+fn at(db: f32) -> Option<Far> {
+    Some(Far {
+        span_db: db,
+        echo_db: Some(db),
+    })
+}
+
 #[test]
 fn levels_are_dbfs() {
     assert!((level_db(&tone(-20.0, 512)) + 20.0).abs() < 0.01);
@@ -60,27 +68,27 @@ fn playback_resuming_after_digital_silence_is_a_gap_a_quiet_pause_is_not() {
 fn after_a_gap_the_residual_is_measured_again() {
     let mut g = EchoGuard::new(10.0);
     for _ in 0..ECHO_SPAN_WINDOWS {
-        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-70.0, WINDOW), false, at(-20.0));
     }
     for _ in 0..MIN_OBSERVATIONS {
-        g.judge(&tone(-60.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-60.0, WINDOW), false, at(-20.0));
     }
     assert!((g.residual_gain_db() + 40.0).abs() < 0.01);
     g.playback_resumed();
     assert!((g.residual_gain_db() + 40.0 - GAP_ALLOWANCE_DB).abs() < 0.01);
     // The echo leaking while the canceller finds it again does not pass for the user…
-    let leak = g.judge(&tone(-50.0, WINDOW), true, Some(-20.0));
+    let leak = g.judge(&tone(-50.0, WINDOW), true, at(-20.0));
     assert!(!leak.voiced);
     // … the user, who talks just after the gap, does.
-    assert!(g.judge(&tone(-25.0, WINDOW), true, Some(-20.0)).voiced);
+    assert!(g.judge(&tone(-25.0, WINDOW), true, at(-20.0)).voiced);
     // The windows right after the gap are no measurement.
     for _ in 2..ECHO_SPAN_WINDOWS {
-        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-70.0, WINDOW), false, at(-20.0));
     }
     assert!((g.residual_gain_db() + 40.0 - GAP_ALLOWANCE_DB).abs() < 0.01);
     // Measured again: what holds now.
     for _ in 0..MIN_OBSERVATIONS {
-        g.judge(&tone(-55.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-55.0, WINDOW), false, at(-20.0));
     }
     assert!((g.residual_gain_db() + 35.0).abs() < 0.01);
 }
@@ -89,25 +97,25 @@ fn after_a_gap_the_residual_is_measured_again() {
 fn the_residual_is_what_the_canceller_does_now_not_while_it_converged() {
     let mut g = EchoGuard::new(10.0);
     for _ in 0..ECHO_SPAN_WINDOWS {
-        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-70.0, WINDOW), false, at(-20.0));
     }
     // Converging: the echo 8 dB under the far end; then converged, 40 dB under.
     for _ in 0..MIN_OBSERVATIONS {
-        g.judge(&tone(-28.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-28.0, WINDOW), false, at(-20.0));
     }
     assert!((g.residual_gain_db() + 8.0).abs() < 0.01);
     for _ in 0..RECENT_OBSERVATIONS {
-        g.judge(&tone(-60.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-60.0, WINDOW), false, at(-20.0));
     }
     assert!((g.residual_gain_db() + 40.0).abs() < 0.01);
     // The user at the far end's level is heard.
-    assert!(g.judge(&tone(-20.0, WINDOW), true, Some(-20.0)).voiced);
+    assert!(g.judge(&tone(-20.0, WINDOW), true, at(-20.0)).voiced);
 }
 
 #[test]
 fn a_gap_before_anything_was_measured_leaves_the_residual_unknown() {
     let mut g = EchoGuard::new(10.0);
-    g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+    g.judge(&tone(-70.0, WINDOW), false, at(-20.0));
     g.playback_resumed();
     assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
 }
@@ -126,33 +134,33 @@ fn until_the_residual_is_measured_the_echo_itself_cannot_pass() {
     let mut g = EchoGuard::new(10.0);
     // Before the echo arrives the cancelled signal is quiet: that is no measurement.
     for _ in 0..ECHO_SPAN_WINDOWS {
-        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-70.0, WINDOW), false, at(-20.0));
     }
     assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
     // Uncancelled echo 6 dB under the far end, voiced by the VAD.
-    let v = g.judge(&tone(-26.0, WINDOW), true, Some(-20.0));
+    let v = g.judge(&tone(-26.0, WINDOW), true, at(-20.0));
     assert!(!v.voiced);
     assert!((v.residual_db.unwrap() + 20.0).abs() < 0.01);
     // Speech well over the far end does pass.
-    assert!(g.judge(&tone(-5.0, WINDOW), true, Some(-20.0)).voiced);
+    assert!(g.judge(&tone(-5.0, WINDOW), true, at(-20.0)).voiced);
 }
 
 #[test]
 fn a_converged_canceller_lets_the_user_through_and_keeps_residual_peaks_out() {
     let mut g = EchoGuard::new(10.0);
     for _ in 0..ECHO_SPAN_WINDOWS {
-        g.judge(&tone(-70.0, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-70.0, WINDOW), false, at(-20.0));
     }
     // Echo-only windows, cancelled to 40 dB under the far end, one residual peak at -30.
     for gain in [-30.0, -40.0, -45.0, -42.0, -41.0] {
-        g.judge(&tone(-20.0 + gain, WINDOW), false, Some(-20.0));
+        g.judge(&tone(-20.0 + gain, WINDOW), false, at(-20.0));
     }
     assert!((g.residual_gain_db() + 30.0).abs() < 0.01);
     // A residual burst the VAD took for speech: 8 dB over the peak, under the margin.
-    let burst = g.judge(&tone(-42.0, WINDOW), true, Some(-20.0));
+    let burst = g.judge(&tone(-42.0, WINDOW), true, at(-20.0));
     assert!(!burst.voiced);
     // The user, quieter than the far end but far above its residual.
-    let user = g.judge(&tone(-32.0, WINDOW), true, Some(-20.0));
+    let user = g.judge(&tone(-32.0, WINDOW), true, at(-20.0));
     assert!(user.voiced);
     assert!((user.residual_db.unwrap() + 50.0).abs() < 0.01);
     let s = g.take_stretch().unwrap();
@@ -165,6 +173,57 @@ fn a_converged_canceller_lets_the_user_through_and_keeps_residual_peaks_out() {
     // Observations are forgotten after their memory: unknown again.
     for _ in 0..RESIDUAL_MEMORY {
         g.judge(&tone(-60.0, WINDOW), false, None);
+    }
+    assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+}
+
+#[test]
+fn the_echo_aligned_far_end_is_where_the_delay_points() {
+    let mut far = FarEnd::default();
+    // 10 loud frames, then 20 silent ones: with an 8-frame delay the latest 4 captured
+    // frames hold the echo of frames 18..22 (silent), with 22 frames (the loud ones).
+    for _ in 0..10 {
+        far.push(&tone(-20.0, FRAME));
+    }
+    for _ in 0..20 {
+        far.push(&[0.0; FRAME]);
+    }
+    assert_eq!(far.echo_db(8, 4), None, "silent where the echo is");
+    assert!((far.echo_db(22, 4).unwrap() + 20.0).abs() < 0.01);
+    assert!(
+        far.level_db().is_some(),
+        "the span still holds the loud frames"
+    );
+    assert_eq!(
+        far.echo_db(HISTORY_FRAMES + 5, 4),
+        None,
+        "older than what is kept"
+    );
+}
+
+#[test]
+fn a_pause_between_two_words_of_the_echo_is_no_measurement() {
+    // The echo's words and the pauses between them, against a far end whose span is loud
+    // throughout: only the windows whose own far end was loud are measured.
+    let mut g = EchoGuard::new(10.0);
+    let between_words = Some(Far {
+        span_db: -20.0,
+        echo_db: None,
+    });
+    for _ in 0..ECHO_SPAN_WINDOWS + 20 {
+        g.judge(&tone(-60.0, WINDOW), false, between_words);
+    }
+    assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+    // The next word's echo, barely cancelled (the canceller is finding the delay again):
+    // it does not pass for the user.
+    assert!(!g.judge(&tone(-33.0, WINDOW), true, at(-20.0)).voiced);
+    // Nor is anything measured without a delay estimate.
+    let no_delay = Some(Far {
+        span_db: -20.0,
+        echo_db: None,
+    });
+    for _ in 0..MIN_OBSERVATIONS {
+        g.judge(&tone(-60.0, WINDOW), false, no_delay);
     }
     assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
 }
