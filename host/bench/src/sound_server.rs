@@ -5,7 +5,7 @@
 //! - `speaker`: what the assistant plays to (the default sink);
 //! - `mic`: what reaches the microphone; its monitor is the default source. The user's
 //!   speech is played into it, and an acoustic echo path (`module-loopback`, tens of ms of
-//!   device latency) carries the speaker's sound into it too.
+//!   device latency, [`ECHO_GAIN_DB`]) carries the speaker's sound into it too.
 //!
 //! Programs started with [`SoundServer::env`] find it as their sound server, and ALSA's
 //! default device is PulseAudio while one runs (Debian's `libasound2-plugins` hook), so the
@@ -25,6 +25,10 @@ const INSTALL: &str = "apt-get install pulseaudio pulseaudio-utils libasound2-pl
 pub const SPEAKER: &str = "speaker";
 /// The sink whose monitor is the microphone.
 pub const MIC: &str = "mic";
+/// The echo path's gain: the speaker's sound reaches the microphone 6 dB down, as from a
+/// speaker beside it (the WAV tests' simulated echo path, `input_echo = 0.5@80`, is the
+/// same).
+pub const ECHO_GAIN_DB: f32 = -6.0;
 
 /// A running PulseAudio server of its own; stopped and its directory removed when dropped.
 #[derive(Debug)]
@@ -94,6 +98,9 @@ impl SoundServer {
                 return Err(format!("pulseaudio exited ({status}) at start:\n{log}"));
             }
             if server.pactl(&["info"]).is_ok() {
+                if echo_ms > 0 {
+                    server.attenuate_echo()?;
+                }
                 return Ok(server);
             }
             if Instant::now() > deadline {
@@ -101,6 +108,23 @@ impl SoundServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Sets the echo path's gain to [`ECHO_GAIN_DB`] (module-loopback has no gain of its
+    /// own: its stream's volume is set).
+    fn attenuate_echo(&self) -> Result<(), String> {
+        let inputs = self.pactl(&["list", "short", "sink-inputs"])?;
+        let loopback = inputs
+            .lines()
+            .find(|l| l.contains("module-loopback"))
+            .and_then(|l| l.split_whitespace().next())
+            .ok_or_else(|| format!("no loopback stream among the sink inputs:\n{inputs}"))?;
+        self.pactl(&[
+            "set-sink-input-volume",
+            loopback,
+            &format!("{ECHO_GAIN_DB}dB"),
+        ])
+        .map(drop)
     }
 
     /// The environment that makes a program (and ALSA's default device in it) use this

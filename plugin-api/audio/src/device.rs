@@ -187,9 +187,41 @@ pub(crate) fn open_output_device(name: Option<&str>) -> Result<DeviceOut, AudioE
     })
 }
 
+/// Opens tried before a stream error at start is taken as the device's answer: ALSA's
+/// PulseAudio plugin can fail the first calls of a stream while the server sets it up
+/// (`snd_pcm_avail_delay` … I/O error, seen on a loaded machine), and the assistant would
+/// then speak into a WAV file instead.
+const OPEN_ATTEMPTS: u32 = 3;
+
+/// Opens the output device `name` and probes it, again after a stream error at start.
+fn open_probed(name: Option<&str>) -> Result<DeviceOut, AudioError> {
+    let mut attempt = 1;
+    loop {
+        let device = open_output_device(name)?;
+        match device.probe_once(300) {
+            Ok(()) => return Ok(device),
+            Err(Probe::StreamError(e)) if attempt < OPEN_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "Output stream failed at start; opening it again");
+                attempt += 1;
+                drop(device);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(Probe::StreamError(e) | Probe::DoesNotPlay(e)) => return Err(e),
+        }
+    }
+}
+
+/// Why a probe failed.
+enum Probe {
+    /// The stream reported an error (may pass: see [`OPEN_ATTEMPTS`]).
+    StreamError(AudioError),
+    /// The device took no audio, or took it faster than it can play.
+    DoesNotPlay(AudioError),
+}
+
 impl DeviceOut {
     /// Plays `ms` of silence and checks the device takes it at its own rate.
-    pub fn probe(&self, ms: u64) -> Result<(), AudioError> {
+    fn probe_once(&self, ms: u64) -> Result<(), Probe> {
         let samples = self.rate as usize * self.channels * ms as usize / 1000;
         let before = self.shared.consumed.load(Ordering::Relaxed);
         if let Ok(mut q) = self.shared.queue.lock() {
@@ -201,25 +233,25 @@ impl DeviceOut {
         let elapsed = started.elapsed().as_secs_f64();
         let expected = elapsed * f64::from(self.rate) * self.channels as f64;
         if let Ok(Some(e)) = self.shared.error.lock().map(|e| e.clone()) {
-            return Err(AudioError::Device(format!(
+            return Err(Probe::StreamError(AudioError::Device(format!(
                 "{}: {e}; {DEVICE_FIX}",
                 self.name
-            )));
+            ))));
         }
         if taken == 0 {
-            return Err(AudioError::Device(format!(
+            return Err(Probe::DoesNotPlay(AudioError::Device(format!(
                 "{} took no audio in {ms} ms: it does not play; {DEVICE_FIX}",
                 self.name
-            )));
+            ))));
         }
         if taken as f64 > expected * 3.0 + 4096.0 {
-            return Err(AudioError::Device(format!(
+            return Err(Probe::DoesNotPlay(AudioError::Device(format!(
                 "{} consumed {:.1} s of audio in {:.1} s: it is not a real sound card (e.g. \
                  ALSA's null device) and would not pace playback; {DEVICE_FIX}",
                 self.name,
                 taken as f64 / f64::from(self.rate) / self.channels as f64,
                 elapsed
-            )));
+            ))));
         }
         Ok(())
     }
@@ -227,8 +259,7 @@ impl DeviceOut {
 
 /// Checks that the output device `name` (default when `None`) really plays.
 pub fn probe_output(name: Option<&str>) -> Result<String, AudioError> {
-    let device = open_output_device(name)?;
-    device.probe(300)?;
+    let device = open_probed(name)?;
     Ok(device.name.clone())
 }
 
@@ -238,16 +269,17 @@ pub(crate) fn open_sink(
     rate: u32,
     probe: ProbeMode,
 ) -> Result<Box<dyn Sink>, AudioError> {
-    let device = open_output_device(name)?;
-    match probe {
-        ProbeMode::Strict => device.probe(300)?,
-        ProbeMode::Lenient => {
-            if let Err(e) = device.probe(300) {
+    let device = match probe {
+        ProbeMode::Strict => open_probed(name)?,
+        ProbeMode::Lenient => match open_probed(name) {
+            Ok(device) => device,
+            Err(e) => {
                 tracing::warn!(error = %e, "Output device probe failed; playing anyway");
+                open_output_device(name)?
             }
-        }
-        ProbeMode::Off => {}
-    }
+        },
+        ProbeMode::Off => open_output_device(name)?,
+    };
     Ok(Box::new(DeviceSink::new(device, rate)?))
 }
 
