@@ -26,6 +26,9 @@ pub const FRAME: usize = 160;
 /// How long (VAD windows: 1.5 s) after the assistant was last heard speech still counts as
 /// an interruption (a pause between the clauses of a reply, a synthesis underrun).
 const BARGE_IN_HANGOVER: u32 = 47;
+/// The echo guard measures the residual echo only in windows whose speech probability is
+/// under this share of the VAD's threshold: surely no one talking.
+const QUIET_P: f32 = 0.4;
 
 /// What decides where speech is: the VAD, the echo guard in front of the endpointer, and
 /// the endpointer.
@@ -291,7 +294,10 @@ impl State {
     /// levels, with barge-in). Logs a window the VAD called speech while the assistant
     /// speaks, and once it stopped, what the guard saw meanwhile.
     fn judge(&mut self, w: &[f32], p: f32, far: Option<Far>, dialog: &str) -> Verdict {
-        let verdict = self.guard.judge(w, p >= self.endpointer.threshold(), far);
+        let threshold = self.endpointer.threshold();
+        let verdict = self
+            .guard
+            .judge_with(w, p >= threshold, p < threshold * QUIET_P, far);
         if far.is_some() && p >= self.endpointer.threshold() {
             tracing::debug!(
                 event = "guard_window",

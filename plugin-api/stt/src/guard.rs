@@ -59,6 +59,10 @@ const MIN_OBSERVATIONS: usize = 5;
 const RECENT_OBSERVATIONS: usize = 16;
 /// The residual gain while it is unknown: the echo as loud as the far end.
 const UNKNOWN_RESIDUAL_GAIN_DB: f32 = 0.0;
+/// The lowest residual gain believed: what the canceller does varies within a reply (AEC3's
+/// ERLE went from 24 to 8 dB in one conversation on the sound-server harness), and a
+/// measurement of -35 dB let a barely cancelled word of the echo interrupt the reply.
+const MIN_RESIDUAL_GAIN_DB: f32 = -25.0;
 /// After a gap in playback, until the residual is measured again: how far above the one
 /// measured before it the residual is taken to be. Small: the residual is already the
 /// loudest of 5 s of measurements, and while the user talks nothing is measured again —
@@ -206,12 +210,28 @@ impl EchoGuard {
             .iter()
             .map(|(_, g)| *g)
             .reduce(f32::max)
-            .unwrap_or(UNKNOWN_RESIDUAL_GAIN_DB)
+            .map_or(UNKNOWN_RESIDUAL_GAIN_DB, |g| g.max(MIN_RESIDUAL_GAIN_DB))
     }
 
     /// Judges the next echo-cancelled VAD window: `vad_voiced` is the VAD's call, `far` the
-    /// far end's levels (`None`: the assistant is silent).
+    /// far end's levels (`None`: the assistant is silent). Every window the VAD does not
+    /// call speech may be a measurement.
+    #[cfg(test)]
     pub fn judge(&mut self, window: &[f32], vad_voiced: bool, far: Option<Far>) -> Verdict {
+        self.judge_with(window, vad_voiced, !vad_voiced, far)
+    }
+
+    /// [`EchoGuard::judge`], measuring only in windows the VAD is sure hold no speech
+    /// (`vad_quiet`): the onset of the user's words, just under the VAD's threshold, taken
+    /// for echo made the residual as loud as the user (seen on the sound-server harness),
+    /// and the user could not interrupt.
+    pub fn judge_with(
+        &mut self,
+        window: &[f32],
+        vad_voiced: bool,
+        vad_quiet: bool,
+        far: Option<Far>,
+    ) -> Verdict {
         self.window += 1;
         let now = self.window;
         while self
@@ -245,6 +265,7 @@ impl EchoGuard {
             ..Stretch::default()
         });
         if let Some(echo_db) = echo_db.filter(|db| *db >= OBSERVE_DB)
+            && vad_quiet
             && !vad_voiced
             && now - s.first >= ECHO_SPAN_WINDOWS
         {
