@@ -148,7 +148,10 @@ impl Assistant {
             for (k, v) in server.env() {
                 setup.env(k, &v);
             }
-            let speaker = server.record(&format!("{SPEAKER}.monitor"), &out).unwrap();
+            let speaker = server
+                .client()
+                .record(&format!("{SPEAKER}.monitor"), &out)
+                .unwrap();
             Sound {
                 server,
                 speaker: std::sync::Mutex::new(Some(speaker)),
@@ -183,7 +186,7 @@ impl Assistant {
         let path = self.setup.dir.path().join(format!("{name}.wav"));
         write_wav_16k(&path, samples);
         if let Some(sound) = &self.sound {
-            let mut player = sound.server.play(MIC, &path).unwrap();
+            let mut player = sound.server.client().play(MIC, &path).unwrap();
             std::thread::spawn(move || player.wait());
             return;
         }

@@ -35,6 +35,26 @@ pub fn tts_keys(port: u16, out: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// `[tts]` keys for the Piper tts plugin with the fetched voice (`en_US-joe-medium`),
+/// writing to `out` (a WAV).
+pub fn piper_keys(port: u16, out: &Path) -> Vec<(String, String)> {
+    vec![
+        ("library".into(), "libvoicehost_plugin_piper.so".into()),
+        ("port".into(), port.to_string()),
+        ("start_timeout_ms".into(), "60000".into()),
+        (
+            "model".into(),
+            model("piper/en_US-joe-medium.onnx").display().to_string(),
+        ),
+        (
+            "onnxruntime_library".into(),
+            model("onnxruntime/libonnxruntime.so").display().to_string(),
+        ),
+        ("output".into(), format!("wav:{}", out.display())),
+        ("cache_phrases".into(), "Yes?".into()),
+    ]
+}
+
 /// `[stt]` keys for the real stt plugin with the fetched models, reading `input` (a WAV
 /// file, in real time). No tts runs beside it: AEC3 works without a far end.
 pub fn stt_keys(port: u16, input: &Path) -> Vec<(String, String)> {

@@ -22,10 +22,10 @@ pub use applog::{AppLine, app_events, read, wait_app_events, wait_for_text};
 pub use audio::{
     espeak, read_wav_16k, resample_16k, scene, trim_silence, tts_speech, white_noise, write_wav_16k,
 };
-pub use keys::{kwd_keys, stt_keys, tts_keys};
+pub use keys::{kwd_keys, piper_keys, stt_keys, tts_keys};
 pub use net::{channel, free_port, listen_addrs, service_info, serving, workers_on_port};
 pub use out_of_tree::{build_out_of_tree, build_project, dependency_tree};
-pub use paths::{artefact, model, plugin_info_json, target_dir, workspace_root};
+pub use paths::{artefact, model, optional_model, plugin_info_json, target_dir, workspace_root};
 pub use peers::{
     LLAMA_SERVER_PACKAGE, WakeReference, cache_dir, llama_server, openwakeword_reference,
     peer_python,

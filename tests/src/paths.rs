@@ -39,6 +39,24 @@ pub fn model(relative: &str) -> PathBuf {
     path
 }
 
+/// A file of an optional model (one the default `voicehost models fetch` leaves out),
+/// fetched first with `voicehost models fetch --only NAME` when it is missing.
+pub fn optional_model(name: &str, relative: &str) -> PathBuf {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    if !workspace_root().join("models").join(relative).is_file() {
+        eprintln!("fetching the optional model {name}");
+        let ok = std::process::Command::new(artefact("voicehost"))
+            .args(["models", "fetch", "--only", name])
+            .current_dir(workspace_root())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "`voicehost models fetch --only {name}` failed");
+    }
+    model(relative)
+}
+
 /// `voicehost plugin info --json LIBRARY`: whether it exited 0, and its report.
 pub fn plugin_info_json(library: &Path) -> (bool, serde_json::Value) {
     let out = std::process::Command::new(artefact("voicehost"))

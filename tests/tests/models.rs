@@ -73,6 +73,31 @@ fn converted_whisper_tiny_en_transcribes_real_speech_exactly() {
     }
 }
 
+#[test]
+fn whisper_tiny_en_q8_0_transcribes_real_speech_exactly() {
+    whisper_rs::install_logging_hooks();
+    let ctx = whisper_rs::WhisperContext::new_with_params(
+        model("ggml-tiny.en-q8_0.bin").to_str().unwrap(),
+        whisper_rs::WhisperContextParameters::default(),
+    )
+    .expect("whisper.cpp loads the Q8_0 ggml-tiny.en-q8_0.bin");
+    let text = transcribe(&ctx, &read_wav(&model("audio/jfk.wav")));
+    assert_eq!(
+        word_error_rate(JFK, &text),
+        0.0,
+        "jfk.wav heard as {text:?}"
+    );
+    for clip in ["hello_world", "quick_brown_fox"] {
+        let reference = std::fs::read_to_string(model(&format!("audio/en/{clip}.txt"))).unwrap();
+        let text = transcribe(&ctx, &read_wav(&model(&format!("audio/en/{clip}.wav"))));
+        assert_eq!(
+            word_error_rate(&reference, &text),
+            0.0,
+            "{clip}.wav: expected {reference:?}, heard {text:?}"
+        );
+    }
+}
+
 /// ONNX Runtime from `models/onnxruntime`, once per process (ort allows one environment).
 fn environment() -> &'static Environment {
     static ENV: OnceLock<Environment> = OnceLock::new();

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::Timelike;
 use tokio_stream::StreamExt;
+use voicehost_bench::sound_server::ECHO_MS;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 use voicehost_tests::assistant::{Assistant, SERIAL, events_named, next_event, num};
 use voicehost_tests::{AppLine, espeak, scene, trim_silence, tts_speech, wait_app_events, words};
@@ -30,9 +31,6 @@ use whisper_common::transcribe;
 const LONG_ANSWERS: &str = "SYSTEM \"\"\"You are a helpful voice assistant. Answer in three or \
                             four sentences.\"\"\"\nPARAMETER temperature 0\n\
                             PARAMETER num_predict 60\n";
-
-/// The speaker → microphone path's device latency.
-const ECHO_MS: u32 = 40;
 
 /// Says `line` after `pause_ms` and waits until the dialog's reply has played.
 async fn turn(

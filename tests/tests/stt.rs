@@ -12,8 +12,8 @@ use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::stt::v1::{AudioFramesRequest, StartRequest, StopRequest};
 use voicehost_tests::{
-    HostProc, Setup, app_events, channel, espeak, free_port, model, read_wav_16k, stt_keys,
-    wait_app_events, wait_for_text, word_error_rate, words, write_wav_16k,
+    HostProc, Setup, app_events, channel, espeak, free_port, model, optional_model, read_wav_16k,
+    stt_keys, wait_app_events, wait_for_text, word_error_rate, words, write_wav_16k,
 };
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
@@ -189,6 +189,123 @@ async fn smart_endpointing_ends_complete_requests_early_and_waits_mid_sentence()
         .filter(|e| e.event == "stt_final" && e.field("endpoint") == "smart")
         .count();
     assert_eq!(smart_finals, 2, "both ended by smart endpointing");
+    host.terminate();
+}
+
+/// `endpoint = turn_model`: the Smart Turn model hears the pauses inside a sentence of
+/// real speech (JFK's "ask not — what your country can do for you — ask what you can do
+/// for your country") as a turn not yet finished, and the end of it, and of a finished
+/// request, as finished: both end well before `vad_silence_ms`. espeak-ng's "What is the
+/// capital of", with the falling pitch it gives every fragment, the model takes for a
+/// finished turn; its transcript does not read complete, so the question waits for
+/// "France?"
+/// (The clip starts after "And so my fellow Americans,".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_model_waits_out_pauses_mid_sentence_and_ends_a_finished_request_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("turns.wav");
+    let jfk = read_wav_16k(&model("audio/jfk.wav"));
+    // 5 s before it: the dialog starts listening once the host is ready, which takes a
+    // while on a busy machine, and the sentence must be heard from its first word.
+    let mut audio = vec![0.0; 16_000 * 5];
+    audio.extend(&jfk[16_000 * 24 / 10..]);
+    audio.extend(vec![0.0; 16_000 * 4]);
+    audio.extend(espeak("What is the capital of"));
+    audio.extend(vec![0.0; 16_000 * 9 / 10]);
+    audio.extend(espeak("France?"));
+    audio.extend(vec![0.0; 16_000 * 4]);
+    audio.extend(espeak("Turn on the kitchen lights."));
+    audio.extend(vec![0.0; 16_000 * 4]);
+    write_wav_16k(&input, &audio);
+    let turn_model = optional_model("smart-turn", "smart-turn/smart-turn-v3.2-cpu.onnx");
+    let (setup, mut host, port) = stt_host(
+        &input,
+        &[
+            ("endpoint", "turn_model"),
+            ("turn_model", turn_model.to_str().unwrap()),
+        ],
+    );
+    let (_stt, mut results) = listen(port, "00000000000000d5").await;
+    let mut finals = Vec::new();
+    while finals.len() < 3 {
+        let r = tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("a result within 30 s")
+            .unwrap()
+            .unwrap();
+        // A final without words is an utterance Whisper heard no speech in (the noise
+        // floor where the clip was cut): not one of the three.
+        if r.is_final && !r.text.is_empty() {
+            finals.push(r);
+        }
+    }
+    let said: Vec<Vec<String>> = finals.iter().map(|r| words(&r.text)).collect();
+    for r in &finals {
+        eprintln!(
+            "final {:?}: end of speech → final text {} ms",
+            r.text,
+            (r.ts_unix_us - r.speech_end_unix_us) / 1000
+        );
+    }
+    let log = setup.log_dir().join("app.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut events = app_events(&log);
+    while events.iter().filter(|e| e.event == "stt_final").count() < 3
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        events = app_events(&log);
+    }
+    for p in events.iter().filter(|e| e.event == "stt_partial") {
+        eprintln!("partial: {}", p.fields);
+    }
+    let checks: Vec<_> = events.iter().filter(|e| e.event == "stt_turn").collect();
+    for c in &checks {
+        eprintln!("turn check: {}", c.fields);
+    }
+    let ask = "ask not what your country can do for you, ask what you can do for your country.";
+    let wer = word_error_rate(ask, &finals[0].text);
+    assert!(
+        wer <= 0.15,
+        "the sentence in one piece: WER {wer}, {said:?}"
+    );
+    assert!(
+        said[1].contains(&"capital".to_owned()) && said[1].contains(&"france".to_owned()),
+        "the question in one piece: {said:?}"
+    );
+    assert!(said[2].contains(&"lights".to_owned()), "{said:?}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.field("model_complete") == "false" && c.field("text_checked") == "false"),
+        "a pause inside the sentence was judged unfinished by the model, untranscribed"
+    );
+    assert!(
+        checks.iter().any(|c| c.field("model_complete") == "true"
+            && c.field("text_check") == "incomplete"
+            && c.field("complete") == "false"),
+        "the pause after \"of\": the model heard a finished turn, the text did not"
+    );
+    let turn_finals: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "stt_final" && e.field("endpoint") == "turn_model")
+        .collect();
+    // The sentence and the request end at a pause (the model and the text agree); the
+    // question may wait out the silence (the model hears "… of France" unfinished).
+    for said in ["country", "lights"] {
+        assert!(
+            turn_finals.iter().any(|f| f.field("text").contains(said)),
+            "the final with {said:?} ended by the turn model and the text check"
+        );
+    }
+    // The decisions that ended them came well before the 2 s silence wait (loose: the
+    // machine may be busy; ~200 ms pause + VAD tail + one check when idle, then one
+    // transcription).
+    for c in checks.iter().filter(|c| c.field("complete") == "true") {
+        assert_eq!(c.field("text_check"), "complete", "{}", c.fields);
+        let ms: i64 = c.field("speech_end_to_check_ms").parse().unwrap();
+        assert!(ms < 1500, "turn judged {ms} ms after the speech ended");
+    }
     host.terminate();
 }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::BenchArgs;
-use crate::report::STAGES;
+use crate::report::{QUESTION_TO_REPLY, STAGES};
 
 /// Runs every `--endpoint` mode in a voicehost process of its own and compares them.
 pub(super) fn compare(args: &BenchArgs, out: &Path) -> Result<(), String> {
@@ -19,17 +19,7 @@ pub(super) fn compare(args: &BenchArgs, out: &Path) -> Result<(), String> {
             dir.display()
         );
         let status = std::process::Command::new(&exe)
-            .arg("bench")
-            .arg("--config")
-            .arg(&args.config)
-            .args([
-                "--runs",
-                &args.runs.to_string(),
-                "--endpoint",
-                mode,
-                "--out",
-            ])
-            .arg(&dir)
+            .args(args.child_args(mode, &dir))
             .status()
             .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
         if !status.success() {
@@ -56,20 +46,22 @@ voicehost bench: endpointing compared, {} run(s) each
         args.runs
     );
     println!(
-        "{:<9} {:>21} {:>21} {:>12}",
-        "endpoint", "speech end → text", "speech end → audio", "USER lines"
+        "{:<11} {:>21} {:>21} {:>21} {:>12}",
+        "endpoint", "speech end → text", "speech end → audio", "heard: end → reply", "USER lines"
     );
     println!(
-        "{:<9} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "", "p50 ms", "p95 ms", "p50 ms", "p95 ms", "cut/total"
+        "{:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "", "p50 ms", "p95 ms", "p50 ms", "p95 ms", "p50 ms", "p95 ms", "cut/total"
     );
     for (mode, json) in &results {
         println!(
-            "{mode:<9} {:>10} {:>10} {:>10} {:>10} {:>12}",
+            "{mode:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
             fmt(stage(json, STAGES[1].0, "p50_ms")),
             fmt(stage(json, STAGES[1].0, "p95_ms")),
             fmt(stage(json, STAGES[4].0, "p50_ms")),
             fmt(stage(json, STAGES[4].0, "p95_ms")),
+            fmt(stage(json, QUESTION_TO_REPLY, "p50_ms")),
+            fmt(stage(json, QUESTION_TO_REPLY, "p95_ms")),
             format!(
                 "{}/{}",
                 json["user_lines"]["cut"].as_u64().unwrap_or(0),
@@ -83,13 +75,14 @@ voicehost bench: endpointing compared, {} run(s) each
             .find(|(m, _)| m == mode)
             .and_then(|(_, j)| stage(j, STAGES[4].0, "p50_ms"))
     };
-    if let (Some(silence), Some(smart)) = (p50("silence"), p50("smart")) {
-        println!(
-            "
-end of speech → first reply audio, p50: smart is {:.0} ms {} than silence",
-            (silence - smart).abs(),
-            if smart <= silence { "lower" } else { "higher" }
-        );
+    for (mode, _) in results.iter().filter(|(m, _)| m != "silence") {
+        if let (Some(silence), Some(other)) = (p50("silence"), p50(mode)) {
+            println!(
+                "end of speech → first reply audio, p50: {mode} is {:.0} ms {} than silence",
+                (silence - other).abs(),
+                if other <= silence { "lower" } else { "higher" }
+            );
+        }
     }
     let summary = serde_json::json!({
         "runs": args.runs,

@@ -15,6 +15,7 @@
 //! process), and the comparison re-runs the current executable's `bench` subcommand with
 //! [`BenchArgs`].
 
+mod acoustic;
 mod assistant;
 mod compare;
 mod lines;
@@ -28,6 +29,9 @@ use std::path::{Path, PathBuf};
 
 pub use assistant::{Assistant, AssistantError};
 
+/// The `[stt] endpoint` modes `--endpoint` takes.
+const ENDPOINTS: [&str; 3] = ["silence", "smart", "turn_model"];
+
 /// `voicehost bench`'s flags.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -39,15 +43,38 @@ pub struct BenchArgs {
     /// Where the scripts, logs, the assistant's WAV, bench.json and bench.png go.
     #[arg(long, default_value = "bench-out")]
     out: PathBuf,
-    /// stt endpointing modes to compare (`[stt] endpoint`), each in a run of its own.
+    /// stt endpointing modes to compare (`[stt] endpoint`: silence, smart, turn_model),
+    /// each in a run of its own.
     #[arg(long, value_delimiter = ',', default_value = "silence,smart")]
     endpoint: Vec<String>,
+    /// On real sound devices: a PulseAudio server of the benchmark's own (a speaker, a
+    /// microphone, an echo path between them), the assistant on its default devices, and
+    /// the latencies a user hears measured from a recording of both.
+    #[arg(long)]
+    acoustic: bool,
+    /// Set by `--acoustic` for the run on the sound server it started.
+    #[arg(long, hide = true)]
+    on_sound_server: bool,
 }
 
 impl BenchArgs {
     /// The config file `--config` names.
     pub fn config(&self) -> &Path {
         &self.config
+    }
+
+    /// The arguments of a `voicehost bench` that runs endpoint `mode` into `out`, as this one
+    /// would otherwise.
+    fn child_args(&self, mode: &str, out: &Path) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec!["bench".into(), "--config".into()];
+        args.push(self.config.clone().into());
+        args.extend(["--runs".into(), self.runs.to_string().into()]);
+        args.extend(["--endpoint".into(), mode.into(), "--out".into()]);
+        args.push(out.into());
+        if self.acoustic {
+            args.push("--acoustic".into());
+        }
+        args
     }
 }
 
@@ -61,9 +88,10 @@ pub fn main(args: BenchArgs, assistant: impl Assistant) -> Result<(), String> {
         ));
     }
     for mode in &args.endpoint {
-        if mode != "silence" && mode != "smart" {
+        if !ENDPOINTS.contains(&mode.as_str()) {
             return Err(format!(
-                "--endpoint {mode:?} is unknown; use silence, smart or silence,smart"
+                "--endpoint {mode:?} is unknown; use silence, smart, turn_model or several, \
+                 e.g. silence,smart,turn_model"
             ));
         }
     }
@@ -77,5 +105,8 @@ pub fn main(args: BenchArgs, assistant: impl Assistant) -> Result<(), String> {
         .endpoint
         .first()
         .map_or_else(|| "silence".to_owned(), String::clone);
-    measure::run(assistant, &out, args.runs, &mode)
+    if args.acoustic && !args.on_sound_server {
+        return acoustic::on_sound_server(&args.child_args(&mode, &out));
+    }
+    measure::run(assistant, &out, args.runs, &mode, args.acoustic)
 }

@@ -13,6 +13,13 @@ pub(super) const LINES: [(&str, &str); 4] = [
     ("skill", "What time is it?"),
 ];
 
+/// The acoustic benchmark's last turn: a request for a long answer, and a question spoken
+/// over that answer (barge-in) soon after it starts sounding.
+pub(super) const BARGE_IN_LINES: [(&str, &str); 2] = [
+    ("story", "Tell me a long story about a dragon."),
+    ("barge_in", "What time is it?"),
+];
+
 /// A pause inside a line.
 const PAUSE_MS: usize = 900;
 

@@ -1,6 +1,11 @@
 //! One benchmark in this process: the assistant started with its speaker looped back into
 //! stt's capture, the user's lines spoken `runs` times (each once the assistant stopped
 //! talking), processes sampled meanwhile, then the report.
+//!
+//! Two rooms: WAV files (stt reads each line with `SetInput`, tts writes a WAV, the echo
+//! path is simulated), or with `acoustic` a sound server this process was pointed at
+//! (`acoustic.rs`): the assistant on its default devices, each line played into the
+//! microphone, one recording of the microphone and the speaker measured after.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,34 +23,92 @@ use voicehost_loader::host::endpoint;
 use voicehost_loader::service::Service;
 
 use crate::Assistant;
-use crate::lines::{LINES, espeak};
+use crate::acoustic::{self, Line, Played};
+use crate::lines::{BARGE_IN_LINES, LINES, espeak};
 use crate::report::report;
 use crate::sampler::Sampler;
+use crate::sound_server::{Client, MIC};
+
+/// How the user's lines reach the assistant.
+enum Room {
+    /// stt reads each line's WAV (`SetInput`).
+    Wav(SttServiceClient<tonic::transport::Channel>),
+    /// Each line is played into the sound server's microphone while one recording runs.
+    Acoustic {
+        client: Client,
+        recording_started: Instant,
+        played: Vec<Played>,
+        players: Vec<std::process::Child>,
+    },
+}
+
+impl Room {
+    /// Starts saying the line `name` (its WAV in `out`).
+    async fn say(&mut self, out: &Path, name: &str, line: Line) -> Result<(), String> {
+        let wav = out.join(format!("{name}.wav"));
+        match self {
+            Room::Wav(stt) => stt
+                .set_input(SetInputRequest {
+                    input: format!("wav:{}", wav.display()),
+                })
+                .await
+                .map(drop)
+                .map_err(|s| s.message().to_owned()),
+            Room::Acoustic {
+                client,
+                recording_started,
+                played,
+                players,
+            } => {
+                let at_ms = recording_started.elapsed().as_millis() as u64;
+                players.push(client.play(MIC, &wav)?);
+                played.push(Played { line, wav, at_ms });
+                Ok(())
+            }
+        }
+    }
+}
 
 /// Runs the happy path `runs` times on `assistant` with stt's `endpoint` = `mode`, writing
 /// into `out`.
+/// With `acoustic`, on the sound server this process was pointed at.
 pub(super) fn run(
     mut assistant: impl Assistant,
     out: &Path,
     runs: u32,
     mode: &str,
+    acoustic: bool,
 ) -> Result<(), String> {
     assistant.set_plugin_key(Service::Stt, "endpoint", mode);
+    let lines = if acoustic {
+        [&LINES[..], &BARGE_IN_LINES[..]].concat()
+    } else {
+        LINES.to_vec()
+    };
     let mut speech_ms = Vec::new();
-    for (name, text) in LINES {
+    for (name, text) in &lines {
         speech_ms.push(espeak(text, &out.join(format!("{name}.wav")))?);
     }
     let log_dir = out.join("logs");
     let _ = std::fs::remove_dir_all(&log_dir);
     let app_log = log_dir.join("app.log");
     assistant.set_log_dir(log_dir);
-    assistant.set_plugin_key(Service::Stt, "input", "null");
-    assistant.set_plugin_key(Service::Stt, "input_echo", "0.5@80");
-    assistant.set_plugin_key(
-        Service::Tts,
-        "output",
-        &format!("wav:{}", out.join("assistant.wav").display()),
-    );
+    let sound = if acoustic {
+        // The devices a user has: the default capture device and output, a real echo.
+        assistant.set_plugin_key(Service::Stt, "input", "auto");
+        assistant.set_plugin_key(Service::Stt, "input_echo", "off");
+        assistant.set_plugin_key(Service::Tts, "output", "auto");
+        Some(acoustic::client()?)
+    } else {
+        assistant.set_plugin_key(Service::Stt, "input", "null");
+        assistant.set_plugin_key(Service::Stt, "input_echo", "0.5@80");
+        assistant.set_plugin_key(
+            Service::Tts,
+            "output",
+            &format!("wav:{}", out.join("assistant.wav").display()),
+        );
+        None
+    };
     assistant.set_plugin_key(Service::Tts, "output_pacing", "realtime");
     let ports = assistant.service_ports();
     let bind = assistant.bind_addr().to_string();
@@ -63,7 +126,6 @@ pub(super) fn run(
             |svc: Service| endpoint(&bind, ports.get(&svc).copied().unwrap_or(0)).connect_lazy();
         let mut admin = LoaderServiceClient::new(endpoint(&bind, admin_port).connect_lazy());
         let sampler = Sampler::start(admin.clone());
-        let mut stt = SttServiceClient::new(channel(Service::Stt));
         let mut playback = TtsServiceClient::new(channel(Service::Tts))
             .playback_events(DialogRef {
                 dialog_id: String::new(),
@@ -71,25 +133,43 @@ pub(super) fn run(
             .await
             .map_err(|s| format!("tts PlaybackEvents: {}", s.message()))?
             .into_inner();
+        let recording = out.join("acoustic.wav");
+        let (mut room, recorder) = match sound {
+            Some(client) => {
+                let recorder = client.record_probe(&recording, acoustic::RATE)?;
+                let room = Room::Acoustic {
+                    client,
+                    recording_started: Instant::now(),
+                    played: Vec::new(),
+                    players: Vec::new(),
+                };
+                (room, Some(recorder))
+            }
+            None => (
+                Room::Wav(SttServiceClient::new(channel(Service::Stt))),
+                None,
+            ),
+        };
         let started = Instant::now();
         for run in 1..=runs {
-            let say = |name: &str| SetInputRequest {
-                input: format!("wav:{}", out.join(format!("{name}.wav")).display()),
-            };
-            stt.set_input(say("wake"))
-                .await
-                .map_err(|s| s.message().to_owned())?;
-            finished(&mut playback, false).await?;
-            stt.set_input(say("question"))
-                .await
-                .map_err(|s| s.message().to_owned())?;
-            finished(&mut playback, true).await?;
+            room.say(out, "wake", Line::Wake).await?;
+            wait_for(&mut playback, PlaybackEventKind::Finished, false).await?;
+            room.say(out, "question", Line::Question).await?;
+            wait_for(&mut playback, PlaybackEventKind::Finished, true).await?;
             for line in ["follow_up", "skill"] {
                 tokio::time::sleep(Duration::from_millis(800)).await;
-                stt.set_input(say(line))
-                    .await
-                    .map_err(|s| s.message().to_owned())?;
-                finished(&mut playback, true).await?;
+                room.say(out, line, Line::Question).await?;
+                wait_for(&mut playback, PlaybackEventKind::Finished, true).await?;
+            }
+            if acoustic {
+                // A long answer, and a question spoken over its first words (the line's
+                // 1 s of leading silence after the reply starts), when the echo guard has
+                // had least time to learn the room.
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                room.say(out, BARGE_IN_LINES[0].0, Line::Question).await?;
+                wait_for(&mut playback, PlaybackEventKind::Started, true).await?;
+                room.say(out, BARGE_IN_LINES[1].0, Line::BargeIn).await?;
+                wait_for(&mut playback, PlaybackEventKind::Finished, true).await?;
             }
             wait_log(
                 &app_log,
@@ -101,21 +181,45 @@ pub(super) fn run(
             eprintln!("run {run}/{runs} done ({} s)", started.elapsed().as_secs());
         }
         let usage = sampler.stop().await;
+        let timings = match (room, recorder) {
+            (
+                Room::Acoustic {
+                    played, players, ..
+                },
+                Some(recorder),
+            ) => {
+                recorder.stop()?;
+                for mut p in players {
+                    let _ = p.wait();
+                }
+                Some(acoustic::analyse(&recording, &played)?)
+            }
+            _ => None,
+        };
         let _ = admin.shutdown(ShutdownRequest {}).await;
         let _ = host.await;
-        report(&app_log, &usage, out, runs, mode, &speech_ms)
+        report(
+            &app_log,
+            &usage,
+            out,
+            runs,
+            mode,
+            &speech_ms,
+            timings.as_ref(),
+        )
     })
 }
 
-/// Waits for the next FINISHED playback event in a dialog (`in_dialog`) or outside one.
-async fn finished(
+/// Waits for the next playback event of `kind` in a dialog (`in_dialog`) or outside one.
+async fn wait_for(
     events: &mut tonic::Streaming<PlaybackEvent>,
+    kind: PlaybackEventKind,
     in_dialog: bool,
 ) -> Result<(), String> {
     let wait = async {
         while let Some(ev) = events.next().await {
             let ev = ev.map_err(|s| format!("tts playback events: {}", s.message()))?;
-            if ev.kind() == PlaybackEventKind::Finished && ev.dialog_id.is_empty() != in_dialog {
+            if ev.kind() == kind && ev.dialog_id.is_empty() != in_dialog {
                 return Ok(());
             }
         }

@@ -21,7 +21,7 @@ pub(super) fn chart(stages: &[Stage], path: &Path) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
     let max = stages
         .iter()
-        .flat_map(|s| [s.p95_ms, s.target_ms])
+        .flat_map(|s| [s.p95_ms, s.target_ms, s.target_p50_ms])
         .flatten()
         .fold(100.0, f64::max)
         * 1.1;
@@ -66,12 +66,16 @@ pub(super) fn chart(stages: &[Stage], path: &Path) -> Result<(), String> {
             s.name,
             s.p50_ms.map_or("-".to_owned(), |v| format!("{v:.0}")),
             s.p95_ms.map_or("-".to_owned(), |v| format!("{v:.0}")),
-            s.target_ms
-                .map_or(String::new(), |t| format!(", target {t:.0} ms"))
+            match (s.target_p50_ms, s.target_ms) {
+                (Some(p50), Some(p95)) => format!(", targets p50 {p50:.0} / p95 {p95:.0} ms"),
+                (Some(p50), None) => format!(", target p50 {p50:.0} ms"),
+                (None, Some(t)) => format!(", target {t:.0} ms"),
+                (None, None) => String::new(),
+            }
         );
         c.draw_series([Text::new(label, (max * 0.005, y + 1.0), ("sans-serif", 15))])
             .map_err(|e| err(&e))?;
-        if let Some(t) = s.target_ms {
+        for t in [s.target_p50_ms, s.target_ms].into_iter().flatten() {
             c.draw_series([PathElement::new(
                 vec![(t, y + 0.05), (t, y + 0.75)],
                 RED.stroke_width(3),
@@ -98,6 +102,7 @@ mod tests {
                 p50_ms: Some(120.0),
                 p95_ms: Some(300.0),
                 target_ms: *target,
+                target_p50_ms: None,
             })
             .collect();
         let dir = tempfile::tempdir().unwrap();

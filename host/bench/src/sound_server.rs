@@ -1,11 +1,16 @@
 //! A real sound server for tests and the acoustic benchmark: a PulseAudio server of its own
 //! (Debian `pulseaudio`; no system daemon, a private directory, stopped when dropped) with
-//! two clocked null sinks, as in a room:
+//! clocked null devices, as in a room:
 //!
 //! - `speaker`: what the assistant plays to (the default sink);
-//! - `mic`: what reaches the microphone; its monitor is the default source. The user's
-//!   speech is played into it, and an acoustic echo path (`module-loopback`, tens of ms of
-//!   device latency, [`ECHO_GAIN_DB`]) carries the speaker's sound into it too.
+//! - `mic`: what reaches the microphone; the default source (`microphone`) is what it
+//!   carries. The user's speech is played into it, and an acoustic echo path
+//!   (`module-loopback`, tens of ms of device latency, [`ECHO_GAIN_DB`]) carries the
+//!   speaker's sound into it too.
+//!
+//! Both are channels of one stereo null sink, [`PROBE`] (the microphone left, the speaker
+//! right), so one recording of its monitor holds what the microphone heard and what the
+//! speaker played on one clock: the acoustic benchmark measures from it.
 //!
 //! Programs started with [`SoundServer::env`] find it as their sound server, and ALSA's
 //! default device is PulseAudio while one runs (Debian's `libasound2-plugins` hook), so the
@@ -23,19 +28,31 @@ const INSTALL: &str = "apt-get install pulseaudio pulseaudio-utils libasound2-pl
 
 /// The sink the assistant plays to; its `.monitor` is what it played.
 pub const SPEAKER: &str = "speaker";
-/// The sink whose monitor is the microphone.
+/// The sink whose sound is the microphone's.
 pub const MIC: &str = "mic";
+/// The stereo sink under both: the microphone's sound is its left channel, the speaker's
+/// its right; `probe.monitor` records both on one clock.
+pub const PROBE: &str = "probe";
 /// The echo path's gain: the speaker's sound reaches the microphone 6 dB down, as from a
 /// speaker beside it (the WAV tests' simulated echo path, `input_echo = 0.5@80`, is the
 /// same).
 pub const ECHO_GAIN_DB: f32 = -6.0;
+/// The echo path's device latency in the acoustic benchmark (ms).
+pub const ECHO_MS: u32 = 40;
 
 /// A running PulseAudio server of its own; stopped and its directory removed when dropped.
 #[derive(Debug)]
 pub struct SoundServer {
     daemon: Child,
     dir: tempfile::TempDir,
-    socket: PathBuf,
+    client: Client,
+}
+
+/// How programs reach a sound server: its address, as `PULSE_SERVER` gives it. `paplay`,
+/// `parecord` and `pactl` run with it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    server: String,
 }
 
 impl SoundServer {
@@ -52,15 +69,28 @@ impl SoundServer {
             .tempdir()
             .map_err(|e| format!("cannot create the sound server's directory: {e}"))?;
         let socket = dir.path().join("native");
+        // The microphone and the speaker are remapped channels of the probe; the default
+        // source is the microphone's channel of the probe's monitor.
+        let remap = |name: &str, channel: &str, description: &str| {
+            format!(
+                "load-module module-remap-sink sink_name={name} master={PROBE} channels=1 \
+                 channel_map=mono master_channel_map={channel} remix=no \
+                 sink_properties=device.description={description}\n"
+            )
+        };
         let mut script = format!(
             "load-module module-native-protocol-unix auth-anonymous=1 socket={}\n\
-             load-module module-null-sink sink_name={SPEAKER} rate=48000 \
-             sink_properties=device.description=Speaker\n\
-             load-module module-null-sink sink_name={MIC} rate=48000 \
-             sink_properties=device.description=Microphone\n\
+             load-module module-null-sink sink_name={PROBE} rate=48000 channels=2 \
+             channel_map=front-left,front-right sink_properties=device.description=Probe\n\
+             {}{}\
+             load-module module-remap-source source_name=microphone master={PROBE}.monitor \
+             channels=1 channel_map=mono master_channel_map=front-left remix=no \
+             source_properties=device.description=Microphone\n\
              set-default-sink {SPEAKER}\n\
-             set-default-source {MIC}.monitor\n",
-            socket.display()
+             set-default-source microphone\n",
+            socket.display(),
+            remap(MIC, "front-left", "Microphone"),
+            remap(SPEAKER, "front-right", "Speaker"),
         );
         if echo_ms > 0 {
             script.push_str(&format!(
@@ -89,7 +119,9 @@ impl SoundServer {
         let mut server = SoundServer {
             daemon,
             dir,
-            socket,
+            client: Client {
+                server: format!("unix:{}", socket.display()),
+            },
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -97,7 +129,7 @@ impl SoundServer {
                 let log = std::fs::read_to_string(&log).unwrap_or_default();
                 return Err(format!("pulseaudio exited ({status}) at start:\n{log}"));
             }
-            if server.pactl(&["info"]).is_ok() {
+            if server.client.pactl(&["info"]).is_ok() {
                 if echo_ms > 0 {
                     server.attenuate_echo()?;
                 }
@@ -113,29 +145,49 @@ impl SoundServer {
     /// Sets the echo path's gain to [`ECHO_GAIN_DB`] (module-loopback has no gain of its
     /// own: its stream's volume is set).
     fn attenuate_echo(&self) -> Result<(), String> {
-        let inputs = self.pactl(&["list", "short", "sink-inputs"])?;
+        let inputs = self.client.pactl(&["list", "short", "sink-inputs"])?;
         let loopback = inputs
             .lines()
             .find(|l| l.contains("module-loopback"))
             .and_then(|l| l.split_whitespace().next())
             .ok_or_else(|| format!("no loopback stream among the sink inputs:\n{inputs}"))?;
-        self.pactl(&[
-            "set-sink-input-volume",
-            loopback,
-            &format!("{ECHO_GAIN_DB}dB"),
-        ])
-        .map(drop)
+        self.client
+            .pactl(&[
+                "set-sink-input-volume",
+                loopback,
+                &format!("{ECHO_GAIN_DB}dB"),
+            ])
+            .map(drop)
     }
 
     /// The environment that makes a program (and ALSA's default device in it) use this
     /// server.
     pub fn env(&self) -> [(&'static str, String); 1] {
-        [("PULSE_SERVER", format!("unix:{}", self.socket.display()))]
+        self.client.env()
     }
 
     /// The server's private directory (its log is `pulse.log` there).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// How to play into and record from this server.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Client {
+    /// The sound server this process was pointed at (`PULSE_SERVER`), e.g. by a parent that
+    /// runs a [`SoundServer`]; `None` when unset.
+    pub fn from_env() -> Option<Client> {
+        let server = std::env::var("PULSE_SERVER").ok()?;
+        (!server.is_empty()).then_some(Client { server })
+    }
+
+    /// The environment that makes a program use this server.
+    pub fn env(&self) -> [(&'static str, String); 1] {
+        [("PULSE_SERVER", self.server.clone())]
     }
 
     /// Runs `pactl` on this server; its output.
@@ -171,10 +223,28 @@ impl SoundServer {
     /// `mic.monitor`: what the microphone hears) into `wav`, 16 kHz mono 16-bit; the file is
     /// complete once the [`Recording`] is stopped or dropped.
     pub fn record(&self, source: &str, wav: &Path) -> Result<Recording, String> {
+        self.record_as(source, wav, 16_000, 1)
+    }
+
+    /// Starts recording the microphone (left) and the speaker (right) on one clock into
+    /// `wav`, stereo 16-bit at `rate`.
+    pub fn record_probe(&self, wav: &Path, rate: u32) -> Result<Recording, String> {
+        self.record_as(&format!("{PROBE}.monitor"), wav, rate, 2)
+    }
+
+    fn record_as(
+        &self,
+        source: &str,
+        wav: &Path,
+        rate: u32,
+        channels: u16,
+    ) -> Result<Recording, String> {
         let child = self
             .tool("parecord")
             .arg(format!("--device={source}"))
-            .args(["--rate=16000", "--channels=1", "--format=s16le"])
+            .arg(format!("--rate={rate}"))
+            .arg(format!("--channels={channels}"))
+            .arg("--format=s16le")
             .args(["--file-format=wav", "--latency-msec=20"])
             .arg(wav)
             .stdin(Stdio::null())

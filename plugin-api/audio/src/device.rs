@@ -190,8 +190,9 @@ pub(crate) fn open_output_device(name: Option<&str>) -> Result<DeviceOut, AudioE
 /// Opens tried before a stream error at start is taken as the device's answer: ALSA's
 /// PulseAudio plugin can fail the first calls of a stream while the server sets it up
 /// (`snd_pcm_avail_delay` … I/O error, seen on a loaded machine), and the assistant would
-/// then speak into a WAV file instead.
-const OPEN_ATTEMPTS: u32 = 3;
+/// then speak into a WAV file instead. Three attempts 200 ms apart were not enough while
+/// four compilers ran on two cores; the waits double (0.2 + 0.4 + 0.8 + 1.6 s).
+const OPEN_ATTEMPTS: u32 = 5;
 
 /// Opens the output device `name` and probes it, again after a stream error at start.
 fn open_probed(name: Option<&str>) -> Result<DeviceOut, AudioError> {
@@ -202,9 +203,9 @@ fn open_probed(name: Option<&str>) -> Result<DeviceOut, AudioError> {
             Ok(()) => return Ok(device),
             Err(Probe::StreamError(e)) if attempt < OPEN_ATTEMPTS => {
                 tracing::warn!(error = %e, attempt, "Output stream failed at start; opening it again");
-                attempt += 1;
                 drop(device);
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(100 << attempt));
+                attempt += 1;
             }
             Err(Probe::StreamError(e) | Probe::DoesNotPlay(e)) => return Err(e),
         }

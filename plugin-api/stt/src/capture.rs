@@ -16,9 +16,10 @@ use super::Transcriber;
 use super::aec::EchoCanceller;
 use super::guard::{EchoGuard, Far, FarEnd, RunLevels, Verdict, tenths};
 use super::input::Input;
-use super::recognize::{self, Job};
+use super::recognize::{self, Job, Judge};
 use super::shared::Shared;
-use super::vad::{Endpointer, Event, Silero, VadState, WINDOW};
+use super::silero::{Silero, VadState};
+use super::vad::{Endpointer, Event, WINDOW};
 
 pub const RATE: u32 = 16_000;
 /// 10 ms at 16 kHz: the echo canceller's frame.
@@ -30,13 +31,14 @@ const BARGE_IN_HANGOVER: u32 = 47;
 /// under this share of the VAD's threshold: surely no one talking.
 const QUIET_P: f32 = 0.4;
 
-/// What decides where speech is: the VAD, the echo guard in front of the endpointer, and
-/// the endpointer.
+/// What decides where speech is: the VAD, the echo guard in front of the endpointer, the
+/// endpointer, and what judges an utterance at a pause (on the recognition thread).
 #[derive(Debug)]
 pub struct Detection {
     pub vad: Silero,
     pub guard: EchoGuard,
     pub endpointer: Endpointer,
+    pub judge: Judge,
 }
 
 /// Runs capture until `shared.stop`. Reports a capture failure through `health`.
@@ -48,8 +50,20 @@ pub fn capture<T: Transcriber>(
     shared: Arc<Shared>,
     health: HealthHandle,
 ) {
-    let jobs = recognize::spawn(recognizer, Arc::clone(&shared));
-    let mut state = State::new(source, aec, detection, jobs, Arc::clone(&shared));
+    let Detection {
+        vad,
+        guard,
+        endpointer,
+        judge,
+    } = detection;
+    let jobs = recognize::spawn(recognizer, judge, Arc::clone(&shared));
+    let mut state = State::new(
+        source,
+        aec,
+        (vad, guard, endpointer),
+        jobs,
+        Arc::clone(&shared),
+    );
     while !shared.stop.load(Ordering::SeqCst) {
         if let Err(reason) = state.step() {
             health.set_not_serving(reason);
@@ -86,7 +100,7 @@ struct State {
     last_stats: Instant,
     /// The endpointer was in an utterance after the last window.
     in_speech: bool,
-    /// Smart endpointing's pauses so far (a partial's number).
+    /// Smart or turn-model endpointing's pauses so far (a partial's number).
     pauses: u64,
     /// The guard's verdicts on the voiced run that may start an utterance.
     run: RunLevels,
@@ -101,15 +115,10 @@ impl State {
     fn new(
         source: Box<dyn Source>,
         aec: Option<Arc<EchoCanceller>>,
-        detection: Detection,
+        (vad, guard, endpointer): (Silero, EchoGuard, Endpointer),
         jobs: mpsc::Sender<Job>,
         shared: Arc<Shared>,
     ) -> State {
-        let Detection {
-            vad,
-            guard,
-            endpointer,
-        } = detection;
         State {
             input: Input::new(source),
             aec,
@@ -207,7 +216,7 @@ impl State {
                 return Err(format!("VAD failed: {e}"));
             }
         };
-        // A smart final took the utterance being collected: the rest of it is dropped.
+        // A final at a pause (smart or turn-model endpointing) took the utterance being collected: the rest of it is dropped.
         if let Some(serial) = self.shared.take_claimed()
             && self.endpointer.in_speech()
             && self.endpointer.serial() == serial
@@ -354,9 +363,9 @@ impl State {
         });
     }
 
-    /// What the endpointer made of a window: a pause (smart endpointing: the audio so far
-    /// goes to the recognition thread as a partial), speech back after one, or the end of
-    /// the utterance (it goes to the recognition thread).
+    /// What the endpointer made of a window: a pause (smart or turn-model endpointing: the
+    /// audio so far goes to the recognition thread, to be judged), speech back after one,
+    /// or the end of the utterance (it goes to the recognition thread).
     fn on_event(&mut self, dialog: String, event: Event) {
         match event {
             Event::Resumed => self.shared.set_pending(None),

@@ -100,15 +100,41 @@ pub const KEYS: &[Key] = &[
     ),
     Key::new(
         "endpoint",
-        Kind::Choice(&["silence", "smart"]),
+        Kind::Choice(&["silence", "smart", "turn_model"]),
         "silence",
-        "silence, or smart: end early when the transcript so far reads complete",
+        "silence; smart: end early when the transcript so far reads complete; turn_model: \
+         end early when the Smart Turn model hears a finished turn and the transcript so \
+         far reads complete",
     ),
     Key::new(
         "smart_silence_ms",
         MS_10S,
         "600",
         "Smart endpointing: the pause after which the transcript so far is judged",
+    ),
+    Key::new(
+        "turn_model",
+        Kind::ModelFile,
+        "models/smart-turn/smart-turn-v3.2-cpu.onnx",
+        "Smart Turn v3 end-of-turn model (endpoint = turn_model)",
+    ),
+    Key::new(
+        "turn_silence_ms",
+        Kind::Int {
+            min: 32,
+            max: 10_000,
+        },
+        "200",
+        "endpoint = turn_model: the pause after which the turn model judges the utterance",
+    ),
+    Key::new(
+        "turn_threshold",
+        Kind::Float {
+            min: 0.05,
+            max: 0.95,
+        },
+        "0.5",
+        "endpoint = turn_model: the turn model's probability from which a turn is complete",
     ),
     Key::new(
         "min_speech_ms",
@@ -138,12 +164,20 @@ pub const KEYS: &[Key] = &[
 
 /// How the end of an utterance is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Endpoint {
     /// `vad_silence_ms` of silence, always.
     Silence,
     /// After `smart_silence_ms` of silence when the transcript so far reads as a complete
     /// request; otherwise after `vad_silence_ms`.
     Smart,
+    /// After `turn_silence_ms` of silence when the Smart Turn model (`turn_model`) hears
+    /// a finished turn in the audio (probability ≥ `turn_threshold`) and then the
+    /// transcript so far reads as a complete request (the test of [`Endpoint::Smart`]; the
+    /// audio is transcribed only when the model heard a finished turn); otherwise both
+    /// judge again at the next pause, and `vad_silence_ms` of silence ends the utterance
+    /// anyway.
+    TurnModel,
 }
 
 impl std::str::FromStr for Endpoint {
@@ -153,13 +187,15 @@ impl std::str::FromStr for Endpoint {
         match s {
             "silence" => Ok(Endpoint::Silence),
             "smart" => Ok(Endpoint::Smart),
-            _ => Err("expected silence or smart".to_owned()),
+            "turn_model" => Ok(Endpoint::TurnModel),
+            _ => Err("expected silence, smart or turn_model".to_owned()),
         }
     }
 }
 
 /// The SDK's part of the `[stt]` section.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Settings {
     pub input: InputSpec,
     pub input_pacing: Pacing,
@@ -174,6 +210,12 @@ pub struct Settings {
     pub endpoint: Endpoint,
     /// Smart endpointing: the pause after which the transcript so far is judged.
     pub smart_silence_ms: u32,
+    /// The Smart Turn model (`endpoint = turn_model`).
+    pub turn_model: PathBuf,
+    /// Turn-model endpointing: the pause after which the model judges the audio so far.
+    pub turn_silence_ms: u32,
+    /// Turn-model endpointing: the probability from which a turn is complete.
+    pub turn_threshold: f32,
     pub min_speech_ms: u32,
     pub max_utterance_ms: u32,
     pub preroll_ms: u32,
@@ -198,6 +240,9 @@ impl Settings {
             vad_silence_ms: c.value("vad_silence_ms")?,
             endpoint: c.value::<Endpoint>("endpoint")?,
             smart_silence_ms: c.value("smart_silence_ms")?,
+            turn_model: c.value::<PathBuf>("turn_model")?,
+            turn_silence_ms: c.value("turn_silence_ms")?,
+            turn_threshold: c.value("turn_threshold")?,
             min_speech_ms: c.value("min_speech_ms")?,
             max_utterance_ms: c.value("max_utterance_ms")?,
             preroll_ms: c.value("preroll_ms")?,
@@ -217,6 +262,13 @@ impl Settings {
             ),
         )?;
         PluginConfig::check(
+            s.turn_silence_ms < s.vad_silence_ms,
+            format!(
+                "[stt] turn_silence_ms = {} must be below vad_silence_ms ({})",
+                s.turn_silence_ms, s.vad_silence_ms
+            ),
+        )?;
+        PluginConfig::check(
             s.min_speech_ms < s.max_utterance_ms,
             "[stt] need min_speech_ms < max_utterance_ms".to_owned(),
         )?;
@@ -225,6 +277,18 @@ impl Settings {
             super::aec::NOT_BUILT,
         )?;
         Ok(s)
+    }
+}
+
+impl Settings {
+    /// The pause after which the utterance so far is judged (`smart_silence_ms`,
+    /// `turn_silence_ms`); `None` with `endpoint = silence`.
+    pub fn pause_ms(&self) -> Option<u32> {
+        match self.endpoint {
+            Endpoint::Silence => None,
+            Endpoint::Smart => Some(self.smart_silence_ms),
+            Endpoint::TurnModel => Some(self.turn_silence_ms),
+        }
     }
 }
 

@@ -9,9 +9,14 @@
 //! - WebRTC AEC3 with tts's `RenderReference` as far end, and a simulated speaker →
 //!   microphone path (`input_echo`) for machines without both;
 //! - Silero VAD endpointing (`vad_threshold`, `vad_silence_ms`, `min_speech_ms`,
-//!   `max_utterance_ms`, `preroll_ms`), and smart endpointing (`endpoint = smart`: after
-//!   `smart_silence_ms` the recogniser transcribes the audio so far, off the capture thread,
-//!   and a transcript that reads as a complete request ends the utterance at once);
+//!   `max_utterance_ms`, `preroll_ms`; Silero v4 or v5/v6, told apart by the model's
+//!   inputs), smart endpointing (`endpoint = smart`: after `smart_silence_ms` the
+//!   recogniser transcribes the audio so far, off the capture thread, and a transcript that
+//!   reads as a complete request ends the utterance at once) and turn-model endpointing
+//!   (`endpoint = turn_model`: after `turn_silence_ms` Pipecat's Smart Turn v3 model
+//!   ([`SmartTurn`], on [`LogMel`] features) judges the last 8 s of audio, and a turn it
+//!   hears finished is transcribed and ends the utterance when the transcript reads
+//!   complete as well; `vad_silence_ms` stays the fallback);
 //! - the gRPC service: `Start`/`Stop(dialog)`, `Results` (a `speech_started` result at
 //!   onset, one final per utterance), `AudioFrames` (the echo-cancelled audio kwd listens
 //!   to), `SetInput`;
@@ -30,10 +35,13 @@ mod config;
 mod echo;
 mod guard;
 mod input;
+mod mel;
 mod recognize;
 mod reference;
 mod service;
 mod shared;
+mod silero;
+mod turn;
 mod vad;
 
 use std::sync::Arc;
@@ -46,6 +54,8 @@ pub use aec::{EchoCanceller, EchoStats};
 pub use capture::{FRAME, RATE};
 pub use complete::reads_complete;
 pub use config::{Endpoint, KEYS, Settings};
+pub use mel::{FRAMES, LogMel, N_MELS, TURN_SAMPLES};
+pub use turn::{SmartTurn, TurnCheck};
 
 use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
@@ -64,6 +74,7 @@ pub const SDK_FEATURES: &[&str] = &[
     "audio_frames",
     "set_input",
     "smart_endpointing",
+    "turn_model_endpointing",
     "barge_in",
 ];
 
@@ -131,14 +142,21 @@ fn load<T: Transcriber>(
 ) -> Result<(), String> {
     let started = Instant::now();
     let recognizer = T::load(engine).map_err(|e| e.to_string())?;
-    let vad = vad::Silero::load(&s.vad_model, &s.onnxruntime)?;
+    let vad = silero::Silero::load(&s.vad_model, &s.onnxruntime)?;
+    let judge = match s.endpoint {
+        Endpoint::TurnModel => recognize::Judge::Turn {
+            model: Box::new(SmartTurn::load(&s.turn_model, &s.onnxruntime)?),
+            threshold: s.turn_threshold,
+        },
+        _ => recognize::Judge::Text,
+    };
     let endpointer = vad::Endpointer::new(
         s.vad_threshold,
         s.vad_silence_ms,
         s.min_speech_ms,
         s.max_utterance_ms,
         s.preroll_ms,
-        (s.endpoint == Endpoint::Smart).then_some(s.smart_silence_ms),
+        s.pause_ms(),
     );
     let aec = if s.aec_enabled {
         Some(Arc::new(EchoCanceller::new()?))
@@ -159,6 +177,7 @@ fn load<T: Transcriber>(
         .spawn(move || reference::render_reference(addr, reference_shared))
         .map_err(|e| format!("cannot start the render-reference thread: {e}"))?;
     let guard = guard::EchoGuard::new(margin_db);
+    let vad_version = vad.version();
     let capture_health = health.clone();
     let aec_for_capture = aec.clone();
     std::thread::Builder::new()
@@ -171,6 +190,7 @@ fn load<T: Transcriber>(
                     vad,
                     guard,
                     endpointer,
+                    judge,
                 },
                 recognizer,
                 shared,
@@ -185,6 +205,7 @@ fn load<T: Transcriber>(
         echo = ?s.input_echo,
         aec = if aec.is_some() { "webrtc_aec3" } else { "off" },
         endpoint = ?s.endpoint,
+        vad = ?vad_version,
         ms = started.elapsed().as_millis() as u64,
         "stt ready"
     );

@@ -1,6 +1,9 @@
 //! The recognition thread: the engine's transcriber runs here, one utterance at a time,
 //! never on the capture thread or the gRPC executor. It turns the utterances capture cut
-//! into finals, and smart endpointing's partials into a final when they read as complete.
+//! into finals, and the audio up to a pause into a final when its judge finds it complete:
+//! its transcript reads complete (`endpoint = smart`), or the turn model hears a finished
+//! turn and then its transcript reads complete as well (`endpoint = turn_model`; the audio
+//! is transcribed only once the model heard a finished turn).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -9,14 +12,15 @@ use std::time::Instant;
 use voicehost_plugin_runtime::now_us;
 use voicehost_proto::stt::v1::SttResult;
 
-use super::Transcriber;
 use super::capture::RATE;
 use super::complete::reads_complete;
 use super::shared::Shared;
+use super::turn::{TurnCheck, TurnModel};
 use super::vad::Utterance;
+use super::{Transcriber, Transcript};
 
-/// An utterance on its way to the transcriber: finished, or (smart endpointing) the audio
-/// up to a pause.
+/// An utterance on its way to the transcriber: finished, or (smart or turn-model
+/// endpointing) the audio up to a pause.
 pub struct Job {
     pub dialog: String,
     pub utterance: Utterance,
@@ -26,20 +30,179 @@ pub struct Job {
     pub partial: Option<u64>,
 }
 
+impl Job {
+    /// Wall-clock time (µs) of the captured sample at `samples`.
+    fn at(&self, samples: u64) -> i64 {
+        self.epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64
+    }
+
+    /// Length of the audio in ms.
+    fn audio_ms(&self) -> u64 {
+        self.utterance.samples.len() as u64 * 1000 / u64::from(RATE)
+    }
+}
+
+/// What judges the utterance at a pause (`endpoint = smart` or `turn_model`).
+#[derive(Debug)]
+pub enum Judge {
+    /// The transcript so far, read by [`reads_complete`].
+    Text,
+    /// The turn model on the audio so far (complete from `threshold`), then, only when it
+    /// hears a finished turn, the transcript so far as [`Judge::Text`] reads it: the
+    /// utterance ends when both find it complete.
+    Turn {
+        model: Box<dyn TurnModel>,
+        threshold: f32,
+    },
+}
+
+/// The text check at a pause: the transcript so far, read by [`reads_complete`].
+#[derive(Debug)]
+enum TextCheck {
+    /// Not run: the turn model heard an unfinished turn, or speech came back meanwhile.
+    Skipped,
+    /// Transcription failed.
+    Failed,
+    /// The transcript does not read complete.
+    Incomplete,
+    /// The transcript reads complete: the utterance's final.
+    Complete(Transcript),
+}
+
+impl TextCheck {
+    /// How `stt_turn` logs it.
+    fn label(&self) -> &'static str {
+        match self {
+            TextCheck::Skipped => "skipped",
+            TextCheck::Failed => "failed",
+            TextCheck::Incomplete => "incomplete",
+            TextCheck::Complete(_) => "complete",
+        }
+    }
+
+    fn into_final(self) -> Option<Transcript> {
+        match self {
+            TextCheck::Complete(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl Judge {
+    /// The `endpoint` of a final this judge ended at a pause.
+    fn endpoint(&self) -> &'static str {
+        match self {
+            Judge::Text => "smart",
+            Judge::Turn { .. } => "turn_model",
+        }
+    }
+
+    /// Judges `job`, the audio up to pause `pause`: its final when the utterance ends
+    /// there. The turn model hears it first (~40 ms); only a turn it hears finished is
+    /// transcribed and read.
+    fn at_pause<T: Transcriber>(
+        &mut self,
+        recognizer: &mut T,
+        job: &Job,
+        pause: (u64, u64),
+        shared: &Shared,
+    ) -> Option<Transcript> {
+        let (model, threshold) = match self {
+            Judge::Text => return read_partial(recognizer, job).into_final(),
+            Judge::Turn { model, threshold } => (model, *threshold),
+        };
+        let check = match model.check(&job.utterance.samples) {
+            Ok(check) => check,
+            Err(e) => {
+                tracing::warn!(event = "stt_turn_failed", error = %e, "Turn model failed");
+                return None;
+            }
+        };
+        let checked_at = now_us();
+        let model_complete = check.probability >= threshold;
+        // Speech that came back during the check ended this pause: nothing to transcribe.
+        let text = if model_complete && shared.is_pending(pause) {
+            read_partial(recognizer, job)
+        } else {
+            TextCheck::Skipped
+        };
+        log_turn(job, &check, model_complete, &text, checked_at);
+        text.into_final()
+    }
+}
+
+/// The text check of smart and turn-model endpointing: transcribes `job` (the audio up to
+/// a pause) and reads the transcript with [`reads_complete`]. Logs `stt_partial`.
+fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job) -> TextCheck {
+    let started = Instant::now();
+    let transcript = match recognizer.transcribe(&job.utterance.samples) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::debug!(error = %e, "Partial transcription failed");
+            return TextCheck::Failed;
+        }
+    };
+    let text = transcript.as_ref().map_or("", |t| t.text.as_str());
+    let complete = reads_complete(text);
+    tracing::info!(
+        event = "stt_partial",
+        dialog = %job.dialog,
+        text = %text,
+        complete,
+        recognize_ms = started.elapsed().as_millis() as u64,
+        speech_end_to_partial_ms = (now_us() - job.at(job.utterance.speech_end)) / 1000,
+        "Partial transcript at a pause"
+    );
+    match transcript {
+        Some(t) if complete => TextCheck::Complete(t),
+        _ => TextCheck::Incomplete,
+    }
+}
+
+/// Logs one turn-model judgement (`stt_turn`): the model's verdict, whether the text check
+/// ran and its verdict, and whether the utterance ends (`complete`: both said so).
+fn log_turn(job: &Job, check: &TurnCheck, model_complete: bool, text: &TextCheck, at: i64) {
+    let speech_end = job.at(job.utterance.speech_end);
+    tracing::info!(
+        event = "stt_turn",
+        dialog = %job.dialog,
+        probability = check.probability,
+        model_complete,
+        text_checked = !matches!(text, TextCheck::Skipped),
+        text_check = text.label(),
+        complete = matches!(text, TextCheck::Complete(_)),
+        features_ms = check.features.as_secs_f64() * 1000.0,
+        model_ms = check.model.as_secs_f64() * 1000.0,
+        audio_ms = job.audio_ms(),
+        speech_end_to_check_ms = (at - speech_end) / 1000,
+        speech_end_to_verdict_ms = (now_us() - speech_end) / 1000,
+        "Turn model at a pause"
+    );
+}
+
 /// Starts the recognition thread; capture sends it the [`Job`]s.
-pub fn spawn<T: Transcriber>(recognizer: T, shared: Arc<Shared>) -> mpsc::Sender<Job> {
+pub fn spawn<T: Transcriber>(
+    recognizer: T,
+    judge: Judge,
+    shared: Arc<Shared>,
+) -> mpsc::Sender<Job> {
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("vh-stt-recognize".to_owned())
-        .spawn(move || recognize(recognizer, jobs_rx, shared))
+        .spawn(move || recognize(recognizer, judge, jobs_rx, shared))
         .map_err(|e| tracing::error!(error = %e, "Cannot start the recognition thread"))
         .ok();
     jobs_tx
 }
 
 /// Transcribes the jobs one at a time until capture is gone, and sends the finals.
-fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, shared: Arc<Shared>) {
-    // The utterance a smart final ended: its own final (if capture sent one) is dropped.
+fn recognize<T: Transcriber>(
+    mut recognizer: T,
+    mut judge: Judge,
+    jobs: mpsc::Receiver<Job>,
+    shared: Arc<Shared>,
+) {
+    // The utterance a pause's final ended: its own final (if capture sent one) is dropped.
     let mut claimed: Option<u64> = None;
     while let Ok(job) = jobs.recv() {
         let serial = job.utterance.serial;
@@ -49,38 +212,22 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
             Some(pause) if !shared.is_pending((serial, pause)) => continue,
             _ => {}
         }
-        let at = |samples: u64| job.epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64;
-        let speech_end = at(job.utterance.speech_end);
+        let speech_start = job.at(job.utterance.speech_start);
+        let speech_end = job.at(job.utterance.speech_end);
         let started = Instant::now();
-        let transcript = recognizer.transcribe(&job.utterance.samples);
-        if let Some(pause) = job.partial {
-            let text = match &transcript {
-                Ok(Some(t)) => t.text.clone(),
-                Ok(None) => String::new(),
-                Err(e) => {
-                    tracing::debug!(error = %e, "Partial transcription failed");
+        let (transcript, endpoint) = match job.partial {
+            None => (recognizer.transcribe(&job.utterance.samples), "silence"),
+            Some(pause) => {
+                let Some(t) = judge.at_pause(&mut recognizer, &job, (serial, pause), &shared)
+                else {
+                    continue;
+                };
+                if !shared.claim((serial, pause)) {
                     continue;
                 }
-            };
-            let complete = reads_complete(&text);
-            tracing::info!(
-                event = "stt_partial",
-                dialog = %job.dialog,
-                text = %text,
-                complete,
-                recognize_ms = started.elapsed().as_millis() as u64,
-                speech_end_to_partial_ms = (now_us() - speech_end) / 1000,
-                "Partial transcript at a pause"
-            );
-            if !complete || !shared.claim((serial, pause)) {
-                continue;
+                claimed = Some(serial);
+                (Ok(Some(t)), judge.endpoint())
             }
-            claimed = Some(serial);
-        }
-        let endpoint = if job.partial.is_some() {
-            "smart"
-        } else {
-            "silence"
         };
         match transcript {
             Ok(Some(t)) => {
@@ -94,7 +241,7 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
                     dialog = %job.dialog,
                     utterance = n,
                     endpoint,
-                    audio_ms = job.utterance.samples.len() as u64 * 1000 / u64::from(RATE),
+                    audio_ms = job.audio_ms(),
                     recognize_ms = started.elapsed().as_millis() as u64,
                     speech_end_to_text_ms = (now - speech_end) / 1000,
                     text = %t.text,
@@ -105,7 +252,7 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
                     is_final: true,
                     text: t.text,
                     utterance: n,
-                    speech_start_unix_us: at(job.utterance.speech_start),
+                    speech_start_unix_us: speech_start,
                     speech_end_unix_us: speech_end,
                     ts_unix_us: now,
                     no_speech_prob: t.no_speech_prob,
@@ -118,7 +265,7 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
                 let _ = shared.results.send(SttResult {
                     dialog_id: job.dialog,
                     is_final: true,
-                    speech_start_unix_us: at(job.utterance.speech_start),
+                    speech_start_unix_us: speech_start,
                     speech_end_unix_us: speech_end,
                     ts_unix_us: now_us(),
                     ..SttResult::default()
@@ -130,3 +277,7 @@ fn recognize<T: Transcriber>(mut recognizer: T, jobs: mpsc::Receiver<Job>, share
         }
     }
 }
+
+#[cfg(test)]
+#[path = "recognize_tests.rs"]
+mod tests;

@@ -1,7 +1,7 @@
 //! What the pipeline threads and the RPC handlers share: the frame and result broadcasts,
 //! the dialog listened to, the render-reference queue between the reference and capture
-//! threads, the input `SetInput` opened, and smart endpointing's hand-over between the
-//! capture and recognition threads.
+//! threads, the input `SetInput` opened, and the hand-over at a pause (smart and
+//! turn-model endpointing) between the capture and recognition threads.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -38,7 +38,7 @@ pub struct Shared {
     pub pacing: Pacing,
     /// The simulated speaker → microphone path, if configured.
     pub echo: Option<EchoLine>,
-    /// Smart endpointing's hand-over between the capture and recognition threads.
+    /// The hand-over at a pause (smart and turn-model endpointing) between the capture and recognition threads.
     pauses: Mutex<Pauses>,
 }
 

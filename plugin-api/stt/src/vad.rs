@@ -1,78 +1,13 @@
-//! Voice activity detection (Silero VAD v4, ONNX) and utterance endpointing.
+//! Utterance endpointing on the VAD's speech probabilities ([`super::silero`]).
 
 use std::collections::VecDeque;
-use std::path::Path;
 
-use ort::session::Session;
-use ort::value::Tensor;
+pub use super::silero::WINDOW;
 
-/// Samples per Silero window at 16 kHz (32 ms).
-pub const WINDOW: usize = 512;
 /// How far under the threshold a window may dip without breaking the voiced run that
 /// starts an utterance.
 const ONSET_DIP: f32 = 0.15;
 const RATE: usize = 16_000;
-
-/// Silero VAD with its recurrent state.
-pub struct Silero {
-    session: Session,
-    h: Vec<f32>,
-    c: Vec<f32>,
-}
-
-impl std::fmt::Debug for Silero {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Silero").finish_non_exhaustive()
-    }
-}
-
-impl Silero {
-    pub fn load(model: &Path, onnxruntime: &Path) -> Result<Silero, String> {
-        let session =
-            voicehost_onnx::session(onnxruntime, "voicehost-stt", model, "silero-vad", 1)?;
-        Ok(Silero {
-            session,
-            h: vec![0.0; 2 * 64],
-            c: vec![0.0; 2 * 64],
-        })
-    }
-
-    /// The recurrent state, to be put back with [`Silero::set_state`].
-    pub fn state(&self) -> VadState {
-        VadState {
-            h: self.h.clone(),
-            c: self.c.clone(),
-        }
-    }
-
-    pub fn set_state(&mut self, state: VadState) {
-        self.h = state.h;
-        self.c = state.c;
-    }
-
-    /// Speech probability of one 512-sample window.
-    pub fn probability(&mut self, window: &[f32]) -> Result<f32, String> {
-        let e = |e: ort::Error| e.to_string();
-        let inputs = ort::inputs![
-            "input" => Tensor::from_array(([1usize, window.len()], window.to_vec())).map_err(e)?,
-            "sr" => Tensor::from_array(((), vec![16_000i64])).map_err(e)?,
-            "h" => Tensor::from_array(([2usize, 1, 64], self.h.clone())).map_err(e)?,
-            "c" => Tensor::from_array(([2usize, 1, 64], self.c.clone())).map_err(e)?,
-        ];
-        let out = self.session.run(inputs).map_err(e)?;
-        let p = out["output"].try_extract_tensor::<f32>().map_err(e)?.1[0];
-        self.h = out["hn"].try_extract_tensor::<f32>().map_err(e)?.1.to_vec();
-        self.c = out["cn"].try_extract_tensor::<f32>().map_err(e)?.1.to_vec();
-        Ok(p)
-    }
-}
-
-/// Silero's recurrent state at one moment.
-#[derive(Debug, Clone)]
-pub struct VadState {
-    h: Vec<f32>,
-    c: Vec<f32>,
-}
 
 /// A finished utterance.
 #[derive(Debug, Clone)]
@@ -88,8 +23,8 @@ pub struct Utterance {
 /// What one window did to the utterance being collected.
 #[derive(Debug)]
 pub enum Event {
-    /// `pause` of silence inside an utterance (smart endpointing): the audio so far, for a
-    /// partial transcript. The utterance goes on.
+    /// `pause` of silence inside an utterance (smart or turn-model endpointing): the audio
+    /// so far, to be judged. The utterance goes on.
     Pause(Utterance),
     /// Speech came back after a [`Event::Pause`].
     Resumed,
@@ -104,7 +39,7 @@ pub enum Event {
 pub struct Endpointer {
     threshold: f32,
     silence: usize,
-    /// Smart endpointing: report a pause after this much silence.
+    /// Smart or turn-model endpointing: report a pause after this much silence.
     pause: Option<usize>,
     paused: bool,
     serial: u64,
@@ -266,7 +201,7 @@ impl Endpointer {
         self.position += samples as u64;
     }
 
-    /// Drops any partial utterance (dialog stopped, or a smart final took it).
+    /// Drops any partial utterance (dialog stopped, or a final at a pause took it).
     pub fn reset(&mut self) {
         self.current = None;
         self.voiced_run = 0;
@@ -346,6 +281,35 @@ mod tests {
         }
         assert!(ep.in_speech());
         assert_eq!(ep.position - ep.speech_start(), 5 * WINDOW as u64);
+    }
+
+    #[test]
+    fn a_turn_pause_comes_after_turn_silence_ms_and_the_silence_wait_stays_the_fallback() {
+        // endpoint = turn_model, turn_silence_ms = 200, vad_silence_ms = 2000.
+        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(200));
+        let w = vec![0.1; WINDOW];
+        for _ in 0..31 {
+            assert!(ep.push(&w, 0.9).is_none());
+        }
+        let (mut pause, mut end) = (None, None);
+        for i in 1..=80 {
+            match ep.push(&w, 0.0) {
+                Some(Event::Pause(u)) => pause = Some((i, u)),
+                Some(Event::End(_)) => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        // The first whole window past 200 ms (7 × 32 ms = 224 ms) …
+        let (i, judged) = pause.expect("a pause");
+        assert_eq!(i, 7);
+        // … with the speech and the 200 ms of silence after it, for the turn model.
+        let after_speech = judged.samples.len() - 31 * WINDOW;
+        assert_eq!(after_speech, RATE / 5, "samples after the speech");
+        // The model called it incomplete: 2 s of silence ends it all the same (2016 ms).
+        assert_eq!(end, Some(63));
     }
 
     #[test]

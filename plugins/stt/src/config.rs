@@ -10,14 +10,14 @@ pub const KEYS: &[Key] = &[
     Key::new(
         "whisper_model",
         Kind::ModelFile,
-        "models/ggml-tiny.en.bin",
+        "models/ggml-tiny.en-q8_0.bin",
         "Whisper model (ggml)",
     ),
     Key::new(
         "threads",
         Kind::Int { min: 1, max: 64 },
-        "2",
-        "CPU threads of one transcription",
+        "1",
+        "CPU threads of one transcription (more than 1 stalls while other work holds a core)",
     ),
     Key::new(
         "language",

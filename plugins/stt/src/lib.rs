@@ -1,13 +1,13 @@
 //! The voicehost stt plugin (port 5004): Whisper through whisper-rs (whisper.cpp), ggml
-//! tiny.en by default.
+//! tiny.en with Q8_0 weights on one thread by default (the `stt_wer` benchmark's choice).
 //!
 //! This crate is only the recogniser: a [`Transcriber`] over Whisper. Capture, WebRTC AEC3,
 //! Silero VAD endpointing and the gRPC service (`Start`/`Stop`, `Results`, `AudioFrames`,
 //! `SetInput`) are the plugin SDK's (`voicehost_stt_sdk`), the same for every stt
 //! plugin.
 //!
-//! Models come from `voicehost models fetch` (`whisper-tiny.en`, `silero-vad`,
-//! `onnxruntime`). CUDA for whisper.cpp: the `cuda` feature.
+//! Models come from `voicehost models fetch` (`whisper-tiny-en-q8`, `silero-vad`,
+//! `onnxruntime`; `smart-turn` for `endpoint = turn_model`, `silero-vad-v6` for Silero v6). CUDA for whisper.cpp: the `cuda` feature.
 
 mod config;
 mod recognizer;

@@ -61,7 +61,7 @@ impl Recognizer {
     ) -> Result<Recognizer, String> {
         if !model.is_file() {
             return Err(format!(
-                "Whisper model {} not found; fetch it with `voicehost models fetch --only whisper-tiny.en` (or point [stt] whisper_model at a ggml file)",
+                "Whisper model {} not found; `voicehost models fetch` makes the default ones (`voicehost models list` names the rest), or point [stt] whisper_model at a ggml file",
                 model.display()
             ));
         }
@@ -119,8 +119,15 @@ impl Recognizer {
         let mut text = String::new();
         let mut no_speech: f32 = 0.0;
         for segment in state.as_iter() {
+            let piece = segment.to_string();
+            // Whisper tags a stretch without speech ("[BLANK_AUDIO]") as a segment of its
+            // own, rated as no speech: it is not part of what was said, nor is its rating
+            // the utterance's (with a fitted audio_ctx it often follows the speech).
+            if is_marker(&piece) {
+                continue;
+            }
             no_speech = no_speech.max(segment.no_speech_probability());
-            text.push_str(&segment.to_string());
+            text.push_str(&piece);
         }
         Ok((text.trim().to_owned(), no_speech))
     }
@@ -145,6 +152,12 @@ impl Recognizer {
     }
 }
 
+/// Whether a segment is only a bracketed tag, such as "[BLANK_AUDIO]" or "(silence)".
+fn is_marker(segment: &str) -> bool {
+    let s = segment.trim();
+    (s.starts_with('[') && s.ends_with(']')) || (s.starts_with('(') && s.ends_with(')'))
+}
+
 /// Whether `text` is a decoding loop: mostly one repeated token (such as "...").
 fn looping(text: &str) -> bool {
     let tokens: Vec<&str> = text.split_whitespace().collect();
@@ -160,7 +173,16 @@ fn looping(text: &str) -> bool {
 
 #[cfg(test)]
 mod loop_tests {
-    use super::looping;
+    use super::{is_marker, looping};
+
+    #[test]
+    fn bracketed_tags_are_told_from_speech() {
+        assert!(is_marker(" [BLANK_AUDIO]"));
+        assert!(is_marker("(silence) "));
+        assert!(!is_marker(" Tell me a short story."));
+        assert!(!is_marker(" [Music] and then he said"));
+        assert!(!is_marker(""));
+    }
 
     #[test]
     fn loops_are_told_from_speech() {

@@ -117,11 +117,12 @@ impl Kokoro {
         self.voice(name).map(|_| ())
     }
 
-    /// Token ids of a phoneme string; symbols outside the vocabulary are skipped.
+    /// Token ids of espeak-ng IPA (after [`kokoro_symbol`]); symbols outside the vocabulary
+    /// are skipped.
     pub fn ids(&self, phonemes: &str) -> Vec<i64> {
         phonemes
             .chars()
-            .filter_map(|c| self.vocab.get(&c).copied())
+            .filter_map(|c| self.vocab.get(&kokoro_symbol(c)).copied())
             .collect()
     }
 
@@ -187,6 +188,17 @@ fn cuda(
     ))
 }
 
+/// espeak-ng's IPA symbol → the one Kokoro was trained on.
+pub fn kokoro_symbol(c: char) -> char {
+    match c {
+        'r' => 'ɹ',
+        'ʲ' => 'j',
+        'x' => 'k',
+        'ɬ' => 'l',
+        other => other,
+    }
+}
+
 /// Splits ids into runs of at most `MAX_IDS - 1`, preferring to cut after a space id.
 fn split_ids(ids: &[i64], space: Option<i64>) -> Vec<Vec<i64>> {
     let limit = MAX_IDS - 1;
@@ -230,6 +242,12 @@ fn load_vocab(path: &Path) -> Result<HashMap<char, i64>, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn espeak_symbols_map_onto_kokoros() {
+        let mapped: String = "rʲxɬə".chars().map(kokoro_symbol).collect();
+        assert_eq!(mapped, "ɹjklə");
+    }
 
     #[test]
     fn long_id_runs_split_at_spaces_and_never_drop() {

@@ -11,15 +11,14 @@
 
 mod config;
 mod engine;
-mod g2p;
 
 use voicehost_tts_sdk::Synthesizer;
 use voicehost_tts_sdk::voicehost_plugin_runtime::keys::Key;
 use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
 
 pub use config::{Device, KEYS, Settings};
-pub use engine::{Kokoro, SAMPLE_RATE};
-pub use g2p::G2p;
+pub use engine::{Kokoro, SAMPLE_RATE, kokoro_symbol};
+pub use voicehost_espeak::G2p;
 
 /// Kokoro with its phonemiser: the built-in tts engine.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! Reading a whisper.cpp ggml file back (header, vocabulary, tensor table), to check what
 //! the converter wrote.
 
-use super::{GGML_MAGIC, Hparams};
+use super::{GGML_MAGIC, Hparams, q8_0};
 
 /// What a ggml Whisper file holds, read back without the tensor data.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ pub struct GgmlTensor {
     pub name: String,
     /// Dimensions, innermost first.
     pub dims: Vec<usize>,
-    /// 0 f32, 1 f16.
+    /// 0 f32, 1 f16, 8 Q8_0.
     pub ttype: i32,
     /// Byte offset of the data in the file.
     pub offset: usize,
@@ -80,9 +80,19 @@ pub fn read_ggml(bytes: &[u8]) -> Result<GgmlSummary, String> {
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .ok_or("truncated tensor name")?;
         pos += name_len;
-        let elem = if ttype == 0 { 4 } else { 2 };
+        let n: usize = dims.iter().product();
+        let size = match ttype {
+            0 => n * 4,
+            1 => n * 2,
+            q8_0::GGML_TYPE if n.is_multiple_of(q8_0::BLOCK) => n / q8_0::BLOCK * q8_0::BLOCK_BYTES,
+            _ => {
+                return Err(format!(
+                    "tensor {name} has type {ttype} and {n} values: not read"
+                ));
+            }
+        };
         let offset = pos;
-        pos += dims.iter().product::<usize>() * elem;
+        pos += size;
         if pos > bytes.len() {
             return Err(format!("tensor {name} is truncated"));
         }

@@ -4,9 +4,11 @@
 //! The ggml file is: magic `0x67676d6c`; eleven `i32` hyper-parameters; the mel filter bank
 //! (`i32` n_mel, `i32` n_fft, f32 data) from openai-whisper's `mel_filters.npz`; the
 //! vocabulary (`i32` count, then `i32` length + bytes per token) from its `.tiktoken` file;
-//! then every tensor as `i32` rank, `i32` name length, `i32` type (0 f32, 1 f16), the dims
-//! innermost first, the name and the data. Matrices are f16; biases, norms and positional
-//! embeddings f32, as whisper.cpp expects.
+//! then every tensor as `i32` rank, `i32` name length, `i32` type (0 f32, 1 f16, 8 Q8_0),
+//! the dims innermost first, the name and the data. Matrices are f16 ([`Weights::F16`], file
+//! ftype 1) or Q8_0 ([`Weights::Q8_0`], ftype 2007, the tensors whisper.cpp's quantizer
+//! quantises); conv kernels f16; biases, norms and positional embeddings f32, as whisper.cpp
+//! expects.
 //!
 //! CTranslate2 fuses attention projections: self-attention Q,K,V are one `linear_0` (split in
 //! three along the rows) and cross-attention K,V one `linear_1` (split in two). Whisper's key
@@ -24,6 +26,7 @@ use tensors::{Emitter, Out};
 
 mod assets;
 mod ggml;
+pub mod q8_0;
 mod tensors;
 
 pub use assets::{MelFilters, WhisperAssets, mel_filters, npz_f32, parse_npy_f32, parse_tiktoken};
@@ -59,8 +62,20 @@ pub enum WhisperError {
     Npz(String),
     #[error("tiktoken vocabulary line {line}: {message}")]
     Tiktoken { line: usize, message: String },
+    #[error("`{name}` has rows of {row} values, not a multiple of 32: it cannot be stored as Q8_0")]
+    Q8Row { name: String, row: usize },
     #[error("writing the ggml file: {0}")]
     Io(#[from] io::Error),
+}
+
+/// The type of the weight matrices of a converted model (whisper.cpp's `wtype`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Weights {
+    /// f16, as CTranslate2 stores them.
+    #[default]
+    F16,
+    /// ggml's Q8_0 (8-bit blocks of 32 with an f16 scale): about half the size.
+    Q8_0,
 }
 
 /// The hyper-parameters written to the ggml header, in file order.
@@ -158,11 +173,12 @@ fn shape_error(name: &str, v: &Variable, expected: &str) -> WhisperError {
     }
 }
 
-/// Converts `model` to ggml, writing to `out`; `progress` gets the bytes of each tensor
-/// written. Returns the hyper-parameters.
+/// Converts `model` to ggml with `weights` matrices, writing to `out`; `progress` gets the
+/// bytes of each tensor written. Returns the hyper-parameters.
 pub fn convert(
     model: &Ct2Model,
     assets: &WhisperAssets,
+    weights: Weights,
     out: impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Hparams, WhisperError> {
@@ -185,13 +201,18 @@ pub fn convert(
         out,
         used: BTreeSet::new(),
         progress,
+        weights,
     };
     let mut head = Vec::new();
     head.extend_from_slice(&GGML_MAGIC.to_le_bytes());
     for x in hp.to_array() {
         head.extend_from_slice(&(x as i32).to_le_bytes());
     }
-    head.extend_from_slice(&1i32.to_le_bytes()); // ftype: f16
+    let ftype = match weights {
+        Weights::F16 => 1,
+        Weights::Q8_0 => q8_0::FILE_FTYPE,
+    };
+    head.extend_from_slice(&ftype.to_le_bytes());
     head.extend_from_slice(&(filters.n_mel as i32).to_le_bytes());
     head.extend_from_slice(&(filters.n_fft as i32).to_le_bytes());
     filters

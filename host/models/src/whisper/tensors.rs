@@ -1,19 +1,20 @@
 //! The converter's tensor writer: each CTranslate2 variable, or a row block of a fused
-//! one, written as a ggml tensor record (f16 or f32), and the mapping from CTranslate2's
-//! layer, attention, norm and MLP names to whisper.cpp's.
+//! one, written as a ggml tensor record (f32, f16 or Q8_0), and the mapping from
+//! CTranslate2's layer, attention, norm and MLP names to whisper.cpp's.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 
 use half::{bf16, f16};
 
-use super::{WhisperError, shape_error, var};
+use super::{Weights, WhisperError, q8_0, shape_error, var};
 use crate::ct2::{Ct2Model, DType, Variable};
 
 /// Output element type of a ggml tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Out {
     F32,
+    /// f16, or the model's weight type ([`Weights`]) for a matrix (two dimensions).
     F16,
 }
 
@@ -23,6 +24,8 @@ pub(super) struct Emitter<'a, W: Write> {
     pub(super) out: W,
     pub(super) used: BTreeSet<String>,
     pub(super) progress: &'a mut dyn FnMut(u64),
+    /// The type of the weight matrices.
+    pub(super) weights: Weights,
 }
 
 impl<W: Write> Emitter<'_, W> {
@@ -48,7 +51,19 @@ impl<W: Write> Emitter<'_, W> {
         };
         debug_assert_eq!(dims.iter().product::<usize>(), values.len());
         dims.reverse();
+        // whisper.cpp's quantizer quantises every 2-D tensor but the conv biases and the
+        // positional embeddings (which this converter writes as f32): the linear layers'
+        // weights and the token embedding. Conv kernels (3-D) stay f16, as whisper.cpp
+        // creates them.
+        let q8 = out == Out::F16 && dims.len() == 2 && self.weights == Weights::Q8_0;
+        if q8 && !dims[0].is_multiple_of(q8_0::BLOCK) {
+            return Err(WhisperError::Q8Row {
+                name: name.to_owned(),
+                row: dims[0],
+            });
+        }
         let ftype: i32 = match out {
+            _ if q8 => q8_0::GGML_TYPE,
             Out::F32 => 0,
             Out::F16 => 1,
         };
@@ -63,6 +78,8 @@ impl<W: Write> Emitter<'_, W> {
         self.out.write_all(&header)?;
         let mut data = Vec::with_capacity(values.len() * 4);
         match out {
+            // Rows are whole blocks, so the blocks of the flat data are the rows' blocks.
+            _ if q8 => q8_0::quantize(&values, &mut data),
             Out::F32 => values
                 .iter()
                 .for_each(|x| data.extend_from_slice(&x.to_le_bytes())),
@@ -117,7 +134,8 @@ impl<W: Write> Emitter<'_, W> {
         Ok(())
     }
 
-    /// A linear layer: `weight` (f16) and `bias` (f32), optionally a row block of a fused one.
+    /// A linear layer: `weight` (f16 or Q8_0) and `bias` (f32), optionally a row block of a
+    /// fused one.
     fn linear(&mut self, dst: &str, src: &str, part: (usize, usize)) -> Result<(), WhisperError> {
         self.tensor(
             &format!("{dst}.weight"),

@@ -23,61 +23,76 @@ fn ramp(w: &mut Ct2Writer, name: &str, shape: &[usize]) {
 
 /// A fused bias of `parts` blocks where block `zero` is zeros (Whisper's key bias).
 fn fused_bias(w: &mut Ct2Writer, name: &str, parts: usize, zero: usize) {
-    let values = (0..parts * STATE).map(|i| {
-        if i / STATE == zero {
+    fused_bias_sized(w, name, parts, zero, STATE);
+}
+
+fn fused_bias_sized(w: &mut Ct2Writer, name: &str, parts: usize, zero: usize, state: usize) {
+    let values = (0..parts * state).map(|i| {
+        if i / state == zero {
             0.0
         } else {
             (i + 1) as f32
         }
     });
-    w.variable(name, &[parts * STATE], DType::F16, f16_bytes(values));
+    w.variable(name, &[parts * state], DType::F16, f16_bytes(values));
 }
 
-fn layer_common(w: &mut Ct2Writer, prefix: &str) {
+fn layer_common(w: &mut Ct2Writer, prefix: &str, state: usize) {
     for norm in ["self_attention/layer_norm", "ffn/layer_norm"] {
-        ramp(w, &format!("{prefix}/{norm}/gamma"), &[STATE]);
-        ramp(w, &format!("{prefix}/{norm}/beta"), &[STATE]);
+        ramp(w, &format!("{prefix}/{norm}/gamma"), &[state]);
+        ramp(w, &format!("{prefix}/{norm}/beta"), &[state]);
     }
     ramp(
         w,
         &format!("{prefix}/self_attention/linear_0/weight"),
-        &[3 * STATE, STATE],
+        &[3 * state, state],
     );
-    fused_bias(w, &format!("{prefix}/self_attention/linear_0/bias"), 3, 1);
+    fused_bias_sized(
+        w,
+        &format!("{prefix}/self_attention/linear_0/bias"),
+        3,
+        1,
+        state,
+    );
     ramp(
         w,
         &format!("{prefix}/self_attention/linear_1/weight"),
-        &[STATE, STATE],
+        &[state, state],
     );
     ramp(
         w,
         &format!("{prefix}/self_attention/linear_1/bias"),
-        &[STATE],
+        &[state],
     );
     ramp(
         w,
         &format!("{prefix}/ffn/linear_0/weight"),
-        &[4 * STATE, STATE],
+        &[4 * state, state],
     );
-    ramp(w, &format!("{prefix}/ffn/linear_0/bias"), &[4 * STATE]);
+    ramp(w, &format!("{prefix}/ffn/linear_0/bias"), &[4 * state]);
     ramp(
         w,
         &format!("{prefix}/ffn/linear_1/weight"),
-        &[STATE, 4 * STATE],
+        &[state, 4 * state],
     );
-    ramp(w, &format!("{prefix}/ffn/linear_1/bias"), &[STATE]);
+    ramp(w, &format!("{prefix}/ffn/linear_1/bias"), &[state]);
 }
 
 fn synthetic() -> Ct2Writer {
+    synthetic_sized(STATE)
+}
+
+/// The synthetic model with `state` wide layers.
+fn synthetic_sized(state: usize) -> Ct2Writer {
     let mut w = Ct2Writer::default();
-    ramp(&mut w, "encoder/conv1/weight", &[STATE, 3, 3]);
-    ramp(&mut w, "encoder/conv1/bias", &[STATE]);
-    ramp(&mut w, "encoder/conv2/weight", &[STATE, STATE, 3]);
-    ramp(&mut w, "encoder/conv2/bias", &[STATE]);
-    ramp(&mut w, "encoder/position_encodings/encodings", &[6, STATE]);
-    layer_common(&mut w, "encoder/layer_0");
-    ramp(&mut w, "encoder/layer_norm/gamma", &[STATE]);
-    ramp(&mut w, "encoder/layer_norm/beta", &[STATE]);
+    ramp(&mut w, "encoder/conv1/weight", &[state, 3, 3]);
+    ramp(&mut w, "encoder/conv1/bias", &[state]);
+    ramp(&mut w, "encoder/conv2/weight", &[state, state, 3]);
+    ramp(&mut w, "encoder/conv2/bias", &[state]);
+    ramp(&mut w, "encoder/position_encodings/encodings", &[6, state]);
+    layer_common(&mut w, "encoder/layer_0", state);
+    ramp(&mut w, "encoder/layer_norm/gamma", &[state]);
+    ramp(&mut w, "encoder/layer_norm/beta", &[state]);
     w.variable(
         "encoder/num_heads",
         &[],
@@ -85,24 +100,24 @@ fn synthetic() -> Ct2Writer {
         2i16.to_le_bytes().to_vec(),
     );
 
-    ramp(&mut w, "decoder/embeddings/weight", &[10, STATE]);
-    ramp(&mut w, "decoder/position_encodings/encodings", &[5, STATE]);
-    layer_common(&mut w, "decoder/layer_0");
+    ramp(&mut w, "decoder/embeddings/weight", &[10, state]);
+    ramp(&mut w, "decoder/position_encodings/encodings", &[5, state]);
+    layer_common(&mut w, "decoder/layer_0", state);
     let att = "decoder/layer_0/attention";
-    ramp(&mut w, &format!("{att}/layer_norm/gamma"), &[STATE]);
-    ramp(&mut w, &format!("{att}/layer_norm/beta"), &[STATE]);
-    ramp(&mut w, &format!("{att}/linear_0/weight"), &[STATE, STATE]);
-    ramp(&mut w, &format!("{att}/linear_0/bias"), &[STATE]);
+    ramp(&mut w, &format!("{att}/layer_norm/gamma"), &[state]);
+    ramp(&mut w, &format!("{att}/layer_norm/beta"), &[state]);
+    ramp(&mut w, &format!("{att}/linear_0/weight"), &[state, state]);
+    ramp(&mut w, &format!("{att}/linear_0/bias"), &[state]);
     ramp(
         &mut w,
         &format!("{att}/linear_1/weight"),
-        &[2 * STATE, STATE],
+        &[2 * state, state],
     );
-    fused_bias(&mut w, &format!("{att}/linear_1/bias"), 2, 0);
-    ramp(&mut w, &format!("{att}/linear_2/weight"), &[STATE, STATE]);
-    ramp(&mut w, &format!("{att}/linear_2/bias"), &[STATE]);
-    ramp(&mut w, "decoder/layer_norm/gamma", &[STATE]);
-    ramp(&mut w, "decoder/layer_norm/beta", &[STATE]);
+    fused_bias_sized(&mut w, &format!("{att}/linear_1/bias"), 2, 0, state);
+    ramp(&mut w, &format!("{att}/linear_2/weight"), &[state, state]);
+    ramp(&mut w, &format!("{att}/linear_2/bias"), &[state]);
+    ramp(&mut w, "decoder/layer_norm/gamma", &[state]);
+    ramp(&mut w, "decoder/layer_norm/beta", &[state]);
     w.variable(
         "decoder/num_heads",
         &[],
@@ -132,10 +147,14 @@ fn assets() -> WhisperAssets {
 }
 
 fn convert_bytes(model: Vec<u8>) -> Result<Vec<u8>, WhisperError> {
+    convert_with(model, Weights::F16)
+}
+
+fn convert_with(model: Vec<u8>, weights: Weights) -> Result<Vec<u8>, WhisperError> {
     let model = Ct2Model::parse(model).unwrap();
     let mut out = Vec::new();
     let mut written = 0u64;
-    convert(&model, &assets(), &mut out, &mut |n| written += n)?;
+    convert(&model, &assets(), weights, &mut out, &mut |n| written += n)?;
     assert_eq!(written, out.len() as u64, "progress counts every byte");
     Ok(out)
 }
@@ -148,12 +167,14 @@ fn tensor<'s>(summary: &'s GgmlSummary, name: &str) -> &'s GgmlTensor {
         .unwrap_or_else(|| panic!("no tensor {name}"))
 }
 
-/// The f32 values of tensor `name` (f16 data widened).
+/// The f32 values of tensor `name` (f16 data widened, Q8_0 dequantised).
 fn values(bytes: &[u8], summary: &GgmlSummary, name: &str) -> Vec<f32> {
     let t = tensor(summary, name);
     let n: usize = t.dims.iter().product();
     let data = &bytes[t.offset..];
-    if t.ttype == 0 {
+    if t.ttype == q8_0::GGML_TYPE {
+        q8_0::dequantize(&data[..n / q8_0::BLOCK * q8_0::BLOCK_BYTES])
+    } else if t.ttype == 0 {
         data.chunks_exact(4)
             .take(n)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -355,4 +376,84 @@ fn npy_and_tiktoken_parsers() {
     assert_eq!(tokens, vec![b"!".to_vec(), b"\"".to_vec(), Vec::new()]);
     let err = parse_tiktoken("IQ== 0\nIg== 5\n").unwrap_err();
     assert!(err.to_string().contains("line 2"), "{err}");
+}
+
+#[test]
+fn q8_0_quantises_the_matrices_whisper_cpp_quantises() {
+    let model = synthetic_sized(32).finish("WhisperSpec");
+    let f16_bytes = convert_with(model.clone(), Weights::F16).unwrap();
+    let bytes = convert_with(model, Weights::Q8_0).unwrap();
+    let (plain, s) = (read_ggml(&f16_bytes).unwrap(), read_ggml(&bytes).unwrap());
+    assert_eq!(
+        s.ftype, 2007,
+        "quantisation version 2, GGML_FTYPE_MOSTLY_Q8_0"
+    );
+    assert_eq!(s.hparams, plain.hparams);
+    assert_eq!(s.vocab, plain.vocab);
+    let names = |s: &GgmlSummary| s.tensors.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&s), names(&plain), "same tensors in the same order");
+
+    for (t, p) in s.tensors.iter().zip(&plain.tensors) {
+        assert_eq!(t.dims, p.dims, "{}", t.name);
+        // 2-D f16 matrices become Q8_0: linear weights and the token embedding. Conv
+        // kernels (3-D) stay f16; conv biases, positional embeddings, norms, biases f32.
+        let expected = if p.ttype == 1 && p.dims.len() == 2 {
+            q8_0::GGML_TYPE
+        } else {
+            p.ttype
+        };
+        assert_eq!(t.ttype, expected, "{}", t.name);
+        let (q, exact) = (
+            values(&bytes, &s, &t.name),
+            values(&f16_bytes, &plain, &p.name),
+        );
+        if t.ttype != q8_0::GGML_TYPE {
+            assert_eq!(q, exact, "{} is copied as it was", t.name);
+            continue;
+        }
+        for (i, (block, restored)) in exact.chunks(32).zip(q.chunks(32)).enumerate() {
+            let step = block.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0;
+            for (x, y) in block.iter().zip(restored) {
+                assert!(
+                    (x - y).abs() <= step * 0.6,
+                    "{} block {i}: {x} became {y} (step {step})",
+                    t.name
+                );
+            }
+        }
+    }
+    for name in [
+        "decoder.token_embedding.weight",
+        "encoder.blocks.0.attn.key.weight",
+        "decoder.blocks.0.cross_attn.value.weight",
+        "encoder.blocks.0.mlp.2.weight",
+    ] {
+        assert_eq!(tensor(&s, name).ttype, q8_0::GGML_TYPE, "{name}");
+    }
+    for (name, ttype) in [
+        ("encoder.conv1.weight", 1),
+        ("encoder.conv2.bias", 0),
+        ("encoder.positional_embedding", 0),
+        ("decoder.positional_embedding", 0),
+    ] {
+        assert_eq!(tensor(&s, name).ttype, ttype, "{name}");
+    }
+    // A Q8_0 matrix takes 34 bytes per 32 values.
+    let t = tensor(&s, "encoder.blocks.0.mlp.0.weight");
+    assert_eq!(t.dims, [32, 128]);
+    let next = s
+        .tensors
+        .iter()
+        .map(|u| u.offset)
+        .filter(|&o| o > t.offset)
+        .min();
+    let header = 4 * 4 + "encoder.blocks.0.mlp.0.bias".len();
+    assert_eq!(next.unwrap() - t.offset, 128 * 34 + header);
+}
+
+#[test]
+fn rows_that_are_not_whole_blocks_are_refused_for_q8_0() {
+    let err = convert_with(synthetic().finish("WhisperSpec"), Weights::Q8_0).unwrap_err();
+    assert!(matches!(err, WhisperError::Q8Row { row: 4, .. }), "{err}");
+    assert!(err.to_string().contains("multiple of 32"), "{err}");
 }
