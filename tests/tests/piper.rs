@@ -240,8 +240,8 @@ fn a_wrong_voice_or_voice_config_fails_the_start_with_the_reason() {
     }
 }
 
-/// config/config.txt documents each of Piper's keys in `[tts]` (commented: Kokoro is the
-/// default there). The keys are read from the library, as the host reads them: this test
+/// config/config.txt documents each of Piper's keys in `[tts]`, where Piper is the default
+/// (Kokoro's keys are there too, commented). The keys are read from the library, as the host reads them: this test
 /// binary links the stt plugin (for Whisper), and two plugins' rlibs cannot link together.
 #[test]
 fn the_shipped_config_documents_pipers_keys() {

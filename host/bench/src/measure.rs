@@ -25,7 +25,7 @@ use voicehost_loader::service::Service;
 use crate::Assistant;
 use crate::acoustic::{self, Line, Played};
 use crate::lines::{BARGE_IN_LINES, LINES, espeak};
-use crate::report::report;
+use crate::report::{Outcome, report};
 use crate::sampler::Sampler;
 use crate::sound_server::{Client, MIC};
 
@@ -151,25 +151,11 @@ pub(super) fn run(
             ),
         };
         let started = Instant::now();
+        let mut unanswered = Vec::new();
         for run in 1..=runs {
-            room.say(out, "wake", Line::Wake).await?;
-            wait_for(&mut playback, PlaybackEventKind::Finished, false).await?;
-            room.say(out, "question", Line::Question).await?;
-            wait_for(&mut playback, PlaybackEventKind::Finished, true).await?;
-            for line in ["follow_up", "skill"] {
-                tokio::time::sleep(Duration::from_millis(800)).await;
-                room.say(out, line, Line::Question).await?;
-                wait_for(&mut playback, PlaybackEventKind::Finished, true).await?;
-            }
-            if acoustic {
-                // A long answer, and a question spoken over its first words (the line's
-                // 1 s of leading silence after the reply starts), when the echo guard has
-                // had least time to learn the room.
-                tokio::time::sleep(Duration::from_millis(800)).await;
-                room.say(out, BARGE_IN_LINES[0].0, Line::Question).await?;
-                wait_for(&mut playback, PlaybackEventKind::Started, true).await?;
-                room.say(out, BARGE_IN_LINES[1].0, Line::BargeIn).await?;
-                wait_for(&mut playback, PlaybackEventKind::Finished, true).await?;
+            if let Some(line) = scenario(&mut room, &mut playback, out, acoustic).await? {
+                eprintln!("run {run}: no reply to the {line} line; on to the next run");
+                unanswered.push(format!("run {run}: no reply to the {line} line"));
             }
             wait_log(
                 &app_log,
@@ -198,24 +184,71 @@ pub(super) fn run(
         };
         let _ = admin.shutdown(ShutdownRequest {}).await;
         let _ = host.await;
-        report(
-            &app_log,
-            &usage,
-            out,
+        let outcome = Outcome {
             runs,
-            mode,
-            &speech_ms,
-            timings.as_ref(),
-        )
+            endpoint: mode,
+            speech_ms: &speech_ms,
+            acoustic: timings.as_ref(),
+            unanswered: &unanswered,
+        };
+        report(&app_log, &usage, out, &outcome)
     })
 }
 
-/// Waits for the next playback event of `kind` in a dialog (`in_dialog`) or outside one.
+/// One run of the scenario: each line said once the assistant stopped talking. Returns the
+/// line that got no reply (the run's remaining lines are then skipped: its dialog ended),
+/// or `None`.
+async fn scenario(
+    room: &mut Room,
+    playback: &mut tonic::Streaming<PlaybackEvent>,
+    out: &Path,
+    acoustic: bool,
+) -> Result<Option<&'static str>, String> {
+    use PlaybackEventKind::{Finished, Started};
+    room.say(out, "wake", Line::Wake).await?;
+    if !wait_for(playback, Finished, false).await? {
+        return Ok(Some("wake"));
+    }
+    room.say(out, "question", Line::Question).await?;
+    if !wait_for(playback, Finished, true).await? {
+        return Ok(Some("question"));
+    }
+    for line in ["follow_up", "skill"] {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        room.say(out, line, Line::Question).await?;
+        if !wait_for(playback, Finished, true).await? {
+            return Ok(Some(line));
+        }
+    }
+    if acoustic {
+        // A long answer, and a question spoken over its first words (the line's 1 s of
+        // leading silence after the reply starts), when the echo guard has had least time
+        // to learn the room.
+        let [(story, _), (barge_in, _)] = BARGE_IN_LINES;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        room.say(out, story, Line::Question).await?;
+        if !wait_for(playback, Started, true).await? {
+            return Ok(Some(story));
+        }
+        room.say(out, barge_in, Line::BargeIn).await?;
+        if !wait_for(playback, Finished, true).await? {
+            return Ok(Some(barge_in));
+        }
+    }
+    Ok(None)
+}
+
+/// How long a line may wait for its reply (or the acknowledgement) before it counts as not
+/// answered.
+const ANSWER_WITHIN: Duration = Duration::from_secs(45);
+
+/// Waits for the next playback event of `kind` in a dialog (`in_dialog`) or outside one;
+/// false if none came within [`ANSWER_WITHIN`].
 async fn wait_for(
     events: &mut tonic::Streaming<PlaybackEvent>,
     kind: PlaybackEventKind,
     in_dialog: bool,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let wait = async {
         while let Some(ev) = events.next().await {
             let ev = ev.map_err(|s| format!("tts playback events: {}", s.message()))?;
@@ -225,11 +258,10 @@ async fn wait_for(
         }
         Err("tts playback events ended".to_owned())
     };
-    tokio::time::timeout(Duration::from_secs(90), wait)
-        .await
-        .map_err(|_| {
-            "the assistant did not answer within 90 s; see the app.log in --out".to_owned()
-        })?
+    match tokio::time::timeout(ANSWER_WITHIN, wait).await {
+        Ok(result) => result.map(|()| true),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Waits until `path` (app.log) holds `count` `event` lines; fails at a `fatal` event or

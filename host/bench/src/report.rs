@@ -152,17 +152,34 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     sorted.get(i).copied()
 }
 
+/// What the benchmark did, beside app.log: the report's input.
+pub(super) struct Outcome<'a> {
+    pub(super) runs: u32,
+    /// `[stt] endpoint`.
+    pub(super) endpoint: &'a str,
+    /// Each user line's speech (ms), in the order spoken.
+    pub(super) speech_ms: &'a [u64],
+    /// The timings measured from the recording (`--acoustic`).
+    pub(super) acoustic: Option<&'a Timings>,
+    /// Lines that got no reply.
+    pub(super) unanswered: &'a [String],
+}
+
 /// Prints the report of the benchmark whose app.log is `app_log` and writes bench.json and
 /// bench.png into `out`.
 pub(super) fn report(
     app_log: &Path,
     usage: &Sampled,
     out: &Path,
-    runs: u32,
-    endpoint: &str,
-    speech_ms: &[u64],
-    acoustic: Option<&Timings>,
+    outcome: &Outcome<'_>,
 ) -> Result<(), String> {
+    let Outcome {
+        runs,
+        endpoint,
+        speech_ms,
+        acoustic,
+        unanswered,
+    } = *outcome;
     let text =
         std::fs::read_to_string(app_log).map_err(|e| format!("{}: {e}", app_log.display()))?;
     let lines: Vec<serde_json::Value> = text
@@ -249,6 +266,9 @@ pub(super) fn report(
     for (line, _) in users.iter().filter(|(_, cut)| *cut) {
         println!("  cut: {line}");
     }
+    for line in unanswered {
+        println!("not answered (the run went on with its next wake word): {line}");
+    }
     // Gaps in the assistant's speech: synthesis fell behind playback (target: none).
     let underruns: Vec<f64> = lines
         .iter()
@@ -265,6 +285,7 @@ pub(super) fn report(
         "runs": runs,
         "endpoint": endpoint,
         "acoustic": acoustic.is_some(),
+        "unanswered": unanswered,
         "stages": stages,
         "usage": usage,
         "underruns": { "count": underruns.len(), "total_ms": underrun_ms },

@@ -35,13 +35,6 @@ pub const KEYS: &[Key] = &[
         "CPU threads of the embedded model",
     ),
     Key::new(
-        "nice",
-        Kind::Int { min: 0, max: 19 },
-        "10",
-        "Scheduling priority (nice) of the embedded model's threads: above 0 it yields the \
-         CPU to speech synthesis and recognition when they compete",
-    ),
-    Key::new(
         "gpu_layers",
         Kind::Int { min: 0, max: 1000 },
         "0",
@@ -163,8 +156,6 @@ pub struct Settings {
     pub backend: Backend,
     pub modelfile: PathBuf,
     pub threads: i32,
-    /// The embedded model's threads' nice level.
-    pub nice: i32,
     pub gpu_layers: u32,
     pub ollama_url: String,
     pub ollama_model: String,
@@ -224,7 +215,6 @@ impl Settings {
             backend: c.value::<Backend>("backend")?,
             modelfile: c.value::<PathBuf>("modelfile")?,
             threads: c.value("threads")?,
-            nice: c.value("nice")?,
             gpu_layers: c.value("gpu_layers")?,
             ollama_url: c.value("ollama_url")?,
             ollama_model: c.value("ollama_model")?,

@@ -60,7 +60,6 @@ pub fn start_engine(
             let llama = llama::LlamaSettings {
                 model: modelfile.from_path(),
                 threads: settings.threads,
-                nice: settings.nice,
                 gpu_layers: settings.gpu_layers,
                 template: modelfile.template.clone(),
                 params: modelfile.params.clone(),

@@ -29,8 +29,6 @@ const BATCH: usize = 512;
 pub struct LlamaSettings {
     pub model: PathBuf,
     pub threads: i32,
-    /// Nice level of the engine thread and the compute threads it starts.
-    pub nice: i32,
     /// GPU layers (the `cuda` build); 0 on CPU.
     pub gpu_layers: u32,
     pub template: Option<String>,
@@ -61,29 +59,9 @@ fn system_info() -> String {
     info.to_string_lossy().trim().to_owned()
 }
 
-/// Lowers the calling thread's scheduling priority to `nice`. On Linux the nice value is a
-/// thread's, and the threads it starts inherit it: ggml's compute threads are started by
-/// the engine thread for each graph, so the whole generation runs at this level. On two
-/// cores the llm otherwise takes its share from tts while a reply is being spoken, and
-/// the reply's audio has gaps although the text is ready long before it is needed.
-fn lower_priority(nice: i32) {
-    if nice <= 0 {
-        return;
-    }
-    // SAFETY: plain integers; `who` = 0 is the calling thread (Linux: per-thread nice).
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
-    if r == 0 {
-        tracing::debug!(nice, "llm engine thread priority lowered");
-    } else {
-        let e = std::io::Error::last_os_error();
-        tracing::warn!(nice, error = %e, "cannot lower the llm's priority; it runs at normal priority");
-    }
-}
-
 /// Loads the model and serves `jobs` until the channel closes. `ready` gets the outcome
 /// of loading first: a description of the model, or why it cannot be used.
 pub fn run(settings: LlamaSettings, jobs: Receiver<Job>, ready: Sender<Result<String, String>>) {
-    lower_priority(settings.nice);
     let loaded = (|| {
         if !settings.model.is_file() {
             return Err(format!(
