@@ -22,14 +22,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tokio_stream::StreamExt;
 use voicehost_plugin_piper::PiperTts;
 use voicehost_plugin_runtime::PluginConfig;
-use voicehost_proto::common::v1::{DialogRef, TextChunk};
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_proto::tts::v1::{PlaybackEventKind, SpeakRequest, Wait};
+use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use voicehost_tests::{
-    Setup, channel, free_port, model, peer_python, piper_keys, tts_keys, workers_on_port,
+    Setup, channel, free_port, model, peer_python, piper_keys, streaming_first_audio_ms, tts_keys,
+    workers_on_port,
 };
 use voicehost_tts_sdk::Synthesizer;
 
@@ -216,58 +215,7 @@ async fn in_host(keys: Vec<(String, String)>, port: u16, threads: usize) -> (Fig
         audio_s,
     };
 
-    let mut times = Vec::new();
-    for run in 0..=RUNS {
-        let dialog = format!("bench{run}");
-        let mut events = tts
-            .playback_events(DialogRef {
-                dialog_id: dialog.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let words: Vec<String> = PARAGRAPH.split_inclusive(' ').map(str::to_owned).collect();
-        let n = words.len();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        // Events carry their time: SpeakStream returns only once the whole reply is in.
-        let sent_us = voicehost_plugin_runtime::now_us();
-        let d = dialog.clone();
-        tokio::spawn(async move {
-            for (i, w) in words.into_iter().enumerate() {
-                let chunk = TextChunk {
-                    text: w,
-                    eot: i + 1 == n,
-                    dialog_id: d.clone(),
-                    turn: 1,
-                    index: i as u32,
-                    finish_reason: String::new(),
-                };
-                if tx.send(chunk).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        tts.speak_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap();
-        while let Some(Ok(e)) = events.next().await {
-            if e.kind() == PlaybackEventKind::Started {
-                if run > 0 {
-                    times.push((e.ts_unix_us - sent_us) as f64 / 1000.0);
-                }
-                break;
-            }
-        }
-        // The rest of the reply is not measured: stop it, so the next run starts on idle.
-        tts.stop_speaking(DialogRef {
-            dialog_id: dialog.clone(),
-        })
-        .await
-        .unwrap();
-        // A clause already being synthesised finishes: let it, before the next run.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-    }
+    let times = streaming_first_audio_ms(&mut tts, PARAGRAPH, RUNS).await;
     host.terminate();
     (figures, median(times))
 }

@@ -27,11 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use voicehost_plugin_stt::Recognizer;
-use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 use voicehost_tests::{
-    Setup, cache_dir, channel, free_port, model, read_wav_16k, resample_16k, tts_keys,
-    workspace_root, write_wav_16k,
+    cache_dir, model, read_wav_16k, tts_speech_in, workspace_root, write_wav_16k,
 };
 
 /// Spoken-assistant requests, with numbers written as words (Kokoro says them; Whisper may
@@ -142,7 +139,11 @@ fn kokoro_clips(sentences: &[&str]) -> Vec<(usize, usize, Vec<f32>)> {
             .map(|&(v, i)| (VOICES[v], sentences[i]))
             .collect();
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let speech = runtime.block_on(speak(&requests));
+        let speech = runtime.block_on(tts_speech_in(
+            &requests,
+            &[("start_timeout_ms", "120000")],
+            Duration::from_secs(180),
+        ));
         for (&(v, i), samples) in missing.iter().zip(speech) {
             let mut padded = vec![0.0; (LEAD_S * 16_000.0) as usize];
             padded.extend(samples);
@@ -154,43 +155,6 @@ fn kokoro_clips(sentences: &[&str]) -> Vec<(usize, usize, Vec<f32>)> {
         .flat_map(|v| (0..sentences.len()).map(move |i| (v, i)))
         .map(|(v, i)| (i, v, read_wav_16k(&path(v, i))))
         .collect()
-}
-
-/// Each (voice, text) spoken by the tts plugin, 16 kHz mono.
-async fn speak(requests: &[(&str, &str)]) -> Vec<Vec<f32>> {
-    let mut setup = Setup::new();
-    let port = free_port();
-    let out = setup.dir.path().join("speech.wav");
-    setup.section_with(
-        "tts",
-        tts_keys(port, &out),
-        &[("output_pacing", "fast"), ("start_timeout_ms", "120000")],
-    );
-    let mut host = setup.spawn();
-    host.wait_for("host_ready", Duration::from_secs(180));
-    let mut tts = TtsServiceClient::new(channel(port));
-    let mut clips = Vec::new();
-    for (voice, text) in requests {
-        let before = hound::WavReader::open(&out).map_or(0, |r| r.len() as usize);
-        tts.speak(SpeakRequest {
-            text: (*text).to_owned(),
-            dialog_id: String::new(),
-            voice: (*voice).to_owned(),
-            wait: Wait::Finished as i32,
-        })
-        .await
-        .unwrap();
-        let mut reader = hound::WavReader::open(&out).unwrap();
-        let rate = reader.spec().sample_rate;
-        let samples: Vec<f32> = reader
-            .samples::<i16>()
-            .skip(before)
-            .map(|s| f32::from(s.unwrap()) / 32768.0)
-            .collect();
-        clips.push(resample_16k(&samples, rate));
-    }
-    host.terminate();
-    clips
 }
 
 /// FNV-1a of `text`: the cache file's name changes with the sentence.

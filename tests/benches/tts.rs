@@ -15,14 +15,12 @@ use std::time::Instant;
 
 use std::time::Duration;
 
-use tokio_stream::StreamExt;
 use voicehost_plugin_runtime::PluginConfig;
 use voicehost_plugin_tts::{KEYS, KokoroTts, SAMPLE_RATE, Settings};
-use voicehost_proto::common::v1::DialogRef;
-use voicehost_proto::common::v1::TextChunk;
-use voicehost_proto::tts::v1::PlaybackEventKind;
 use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
-use voicehost_tests::{Setup, channel, free_port, model, peer_python, tts_keys};
+use voicehost_tests::{
+    Setup, channel, free_port, model, peer_python, streaming_first_audio_ms, tts_keys,
+};
 use voicehost_tts_sdk::Synthesizer;
 
 const RUNS: usize = 7;
@@ -32,7 +30,8 @@ north of the country. About two million people live in the city itself, and more
 twelve million in the wider region around it.";
 
 /// The plugin end to end: `SpeakStream` fed a reply a word every 20 ms (an LLM's pace);
-/// time from the first chunk sent to the `started` playback event, median of RUNS.
+/// time from the first chunk sent to the `started` playback event, median of RUNS
+/// (`voicehost_tests::streaming_first_audio_ms`).
 async fn streaming_first_audio() -> f64 {
     let mut setup = Setup::new();
     let port = free_port();
@@ -45,53 +44,7 @@ async fn streaming_first_audio() -> f64 {
     let mut host = setup.spawn();
     host.wait_for("host_ready", Duration::from_secs(180));
     let mut tts = TtsServiceClient::new(channel(port));
-    let mut times = Vec::new();
-    for run in 0..=RUNS {
-        let dialog = format!("bench{run}");
-        let mut events = tts
-            .playback_events(DialogRef {
-                dialog_id: dialog.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let words: Vec<String> = PARAGRAPH.split_inclusive(' ').map(str::to_owned).collect();
-        let n = words.len();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let sent = Instant::now();
-        let d = dialog.clone();
-        tokio::spawn(async move {
-            for (i, w) in words.into_iter().enumerate() {
-                let chunk = TextChunk {
-                    text: w,
-                    eot: i + 1 == n,
-                    dialog_id: d.clone(),
-                    turn: 1,
-                    index: i as u32,
-                    finish_reason: String::new(),
-                };
-                if tx.send(chunk).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        tts.speak_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap();
-        let mut started = None;
-        while let Some(Ok(e)) = events.next().await {
-            if e.kind() == PlaybackEventKind::Started && started.is_none() {
-                started = Some(sent.elapsed());
-            }
-            if e.kind() == PlaybackEventKind::Finished {
-                break;
-            }
-        }
-        if run > 0 {
-            times.push(started.unwrap().as_secs_f64() * 1000.0);
-        }
-    }
+    let mut times = streaming_first_audio_ms(&mut tts, PARAGRAPH, RUNS).await;
     host.terminate();
     times.sort_by(f64::total_cmp);
     times[RUNS / 2]

@@ -65,23 +65,37 @@ pub fn espeak(text: &str) -> Vec<f32> {
 /// Each of `texts` spoken by the project's tts (Kokoro, af_heart), 16 kHz mono: one host
 /// with the real tts plugin writing to a WAV file, one `Speak` per text.
 pub async fn tts_speech(texts: &[&str]) -> Vec<Vec<f32>> {
+    let requests: Vec<(&str, &str)> = texts.iter().map(|t| ("", *t)).collect();
+    tts_speech_in(&requests, &[], Duration::from_secs(120)).await
+}
+
+/// Each (voice, text) spoken by the project's tts (an empty voice: the default), 16 kHz
+/// mono, with `overrides` of the tts section's keys and `ready_within` for the host to
+/// start.
+pub async fn tts_speech_in(
+    requests: &[(&str, &str)],
+    overrides: &[(&str, &str)],
+    ready_within: Duration,
+) -> Vec<Vec<f32>> {
     use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
     use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 
     let mut setup = Setup::new();
     let port = free_port();
     let out = setup.dir.path().join("speech.wav");
-    setup.section_with("tts", tts_keys(port, &out), &[("output_pacing", "fast")]);
+    let mut keys = vec![("output_pacing", "fast")];
+    keys.extend_from_slice(overrides);
+    setup.section_with("tts", tts_keys(port, &out), &keys);
     let mut host = setup.spawn();
-    host.wait_for("host_ready", Duration::from_secs(120));
+    host.wait_for("host_ready", ready_within);
     let mut tts = TtsServiceClient::new(channel(port));
     let mut clips = Vec::new();
-    for text in texts {
+    for (voice, text) in requests {
         let before = hound::WavReader::open(&out).map_or(0, |r| r.len() as usize);
         tts.speak(SpeakRequest {
             text: (*text).to_owned(),
             dialog_id: String::new(),
-            voice: String::new(),
+            voice: (*voice).to_owned(),
             wait: Wait::Finished as i32,
         })
         .await
@@ -97,6 +111,73 @@ pub async fn tts_speech(texts: &[&str]) -> Vec<Vec<f32>> {
     }
     host.terminate();
     clips
+}
+
+/// A reply streamed into `SpeakStream` a word every 20 ms (an LLM's pace), `runs` times
+/// after a warm-up: each run's time from the first chunk sent to the `Started` playback
+/// event (ms, from the events' own timestamps: `SpeakStream` returns only once the whole
+/// reply is in). The rest of each reply is stopped, and given time to settle, so that the
+/// next run starts on an idle engine.
+pub async fn streaming_first_audio_ms(
+    tts: &mut voicehost_proto::tts::v1::tts_service_client::TtsServiceClient<
+        tonic::transport::Channel,
+    >,
+    text: &str,
+    runs: usize,
+) -> Vec<f64> {
+    use tokio_stream::StreamExt;
+    use voicehost_proto::common::v1::{DialogRef, TextChunk};
+    use voicehost_proto::tts::v1::PlaybackEventKind;
+
+    let mut times = Vec::new();
+    for run in 0..=runs {
+        let dialog = format!("bench{run}");
+        let mut events = tts
+            .playback_events(DialogRef {
+                dialog_id: dialog.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let words: Vec<String> = text.split_inclusive(' ').map(str::to_owned).collect();
+        let n = words.len();
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let sent_us = voicehost_plugin_runtime::now_us();
+        let d = dialog.clone();
+        tokio::spawn(async move {
+            for (i, w) in words.into_iter().enumerate() {
+                let chunk = TextChunk {
+                    text: w,
+                    eot: i + 1 == n,
+                    dialog_id: d.clone(),
+                    turn: 1,
+                    index: i as u32,
+                    finish_reason: String::new(),
+                };
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        tts.speak_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap();
+        while let Some(Ok(e)) = events.next().await {
+            if e.kind() == PlaybackEventKind::Started {
+                if run > 0 {
+                    times.push((e.ts_unix_us - sent_us) as f64 / 1000.0);
+                }
+                break;
+            }
+        }
+        tts.stop_speaking(DialogRef { dialog_id: dialog })
+            .await
+            .unwrap();
+        // A clause already being synthesised finishes: let it, before the next run.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    times
 }
 
 /// `samples` without leading and trailing near-silence (below 1 % of full scale).
