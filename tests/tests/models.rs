@@ -47,53 +47,39 @@ fn transcribe(ctx: &whisper_rs::WhisperContext, samples: &[f32]) -> String {
 
 #[test]
 fn converted_whisper_tiny_en_transcribes_real_speech_exactly() {
-    // whisper.cpp logs to stderr by default; with no log backend this discards them.
-    whisper_rs::install_logging_hooks();
-    let ctx = whisper_rs::WhisperContext::new_with_params(
-        model("ggml-tiny.en.bin").to_str().unwrap(),
-        whisper_rs::WhisperContextParameters::default(),
-    )
-    .expect("whisper.cpp loads the converted ggml-tiny.en.bin");
-
-    let text = transcribe(&ctx, &read_wav(&model("audio/jfk.wav")));
-    assert_eq!(
-        word_error_rate(JFK, &text),
-        0.0,
-        "jfk.wav heard as {text:?}"
-    );
-
-    for clip in ["hello_world", "quick_brown_fox"] {
-        let reference = std::fs::read_to_string(model(&format!("audio/en/{clip}.txt"))).unwrap();
-        let text = transcribe(&ctx, &read_wav(&model(&format!("audio/en/{clip}.wav"))));
-        assert_eq!(
-            word_error_rate(&reference, &text),
-            0.0,
-            "{clip}.wav: expected {reference:?}, heard {text:?}"
-        );
-    }
+    transcribes_real_speech_exactly("ggml-tiny.en.bin");
 }
 
 #[test]
 fn whisper_tiny_en_q8_0_transcribes_real_speech_exactly() {
+    transcribes_real_speech_exactly("ggml-tiny.en-q8_0.bin");
+}
+
+/// The converted Whisper model `file` (in models/) loads in whisper.cpp and hears jfk.wav
+/// and the packaged English clips without a word wrong.
+fn transcribes_real_speech_exactly(file: &str) {
+    // whisper.cpp logs to stderr by default; with no log backend this discards them.
     whisper_rs::install_logging_hooks();
     let ctx = whisper_rs::WhisperContext::new_with_params(
-        model("ggml-tiny.en-q8_0.bin").to_str().unwrap(),
+        model(file).to_str().unwrap(),
         whisper_rs::WhisperContextParameters::default(),
     )
-    .expect("whisper.cpp loads the Q8_0 ggml-tiny.en-q8_0.bin");
+    .unwrap_or_else(|e| panic!("whisper.cpp loads the converted {file}: {e}"));
+
     let text = transcribe(&ctx, &read_wav(&model("audio/jfk.wav")));
     assert_eq!(
         word_error_rate(JFK, &text),
         0.0,
-        "jfk.wav heard as {text:?}"
+        "{file}: jfk.wav heard as {text:?}"
     );
+
     for clip in ["hello_world", "quick_brown_fox"] {
         let reference = std::fs::read_to_string(model(&format!("audio/en/{clip}.txt"))).unwrap();
         let text = transcribe(&ctx, &read_wav(&model(&format!("audio/en/{clip}.wav"))));
         assert_eq!(
             word_error_rate(&reference, &text),
             0.0,
-            "{clip}.wav: expected {reference:?}, heard {text:?}"
+            "{file}: {clip}.wav: expected {reference:?}, heard {text:?}"
         );
     }
 }
