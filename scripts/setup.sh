@@ -146,6 +146,18 @@ if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   export CARGO_TARGET_DIR="$cache/target"
 fi
 target=${CARGO_TARGET_DIR:-$root/target}
+# A cached target grows with every change (stale incremental sessions, old test
+# binaries); a full disk fails the build midway. Below 12 GB free, drop the parts
+# cargo can rebuild in minutes: the incremental caches, then the whole debug tree.
+free_gb() { mkdir -p "$target" && df -P --block-size=1G "$target" | awk 'NR==2 {print $4}'; }
+if [ "$(free_gb)" -lt 12 ]; then
+  log "Only $(free_gb) GB free beside $target: removing its incremental caches"
+  rm -rf "$target"/debug/incremental "$target"/release/incremental
+  if [ "$(free_gb)" -lt 12 ]; then
+    log "Still $(free_gb) GB free: removing $target/debug (rebuilt now)"
+    rm -rf "$target"/debug
+  fi
+fi
 ggml_fresh "$target" debug
 phase "Build + clippy: plugins, host, tools"
 cargo build --workspace
