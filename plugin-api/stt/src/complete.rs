@@ -23,6 +23,12 @@ const QUESTION_OPENERS: &[&str] = &[
 /// Words that may precede a question's opener ("And what about…").
 const LEADING_CONJUNCTIONS: &[&str] = &["and", "but", "so", "or", "then", "also", "now"];
 
+/// Openers of a follow-up that goes on from the last answer ("And what about…", "But in
+/// winter?"). Such a turn that Whisper ends with a full stop was, on the acoustic bench,
+/// a misheard fragment ("And watch 'em out." for "And what about", then a pause): at a
+/// pause it does not read complete, and the silence wait ends it if it was whole.
+const FOLLOW_UP_OPENERS: &[&str] = &["and", "but", "or"];
+
 fn plain(word: &str) -> String {
     word.chars()
         .filter(|c| c.is_alphanumeric() || *c == '\'')
@@ -32,7 +38,8 @@ fn plain(word: &str) -> String {
 
 /// True when `text` ends a sentence or question (`.`, `?` or `!`, not an ellipsis), its
 /// last word is not one a sentence cannot end with ("and", "the", "of", …), and a text
-/// that opens as a question ends with a question mark.
+/// that opens as a question, or as a follow-up with "and", "but" or "or", ends with a
+/// question mark (or `!`, for the follow-up).
 pub fn reads_complete(text: &str) -> bool {
     let text = text.trim();
     let Some(last) = text.chars().last() else {
@@ -46,6 +53,13 @@ pub fn reads_complete(text: &str) -> bool {
         return false;
     };
     if word.is_empty() || CONTINUATIONS.contains(&word.as_str()) {
+        return false;
+    }
+    if last == '.'
+        && words
+            .first()
+            .is_some_and(|w| FOLLOW_UP_OPENERS.contains(&w.as_str()))
+    {
         return false;
     }
     let opener = words
@@ -68,6 +82,8 @@ mod tests {
             " And what about Germany? ",
             "Set a timer for ten minutes.",
             "Tell me a joke.",
+            "And in Germany?",
+            "And turn off the kitchen light!",
         ] {
             assert!(reads_complete(t), "{t:?}");
         }
@@ -87,6 +103,8 @@ mod tests {
             "Um.",
             "Play some music by the.",
             "And what I'm out.",
+            "And watch 'em out.",
+            "But in the.",
             "What is the capital of France.",
         ] {
             assert!(!reads_complete(t), "{t:?}");
