@@ -2,8 +2,8 @@
 //! never on the capture thread or the gRPC executor. It turns the utterances capture cut
 //! into finals, and the audio up to a pause into a final when its judge finds it complete:
 //! its transcript reads complete (`endpoint = smart`), or the turn model hears a finished
-//! turn and then its transcript reads complete as well (`endpoint = turn_model`; the audio
-//! is transcribed only once the model heard a finished turn).
+//! turn and its transcript reads complete as well (`endpoint = turn_model`; the model and
+//! the transcriber read the audio at the same time).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -47,9 +47,9 @@ impl Job {
 pub enum Judge {
     /// The transcript so far, read by [`reads_complete`].
     Text,
-    /// The turn model on the audio so far (complete from `threshold`), then, only when it
-    /// hears a finished turn, the transcript so far as [`Judge::Text`] reads it: the
-    /// utterance ends when both find it complete.
+    /// The turn model on the audio so far (complete from `threshold`) and, at the same
+    /// time, the transcript so far as [`Judge::Text`] reads it: the utterance ends when
+    /// both find it complete.
     Turn {
         model: Box<dyn TurnModel>,
         threshold: f32,
@@ -59,7 +59,7 @@ pub enum Judge {
 /// The text check at a pause: the transcript so far, read by [`reads_complete`].
 #[derive(Debug)]
 enum TextCheck {
-    /// Not run: the turn model heard an unfinished turn, or speech came back meanwhile.
+    /// Not run: speech came back before the pause was judged.
     Skipped,
     /// Transcription failed.
     Failed,
@@ -98,8 +98,9 @@ impl Judge {
     }
 
     /// Judges `job`, the audio up to pause `pause`: its final when the utterance ends
-    /// there. The turn model hears it first (~40 ms); only a turn it hears finished is
-    /// transcribed and read.
+    /// there. The turn model (~40 ms) runs on a thread of its own while the transcriber
+    /// reads the same audio, so the verdict costs the longer of the two, not their sum;
+    /// the transcript counts only where the model heard a finished turn.
     fn at_pause<T: Transcriber>(
         &mut self,
         recognizer: &mut T,
@@ -111,23 +112,38 @@ impl Judge {
             Judge::Text => return read_partial(recognizer, job).into_final(),
             Judge::Turn { model, threshold } => (model, *threshold),
         };
-        let check = match model.check(&job.utterance.samples) {
+        let audio = &job.utterance.samples;
+        let (check, checked_at, text) = std::thread::scope(|scope| {
+            let heard = std::thread::Builder::new()
+                .name("vh-stt-turn".to_owned())
+                .spawn_scoped(scope, || {
+                    let check = model.check(audio);
+                    (check, now_us())
+                });
+            // Speech that came back meanwhile ended this pause: nothing to transcribe.
+            let text = if shared.is_pending(pause) {
+                read_partial(recognizer, job)
+            } else {
+                TextCheck::Skipped
+            };
+            let (check, at) = match heard {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|_| (Err("the turn model panicked".to_owned()), now_us())),
+                Err(e) => (Err(format!("cannot start its thread: {e}")), now_us()),
+            };
+            (check, at, text)
+        });
+        let check = match check {
             Ok(check) => check,
             Err(e) => {
                 tracing::warn!(event = "stt_turn_failed", error = %e, "Turn model failed");
                 return None;
             }
         };
-        let checked_at = now_us();
         let model_complete = check.probability >= threshold;
-        // Speech that came back during the check ended this pause: nothing to transcribe.
-        let text = if model_complete && shared.is_pending(pause) {
-            read_partial(recognizer, job)
-        } else {
-            TextCheck::Skipped
-        };
         log_turn(job, &check, model_complete, &text, checked_at);
-        text.into_final()
+        if model_complete { text.into_final() } else { None }
     }
 }
 
@@ -170,11 +186,11 @@ fn log_turn(job: &Job, check: &TurnCheck, model_complete: bool, text: &TextCheck
         model_complete,
         text_checked = !matches!(text, TextCheck::Skipped),
         text_check = text.label(),
-        complete = matches!(text, TextCheck::Complete(_)),
+        complete = model_complete && matches!(text, TextCheck::Complete(_)),
         features_ms = check.features.as_secs_f64() * 1000.0,
         model_ms = check.model.as_secs_f64() * 1000.0,
         audio_ms = job.audio_ms(),
-        speech_end_to_check_ms = (at - speech_end) / 1000,
+        speech_end_to_model_ms = (at - speech_end) / 1000,
         speech_end_to_verdict_ms = (now_us() - speech_end) / 1000,
         "Turn model at a pause"
     );
