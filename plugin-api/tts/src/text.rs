@@ -88,9 +88,22 @@ fn push_piece(out: &mut Vec<String>, piece: &str, max_chars: usize) {
     }
 }
 
+/// Words a spoken phrase does not pause after ("the capital of | France" sounds broken,
+/// "the capital | of France" does not): articles, prepositions, conjunctions, auxiliaries.
+const NO_PAUSE_AFTER: &[&str] = &[
+    "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "from", "by", "about",
+    "into", "and", "or", "but", "that", "is", "are", "was", "were", "be", "am", "do", "does",
+    "did", "can", "will", "would", "my", "your", "his", "her", "its", "our", "their", "this",
+];
+
+/// At most this many words more than `first_words` wait for a word [`NO_PAUSE_AFTER`]
+/// allows the first clause to end after.
+const FIRST_CLAUSE_SLACK: usize = 3;
+
 /// Collects streamed text and hands out clauses as soon as they are complete: at sentence
 /// punctuation, at a comma once a few words are there, and — for the first clause, so the
-/// first audio comes early — after `first_words` whole words even without punctuation.
+/// first audio comes early — after `first_words` whole words even without punctuation
+/// (a few more if the last of them is one a phrase does not pause after).
 #[derive(Debug)]
 pub struct ClauseBuffer {
     buffer: String,
@@ -134,15 +147,21 @@ impl ClauseBuffer {
         let b = &self.buffer;
         let mut words = 0;
         let mut in_word = false;
+        let mut word_start = 0;
+        let mut last_word = "";
         let mut iter = b.char_indices().peekable();
         while let Some((i, c)) = iter.next() {
             let next_is_space = iter.peek().map(|(_, n)| n.is_whitespace());
             if c.is_whitespace() {
                 if in_word {
                     words += 1;
+                    last_word = &b[word_start..i];
                 }
                 in_word = false;
             } else {
+                if !in_word {
+                    word_start = i;
+                }
                 in_word = true;
             }
             let after = i + c.len_utf8();
@@ -154,7 +173,11 @@ impl ClauseBuffer {
             if c == ',' && next_is_space == Some(true) && words + usize::from(in_word) >= 3 {
                 return Some(after);
             }
-            if self.emitted == 0 && c.is_whitespace() && words >= self.first_words {
+            if self.emitted == 0
+                && c.is_whitespace()
+                && words >= self.first_words
+                && (words >= self.first_words + FIRST_CLAUSE_SLACK || pauses_after(last_word))
+            {
                 return Some(after);
             }
             if words >= 30 && c.is_whitespace() {
@@ -163,6 +186,16 @@ impl ClauseBuffer {
         }
         None
     }
+}
+
+/// Whether speech may pause after `word` (it is not one of [`NO_PAUSE_AFTER`]).
+fn pauses_after(word: &str) -> bool {
+    let word: String = word
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '\'')
+        .flat_map(char::to_lowercase)
+        .collect();
+    !NO_PAUSE_AFTER.contains(&word.as_str())
 }
 
 #[cfg(test)]
@@ -205,6 +238,31 @@ mod tests {
         got.extend(c.flush());
         // First clause after four words, then at the sentence ends.
         assert_eq!(got, ["The capital of France", "is Paris.", "It is big."]);
+
+        // Not after "of", "the", "is": the first clause waits for a word speech may pause
+        // after, at most three words longer.
+        let clauses = |first: usize, text: &str| {
+            let mut c = ClauseBuffer::new(first);
+            let mut got = c.push(text);
+            got.extend(c.flush());
+            got
+        };
+        assert_eq!(
+            clauses(3, "The capital of France is Paris."),
+            ["The capital of France", "is Paris."]
+        );
+        assert_eq!(
+            clauses(2, "The capital of France is Paris."),
+            ["The capital", "of France is Paris."]
+        );
+        assert_eq!(
+            clauses(2, "It is the largest city of all."),
+            ["It is the largest", "city of all."]
+        );
+        assert_eq!(
+            clauses(1, "In the of the at the end."),
+            ["In the of the", "at the end."]
+        );
 
         let mut c = ClauseBuffer::new(4);
         assert!(
