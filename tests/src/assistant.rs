@@ -7,7 +7,8 @@
 //!
 //! [`Assistant::on_sound_server`] runs it on real sound devices instead: a PulseAudio
 //! server of its own ([`SoundServer`]) whose default devices it opens through cpal with
-//! `input = auto` and `output = auto`, as on a user's machine; the user's side is played
+//! `input = auto` and `output = auto`, as on a user's machine, with the shipped voice
+//! (Piper) rather than Kokoro; the user's side is played
 //! into the microphone, and what it said is recorded from the speaker.
 
 use std::path::{Path, PathBuf};
@@ -22,8 +23,8 @@ use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
 use crate::{
-    AppLine, HostProc, Setup, app_events, channel, free_port, kwd_keys, model, resample_16k, scene,
-    stt_keys, tts_keys, words, write_wav_16k,
+    AppLine, HostProc, Setup, app_events, channel, free_port, kwd_keys, model, piper_keys,
+    resample_16k, scene, stt_keys, tts_keys, words, write_wav_16k,
 };
 
 /// The Modelfile's instructions for the usual tests: a one-sentence answer.
@@ -79,8 +80,8 @@ impl Assistant {
     }
 
     /// The assistant on a sound server of its own with an acoustic echo path of `echo_ms`:
-    /// stt and tts on the default devices (`input = auto`, `output = auto`), the speaker
-    /// recorded from the greeting on. stt logs at debug: a failure shows the echo guard's
+    /// stt and tts (Piper) on the default devices (`input = auto`, `output = auto`), the
+    /// speaker recorded from the greeting on. stt logs at debug: a failure shows the echo guard's
     /// verdict on every window the VAD called speech while the assistant spoke.
     pub fn on_sound_server(greeting: &str, answers: &str, echo_ms: u32) -> Assistant {
         let server = SoundServer::start(echo_ms).unwrap();
@@ -121,7 +122,14 @@ impl Assistant {
         } else {
             &[]
         };
-        setup.section_with("tts", tts_keys(tts, &out), tts_over);
+        // On sound devices the shipped voice (Piper): as a user hears it, and fast enough on
+        // two cores that a long reply plays without gaps while the llm generates.
+        let tts_keys = if on_devices {
+            piper_keys(tts, &out)
+        } else {
+            tts_keys(tts, &out)
+        };
+        setup.section_with("tts", tts_keys, tts_over);
         setup.section(
             "llm",
             &[
