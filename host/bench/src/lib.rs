@@ -6,7 +6,7 @@
 //! peak RSS per plugin process (and GPU memory where NVML works), and writes
 //! `bench.json` and a chart `bench.png` into the output directory.
 //!
-//! With several `--endpoint` modes (default `silence,smart`) each runs in a voicehost
+//! With several `--endpoint` modes (default `silence,turn_model`) each runs in a voicehost
 //! process of its own (`--out DIR/<mode>`), and the end-of-speech latencies and the user
 //! lines cut short are compared side by side.
 //!
@@ -45,7 +45,7 @@ pub struct BenchArgs {
     out: PathBuf,
     /// stt endpointing modes to compare (`[stt] endpoint`: silence, smart, turn_model),
     /// each in a run of its own.
-    #[arg(long, value_delimiter = ',', default_value = "silence,smart")]
+    #[arg(long, value_delimiter = ',', default_value = "silence,turn_model")]
     endpoint: Vec<String>,
     /// On real sound devices: a PulseAudio server of the benchmark's own (a speaker, a
     /// microphone, an echo path between them), the assistant on its default devices, and

@@ -66,11 +66,27 @@ pub(super) fn espeak(text: &str, wav: &Path) -> Result<u64, String> {
     Ok(frames as u64 * 1000 / u64::from(spec.sample_rate.max(1)))
 }
 
+/// The words of `text`, lower case, without punctuation.
+fn plain_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// Every final transcript of the user's questions (from app.log's `stt_final`, in order
 /// per dialog: the n-th is the n-th spoken question), each with whether it was cut short:
-/// its audio is shorter than the question's speech (`speech_ms`, pauses included), i.e.
-/// the utterance ended before the speaker did. A misheard but whole line is not cut.
+/// its audio is shorter than the question's speech (`speech_ms`, pauses included) and its
+/// transcript lacks the question's last word, i.e. the utterance ended before the speaker
+/// did. A misheard but whole line is not cut, nor is a whole line whose utterance holds
+/// less silence than the line (a fast endpoint keeps ~150 ms after the last word, the
+/// silence wait more, and the VAD may start after a soft first sound).
 pub(super) fn user_lines(app_log: &Path, speech_ms: &[u64]) -> (usize, Vec<(String, bool)>) {
+    let texts: Vec<&str> = LINES
+        .iter()
+        .chain(BARGE_IN_LINES.iter())
+        .map(|(_, text)| *text)
+        .collect();
     let text = std::fs::read_to_string(app_log).unwrap_or_default();
     let mut turns: BTreeMap<String, usize> = BTreeMap::new();
     let mut lines = Vec::new();
@@ -94,7 +110,12 @@ pub(super) fn user_lines(app_log: &Path, speech_ms: &[u64]) -> (usize, Vec<(Stri
             .and_then(|a| a.parse().ok())
             .unwrap_or(0);
         let said = fields["text"].as_str().unwrap_or_default().to_owned();
-        lines.push((said, audio_ms < *expected));
+        let last = texts
+            .get(*turn)
+            .and_then(|t| plain_words(t).pop())
+            .unwrap_or_default();
+        let whole = plain_words(&said).contains(&last);
+        lines.push((said, audio_ms < *expected && !whole));
     }
     let cut = lines.iter().filter(|(_, cut)| *cut).count();
     (cut, lines)

@@ -260,7 +260,7 @@ pub(super) fn report(
     }
     let (cut, users) = user_lines(app_log, speech_ms);
     println!(
-        "\nUSER lines cut short (utterance audio shorter than the line): {cut} of {}",
+        "\nUSER lines cut short (utterance audio shorter than the line, its last word missing): {cut} of {}",
         users.len()
     );
     for (line, _) in users.iter().filter(|(_, cut)| *cut) {
