@@ -16,7 +16,7 @@ use super::Transcriber;
 use super::aec::EchoCanceller;
 use super::guard::{EchoGuard, Far, FarEnd, RunLevels, Verdict, tenths};
 use super::input::Input;
-use super::recognize::{self, Job, Judge};
+use super::recognize::{self, Job, Judge, Work};
 use super::shared::Shared;
 use super::silero::{Silero, VadState};
 use super::vad::{Endpointer, Event, WINDOW};
@@ -83,7 +83,7 @@ struct State {
     endpointer: Endpointer,
     shared: Arc<Shared>,
     /// Utterances and partials for the recognition thread.
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
     /// Wall-clock time (µs) of the first captured sample.
     epoch_us: i64,
     /// Input not yet cut into frames.
@@ -116,7 +116,7 @@ impl State {
         source: Box<dyn Source>,
         aec: Option<Arc<EchoCanceller>>,
         (vad, guard, endpointer): (Silero, EchoGuard, Endpointer),
-        jobs: mpsc::Sender<Job>,
+        jobs: mpsc::Sender<Work>,
         shared: Arc<Shared>,
     ) -> State {
         State {
@@ -373,12 +373,15 @@ impl State {
                 self.pauses += 1;
                 self.shared
                     .set_pending(Some((utterance.serial, self.pauses)));
-                let _ = self.jobs.send(Job {
-                    dialog,
-                    utterance,
-                    epoch_us: self.epoch_us,
-                    partial: Some(self.pauses),
-                });
+                let _ = self.jobs.send(
+                    Job {
+                        dialog,
+                        utterance,
+                        epoch_us: self.epoch_us,
+                        partial: Some(self.pauses),
+                    }
+                    .into(),
+                );
             }
             Event::End(utterance) => {
                 self.shared.set_pending(None);
@@ -390,12 +393,15 @@ impl State {
                     capture_lag_ms = (now_us() - self.at(self.position)) / 1000,
                     "End of utterance"
                 );
-                let _ = self.jobs.send(Job {
-                    dialog,
-                    utterance,
-                    epoch_us: self.epoch_us,
-                    partial: None,
-                });
+                let _ = self.jobs.send(
+                    Job {
+                        dialog,
+                        utterance,
+                        epoch_us: self.epoch_us,
+                        partial: None,
+                    }
+                    .into(),
+                );
             }
         }
     }

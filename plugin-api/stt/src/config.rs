@@ -1,6 +1,6 @@
-//! The `[stt]` keys the SDK reads for every stt plugin: input, echo cancellation, VAD and
-//! endpointing. Recogniser keys (model, threads, language, …) are the engine's
-//! ([`super::Transcriber::configure`]).
+//! The `[stt]` keys the SDK reads for every stt plugin: input, echo cancellation, VAD,
+//! endpointing and the limit of `Transcribe`. Recogniser keys (model, threads, language,
+//! …) are the engine's ([`super::Transcriber::configure`]).
 
 use std::path::PathBuf;
 
@@ -160,6 +160,15 @@ pub const KEYS: &[Key] = &[
         "300",
         "Audio kept from before the speech began",
     ),
+    Key::new(
+        "max_transcribe_ms",
+        Kind::Int {
+            min: 1000,
+            max: 300_000,
+        },
+        "30000",
+        "Longest audio a caller may send to Transcribe",
+    ),
 ];
 
 /// How the end of an utterance is found.
@@ -219,6 +228,8 @@ pub struct Settings {
     pub min_speech_ms: u32,
     pub max_utterance_ms: u32,
     pub preroll_ms: u32,
+    /// The longest audio a caller may send to `Transcribe`.
+    pub max_transcribe_ms: u32,
     /// A simulated speaker → microphone path (`input_echo`), for machines without both.
     pub input_echo: Option<EchoPath>,
 }
@@ -246,6 +257,7 @@ impl Settings {
             min_speech_ms: c.value("min_speech_ms")?,
             max_utterance_ms: c.value("max_utterance_ms")?,
             preroll_ms: c.value("preroll_ms")?,
+            max_transcribe_ms: c.value("max_transcribe_ms")?,
             input_echo: match c.value::<String>("input_echo")?.as_str() {
                 "off" => None,
                 path => Some(path.parse().map_err(|e| {

@@ -19,7 +19,10 @@
 //!   complete as well; `vad_silence_ms` stays the fallback);
 //! - the gRPC service: `Start`/`Stop(dialog)`, `Results` (a `speech_started` result at
 //!   onset, one final per utterance), `AudioFrames` (the echo-cancelled audio kwd listens
-//!   to), `SetInput`;
+//!   to), `SetInput`, `Transcribe` (audio a caller sends, such as the Wyoming server's, at
+//!   most `max_transcribe_ms`: one utterance, between the dialog's, with the engine's
+//!   [`Transcriber::transcribe_in`]) and `GetInfo` (the engine's name and version, its
+//!   [`Transcriber::model_name`] and [`Transcriber::languages`]);
 //! - a recognition thread (the engine never runs on the gRPC executor or the capture
 //!   thread), and health: NOT_SERVING with the reason until everything loaded.
 //!
@@ -41,6 +44,7 @@ mod reference;
 mod service;
 mod shared;
 mod silero;
+mod transcribe;
 mod turn;
 mod vad;
 
@@ -76,6 +80,7 @@ pub const SDK_FEATURES: &[&str] = &[
     "smart_endpointing",
     "turn_model_endpointing",
     "barge_in",
+    "transcribe",
 ];
 
 /// What a [`Transcriber`] made of one utterance.
@@ -89,9 +94,12 @@ pub struct Transcript {
 /// A speech recogniser: what an alternative stt plugin writes.
 ///
 /// The SDK calls [`configure`](Self::configure) in `start()` (so a bad key fails the start
-/// with its message), [`load`](Self::load) on a loader thread, then
-/// [`transcribe`](Self::transcribe) on its recognition thread, one utterance at a time.
-/// None of these run on the gRPC executor or the capture thread, so they may block.
+/// with its message), [`model_name`](Self::model_name) and [`languages`](Self::languages)
+/// there too, [`load`](Self::load) on a loader thread, then
+/// [`transcribe`](Self::transcribe) (the dialog's utterances) and
+/// [`transcribe_in`](Self::transcribe_in) (a caller's audio) on its recognition thread, one
+/// at a time. None of these run on the gRPC executor or the capture thread, so they may
+/// block.
 pub trait Transcriber: Send + Sized + 'static {
     /// The engine's settings, parsed from its config section.
     type Config: Send + Sync + 'static;
@@ -115,6 +123,35 @@ pub trait Transcriber: Send + Sized + 'static {
     /// Text of one utterance ([`RATE`] Hz mono, -1.0..=1.0, as the VAD cut it, with
     /// `preroll_ms` before the speech); `Ok(None)` when it holds no words.
     fn transcribe(&mut self, samples: &[f32]) -> Result<Option<Transcript>, BoxError>;
+
+    /// Text of audio a caller sent (`Transcribe`: the whole audio is one utterance, with no
+    /// VAD cut and no echo cancellation), in `language`: one of
+    /// [`languages`](Self::languages), or empty for the configured one. The default
+    /// ignores `language` and calls [`transcribe`](Self::transcribe): enough for an engine
+    /// of one language; one that lists more overrides this.
+    fn transcribe_in(
+        &mut self,
+        samples: &[f32],
+        language: &str,
+    ) -> Result<Option<Transcript>, BoxError> {
+        let _ = language;
+        self.transcribe(samples)
+    }
+
+    /// The model, as `GetInfo` names it (e.g. the file stem `ggml-tiny.en-q8_0`); the
+    /// default, empty, says nothing.
+    fn model_name(config: &Self::Config) -> String {
+        let _ = config;
+        String::new()
+    }
+
+    /// The language codes the engine recognises (e.g. `en`), the one it uses unless asked
+    /// first: `GetInfo` lists them and `Transcribe` refuses any other. The default, empty,
+    /// means the engine cannot tell: `Transcribe` then accepts any language.
+    fn languages(config: &Self::Config) -> Vec<String> {
+        let _ = config;
+        Vec::new()
+    }
 }
 
 /// An stt plugin around the recogniser `T`: the type [`export_stt!`] exports.
@@ -234,13 +271,16 @@ impl<T: Transcriber> Plugin for SttPlugin<T> {
             .input_echo
             .map(|path| echo::EchoLine::new(path, RATE));
         let shared = Arc::new(shared::Shared::new(settings.input_pacing, echo));
+        let transcribe = transcribe::Transcribe::new::<T>(&engine, settings.max_transcribe_ms);
+        let max_message = transcribe.max_message_bytes();
         let svc = service::Stt {
             shared: Arc::clone(&shared),
+            transcribe,
         };
         let server = GrpcServer::builder(&ctx)
             .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)
             .start(move |services, _health| {
-                services.add(SttServiceServer::new(svc));
+                services.add(SttServiceServer::new(svc).max_decoding_message_size(max_message));
                 Ok(())
             })?;
         let health = server.health().clone();
@@ -269,6 +309,7 @@ impl<T: Transcriber> Plugin for SttPlugin<T> {
 
     fn stop(&mut self, timeout: Duration) -> Result<(), PluginError> {
         self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.close_requests();
         self.server.stop(timeout)
     }
 }

@@ -3,7 +3,8 @@
 //! into finals, and the audio up to a pause into a final when its judge finds it complete:
 //! its transcript reads complete (`endpoint = smart`), or the turn model hears a finished
 //! turn and its transcript reads complete as well (`endpoint = turn_model`; the model and
-//! the transcriber read the audio at the same time).
+//! the transcriber read the audio at the same time). Audio a caller sent (`Transcribe`)
+//! takes its turn between them.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -15,9 +16,24 @@ use voicehost_proto::stt::v1::SttResult;
 use super::capture::RATE;
 use super::complete::reads_complete;
 use super::shared::Shared;
+use super::transcribe::{self, Request};
 use super::turn::{TurnCheck, TurnModel};
 use super::vad::Utterance;
 use super::{Transcriber, Transcript};
+
+/// What the recognition thread does next, in the order it was sent.
+pub enum Work {
+    /// An utterance capture cut, or the audio up to a pause.
+    Utterance(Job),
+    /// Audio a caller sent (`Transcribe`).
+    Request(Request),
+}
+
+impl From<Job> for Work {
+    fn from(job: Job) -> Work {
+        Work::Utterance(job)
+    }
+}
 
 /// An utterance on its way to the transcriber: finished, or (smart or turn-model
 /// endpointing) the audio up to a pause.
@@ -143,7 +159,11 @@ impl Judge {
         };
         let model_complete = check.probability >= threshold;
         log_turn(job, &check, model_complete, &text, checked_at);
-        if model_complete { text.into_final() } else { None }
+        if model_complete {
+            text.into_final()
+        } else {
+            None
+        }
     }
 }
 
@@ -196,18 +216,22 @@ fn log_turn(job: &Job, check: &TurnCheck, model_complete: bool, text: &TextCheck
     );
 }
 
-/// Starts the recognition thread; capture sends it the [`Job`]s.
+/// Starts the recognition thread; capture sends it the [`Job`]s, and `Transcribe` its
+/// [`Request`]s through [`Shared::requests`] (until the plugin stops).
 pub fn spawn<T: Transcriber>(
     recognizer: T,
     judge: Judge,
     shared: Arc<Shared>,
-) -> mpsc::Sender<Job> {
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
+) -> mpsc::Sender<Work> {
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Work>();
+    let thread_shared = Arc::clone(&shared);
+    let started = std::thread::Builder::new()
         .name("vh-stt-recognize".to_owned())
-        .spawn(move || recognize(recognizer, judge, jobs_rx, shared))
-        .map_err(|e| tracing::error!(error = %e, "Cannot start the recognition thread"))
-        .ok();
+        .spawn(move || recognize(recognizer, judge, jobs_rx, thread_shared));
+    match started {
+        Ok(_) => shared.open_requests(jobs_tx.clone()),
+        Err(e) => tracing::error!(error = %e, "Cannot start the recognition thread"),
+    }
     jobs_tx
 }
 
@@ -215,12 +239,19 @@ pub fn spawn<T: Transcriber>(
 fn recognize<T: Transcriber>(
     mut recognizer: T,
     mut judge: Judge,
-    jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::Receiver<Work>,
     shared: Arc<Shared>,
 ) {
     // The utterance a pause's final ended: its own final (if capture sent one) is dropped.
     let mut claimed: Option<u64> = None;
-    while let Ok(job) = jobs.recv() {
+    while let Ok(work) = jobs.recv() {
+        let job = match work {
+            Work::Utterance(job) => job,
+            Work::Request(request) => {
+                transcribe::answer(&mut recognizer, request);
+                continue;
+            }
+        };
         let serial = job.utterance.serial;
         match job.partial {
             None if claimed == Some(serial) => continue,

@@ -71,7 +71,7 @@ const DIALOG: &str = "00000000000000aa";
 
 struct Rig {
     shared: Arc<Shared>,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
     results: tokio::sync::broadcast::Receiver<SttResult>,
     /// The turn model's checks (`None`: smart endpointing, no model).
     checks: Option<Arc<Mutex<u32>>>,
@@ -140,12 +140,15 @@ impl Rig {
 
     fn send(&self, utterance: Utterance, partial: Option<u64>) {
         self.jobs
-            .send(Job {
-                dialog: DIALOG.to_owned(),
-                utterance,
-                epoch_us: 0,
-                partial,
-            })
+            .send(
+                Job {
+                    dialog: DIALOG.to_owned(),
+                    utterance,
+                    epoch_us: 0,
+                    partial,
+                }
+                .into(),
+            )
             .unwrap();
     }
 

@@ -9,16 +9,20 @@ use voicehost_plugin_runtime::stream::{Lag, Step, forward};
 use voicehost_proto::common::v1::{AudioFrame, DialogRef};
 use voicehost_proto::stt::v1::stt_service_server::SttService;
 use voicehost_proto::stt::v1::{
-    AudioFramesRequest, SetInputRequest, SetInputResponse, StartRequest, StartResponse,
-    StopRequest, StopResponse, SttResult,
+    AudioFramesRequest, GetInfoRequest, SetInputRequest, SetInputResponse, StartRequest,
+    StartResponse, StopRequest, StopResponse, SttInfo, SttResult, TranscribeRequest,
+    TranscribeResponse,
 };
 
 use super::capture::RATE;
 use super::shared::Shared;
+use super::transcribe::Transcribe;
 
 #[derive(Debug, Clone)]
 pub struct Stt {
     pub shared: Arc<Shared>,
+    /// `Transcribe` and `GetInfo`.
+    pub transcribe: Transcribe,
 }
 
 /// The longest barge-in minimum a Start may ask for, ms.
@@ -193,5 +197,17 @@ impl SttService for Stt {
             .map_err(|_| Status::internal("input state poisoned"))? = Some(source);
         tracing::info!(event = "input_set", input = %response.description, duration_ms = response.duration_ms, "Input opened");
         Ok(Response::new(response))
+    }
+
+    async fn transcribe(
+        &self,
+        req: Request<TranscribeRequest>,
+    ) -> Result<Response<TranscribeResponse>, Status> {
+        let response = self.transcribe.run(&self.shared, req.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_info(&self, _req: Request<GetInfoRequest>) -> Result<Response<SttInfo>, Status> {
+        Ok(Response::new(self.transcribe.info()))
     }
 }

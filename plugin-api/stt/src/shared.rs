@@ -1,11 +1,12 @@
 //! What the pipeline threads and the RPC handlers share: the frame and result broadcasts,
 //! the dialog listened to, the render-reference queue between the reference and capture
 //! threads, the input `SetInput` opened, and the hand-over at a pause (smart and
-//! turn-model endpointing) between the capture and recognition threads.
+//! turn-model endpointing) between the capture and recognition threads, and the
+//! recognition thread's queue for `Transcribe`.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use tokio::sync::broadcast;
 use voicehost_audio::{Pacing, Source};
@@ -14,6 +15,7 @@ use voicehost_proto::stt::v1::SttResult;
 
 use super::capture::FRAME;
 use super::echo::EchoLine;
+use super::recognize::Work;
 
 /// Render-reference frames kept for the capture thread at most (1 s).
 const MAX_RENDER_FRAMES: usize = 100;
@@ -40,6 +42,9 @@ pub struct Shared {
     pub echo: Option<EchoLine>,
     /// The hand-over at a pause (smart and turn-model endpointing) between the capture and recognition threads.
     pauses: Mutex<Pauses>,
+    /// The recognition thread's queue, for `Transcribe`: set once the thread runs, taken
+    /// at stop (so the thread ends, and frees the model, when capture has ended too).
+    requests: Mutex<Option<mpsc::Sender<Work>>>,
 }
 
 /// The pause whose partial transcript may still end its utterance (utterance serial, pause
@@ -64,6 +69,7 @@ impl Shared {
             pacing,
             echo,
             pauses: Mutex::new(Pauses::default()),
+            requests: Mutex::new(None),
         }
     }
 
@@ -112,6 +118,29 @@ impl Shared {
 
     pub fn take_claimed(&self) -> Option<u64> {
         self.pauses.lock().ok().and_then(|mut p| p.claimed.take())
+    }
+
+    /// The recognition thread runs and takes `Transcribe` requests through `queue` (unless
+    /// the plugin is stopping).
+    pub fn open_requests(&self, queue: mpsc::Sender<Work>) {
+        if let Ok(mut r) = self.requests.lock()
+            && !self.stop.load(Ordering::SeqCst)
+        {
+            *r = Some(queue);
+        }
+    }
+
+    /// Where `Transcribe` sends a request; `None` until the recogniser is loaded, and
+    /// after the plugin stopped.
+    pub fn requests(&self) -> Option<mpsc::Sender<Work>> {
+        self.requests.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Stops taking `Transcribe` requests (`stop` is set first).
+    pub fn close_requests(&self) {
+        if let Ok(mut r) = self.requests.lock() {
+            r.take();
+        }
     }
 
     pub fn active_dialog(&self) -> Option<String> {

@@ -65,7 +65,7 @@ pub const KEYS: &[Key] = &[
             max: 1_000_000,
         },
         "8192",
-        "Longest text of one Speak request",
+        "Longest text of one Speak or Synthesize request",
     ),
     Key::new(
         "cache_phrases",

@@ -6,7 +6,10 @@
 //!
 //! - the gRPC service: `Speak` (validated text, split into sentences), `SpeakStream`
 //!   (LLM chunks spoken clause by clause as they stream in), `PlaybackEvents`,
-//!   `RenderReference` (what was played, for stt's echo canceller), `StopSpeaking`;
+//!   `RenderReference` (what was played, for stt's echo canceller), `StopSpeaking`,
+//!   `Synthesize` (audio streamed back to the caller clause by clause, played nowhere: for
+//!   another program's speech, such as the Wyoming server's) and `ListVoices` (the engine's
+//!   [`Synthesizer::voices`]);
 //! - a synthesis thread (the engine never runs on the gRPC executor) and a playback queue
 //!   with low/high watermarks and underrun reports;
 //! - the output (`output = auto | default | null | wav:FILE | <device name>`), paced in
@@ -26,7 +29,9 @@ mod config;
 mod playback;
 mod service;
 mod synth;
+mod synthesize;
 mod text;
+mod voices;
 mod wav;
 
 use std::sync::Arc;
@@ -37,6 +42,7 @@ use voicehost_proto::tts::v1::tts_service_server::TtsServiceServer;
 pub use config::{DEFAULT_PHRASES, KEYS, Settings};
 pub use synth::trim_silence;
 pub use text::{ClauseBuffer, sanitize, sentences, validate};
+pub use voices::Voice;
 pub use wav::decode_wav;
 
 use voicehost_plugin_runtime::keys::Key;
@@ -49,7 +55,13 @@ pub use voicehost_plugin_runtime::{self, BoxError, EngineMeta, PluginConfig, Plu
 
 /// What every tts plugin on this SDK serves; `voicehost plugin info` lists these after the
 /// engine's own features.
-pub const SDK_FEATURES: &[&str] = &["speak_stream", "render_reference", "phrase_cache"];
+pub const SDK_FEATURES: &[&str] = &[
+    "speak_stream",
+    "render_reference",
+    "phrase_cache",
+    "synthesize",
+    "list_voices",
+];
 
 /// A text-to-speech engine: what an alternative tts plugin writes.
 ///
@@ -94,6 +106,20 @@ pub trait Synthesizer: Send + Sized + 'static {
         } else {
             Err(format!("{} has one voice, {default:?}", Self::META.name))
         }
+    }
+
+    /// The voices a request may name, for `ListVoices` (a client such as the Wyoming server
+    /// offers them to its users): each with the languages it speaks (`en_US`, `en_GB`) and a
+    /// line for people. Called on a blocking thread for each `ListVoices`, so it may read
+    /// files; an error is what the call fails with (say what is wrong and how to fix it).
+    /// Where the default voice is missing, the SDK lists it first, speaking `en_US`.
+    ///
+    /// By default: the default voice alone, speaking `en_US`.
+    fn voices(config: &Self::Config) -> Result<Vec<Voice>, BoxError> {
+        Ok(vec![Voice::new(
+            Self::default_voice(config),
+            [voices::DEFAULT_LANGUAGE],
+        )])
     }
 
     /// Audio of one sentence or clause: mono samples in -1.0..=1.0 at
@@ -151,6 +177,7 @@ fn load<S: Synthesizer>(inner: &service::Inner<S>) -> Result<service::Ready, Str
         "tts ready"
     );
     Ok(service::Ready {
+        sample_rate: rate,
         player,
         jobs: std::sync::Mutex::new(jobs_tx),
         cache,

@@ -11,22 +11,25 @@ use voicehost_plugin_runtime::stream::{Lag, Step, forward};
 use voicehost_proto::common::v1::{AudioFrame, DialogRef, TextChunk};
 use voicehost_proto::tts::v1::tts_service_server::TtsService;
 use voicehost_proto::tts::v1::{
-    PlaybackEvent, PlaybackEventKind, RenderReferenceRequest, SpeakRequest, SpeakResponse,
-    StopSpeakingResponse, Wait,
+    ListVoicesRequest, ListVoicesResponse, PlaybackEvent, PlaybackEventKind,
+    RenderReferenceRequest, SpeakRequest, SpeakResponse, StopSpeakingResponse, SynthesizeRequest,
+    SynthesizedAudio, Wait,
 };
 
 use super::Synthesizer;
 use super::config::Settings;
 use super::playback::{Chunk, Player};
-use super::synth::Job;
+use super::synth::{Job, SpeakJob};
 use super::text::{ClauseBuffer, sanitize, sentences, validate};
 
 /// Longest piece of text synthesised in one go (characters).
-const MAX_PIECE_CHARS: usize = 300;
+pub const MAX_PIECE_CHARS: usize = 300;
 
 /// What exists once the engine is loaded.
 #[derive(Debug)]
 pub struct Ready {
+    /// The engine's sample rate.
+    pub sample_rate: u32,
     pub player: Player,
     pub jobs: Mutex<mpsc::Sender<Job>>,
     pub cache: HashMap<String, Vec<f32>>,
@@ -93,7 +96,7 @@ fn check_dialog(id: &str) -> Result<(), Status> {
 
 impl<S: Synthesizer> Tts<S> {
     #[allow(clippy::result_large_err)]
-    fn ready(&self) -> Result<&Ready, Status> {
+    pub(crate) fn ready(&self) -> Result<&Ready, Status> {
         self.inner.ready.get().ok_or_else(|| {
             Status::unavailable("tts is still loading its model; retry when it reports SERVING")
         })
@@ -102,7 +105,7 @@ impl<S: Synthesizer> Tts<S> {
     /// The voice to use: the configured one when empty; one the engine refuses is an
     /// INVALID_ARGUMENT with the engine's reason.
     #[allow(clippy::result_large_err)]
-    fn voice(&self, requested: &str) -> Result<String, Status> {
+    pub(crate) fn voice(&self, requested: &str) -> Result<String, Status> {
         if requested.is_empty() || requested == self.inner.default_voice {
             return Ok(self.inner.default_voice.clone());
         }
@@ -188,13 +191,13 @@ impl<S: Synthesizer> TtsService for Tts<S> {
                 for (i, piece) in pieces.into_iter().enumerate() {
                     self.send(
                         ready,
-                        Job {
+                        Job::Speak(SpeakJob {
                             utterance: id,
                             dialog: req.dialog_id.clone(),
                             text: piece,
                             voice: voice.clone(),
                             last: i + 1 == n,
-                        },
+                        }),
                     )?;
                 }
             }
@@ -231,13 +234,13 @@ impl<S: Synthesizer> TtsService for Tts<S> {
         let send = |dialog: &str, text: String, last: bool| {
             self.send(
                 ready,
-                Job {
+                Job::Speak(SpeakJob {
                     utterance: id,
                     dialog: dialog.to_owned(),
                     text,
                     voice: voice.clone(),
                     last,
-                },
+                }),
             )
         };
         let end = |dialog: &str, rest: Option<String>| send(dialog, rest.unwrap_or_default(), true);
@@ -332,5 +335,23 @@ impl<S: Synthesizer> TtsService for Tts<S> {
         let dropped = self.ready()?.player.stop(&dialog);
         tracing::info!(event = "tts_stopped", dialog = %dialog, dropped, "Speech stopped");
         Ok(Response::new(StopSpeakingResponse { dropped }))
+    }
+
+    type SynthesizeStream = ReceiverStream<Result<SynthesizedAudio, Status>>;
+
+    async fn synthesize(
+        &self,
+        req: Request<SynthesizeRequest>,
+    ) -> Result<Response<Self::SynthesizeStream>, Status> {
+        super::synthesize::synthesize(self, req.into_inner()).map(Response::new)
+    }
+
+    async fn list_voices(
+        &self,
+        _: Request<ListVoicesRequest>,
+    ) -> Result<Response<ListVoicesResponse>, Status> {
+        super::synthesize::list_voices(self)
+            .await
+            .map(Response::new)
     }
 }

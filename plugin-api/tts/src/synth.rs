@@ -1,22 +1,86 @@
-//! The synthesis thread: text → the engine → the playback queue, in order. Engine work
-//! never runs on the gRPC executor.
+//! The synthesis thread: text → the engine → the playback queue, in order, or back to a
+//! caller (`Synthesize`). Engine work never runs on the gRPC executor.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 use super::Synthesizer;
 use super::playback::{Chunk, Player};
 
+/// What the synthesis thread does.
+#[derive(Debug)]
+pub enum Job {
+    /// Speech for the playback queue.
+    Speak(SpeakJob),
+    /// Audio for a caller, played nowhere.
+    Return(ReturnJob),
+}
+
 /// One piece of text to speak.
 #[derive(Debug)]
-pub struct Job {
+pub struct SpeakJob {
     pub utterance: u64,
     pub dialog: String,
     pub text: String,
     pub voice: String,
     /// The utterance ends with this piece.
     pub last: bool,
+}
+
+/// One piece of text whose audio goes back to the caller through `reply` ([`speak`]'s
+/// result); skipped when the caller stopped waiting before it was its turn.
+#[derive(Debug)]
+pub struct ReturnJob {
+    pub text: String,
+    pub voice: String,
+    pub reply: oneshot::Sender<Result<Vec<f32>, String>>,
+}
+
+/// How often held speech checks whether the playback queue has room again.
+const ROOM_POLL: Duration = Duration::from_millis(20);
+
+/// The jobs received and not yet run. Speech waits while the playback queue is above its
+/// high watermark; audio for a caller never waits for it (it is played nowhere), so it
+/// overtakes held speech. Each kind keeps its order.
+#[derive(Debug)]
+struct Queue {
+    jobs: mpsc::Receiver<Job>,
+    held: VecDeque<SpeakJob>,
+}
+
+impl Queue {
+    fn new(jobs: mpsc::Receiver<Job>) -> Queue {
+        Queue {
+            jobs,
+            held: VecDeque::new(),
+        }
+    }
+
+    /// The next job to run, where `full()` says whether the playback queue is above its high
+    /// watermark; `None` once the sender is gone.
+    fn next(&mut self, full: impl Fn() -> bool) -> Option<Job> {
+        loop {
+            if !self.held.is_empty() && !full() {
+                return self.held.pop_front().map(Job::Speak);
+            }
+            let job = if self.held.is_empty() {
+                self.jobs.recv().ok()?
+            } else {
+                match self.jobs.recv_timeout(ROOM_POLL) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                }
+            };
+            match job {
+                Job::Return(job) => return Some(Job::Return(job)),
+                Job::Speak(job) => self.held.push_back(job),
+            }
+        }
+    }
 }
 
 /// Audio of `text` from the engine, without leading silence (so speech starts at once) and
@@ -63,51 +127,64 @@ pub fn trim_silence(mut pcm: Vec<f32>, sample_rate: u32, pause_ms: u32) -> Vec<f
     pcm
 }
 
-/// Runs jobs until the sender is dropped. Pauses while more than `high_samples` are
-/// queued for playback.
+/// Runs jobs until the sender is dropped. Speech pauses while more than `high_samples`
+/// are queued for playback.
 pub fn run<S: Synthesizer>(
     mut engine: S,
     jobs: mpsc::Receiver<Job>,
     player: Player,
     high_samples: usize,
 ) {
-    let rate = u64::from(engine.sample_rate());
-    while let Ok(job) = jobs.recv() {
-        while player.queued_samples() > high_samples {
-            std::thread::sleep(Duration::from_millis(20));
+    let mut queue = Queue::new(jobs);
+    while let Some(job) = queue.next(|| player.queued_samples() > high_samples) {
+        match job {
+            Job::Speak(job) => play(&mut engine, &player, job),
+            Job::Return(job) => give_back(&mut engine, job),
         }
-        // Stopped (StopSpeaking, a barge-in): the rest of it is not worth the CPU.
-        if player.is_cancelled(job.utterance) {
-            continue;
-        }
-        let started = Instant::now();
-        let pcm = if job.text.trim().is_empty() {
-            Vec::new()
-        } else {
-            match speak(&mut engine, &job.text, &job.voice) {
-                Ok(pcm) => pcm,
-                Err(e) => {
-                    tracing::error!(event = "tts_error", utterance = job.utterance, error = %e, text = %job.text, "Synthesis failed");
-                    Vec::new()
-                }
-            }
-        };
-        if !pcm.is_empty() {
-            tracing::debug!(
-                utterance = job.utterance,
-                chars = job.text.len(),
-                audio_ms = pcm.len() as u64 * 1000 / rate,
-                ms = started.elapsed().as_millis() as u64,
-                "Clause synthesised"
-            );
-        }
-        player.push(Chunk {
-            utterance: job.utterance,
-            dialog: job.dialog,
-            pcm,
-            last: job.last,
-        });
     }
+}
+
+/// Synthesises `job` into the playback queue.
+fn play<S: Synthesizer>(engine: &mut S, player: &Player, job: SpeakJob) {
+    // Stopped (StopSpeaking, a barge-in): the rest of it is not worth the CPU.
+    if player.is_cancelled(job.utterance) {
+        return;
+    }
+    let started = Instant::now();
+    let pcm = if job.text.trim().is_empty() {
+        Vec::new()
+    } else {
+        match speak(engine, &job.text, &job.voice) {
+            Ok(pcm) => pcm,
+            Err(e) => {
+                tracing::error!(event = "tts_error", utterance = job.utterance, error = %e, text = %job.text, "Synthesis failed");
+                Vec::new()
+            }
+        }
+    };
+    if !pcm.is_empty() {
+        tracing::debug!(
+            utterance = job.utterance,
+            chars = job.text.len(),
+            audio_ms = pcm.len() as u64 * 1000 / u64::from(engine.sample_rate()),
+            ms = started.elapsed().as_millis() as u64,
+            "Clause synthesised"
+        );
+    }
+    player.push(Chunk {
+        utterance: job.utterance,
+        dialog: job.dialog,
+        pcm,
+        last: job.last,
+    });
+}
+
+/// Synthesises `job` for its caller, unless the caller is gone.
+fn give_back<S: Synthesizer>(engine: &mut S, job: ReturnJob) {
+    if job.reply.is_closed() {
+        return;
+    }
+    let _ = job.reply.send(speak(engine, &job.text, &job.voice));
 }
 
 #[cfg(test)]
@@ -123,5 +200,59 @@ mod tests {
         let out = trim_silence(pcm, rate as u32, 100);
         assert_eq!(out.len(), rate / 100 + rate + rate / 10);
         assert!(trim_silence(vec![0.0; 100], rate as u32, 100).is_empty());
+    }
+
+    fn speech(text: &str) -> Job {
+        Job::Speak(SpeakJob {
+            utterance: 1,
+            dialog: String::new(),
+            text: text.to_owned(),
+            voice: String::new(),
+            last: false,
+        })
+    }
+
+    fn text_of(job: Option<Job>) -> String {
+        match job {
+            Some(Job::Speak(j)) => format!("speak {}", j.text),
+            Some(Job::Return(j)) => format!("return {}", j.text),
+            None => "none".to_owned(),
+        }
+    }
+
+    #[test]
+    fn audio_for_a_caller_overtakes_speech_held_by_a_full_playback_queue() {
+        let (tx, rx) = mpsc::channel();
+        let mut queue = Queue::new(rx);
+        let mut replies = Vec::new();
+        tx.send(speech("one")).unwrap();
+        for text in ["a", "b"] {
+            let (reply, rx) = oneshot::channel();
+            replies.push(rx);
+            tx.send(Job::Return(ReturnJob {
+                text: text.to_owned(),
+                voice: String::new(),
+                reply,
+            }))
+            .unwrap();
+        }
+        tx.send(speech("two")).unwrap();
+        let full = std::sync::atomic::AtomicBool::new(true);
+        let is_full = || full.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(text_of(queue.next(is_full)), "return a");
+        assert_eq!(text_of(queue.next(is_full)), "return b");
+        // Only speech is left and the queue is full: it waits (polling) until there is room.
+        let mut order = Vec::new();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(ROOM_POLL * 3);
+                full.store(false, std::sync::atomic::Ordering::SeqCst);
+            });
+            order.push(text_of(queue.next(is_full)));
+        });
+        order.push(text_of(queue.next(is_full)));
+        assert_eq!(order, ["speak one", "speak two"]);
+        drop(tx);
+        assert_eq!(text_of(queue.next(|| false)), "none");
     }
 }

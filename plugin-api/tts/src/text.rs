@@ -91,9 +91,9 @@ fn push_piece(out: &mut Vec<String>, piece: &str, max_chars: usize) {
 /// Words a spoken phrase does not pause after ("the capital of | France" sounds broken,
 /// "the capital | of France" does not): articles, prepositions, conjunctions, auxiliaries.
 const NO_PAUSE_AFTER: &[&str] = &[
-    "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "from", "by", "about",
-    "into", "and", "or", "but", "that", "is", "are", "was", "were", "be", "am", "do", "does",
-    "did", "can", "will", "would", "my", "your", "his", "her", "its", "our", "their", "this",
+    "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "from", "by", "about", "into",
+    "and", "or", "but", "that", "is", "are", "was", "were", "be", "am", "do", "does", "did", "can",
+    "will", "would", "my", "your", "his", "her", "its", "our", "their", "this",
 ];
 
 /// At most this many words more than `first_words` wait for a word [`NO_PAUSE_AFTER`]

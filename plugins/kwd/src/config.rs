@@ -15,6 +15,8 @@ pub struct Settings {
     pub cooldown_ms: u64,
     /// `host:port` of the stt service whose AudioFrames kwd listens to.
     pub audio_source: String,
+    /// Detect calls served at once, each with an engine of its own.
+    pub max_detect_streams: usize,
 }
 
 /// kwd's keys.
@@ -51,6 +53,12 @@ pub const KEYS: &[Key] = &[
         Kind::SocketAddr,
         "127.0.0.1:5004",
         "host:port of stt, whose audio kwd hears (the host fills in the [stt] port)",
+    ),
+    Key::new(
+        "max_detect_streams",
+        Kind::Int { min: 1, max: 32 },
+        "4",
+        "Detect calls (wake words in audio a caller streams, e.g. the Wyoming server) served at once",
     ),
     Key::new(
         "melspectrogram_model",
@@ -117,6 +125,7 @@ impl Settings {
             thresholds[index] = value;
         }
         let audio_source: String = c.value("audio_source")?;
+        let max_detect_streams: usize = c.value("max_detect_streams")?;
         Ok(Settings {
             models: ModelPaths {
                 onnxruntime: c.value::<PathBuf>("onnxruntime_library")?,
@@ -127,6 +136,7 @@ impl Settings {
             thresholds,
             cooldown_ms,
             audio_source,
+            max_detect_streams,
         })
     }
 }
@@ -162,6 +172,7 @@ mod tests {
         assert_eq!(s.thresholds, [0.6]);
         assert_eq!(s.cooldown_ms, 1000);
         assert_eq!(s.audio_source, "127.0.0.1:5004");
+        assert_eq!(s.max_detect_streams, 4);
         assert!(s.models.wake[0].ends_with("alexa_v0.1.onnx"));
     }
 
@@ -206,6 +217,10 @@ mod tests {
             (
                 &[("model_thresholds", "alexa_v0.1:2")],
                 "model_thresholds = \"alexa_v0.1:2\" is invalid",
+            ),
+            (
+                &[("max_detect_streams", "0")],
+                "max_detect_streams = \"0\" is invalid: expected an integer from 1 to 32",
             ),
             (
                 &[("audio_source", "stt")],

@@ -11,11 +11,15 @@
 //!   (`confidence_threshold`, `cooldown_ms`).
 //! - `Disable(reason)` / `Enable(reason)`: the host disables detection during a dialog and
 //!   while tts speaks; re-arming starts from fresh audio.
+//! - `Detect`: the same detection on audio a caller streams (the Wyoming server), with an
+//!   engine of its own per call (loaded on first use, at most `max_detect_streams`); its
+//!   detections go back to that caller only, never to `Events`.
 //!
 //! The released wake models are CC BY-NC-SA 4.0 (non-commercial); `voicehost models fetch
 //! --only openwakeword` installs them.
 
 mod config;
+mod detect;
 pub mod detector;
 pub mod embedding;
 pub mod engine;
@@ -81,7 +85,7 @@ impl Plugin for KwdPlugin {
             kind: "kwd",
             version: env!("CARGO_PKG_VERSION"),
             proto_package: "voicehost.kwd.v1",
-            features: &["openwakeword"],
+            features: &["openwakeword", "detect"],
         }
     }
 
@@ -91,6 +95,10 @@ impl Plugin for KwdPlugin {
         let shared = Arc::new(listen::Shared::default());
         let svc = service::Kwd {
             shared: Arc::clone(&shared),
+            detect: match &settings {
+                Ok(settings) => Ok(Arc::new(detect::Pool::new(settings))),
+                Err(e) => Err(format!("kwd cannot detect: {e}; fix the [kwd] section")),
+            },
         };
         let server = GrpcServer::builder(&ctx)
             .descriptors(voicehost_proto::FILE_DESCRIPTOR_SET)

@@ -3,18 +3,22 @@
 use std::sync::Arc;
 
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use voicehost_plugin_runtime::stream::{Lag, Step, forward};
 use voicehost_proto::kwd::v1::kwd_service_server::KwdService;
 use voicehost_proto::kwd::v1::{
-    DisableRequest, EnableRequest, EventsRequest, GetStateRequest, KwdEvent, KwdState,
+    DetectRequest, Detection, DisableRequest, EnableRequest, EventsRequest, GetStateRequest,
+    KwdEvent, KwdState,
 };
 
+use crate::detect::{self, Pool};
 use crate::listen::Shared;
 
 #[derive(Debug, Clone)]
 pub struct Kwd {
     pub shared: Arc<Shared>,
+    /// The engines of Detect calls, or why there are none (an invalid `[kwd]` section).
+    pub detect: Result<Arc<Pool>, String>,
 }
 
 /// A Disable/Enable reason: 1 to 64 letters, digits, `_` or `-`.
@@ -62,5 +66,15 @@ impl KwdService for Kwd {
 
     async fn get_state(&self, _: Request<GetStateRequest>) -> Result<Response<KwdState>, Status> {
         Ok(Response::new(self.shared.state()))
+    }
+
+    type DetectStream = ReceiverStream<Result<Detection, Status>>;
+
+    async fn detect(
+        &self,
+        req: Request<Streaming<DetectRequest>>,
+    ) -> Result<Response<Self::DetectStream>, Status> {
+        let pool = self.detect.clone().map_err(Status::failed_precondition)?;
+        Ok(Response::new(detect::start(pool, req.into_inner())?))
     }
 }

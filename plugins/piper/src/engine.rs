@@ -35,6 +35,11 @@ pub struct VoiceConfig {
     pub sample_rate: u32,
     /// The espeak-ng voice of its phonemes (`en-us`).
     pub espeak_voice: String,
+    /// The language it speaks as `language_REGION` (`en_US`): the config's `language.code`,
+    /// else read from the espeak-ng voice.
+    pub language: String,
+    /// One line for people: "Piper, English (United States), medium quality".
+    pub description: String,
     pub noise_scale: f32,
     pub length_scale: f32,
     pub noise_w: f32,
@@ -109,12 +114,18 @@ impl VoiceConfig {
                 return Err(format!("phoneme_id_map has no {symbol:?}"));
             }
         }
+        let espeak_voice = json["espeak"]["voice"]
+            .as_str()
+            .unwrap_or("en-us")
+            .to_owned();
         Ok(VoiceConfig {
             sample_rate,
-            espeak_voice: json["espeak"]["voice"]
+            language: json["language"]["code"]
                 .as_str()
-                .unwrap_or("en-us")
-                .to_owned(),
+                .filter(|code| !code.is_empty())
+                .map_or_else(|| language_code(&espeak_voice), str::to_owned),
+            description: description(&json),
+            espeak_voice,
             noise_scale: scale("noise_scale", DEFAULT_NOISE_SCALE)?,
             length_scale: scale("length_scale", DEFAULT_LENGTH_SCALE)?,
             noise_w: scale("noise_w", DEFAULT_NOISE_W)?,
@@ -142,6 +153,38 @@ impl VoiceConfig {
         out.extend_from_slice(id('$'));
         (out, missing)
     }
+}
+
+/// An espeak-ng voice as `language_REGION`: `en-us` → `en_US`, `en-gb-x-rp` → `en_GB`,
+/// `de` → `de` (and `en_US` for an empty one).
+pub fn language_code(espeak_voice: &str) -> String {
+    let mut parts = espeak_voice.split('-');
+    let language = parts.next().unwrap_or_default().to_ascii_lowercase();
+    if language.is_empty() {
+        return "en_US".to_owned();
+    }
+    match parts.next() {
+        Some(region) if region.len() == 2 && region.chars().all(|c| c.is_ascii_alphabetic()) => {
+            format!("{language}_{}", region.to_ascii_uppercase())
+        }
+        _ => language,
+    }
+}
+
+/// "Piper, English (United States), medium quality", from what a voice config says.
+fn description(json: &serde_json::Value) -> String {
+    let mut parts = vec!["Piper".to_owned()];
+    let language = &json["language"];
+    if let Some(name) = language["name_english"].as_str() {
+        parts.push(match language["country_english"].as_str() {
+            Some(country) => format!("{name} ({country})"),
+            None => name.to_owned(),
+        });
+    }
+    if let Some(quality) = json["audio"]["quality"].as_str() {
+        parts.push(format!("{quality} quality"));
+    }
+    parts.join(", ")
 }
 
 /// A loaded Piper voice.
@@ -246,8 +289,31 @@ mod tests {
         let v = VoiceConfig::parse(CONFIG).unwrap();
         assert_eq!(v.sample_rate, 22_050);
         assert_eq!(v.espeak_voice, "en-us");
+        assert_eq!(
+            (v.language.as_str(), v.description.as_str()),
+            ("en_US", "Piper")
+        );
         assert_eq!((v.noise_scale, v.length_scale, v.noise_w), (0.5, 1.2, 0.8));
         assert_eq!(v.ids.len(), 6, "the two-character entry is left out");
+    }
+
+    #[test]
+    fn the_language_is_the_configs_code_else_the_espeak_voices() {
+        let mut json: serde_json::Value = serde_json::from_str(CONFIG).unwrap();
+        json["language"] = serde_json::json!({"code": "en_GB", "name_english": "English",
+            "country_english": "Great Britain"});
+        json["audio"]["quality"] = "low".into();
+        let v = VoiceConfig::parse(&json.to_string()).unwrap();
+        assert_eq!(v.language, "en_GB");
+        assert_eq!(v.description, "Piper, English (Great Britain), low quality");
+        for (espeak, code) in [
+            ("en-us", "en_US"),
+            ("en-gb-x-rp", "en_GB"),
+            ("de", "de"),
+            ("", "en_US"),
+        ] {
+            assert_eq!(language_code(espeak), code, "{espeak}");
+        }
     }
 
     #[test]

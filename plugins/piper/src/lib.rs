@@ -26,10 +26,10 @@ mod engine;
 use voicehost_espeak::G2p;
 use voicehost_tts_sdk::Synthesizer;
 use voicehost_tts_sdk::voicehost_plugin_runtime::keys::Key;
-use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
+use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, Voice, export_tts};
 
 pub use config::{KEYS, Settings, voice_name};
-pub use engine::{EngineError, Piper, VoiceConfig};
+pub use engine::{EngineError, Piper, VoiceConfig, language_code};
 
 /// A Piper voice with its phonemiser.
 #[derive(Debug)]
@@ -89,6 +89,14 @@ impl Synthesizer for PiperTts {
                 s.voice
             ))
         }
+    }
+
+    /// The one voice, speaking the language its config names.
+    fn voices(s: &Settings) -> Result<Vec<Voice>, BoxError> {
+        let config = VoiceConfig::load(&s.model_config)?;
+        Ok(vec![
+            Voice::new(s.voice.clone(), [config.language]).with_description(config.description),
+        ])
     }
 
     fn synthesize(&mut self, text: &str, _voice: &str) -> Result<Vec<f32>, BoxError> {

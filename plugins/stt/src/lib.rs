@@ -3,8 +3,10 @@
 //!
 //! This crate is only the recogniser: a [`Transcriber`] over Whisper. Capture, WebRTC AEC3,
 //! Silero VAD endpointing and the gRPC service (`Start`/`Stop`, `Results`, `AudioFrames`,
-//! `SetInput`) are the plugin SDK's (`voicehost_stt_sdk`), the same for every stt
-//! plugin.
+//! `SetInput`, `Transcribe`, `GetInfo`) are the plugin SDK's (`voicehost_stt_sdk`), the
+//! same for every stt plugin. `GetInfo` names the model by its file (`ggml-tiny.en-q8_0`)
+//! and its languages: `en` for an English model (`*.en`), else the configured language
+//! first, then the rest of Whisper's; `Transcribe` takes any of them.
 //!
 //! Models come from `voicehost models fetch` (`whisper-tiny-en-q8`, `silero-vad`,
 //! `onnxruntime`; `smart-turn` for `endpoint = turn_model`, `silero-vad-v6` for Silero v6). CUDA for whisper.cpp: the `cuda` feature.
@@ -52,6 +54,22 @@ impl Transcriber for Recognizer {
 
     fn transcribe(&mut self, samples: &[f32]) -> Result<Option<Transcript>, BoxError> {
         Ok(Recognizer::transcribe(self, samples)?)
+    }
+
+    fn transcribe_in(
+        &mut self,
+        samples: &[f32],
+        language: &str,
+    ) -> Result<Option<Transcript>, BoxError> {
+        Ok(Recognizer::transcribe_in(self, samples, language)?)
+    }
+
+    fn model_name(s: &Settings) -> String {
+        s.model_name()
+    }
+
+    fn languages(s: &Settings) -> Vec<String> {
+        s.languages()
     }
 }
 

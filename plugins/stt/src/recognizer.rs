@@ -80,25 +80,46 @@ impl Recognizer {
 
     /// Transcribes 16 kHz mono audio; `None` when it holds no speech.
     pub fn transcribe(&self, samples: &[f32]) -> Result<Option<Transcript>, String> {
-        let first = self.run(samples, self.fit_audio_ctx)?;
+        self.transcribe_in(samples, "")
+    }
+
+    /// As [`transcribe`](Self::transcribe), in `language` (a Whisper language code; empty:
+    /// the configured one).
+    pub fn transcribe_in(
+        &self,
+        samples: &[f32],
+        language: &str,
+    ) -> Result<Option<Transcript>, String> {
+        let language = if language.is_empty() {
+            self.language.as_str()
+        } else {
+            language
+        };
+        let first = self.run(samples, language, self.fit_audio_ctx)?;
         if !self.fit_audio_ctx || !looping(&first.0) {
             return Ok(self.judge(samples, first));
         }
         // A shortened audio context sometimes sends Whisper into a loop ("... ... ...");
         // the full context does not, at some cost in time.
         tracing::debug!(text = %first.0, "Transcript loops; again with the full audio context");
-        let second = self.run(samples, false)?;
+        let second = self.run(samples, language, false)?;
         if looping(&second.0) {
             return Ok(None);
         }
         Ok(self.judge(samples, second))
     }
 
-    /// One Whisper pass: the text and the highest no-speech probability of its segments.
-    fn run(&self, samples: &[f32], fit_audio_ctx: bool) -> Result<(String, f32), String> {
+    /// One Whisper pass in `language`: the text and the highest no-speech probability of
+    /// its segments.
+    fn run(
+        &self,
+        samples: &[f32],
+        language: &str,
+        fit_audio_ctx: bool,
+    ) -> Result<(String, f32), String> {
         let mut state = self.ctx.create_state().map_err(|e| e.to_string())?;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_language(Some(&self.language));
+        params.set_language(Some(language));
         params.set_n_threads(self.threads as i32);
         params.set_print_progress(false);
         params.set_print_realtime(false);

@@ -2,19 +2,22 @@
 //! Runtime), phonemes from espeak-ng (`en-us`), voice `af_heart` by default, 24 kHz.
 //!
 //! This crate is only the engine: a [`Synthesizer`] over Kokoro. The gRPC service
-//! (`Speak`, `SpeakStream`, `PlaybackEvents`, `RenderReference`, `StopSpeaking`), the
-//! playback queue, the output and the phrase cache are the plugin SDK's
-//! (`voicehost_tts_sdk`), the same for every tts plugin.
+//! (`Speak`, `SpeakStream`, `PlaybackEvents`, `RenderReference`, `StopSpeaking`,
+//! `Synthesize`, `ListVoices`), the playback queue, the output and the phrase cache are the
+//! plugin SDK's (`voicehost_tts_sdk`), the same for every tts plugin. `ListVoices` lists the
+//! English voices of `voices_dir` (`a…` American, `b…` British): the phonemiser is US
+//! English, so the other languages' voices are not offered (a request may still name one).
 //!
 //! Model files come from `voicehost models fetch` (models `kokoro`, `kokoro-voices`,
 //! `onnxruntime`). CUDA: build with the `cuda` feature and set `device = cuda`.
 
 mod config;
 mod engine;
+mod voices;
 
 use voicehost_tts_sdk::Synthesizer;
 use voicehost_tts_sdk::voicehost_plugin_runtime::keys::Key;
-use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_tts};
+use voicehost_tts_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, Voice, export_tts};
 
 pub use config::{Device, KEYS, Settings};
 pub use engine::{Kokoro, SAMPLE_RATE, kokoro_symbol};
@@ -73,6 +76,10 @@ impl Synthesizer for KokoroTts {
                 s.voices_dir.display()
             ))
         }
+    }
+
+    fn voices(s: &Settings) -> Result<Vec<Voice>, BoxError> {
+        voices::english_voices(s)
     }
 
     fn synthesize(&mut self, text: &str, voice: &str) -> Result<Vec<f32>, BoxError> {

@@ -66,6 +66,34 @@ pub struct KwdState {
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetStateRequest {}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DetectRequest {
+    /// Wake models to listen for, only in the first message; empty = every loaded model. A
+    /// name matches a loaded model exactly, or ignoring case, '\_' vs ' ' and a `_vX.Y`
+    /// suffix, as Wyoming clients send them ("alexa" matches "alexa_v0.1"). A name that
+    /// matches none is INVALID_ARGUMENT.
+    #[prost(string, repeated, tag = "1")]
+    pub models: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Audio: 16 kHz mono, 16-bit little-endian samples (an even number of bytes). Any
+    /// length per message; 80 ms or less keeps detections prompt.
+    #[prost(bytes = "vec", tag = "2")]
+    pub pcm_s16le: ::prost::alloc::vec::Vec<u8>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Detection {
+    /// Wake model that fired, e.g. "alexa_v0.1".
+    #[prost(string, tag = "1")]
+    pub model: ::prost::alloc::string::String,
+    /// Classifier score in \[0, 1\].
+    #[prost(float, tag = "2")]
+    pub confidence: f32,
+    /// Milliseconds of audio from the stream's first sample to the end of the 80 ms chunk
+    /// that fired.
+    #[prost(uint64, tag = "3")]
+    pub audio_ms: u64,
+}
 /// Generated client implementations.
 pub mod kwd_service_client {
     #![allow(
@@ -249,6 +277,36 @@ pub mod kwd_service_client {
                 .insert(GrpcMethod::new("voicehost.kwd.v1.KwdService", "GetState"));
             self.inner.unary(req, path, codec).await
         }
+        /// Wake-word detection on audio the caller streams (16 kHz mono s16le), e.g. from the
+        /// Wyoming server: a detector of its own per call, with fresh state and the configured
+        /// thresholds and cooldown. Its detections go back on this stream only, never to Events
+        /// (a remote wake never starts a local dialog), and Enable/Disable do not affect it. At
+        /// most `[kwd] max_detect_streams` calls at once; one more is RESOURCE_EXHAUSTED. Audio is
+        /// scored as it arrives; the call ends when the caller closes its stream or goes away.
+        pub async fn detect(
+            &mut self,
+            request: impl tonic::IntoStreamingRequest<Message = super::DetectRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<super::Detection>>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/voicehost.kwd.v1.KwdService/Detect",
+            );
+            let mut req = request.into_streaming_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("voicehost.kwd.v1.KwdService", "Detect"));
+            self.inner.streaming(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -291,6 +349,22 @@ pub mod kwd_service_server {
             &self,
             request: tonic::Request<super::GetStateRequest>,
         ) -> std::result::Result<tonic::Response<super::KwdState>, tonic::Status>;
+        /// Server streaming response type for the Detect method.
+        type DetectStream: tonic::codegen::tokio_stream::Stream<
+                Item = std::result::Result<super::Detection, tonic::Status>,
+            >
+            + std::marker::Send
+            + 'static;
+        /// Wake-word detection on audio the caller streams (16 kHz mono s16le), e.g. from the
+        /// Wyoming server: a detector of its own per call, with fresh state and the configured
+        /// thresholds and cooldown. Its detections go back on this stream only, never to Events
+        /// (a remote wake never starts a local dialog), and Enable/Disable do not affect it. At
+        /// most `[kwd] max_detect_streams` calls at once; one more is RESOURCE_EXHAUSTED. Audio is
+        /// scored as it arrives; the call ends when the caller closes its stream or goes away.
+        async fn detect(
+            &self,
+            request: tonic::Request<tonic::Streaming<super::DetectRequest>>,
+        ) -> std::result::Result<tonic::Response<Self::DetectStream>, tonic::Status>;
     }
     #[derive(Debug)]
     pub struct KwdServiceServer<T> {
@@ -543,6 +617,54 @@ pub mod kwd_service_server {
                                 max_encoding_message_size,
                             );
                         let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/voicehost.kwd.v1.KwdService/Detect" => {
+                    #[allow(non_camel_case_types)]
+                    struct DetectSvc<T: KwdService>(pub Arc<T>);
+                    impl<
+                        T: KwdService,
+                    > tonic::server::StreamingService<super::DetectRequest>
+                    for DetectSvc<T> {
+                        type Response = super::Detection;
+                        type ResponseStream = T::DetectStream;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<
+                                tonic::Streaming<super::DetectRequest>,
+                            >,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as KwdService>::detect(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = DetectSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.streaming(method, req).await;
                         Ok(res)
                     };
                     Box::pin(fut)

@@ -90,6 +90,55 @@ pub struct SetInputResponse {
     #[prost(uint32, tag = "2")]
     pub duration_ms: u32,
 }
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TranscribeRequest {
+    /// 16 kHz mono signed 16-bit little-endian PCM.
+    #[prost(bytes = "vec", tag = "1")]
+    pub pcm_s16le: ::prost::alloc::vec::Vec<u8>,
+    /// Must be 16000.
+    #[prost(uint32, tag = "2")]
+    pub sample_rate: u32,
+    /// One of SttInfo.languages (a region such as "en-US" matches "en"); empty: the
+    /// configured language.
+    #[prost(string, tag = "3")]
+    pub language: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TranscribeResponse {
+    /// What was said; empty when the recogniser heard no speech.
+    #[prost(string, tag = "1")]
+    pub text: ::prost::alloc::string::String,
+    /// Length of the audio.
+    #[prost(uint32, tag = "2")]
+    pub audio_ms: u32,
+    /// The recogniser's time on it (not the wait for its turn).
+    #[prost(uint32, tag = "3")]
+    pub recognize_ms: u32,
+    /// The language it was transcribed in (empty when the recogniser does not say).
+    #[prost(string, tag = "4")]
+    pub language: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetInfoRequest {}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SttInfo {
+    /// The engine plugin's name and version.
+    #[prost(string, tag = "1")]
+    pub engine: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub engine_version: ::prost::alloc::string::String,
+    /// The model, such as "ggml-tiny.en-q8_0" (empty when the engine does not say).
+    #[prost(string, tag = "3")]
+    pub model: ::prost::alloc::string::String,
+    /// Language codes it recognises, the one it uses unless asked first (empty when the
+    /// engine cannot tell; Transcribe then takes any language).
+    #[prost(string, repeated, tag = "4")]
+    pub languages: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
 /// Generated client implementations.
 pub mod stt_service_client {
     #![allow(
@@ -309,6 +358,57 @@ pub mod stt_service_client {
                 .insert(GrpcMethod::new("voicehost.stt.v1.SttService", "SetInput"));
             self.inner.unary(req, path, codec).await
         }
+        /// Transcribes audio the caller sends (the Wyoming server's, say), not the microphone's:
+        /// no echo cancellation, no VAD endpointing; the whole audio is one utterance, judged as
+        /// the dialog's are (audio the recogniser finds no speech in gives empty text). At most
+        /// \[stt\] max_transcribe_ms of audio. Runs on the recognition thread, in turn with the
+        /// dialog's utterances, whether or not a dialog listens and whatever the input.
+        pub async fn transcribe(
+            &mut self,
+            request: impl tonic::IntoRequest<super::TranscribeRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TranscribeResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/voicehost.stt.v1.SttService/Transcribe",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("voicehost.stt.v1.SttService", "Transcribe"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// The recogniser: engine, version, model and languages.
+        pub async fn get_info(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetInfoRequest>,
+        ) -> std::result::Result<tonic::Response<super::SttInfo>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/voicehost.stt.v1.SttService/GetInfo",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("voicehost.stt.v1.SttService", "GetInfo"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -377,6 +477,23 @@ pub mod stt_service_server {
             tonic::Response<super::SetInputResponse>,
             tonic::Status,
         >;
+        /// Transcribes audio the caller sends (the Wyoming server's, say), not the microphone's:
+        /// no echo cancellation, no VAD endpointing; the whole audio is one utterance, judged as
+        /// the dialog's are (audio the recogniser finds no speech in gives empty text). At most
+        /// \[stt\] max_transcribe_ms of audio. Runs on the recognition thread, in turn with the
+        /// dialog's utterances, whether or not a dialog listens and whatever the input.
+        async fn transcribe(
+            &self,
+            request: tonic::Request<super::TranscribeRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TranscribeResponse>,
+            tonic::Status,
+        >;
+        /// The recogniser: engine, version, model and languages.
+        async fn get_info(
+            &self,
+            request: tonic::Request<super::GetInfoRequest>,
+        ) -> std::result::Result<tonic::Response<super::SttInfo>, tonic::Status>;
     }
     #[derive(Debug)]
     pub struct SttServiceServer<T> {
@@ -665,6 +782,96 @@ pub mod stt_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = SetInputSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/voicehost.stt.v1.SttService/Transcribe" => {
+                    #[allow(non_camel_case_types)]
+                    struct TranscribeSvc<T: SttService>(pub Arc<T>);
+                    impl<
+                        T: SttService,
+                    > tonic::server::UnaryService<super::TranscribeRequest>
+                    for TranscribeSvc<T> {
+                        type Response = super::TranscribeResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::TranscribeRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as SttService>::transcribe(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = TranscribeSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/voicehost.stt.v1.SttService/GetInfo" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetInfoSvc<T: SttService>(pub Arc<T>);
+                    impl<
+                        T: SttService,
+                    > tonic::server::UnaryService<super::GetInfoRequest>
+                    for GetInfoSvc<T> {
+                        type Response = super::SttInfo;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetInfoRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as SttService>::get_info(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetInfoSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -53,6 +53,60 @@ pub struct StopSpeakingResponse {
     pub dropped: u32,
 }
 #[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SynthesizeRequest {
+    #[prost(string, tag = "1")]
+    pub text: ::prost::alloc::string::String,
+    /// Voice name, as ListVoices lists them; empty = the configured voice.
+    #[prost(string, tag = "2")]
+    pub voice: ::prost::alloc::string::String,
+}
+/// The audio of one clause.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SynthesizedAudio {
+    /// Mono signed 16-bit little-endian samples.
+    #[prost(bytes = "vec", tag = "1")]
+    pub pcm_s16le: ::prost::alloc::vec::Vec<u8>,
+    /// Samples per second, the same in every message (ListVoices' sample_rate).
+    #[prost(uint32, tag = "2")]
+    pub sample_rate: u32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListVoicesRequest {}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListVoicesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub voices: ::prost::alloc::vec::Vec<Voice>,
+    /// The voice used when a request names none; one of voices.
+    #[prost(string, tag = "2")]
+    pub default_voice: ::prost::alloc::string::String,
+    /// Samples per second of the engine's audio.
+    #[prost(uint32, tag = "3")]
+    pub sample_rate: u32,
+    /// The engine's plugin, e.g. "voicehost-plugin-tts" (Kokoro), and its version.
+    #[prost(string, tag = "4")]
+    pub engine: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub engine_version: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Voice {
+    /// What SpeakRequest.voice and SynthesizeRequest.voice take, e.g. "af_heart".
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// Languages it speaks, language_REGION as Piper and Home Assistant write them, e.g.
+    /// "en_US", "en_GB".
+    #[prost(string, repeated, tag = "2")]
+    pub languages: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// One line for people, e.g. "American English, female".
+    #[prost(string, tag = "3")]
+    pub description: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum Wait {
@@ -343,6 +397,60 @@ pub mod tts_service_client {
                 .insert(GrpcMethod::new("voicehost.tts.v1.TtsService", "StopSpeaking"));
             self.inner.unary(req, path, codec).await
         }
+        /// Synthesises text for another program (the Wyoming server) and streams the audio back,
+        /// one message per clause as soon as it is ready. Nothing is played: the audio goes neither
+        /// to the playback queue nor to RenderReference (the echo canceller's far end), and it
+        /// does not wait while the playback queue is full. A caller that goes away stops the
+        /// clauses not yet synthesised. Text and voice are checked as Speak checks them.
+        pub async fn synthesize(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SynthesizeRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<super::SynthesizedAudio>>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/voicehost.tts.v1.TtsService/Synthesize",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("voicehost.tts.v1.TtsService", "Synthesize"));
+            self.inner.server_streaming(req, path, codec).await
+        }
+        /// The engine's voices, its default voice and the sample rate of its audio.
+        pub async fn list_voices(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListVoicesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListVoicesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/voicehost.tts.v1.TtsService/ListVoices",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("voicehost.tts.v1.TtsService", "ListVoices"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -410,6 +518,29 @@ pub mod tts_service_server {
             request: tonic::Request<super::super::super::common::v1::DialogRef>,
         ) -> std::result::Result<
             tonic::Response<super::StopSpeakingResponse>,
+            tonic::Status,
+        >;
+        /// Server streaming response type for the Synthesize method.
+        type SynthesizeStream: tonic::codegen::tokio_stream::Stream<
+                Item = std::result::Result<super::SynthesizedAudio, tonic::Status>,
+            >
+            + std::marker::Send
+            + 'static;
+        /// Synthesises text for another program (the Wyoming server) and streams the audio back,
+        /// one message per clause as soon as it is ready. Nothing is played: the audio goes neither
+        /// to the playback queue nor to RenderReference (the echo canceller's far end), and it
+        /// does not wait while the playback queue is full. A caller that goes away stops the
+        /// clauses not yet synthesised. Text and voice are checked as Speak checks them.
+        async fn synthesize(
+            &self,
+            request: tonic::Request<super::SynthesizeRequest>,
+        ) -> std::result::Result<tonic::Response<Self::SynthesizeStream>, tonic::Status>;
+        /// The engine's voices, its default voice and the sample rate of its audio.
+        async fn list_voices(
+            &self,
+            request: tonic::Request<super::ListVoicesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListVoicesResponse>,
             tonic::Status,
         >;
     }
@@ -709,6 +840,97 @@ pub mod tts_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StopSpeakingSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/voicehost.tts.v1.TtsService/Synthesize" => {
+                    #[allow(non_camel_case_types)]
+                    struct SynthesizeSvc<T: TtsService>(pub Arc<T>);
+                    impl<
+                        T: TtsService,
+                    > tonic::server::ServerStreamingService<super::SynthesizeRequest>
+                    for SynthesizeSvc<T> {
+                        type Response = super::SynthesizedAudio;
+                        type ResponseStream = T::SynthesizeStream;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SynthesizeRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as TtsService>::synthesize(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SynthesizeSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.server_streaming(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/voicehost.tts.v1.TtsService/ListVoices" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListVoicesSvc<T: TtsService>(pub Arc<T>);
+                    impl<
+                        T: TtsService,
+                    > tonic::server::UnaryService<super::ListVoicesRequest>
+                    for ListVoicesSvc<T> {
+                        type Response = super::ListVoicesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListVoicesRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as TtsService>::list_voices(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListVoicesSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
