@@ -51,7 +51,7 @@ fn service_of(name: &str) -> Result<Service, Status> {
     let name = name.trim();
     if name.is_empty() {
         return Err(Status::invalid_argument(
-            "service name is empty; valid services: logger, tts, llm, stt, kwd",
+            "service name is empty; valid services: logger, tts, llm, stt, kwd, wyoming",
         ));
     }
     name.parse()

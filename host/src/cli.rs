@@ -109,7 +109,10 @@ pub fn main(cli: Cli) -> ExitCode {
             None => crate::worker::run(),
         },
         Command::Validate { config } => match load_config(&config) {
-            Ok(_) => {
+            Ok(c) => {
+                for notice in c.notices() {
+                    eprintln!("{}: notice: {notice}", config.display());
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
@@ -124,6 +127,9 @@ pub fn main(cli: Cli) -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            for notice in config.notices() {
+                eprintln!("voicehost: notice: {notice}");
+            }
             if let Some(output) = &output {
                 config.set_plugin_key(Service::Tts, "output", output);
             }

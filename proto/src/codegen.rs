@@ -16,6 +16,7 @@ pub const PROTOS: &[&str] = &[
     "voicehost/stt/v1/stt.proto",
     "voicehost/llm/v1/llm.proto",
     "voicehost/tts/v1/tts.proto",
+    "voicehost/wyoming/v1/wyoming.proto",
 ];
 
 pub const DESCRIPTOR_FILE: &str = "voicehost_descriptor.bin";

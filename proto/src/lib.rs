@@ -46,6 +46,11 @@ pub mod tts {
         include!("gen/voicehost.tts.v1.rs");
     }
 }
+pub mod wyoming {
+    pub mod v1 {
+        include!("gen/voicehost.wyoming.v1.rs");
+    }
+}
 
 /// An LLM reply chunk is spoken as a text chunk: the same fields, the same numbers.
 impl From<llm::v1::LlmChunk> for common::v1::TextChunk {

@@ -383,7 +383,8 @@ async fn admin_rpcs_manage_services_and_refuse_bad_input() {
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{bad:?}");
         assert!(
-            err.message().contains("logger, tts, llm, stt, kwd"),
+            err.message()
+                .contains("logger, tts, llm, stt, kwd, wyoming"),
             "{err}"
         );
     }

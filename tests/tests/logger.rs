@@ -151,7 +151,8 @@ async fn logger_serves_every_rpc_and_refuses_bad_input() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(
-        err.message().contains("logger, tts, llm, stt, kwd"),
+        err.message()
+            .contains("logger, tts, llm, stt, kwd, wyoming"),
         "{err}"
     );
 

@@ -108,6 +108,7 @@ fn the_shipped_config_documents_every_key_the_plugins_declare() {
         ("stt", "libvoicehost_plugin_stt.so"),
         ("llm", "libvoicehost_plugin_llm.so"),
         ("tts", "libvoicehost_plugin_tts.so"),
+        ("wyoming", "libvoicehost_plugin_wyoming.so"),
     ] {
         let (_, json) = plugin_info_json(&artefact(library));
         let keys = json["plugin"]["config_keys"]

@@ -1,7 +1,7 @@
 //! The voicehost plugin loader: what it takes to get a plugin library running and to keep
 //! it running.
 //!
-//! - [`service`]: the service set (logger, tts, llm, stt, kwd) with phase, port and upstream;
+//! - [`service`]: the service set (logger, tts, llm, stt, kwd, wyoming) with phase, port and upstream;
 //!   [`slot`]: one slot's settings (library, port, isolation, section);
 //! - [`plugin`]: loading and verifying a library (ABI version, type layouts, ELF
 //!   completeness in [`elf`], kind, declared config keys, the plugin's own check of a

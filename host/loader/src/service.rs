@@ -21,11 +21,24 @@ pub enum Service {
     Stt,
     /// Wake word, listening to stt's audio (`voicehost.kwd.v1`).
     Kwd,
+    /// The Wyoming server for Home Assistant, bridging onto kwd, stt and tts
+    /// (`voicehost.wyoming.v1`).
+    Wyoming,
 }
 
 impl Service {
     /// Every service, in startup order.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
+        Service::Logger,
+        Service::Tts,
+        Service::Llm,
+        Service::Stt,
+        Service::Kwd,
+        Service::Wyoming,
+    ];
+
+    /// The services the local dialog needs (all but the Wyoming server).
+    pub const DIALOG: [Service; 5] = [
         Service::Logger,
         Service::Tts,
         Service::Llm,
@@ -41,17 +54,19 @@ impl Service {
             Service::Llm => "llm",
             Service::Stt => "stt",
             Service::Kwd => "kwd",
+            Service::Wyoming => "wyoming",
         }
     }
 
-    /// Startup phase: 0 logger, 1 tts and llm (in parallel), 2 stt, 3 kwd. A phase starts
-    /// when the one before serves (and GPU memory allows).
+    /// Startup phase: 0 logger, 1 tts and llm (in parallel), 2 stt, 3 kwd, 4 the Wyoming
+    /// server. A phase starts when the one before serves (and GPU memory allows).
     pub const fn phase(self) -> u8 {
         match self {
             Service::Logger => 0,
             Service::Tts | Service::Llm => 1,
             Service::Stt => 2,
             Service::Kwd => 3,
+            Service::Wyoming => 4,
         }
     }
 
@@ -63,6 +78,7 @@ impl Service {
             Service::Stt => 5004,
             Service::Llm => 5005,
             Service::Tts => 5006,
+            Service::Wyoming => 5007,
         }
     }
 
@@ -74,6 +90,7 @@ impl Service {
             Service::Llm => "voicehost.llm.v1",
             Service::Stt => "voicehost.stt.v1",
             Service::Kwd => "voicehost.kwd.v1",
+            Service::Wyoming => "voicehost.wyoming.v1",
         }
     }
 
@@ -85,6 +102,7 @@ impl Service {
             Service::Llm => "libvoicehost_plugin_llm.so",
             Service::Stt => "libvoicehost_plugin_stt.so",
             Service::Kwd => "libvoicehost_plugin_kwd.so",
+            Service::Wyoming => "libvoicehost_plugin_wyoming.so",
         }
     }
 
@@ -96,6 +114,21 @@ impl Service {
             Service::Kwd => Some((Service::Stt, "audio_source")),
             Service::Stt => Some((Service::Tts, "render_reference")),
             _ => None,
+        }
+    }
+
+    /// The services this one calls, each with the key of its section that holds the
+    /// address: filled in from that slot's port when the slot is enabled, left empty (that
+    /// part not served) when it is not, unless the section sets it. The Wyoming server
+    /// bridges onto kwd, stt and tts.
+    pub const fn bridges(self) -> &'static [(Service, &'static str)] {
+        match self {
+            Service::Wyoming => &[
+                (Service::Kwd, "kwd_address"),
+                (Service::Stt, "stt_address"),
+                (Service::Tts, "tts_address"),
+            ],
+            _ => &[],
         }
     }
 
@@ -119,7 +152,7 @@ impl fmt::Display for Service {
 
 /// A name that is not one of the host's services.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a service: use logger, tts, llm, stt or kwd")]
+#[error("{0:?} is not a service: use logger, tts, llm, stt, kwd or wyoming")]
 pub struct UnknownService(pub String);
 
 impl FromStr for Service {
@@ -152,7 +185,7 @@ mod tests {
         let err = "speaker".parse::<Service>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "\"speaker\" is not a service: use logger, tts, llm, stt or kwd"
+            "\"speaker\" is not a service: use logger, tts, llm, stt, kwd or wyoming"
         );
     }
 
@@ -161,6 +194,9 @@ mod tests {
         for svc in Service::ALL {
             if let Some((up, _)) = svc.upstream() {
                 assert!(up.phase() < svc.phase(), "{svc} streams from {up}");
+            }
+            for (up, _) in svc.bridges() {
+                assert!(up.phase() < svc.phase(), "{svc} calls {up}");
             }
         }
     }

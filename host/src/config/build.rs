@@ -216,6 +216,23 @@ impl Config {
                         std::net::SocketAddr::new(loader.bind_addr, port).to_string(),
                     ));
                 }
+                // The Wyoming server calls the kwd, stt and tts slots that are enabled.
+                for (to, key) in service.bridges() {
+                    if section.iter().any(|(k, _)| k == key) {
+                        continue;
+                    }
+                    let enabled = v.get(to.name(), "enabled").map_or(
+                        sections.iter().any(|s| s.name == to.name()),
+                        |(value, _)| value == "true",
+                    );
+                    let address = if enabled {
+                        let port = v.int(to.name(), "port") as u16;
+                        std::net::SocketAddr::new(loader.bind_addr, port).to_string()
+                    } else {
+                        String::new()
+                    };
+                    section.push(((*key).to_owned(), address));
+                }
                 PluginSlot {
                     service,
                     // Only sections present in the file are enabled by default.

@@ -168,6 +168,33 @@ impl Config {
         self.plugins.iter().find(|p| p.service == service)
     }
 
+    /// What the user should know about a valid config: a Wyoming server bound beyond
+    /// loopback (the one port that may be) exposes the assistant's voice services to the
+    /// network.
+    pub fn notices(&self) -> Vec<String> {
+        let Some(slot) = self.plugin(Service::Wyoming).filter(|p| p.enabled) else {
+            return Vec::new();
+        };
+        let key = |name: &str| {
+            slot.section
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let bind = key("bind").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let port = key("wyoming_port").unwrap_or_else(|| "10700".to_owned());
+        match bind.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_loopback() => vec![format!(
+                "[wyoming] bind = {bind}: wake word, speech to text and text to speech are \
+                 served on {bind}:{port} to every machine that can reach it, without \
+                 authentication (audio sent there leaves no trace here but is heard); every \
+                 other voicehost port stays on loopback. Use bind = 127.0.0.1 to keep it local."
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     /// What the loader's `Host` reads of `[loader]` and `[system]`.
     pub fn loader_settings(&self) -> LoaderSettings {
         LoaderSettings {

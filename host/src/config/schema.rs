@@ -156,6 +156,11 @@ pub const SECTIONS: &[SectionDef] = &[
         keys: &[],
     },
     SectionDef {
+        name: Service::Wyoming.name(),
+        plugin: Some(Service::Wyoming),
+        keys: &[],
+    },
+    SectionDef {
         name: "dialog",
         plugin: None,
         keys: &[

@@ -153,7 +153,7 @@ impl DialogManager {
                 )));
             }
         }
-        if Service::ALL.iter().all(|s| enabled.contains(s)) {
+        if Service::DIALOG.iter().all(|s| enabled.contains(s)) {
             let (wakes_tx, wakes) = mpsc::channel(8);
             tasks.push(tokio::spawn(watch_wakes(host.clone(), wakes_tx)));
             let alarm = Alarm {

@@ -47,7 +47,7 @@ pub enum ServiceError {
     Start { service: String, reason: String },
     #[error("{service} is not serving: {reason}")]
     Health { service: String, reason: String },
-    #[error("unknown service {0:?}; valid services: logger, tts, llm, stt, kwd")]
+    #[error("unknown service {0:?}; valid services: logger, tts, llm, stt, kwd, wyoming")]
     Unknown(String),
     #[error("{0} is disabled in the config file; set enabled = true in its section")]
     Disabled(String),
