@@ -87,6 +87,9 @@ impl Upstreams {
         }
         if let Some(mut tts) = self.tts() {
             match tts.list_voices(ListVoicesRequest {}).await {
+                Ok(r) if r.get_ref().voices.is_empty() => {
+                    missing.push("tts: no voice yet".to_owned());
+                }
                 Ok(r) => {
                     let r = r.into_inner();
                     programs.tts = Some(Tts {
@@ -110,6 +113,10 @@ impl Upstreams {
         }
         if let Some(mut kwd) = self.kwd() {
             match kwd.get_state(GetStateRequest {}).await {
+                // Models load after kwd starts serving: none yet is asked again soon.
+                Ok(r) if r.get_ref().models.is_empty() => {
+                    missing.push("kwd: no wake model loaded yet".to_owned());
+                }
                 Ok(r) => {
                     programs.wake = Some(Wake {
                         models: r.into_inner().models,
