@@ -418,7 +418,20 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     let barge = events_named(&ev, "barge_in");
     assert_eq!(barge.len(), 1, "one barge-in");
     assert_eq!(barge[0].field("turn"), "1");
-    assert_eq!(barge[0].field("during_playback"), "true");
+    // Spoken over the reply's sound, or (on a busy machine) in a gap of it longer than the
+    // 1.5 s that still counts as the reply playing: the llm had not written the next
+    // clause yet. Either way the reply stopped (above).
+    if barge[0].field("during_playback") != "true" {
+        let gap = events_named(&ev, "underrun")
+            .iter()
+            .map(|u| num(u, "duration_ms"))
+            .fold(0.0, f64::max);
+        assert!(
+            gap >= 1500.0,
+            "not during playback, and no gap: {}",
+            barge[0].fields
+        );
+    }
     // A bound that holds on a busy machine: the reply would have gone on for many seconds.
     let onset_to_quiet = num(barge[0], "onset_to_quiet_ms");
     eprintln!("VAD onset → reply quiet: {onset_to_quiet} ms (target 300 ms)");
