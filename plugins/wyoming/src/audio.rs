@@ -85,31 +85,22 @@ impl Converter {
     }
 }
 
-/// `audio-start`, the `audio-chunk`s (1024 samples each) and `audio-stop` of mono s16le
-/// `pcm` at `rate`; `start_ms` is the timestamp of its first sample.
-pub fn events(
-    pcm: &[u8],
-    rate: u32,
-    start_ms: u64,
-    with_start: bool,
-    with_stop: bool,
-) -> Vec<Event> {
+/// The `audio-chunk`s (1024 samples each) of mono s16le `pcm` at `rate`, after an
+/// `audio-start` when `with_start`; `at_ms` is the timestamp of its first sample and
+/// moves past its last.
+pub fn events(pcm: &[u8], rate: u32, at_ms: &mut u64, with_start: bool) -> Vec<Event> {
     let format = json!({ "rate": rate, "width": 2, "channels": 1 });
     let mut out = Vec::new();
     if with_start {
         let mut start = format.clone();
-        start["timestamp"] = start_ms.into();
+        start["timestamp"] = (*at_ms).into();
         out.push(Event::new("audio-start", start));
     }
-    let mut at = start_ms;
     for chunk in pcm.chunks(2048) {
         let mut data = format.clone();
-        data["timestamp"] = at.into();
+        data["timestamp"] = (*at_ms).into();
         out.push(Event::new("audio-chunk", data).with_payload(chunk.to_vec()));
-        at += (chunk.len() / 2) as u64 * 1000 / u64::from(rate);
-    }
-    if with_stop {
-        out.push(Event::new("audio-stop", json!({ "timestamp": at })));
+        *at_ms += (chunk.len() / 2) as u64 * 1000 / u64::from(rate.max(1));
     }
     out
 }
@@ -172,21 +163,16 @@ mod tests {
     #[test]
     fn audio_goes_out_in_1024_sample_chunks_with_timestamps() {
         let pcm = vec![0u8; 2 * 2500];
-        let ev = events(&pcm, 16_000, 100, true, true);
+        let mut at = 100;
+        let ev = events(&pcm, 16_000, &mut at, true);
         let kinds: Vec<&str> = ev.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
             kinds,
-            [
-                "audio-start",
-                "audio-chunk",
-                "audio-chunk",
-                "audio-chunk",
-                "audio-stop"
-            ]
+            ["audio-start", "audio-chunk", "audio-chunk", "audio-chunk"]
         );
         assert_eq!(ev[1].payload.len(), 2048);
         assert_eq!(ev[2].uint("timestamp"), Some(164));
-        assert_eq!(ev[4].uint("timestamp"), Some(256));
+        assert_eq!(at, 256, "past the last sample");
         assert_eq!(ev[1].uint("rate"), Some(16_000));
     }
 }

@@ -106,20 +106,26 @@ fn attribution(c: &Credit) -> Value {
     json!({ "name": c.author, "url": c.url })
 }
 
-/// The phrase a wake model listens for: its name without the version ("alexa_v0.1" →
-/// "alexa", "hey_jarvis_v0.1" → "hey jarvis").
-pub fn phrase(model: &str) -> String {
-    let base = match model.rfind("_v") {
+/// A wake model's name without its version ("alexa_v0.1" → "alexa"): a trailing `_v`
+/// followed by digits and dots.
+pub fn base_name(model: &str) -> &str {
+    match model.rfind("_v") {
         Some(i)
-            if model[i + 2..]
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '.') =>
+            if !model[i + 2..].is_empty()
+                && model[i + 2..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.') =>
         {
             &model[..i]
         }
         _ => model,
-    };
-    base.replace('_', " ")
+    }
+}
+
+/// The phrase a wake model listens for: its name without the version ("alexa_v0.1" →
+/// "alexa", "hey_jarvis_v0.1" → "hey jarvis").
+pub fn phrase(model: &str) -> String {
+    base_name(model).replace('_', " ")
 }
 
 /// The `info` event's data.

@@ -38,8 +38,6 @@ use voicehost_plugin_runtime::{
 use voicehost_proto::wyoming::v1::wyoming_service_server::{WyomingService, WyomingServiceServer};
 use voicehost_proto::wyoming::v1::{GetStatusRequest, WyomingStatus};
 
-pub use frame::{Event, FrameError, Limits, read_event, write_event};
-
 /// The Wyoming plugin.
 #[derive(Debug)]
 pub struct WyomingPlugin {

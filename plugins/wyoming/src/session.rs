@@ -22,6 +22,7 @@ use voicehost_proto::tts::v1::SynthesizeRequest;
 
 use crate::audio::{self, Converter, Format, RATE};
 use crate::frame::{Event, read_event, write_event};
+use crate::info::base_name;
 use crate::server::Shared;
 
 /// Events queued for the writer; a client that does not read stalls its own session only.
@@ -585,19 +586,19 @@ impl Session {
             }
             let first = rate.is_none();
             let r = *rate.get_or_insert(chunk.sample_rate);
-            for event in audio::events(&chunk.pcm_s16le, r, *at_ms, first, false) {
+            for event in audio::events(&chunk.pcm_s16le, r, at_ms, first) {
                 if !self.send(event).await {
                     return false;
                 }
             }
-            *at_ms += (chunk.pcm_s16le.len() / 2) as u64 * 1000 / u64::from(r.max(1));
         }
         if rate.is_none() {
             // Nothing to say (only punctuation): an empty audio stream all the same.
             let r = self.shared.tts_rate().await;
-            let start = json!({ "rate": r, "width": 2, "channels": 1, "timestamp": *at_ms });
-            if !self.send(Event::new("audio-start", start)).await {
-                return false;
+            for event in audio::events(&[], r, at_ms, true) {
+                if !self.send(event).await {
+                    return false;
+                }
             }
         }
         self.send(Event::new("audio-stop", json!({ "timestamp": *at_ms })))
@@ -645,16 +646,8 @@ impl Session {
 /// ignoring case, `_`/`-`/space and a `_vX.Y` version ("alexa" is "alexa_v0.1").
 pub fn same_model(loaded: &str, name: &str) -> bool {
     let plain = |s: &str| -> String {
-        let base = match s.rfind("_v") {
-            Some(i)
-                if !s[i + 2..].is_empty()
-                    && s[i + 2..].chars().all(|c| c.is_ascii_digit() || c == '.') =>
-            {
-                &s[..i]
-            }
-            _ => s,
-        };
-        base.chars()
+        base_name(s)
+            .chars()
             .filter(|c| c.is_alphanumeric())
             .flat_map(char::to_lowercase)
             .collect()
