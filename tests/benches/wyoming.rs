@@ -90,10 +90,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn pcm_of(path: &Path) -> Vec<u8> {
-    read_wav_16k(path)
-        .iter()
-        .flat_map(|s| ((s * 32767.0).round() as i16).to_le_bytes())
-        .collect()
+    voicehost_audio::to_s16le(&read_wav_16k(path))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -103,7 +103,7 @@ fn strs(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// `samples` (16 kHz mono) as a 44.1 kHz stereo WAV (linear interpolation).
+/// `samples` (16 kHz mono) as a 44.1 kHz stereo WAV.
 fn write_44k_stereo(path: &Path, samples: &[f32]) {
     let spec = hound::WavSpec {
         channels: 2,
@@ -112,15 +112,11 @@ fn write_44k_stereo(path: &Path, samples: &[f32]) {
         sample_format: hound::SampleFormat::Int,
     };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
-    let n = samples.len() * 44_100 / 16_000;
-    for i in 0..n {
-        let x = i as f64 * 16_000.0 / 44_100.0;
-        let (j, f) = (x as usize, (x - x.floor()) as f32);
-        let a = samples[j.min(samples.len() - 1)];
-        let b = samples[(j + 1).min(samples.len() - 1)];
-        let s = ((a + (b - a) * f) * 32767.0) as i16;
-        w.write_sample(s).unwrap();
-        w.write_sample(s).unwrap();
+    let mut up = voicehost_audio::Resampler::new(16_000, 44_100).unwrap();
+    let mut at_44k = up.process(samples);
+    at_44k.extend(up.flush());
+    for s in voicehost_audio::from_mono(&at_44k, 2) {
+        w.write_sample(voicehost_audio::to_i16(s)).unwrap();
     }
     w.finalize().unwrap();
 }
