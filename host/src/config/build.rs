@@ -159,6 +159,14 @@ impl Config {
             timer_alarm_repeat: v.ms("dialog", "timer_alarm_repeat_ms"),
             timer_alarm_timeout: v.ms("dialog", "timer_alarm_timeout_ms"),
         };
+        // A slot is enabled by its `enabled` key; without one, only sections present in the
+        // file are.
+        let enabled = |name: &str| {
+            v.get(name, "enabled")
+                .map_or(sections.iter().any(|s| s.name == name), |(value, _)| {
+                    value == "true"
+                })
+        };
         let plugins = Service::ALL
             .into_iter()
             .map(|service| {
@@ -221,11 +229,7 @@ impl Config {
                     if section.iter().any(|(k, _)| k == key) {
                         continue;
                     }
-                    let enabled = v.get(to.name(), "enabled").map_or(
-                        sections.iter().any(|s| s.name == to.name()),
-                        |(value, _)| value == "true",
-                    );
-                    let address = if enabled {
+                    let address = if enabled(to.name()) {
                         let port = v.int(to.name(), "port") as u16;
                         std::net::SocketAddr::new(loader.bind_addr, port).to_string()
                     } else {
@@ -235,12 +239,7 @@ impl Config {
                 }
                 PluginSlot {
                     service,
-                    // Only sections present in the file are enabled by default.
-                    enabled: v
-                        .get(name, "enabled")
-                        .map_or(sections.iter().any(|s| s.name == name), |(value, _)| {
-                            value == "true"
-                        }),
+                    enabled: enabled(name),
                     library,
                     library_line: v.line(name, "library"),
                     port: v.int(name, "port") as u16,

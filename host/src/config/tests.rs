@@ -283,6 +283,36 @@ fn kwd_listens_to_the_stt_slot_and_stt_to_the_tts_slot() {
 }
 
 #[test]
+fn the_wyoming_server_is_pointed_at_the_enabled_kwd_stt_and_tts() {
+    let c = parse(
+        "[tts]\nport = 7006\n[stt]\nport = 7004\n[kwd]\nenabled = false\n[wyoming]\n\
+         stt_address = 127.0.0.1:9004\n",
+    )
+    .unwrap();
+    let wyoming = &c.plugin(Service::Wyoming).unwrap().section;
+    let value = |key: &str| {
+        let found: Vec<&str> = wyoming
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(found.len(), 1, "{key}: {found:?}");
+        found[0].to_owned()
+    };
+    assert_eq!(value("tts_address"), "127.0.0.1:7006");
+    assert_eq!(
+        value("stt_address"),
+        "127.0.0.1:9004",
+        "its own address is kept"
+    );
+    assert_eq!(
+        value("kwd_address"),
+        "",
+        "kwd is disabled: no wake word served"
+    );
+}
+
+#[test]
 fn per_model_thresholds_are_checked() {
     let kwd = [declares(Service::Kwd, KWD_KEYS)];
     for good in ["hey_jarvis_v0.1:0.5, alexa_v0.1:1", ""] {
