@@ -50,6 +50,8 @@ pub(super) struct Played {
     pub(super) wav: PathBuf,
     /// When `paplay` started, in ms after the recording started (wall clock).
     pub(super) at_ms: u64,
+    /// The same moment in ms since the Unix epoch.
+    pub(super) unix_ms: f64,
 }
 
 /// The acoustic timings of one benchmark (ms), and what could not be measured.
@@ -57,6 +59,9 @@ pub(super) struct Played {
 pub(super) struct Timings {
     pub(super) wake_to_ack: Vec<f64>,
     pub(super) question_to_reply: Vec<f64>,
+    /// Each question measured, in the order spoken: its line's name, when its speech ended
+    /// (ms since the Unix epoch, to find its turn in app.log) and the latency.
+    pub(super) questions: Vec<(String, f64, f64)>,
     pub(super) barge_in_to_quiet: Vec<f64>,
     pub(super) notes: Vec<String>,
 }
@@ -234,6 +239,8 @@ pub(super) fn analyse(recording: &Path, played: &[Played]) -> Result<Timings, St
                     t.wake_to_ack.push(latency);
                 } else {
                     t.question_to_reply.push(latency);
+                    let ended = p.unix_ms + ms(end_f) - p.at_ms as f64;
+                    t.questions.push((name.to_string(), ended, latency));
                 }
             }
             Line::BargeIn => {
@@ -331,11 +338,13 @@ mod tests {
                 line: Line::Question,
                 wav: qwav,
                 at_ms: 80,
+                unix_ms: 1_000_080.0,
             },
             Played {
                 line: Line::BargeIn,
                 wav: bwav,
                 at_ms: 2750,
+                unix_ms: 1_002_750.0,
             },
         ];
         let t = analyse(&rec, &played).unwrap();
@@ -346,6 +355,9 @@ mod tests {
             "{:?}",
             t.question_to_reply
         );
+        // Its end on the wall clock, where app.log finds its turn.
+        let ended = t.questions[0].1;
+        assert!((ended - 1_002_030.0).abs() <= 20.0, "{ended}");
         assert_eq!(t.barge_in_to_quiet.len(), 1);
         assert!(
             (t.barge_in_to_quiet[0] - 180.0).abs() <= 20.0,
@@ -368,6 +380,7 @@ mod tests {
             line: Line::Wake,
             wav: path,
             at_ms: 0,
+            unix_ms: 0.0,
         }];
         let t = analyse(&rec, &played).unwrap();
         assert!(t.wake_to_ack.is_empty());

@@ -61,8 +61,16 @@ impl Room {
                 players,
             } => {
                 let at_ms = recording_started.elapsed().as_millis() as u64;
+                let unix_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
                 players.push(client.play(MIC, &wav)?);
-                played.push(Played { line, wav, at_ms });
+                played.push(Played {
+                    line,
+                    wav,
+                    at_ms,
+                    unix_ms,
+                });
                 Ok(())
             }
         }

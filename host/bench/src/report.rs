@@ -245,9 +245,21 @@ pub(super) fn report(
             fmt(s.p95_ms),
         );
     }
+    let questions = acoustic
+        .map(|t| per_question(t, &lines))
+        .unwrap_or_default();
     if let Some(t) = acoustic {
         for note in &t.notes {
             println!("  not measured: {note}");
+        }
+        println!("\neach question, end of speech → first reply sound (ms): sound | software");
+        for q in &questions {
+            println!(
+                "  {:<14} {:>6} | {:>6}",
+                q.line,
+                format!("{:.0}", q.sound_ms),
+                fmt(q.software_ms)
+            );
         }
     }
     println!("\n{:<10} {:>8} {:>14}", "process", "CPU %", "peak RSS MiB");
@@ -287,6 +299,7 @@ pub(super) fn report(
         "acoustic": acoustic.is_some(),
         "unanswered": unanswered,
         "stages": stages,
+        "questions": questions,
         "usage": usage,
         "underruns": { "count": underruns.len(), "total_ms": underrun_ms },
         "user_lines": {
@@ -307,9 +320,84 @@ pub(super) fn report(
     Ok(())
 }
 
+/// One question's latency as the recording measured it, beside the host's own figure
+/// (VAD speech end → first sample out) for the same turn.
+#[derive(Debug, serde::Serialize)]
+struct Question {
+    line: String,
+    sound_ms: f64,
+    /// `None` where the log does not say (a reply cut short, a line not transcribed).
+    software_ms: Option<f64>,
+}
+
+/// The measured questions, each with the host's `speech_end_to_first_audio_ms` of its
+/// reply (a skill's or the model's): the first `user_said` after the line's speech ended
+/// is its turn, and the reply carries the same dialog and turn.
+fn per_question(t: &Timings, lines: &[serde_json::Value]) -> Vec<Question> {
+    let key = |l: &serde_json::Value| {
+        (
+            l["fields"]["dialog"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            l["fields"]["turn"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let software = |ended: f64| {
+        let said = lines.iter().find(|l| {
+            l["event"] == "user_said" && l["ts"].as_str().and_then(unix_ms) > Some(ended)
+        })?;
+        lines
+            .iter()
+            .filter(|l| l["event"] == "turn_timing" || l["event"] == "skill_matched")
+            .find(|l| key(l) == key(said))
+            .and_then(|l| field(l, "speech_end_to_first_audio_ms"))
+    };
+    t.questions
+        .iter()
+        .map(|(line, ended, ms)| Question {
+            line: line.clone(),
+            sound_ms: *ms,
+            software_ms: software(*ended),
+        })
+        .collect()
+}
+
+/// A log timestamp (`2026-12-06T18:43:12.970213Z`, UTC) in ms since the Unix epoch.
+fn unix_ms(ts: &str) -> Option<f64> {
+    let (date, time) = ts.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.splitn(3, ':');
+    let (h, min) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
+    let s = t.next()?.parse::<f64>().ok()?;
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(((days as f64 * 24.0 + h) * 60.0 + min) * 60_000.0 + s * 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_timestamps_in_unix_ms() {
+        assert_eq!(unix_ms("1970-01-01T00:00:01.5Z"), Some(1500.0));
+        // 2026-12-06 is day 20,793 of the epoch.
+        let ms = unix_ms("2026-12-06T18:43:12.970Z").unwrap();
+        assert!(
+            (ms - (20_793.0 * 86_400_000.0 + 67_392_970.0)).abs() < 0.01,
+            "{ms}"
+        );
+        assert_eq!(unix_ms("18:43:12"), None);
+    }
 
     #[test]
     fn percentiles() {
