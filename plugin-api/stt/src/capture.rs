@@ -369,6 +369,13 @@ impl State {
     fn on_event(&mut self, dialog: String, event: Event) {
         match event {
             Event::Resumed => self.shared.set_pending(None),
+            // The pause judged last is still open: the recognition thread may end it on
+            // the transcript it read there.
+            Event::Late { serial } => {
+                if self.shared.is_pending((serial, self.pauses)) {
+                    let _ = self.jobs.send(Work::Late((serial, self.pauses)));
+                }
+            }
             Event::Pause(utterance) => {
                 self.pauses += 1;
                 self.shared

@@ -25,8 +25,9 @@ const LEADING_CONJUNCTIONS: &[&str] = &["and", "but", "so", "or", "then", "also"
 
 /// Openers of a follow-up that goes on from the last answer ("And what about…", "But in
 /// winter?"). Such a turn that Whisper ends with a full stop was, on the acoustic bench,
-/// a misheard fragment ("And watch 'em out." for "And what about", then a pause): at a
-/// pause it does not read complete, and the silence wait ends it if it was whole.
+/// a misheard fragment ("And watch 'em out." for "And what about", then a pause): at the
+/// utterance's first pause it does not read complete. Once the user went on after a pause
+/// and paused again, the words before it are no longer a fragment of this kind.
 const FOLLOW_UP_OPENERS: &[&str] = &["and", "but", "or"];
 
 fn plain(word: &str) -> String {
@@ -41,6 +42,12 @@ fn plain(word: &str) -> String {
 /// that opens as a question, or as a follow-up with "and", "but" or "or", ends with a
 /// question mark (or `!`, for the follow-up).
 pub fn reads_complete(text: &str) -> bool {
+    reads_complete_at(text, 1)
+}
+
+/// [`reads_complete`] at pause `pause` of the utterance (counting from 1): the rule for a
+/// follow-up's opener holds at the first pause only.
+pub(crate) fn reads_complete_at(text: &str, pause: u32) -> bool {
     let text = text.trim();
     let Some(last) = text.chars().last() else {
         return false;
@@ -56,6 +63,7 @@ pub fn reads_complete(text: &str) -> bool {
         return false;
     }
     if last == '.'
+        && pause <= 1
         && words
             .first()
             .is_some_and(|w| FOLLOW_UP_OPENERS.contains(&w.as_str()))
@@ -87,6 +95,17 @@ mod tests {
         ] {
             assert!(reads_complete(t), "{t:?}");
         }
+    }
+
+    #[test]
+    fn a_follow_up_opener_makes_a_fragment_only_at_the_first_pause() {
+        use super::reads_complete_at;
+        // Whisper's "And what about | Germany?" in one voice, at each pause.
+        assert!(!reads_complete_at("and watch them out.", 1));
+        assert!(reads_complete_at("and watch them out, Germany.", 2));
+        // The other rules hold at every pause.
+        assert!(!reads_complete_at("And what about the.", 2));
+        assert!(!reads_complete_at("And what is it.", 2));
     }
 
     #[test]

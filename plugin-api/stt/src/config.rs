@@ -110,7 +110,9 @@ pub const KEYS: &[Key] = &[
         "smart_silence_ms",
         MS_10S,
         "600",
-        "Smart endpointing: the pause after which the transcript so far is judged",
+        "endpoint = smart: the pause after which the transcript so far is judged; \
+         turn_model: the pause after which a transcript that reads complete ends the \
+         utterance though the model heard the turn go on",
     ),
     Key::new(
         "turn_model",
@@ -301,6 +303,15 @@ impl Settings {
             Endpoint::Smart => Some(self.smart_silence_ms),
             Endpoint::TurnModel => Some(self.turn_silence_ms),
         }
+    }
+
+    /// `endpoint = turn_model`: the late check, `smart_silence_ms` into the same pause,
+    /// where a transcript that read complete ends the utterance though the model heard it
+    /// go on (the rule of `endpoint = smart`); `None` otherwise, or when it would not come
+    /// after the turn model's pause.
+    pub fn late_ms(&self) -> Option<u32> {
+        (self.endpoint == Endpoint::TurnModel && self.smart_silence_ms > self.turn_silence_ms)
+            .then_some(self.smart_silence_ms)
     }
 }
 

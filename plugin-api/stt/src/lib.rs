@@ -194,6 +194,7 @@ fn load<T: Transcriber>(
         s.max_utterance_ms,
         s.preroll_ms,
         s.pause_ms(),
+        s.late_ms(),
     );
     let aec = if s.aec_enabled {
         Some(Arc::new(EchoCanceller::new()?))

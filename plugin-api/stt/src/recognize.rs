@@ -14,12 +14,12 @@ use voicehost_plugin_runtime::now_us;
 use voicehost_proto::stt::v1::SttResult;
 
 use super::capture::RATE;
-use super::complete::reads_complete;
+use super::complete::reads_complete_at;
 use super::shared::Shared;
 use super::transcribe::{self, Request};
 use super::turn::{TurnCheck, TurnModel};
 use super::vad::Utterance;
-use super::{Transcriber, Transcript};
+use super::{BoxError, Transcriber, Transcript};
 
 /// What the recognition thread does next, in the order it was sent.
 pub enum Work {
@@ -27,6 +27,9 @@ pub enum Work {
     Utterance(Job),
     /// Audio a caller sent (`Transcribe`).
     Request(Request),
+    /// The pause `(serial, pause)` grew to the late check with no speech: a transcript held
+    /// there ends the utterance.
+    Late((u64, u64)),
 }
 
 impl From<Job> for Work {
@@ -61,7 +64,7 @@ impl Job {
 /// What judges the utterance at a pause (`endpoint = smart` or `turn_model`).
 #[derive(Debug)]
 pub enum Judge {
-    /// The transcript so far, read by [`reads_complete`].
+    /// The transcript so far, read by [`reads_complete`](super::complete::reads_complete).
     Text,
     /// The turn model on the audio so far (complete from `threshold`) and, at the same
     /// time, the transcript so far as [`Judge::Text`] reads it: the utterance ends when
@@ -72,7 +75,7 @@ pub enum Judge {
     },
 }
 
-/// The text check at a pause: the transcript so far, read by [`reads_complete`].
+/// The text check at a pause: the transcript so far, read by [`reads_complete`](super::complete::reads_complete).
 #[derive(Debug)]
 enum TextCheck {
     /// Not run: speech came back before the pause was judged.
@@ -104,6 +107,24 @@ impl TextCheck {
     }
 }
 
+/// What a judge made of a pause.
+#[derive(Debug)]
+enum Verdict {
+    /// The utterance ends here: its final.
+    Final(Transcript),
+    /// The transcript reads complete but the turn model heard the turn go on: it ends the
+    /// utterance at the late check if the pause lasts that long.
+    Held(Transcript),
+    /// The utterance goes on.
+    Open,
+}
+
+impl From<Option<Transcript>> for Verdict {
+    fn from(t: Option<Transcript>) -> Verdict {
+        t.map_or(Verdict::Open, Verdict::Final)
+    }
+}
+
 impl Judge {
     /// The `endpoint` of a final this judge ended at a pause.
     fn endpoint(&self) -> &'static str {
@@ -123,9 +144,9 @@ impl Judge {
         job: &Job,
         pause: (u64, u64),
         shared: &Shared,
-    ) -> Option<Transcript> {
+    ) -> Verdict {
         let (model, threshold) = match self {
-            Judge::Text => return read_partial(recognizer, job).into_final(),
+            Judge::Text => return read_partial(recognizer, job).into_final().into(),
             Judge::Turn { model, threshold } => (model, *threshold),
         };
         let audio = &job.utterance.samples;
@@ -154,21 +175,21 @@ impl Judge {
             Ok(check) => check,
             Err(e) => {
                 tracing::warn!(event = "stt_turn_failed", error = %e, "Turn model failed");
-                return None;
+                return Verdict::Open;
             }
         };
         let model_complete = check.probability >= threshold;
         log_turn(job, &check, model_complete, &text, checked_at);
-        if model_complete {
-            text.into_final()
-        } else {
-            None
+        match (model_complete, text) {
+            (true, text) => text.into_final().into(),
+            (false, TextCheck::Complete(t)) => Verdict::Held(t),
+            (false, _) => Verdict::Open,
         }
     }
 }
 
 /// The text check of smart and turn-model endpointing: transcribes `job` (the audio up to
-/// a pause) and reads the transcript with [`reads_complete`]. Logs `stt_partial`.
+/// a pause) and reads the transcript with [`reads_complete_at`] (at that pause of the utterance). Logs `stt_partial`.
 fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job) -> TextCheck {
     let started = Instant::now();
     let transcript = match recognizer.transcribe(&job.utterance.samples) {
@@ -179,7 +200,7 @@ fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job) -> TextCheck {
         }
     };
     let text = transcript.as_ref().map_or("", |t| t.text.as_str());
-    let complete = reads_complete(text);
+    let complete = reads_complete_at(text, job.utterance.pause);
     tracing::info!(
         event = "stt_partial",
         dialog = %job.dialog,
@@ -244,11 +265,23 @@ fn recognize<T: Transcriber>(
 ) {
     // The utterance a pause's final ended: its own final (if capture sent one) is dropped.
     let mut claimed: Option<u64> = None;
+    // The pause whose transcript read complete while the model heard the turn go on.
+    let mut held: Option<((u64, u64), Job, Transcript)> = None;
     while let Ok(work) = jobs.recv() {
         let job = match work {
             Work::Utterance(job) => job,
             Work::Request(request) => {
                 transcribe::answer(&mut recognizer, request);
+                continue;
+            }
+            Work::Late(pause) => {
+                if let Some((at, job, t)) = held.take()
+                    && at == pause
+                    && shared.claim(pause)
+                {
+                    claimed = Some(pause.0);
+                    send_final::<T>(&shared, job, Ok(Some(t)), "smart", Instant::now());
+                }
                 continue;
             }
         };
@@ -259,15 +292,17 @@ fn recognize<T: Transcriber>(
             Some(pause) if !shared.is_pending((serial, pause)) => continue,
             _ => {}
         }
-        let speech_start = job.at(job.utterance.speech_start);
-        let speech_end = job.at(job.utterance.speech_end);
         let started = Instant::now();
         let (transcript, endpoint) = match job.partial {
             None => (recognizer.transcribe(&job.utterance.samples), "silence"),
             Some(pause) => {
-                let Some(t) = judge.at_pause(&mut recognizer, &job, (serial, pause), &shared)
-                else {
-                    continue;
+                let t = match judge.at_pause(&mut recognizer, &job, (serial, pause), &shared) {
+                    Verdict::Final(t) => t,
+                    Verdict::Held(t) => {
+                        held = Some(((serial, pause), job, t));
+                        continue;
+                    }
+                    Verdict::Open => continue,
                 };
                 if !shared.claim((serial, pause)) {
                     continue;
@@ -276,51 +311,65 @@ fn recognize<T: Transcriber>(
                 (Ok(Some(t)), judge.endpoint())
             }
         };
-        match transcript {
-            Ok(Some(t)) => {
-                if shared.active_dialog().as_deref() != Some(job.dialog.as_str()) {
-                    continue; // the dialog was stopped meanwhile
-                }
-                let n = shared.utterances.fetch_add(1, Ordering::Relaxed) + 1;
-                let now = now_us();
-                tracing::info!(
-                    event = "stt_final",
-                    dialog = %job.dialog,
-                    utterance = n,
-                    endpoint,
-                    audio_ms = job.audio_ms(),
-                    recognize_ms = started.elapsed().as_millis() as u64,
-                    speech_end_to_text_ms = (now - speech_end) / 1000,
-                    text = %t.text,
-                    "Final transcript"
-                );
-                let _ = shared.results.send(SttResult {
-                    dialog_id: job.dialog,
-                    is_final: true,
-                    text: t.text,
-                    utterance: n,
-                    speech_start_unix_us: speech_start,
-                    speech_end_unix_us: speech_end,
-                    ts_unix_us: now,
-                    no_speech_prob: t.no_speech_prob,
-                    ..SttResult::default()
-                });
+        send_final::<T>(&shared, job, transcript, endpoint, started);
+    }
+}
+
+/// Sends `job`'s final (`stt_final`), or that it held no speech, unless its dialog was
+/// stopped meanwhile.
+fn send_final<T: Transcriber>(
+    shared: &Shared,
+    job: Job,
+    transcript: Result<Option<Transcript>, BoxError>,
+    endpoint: &str,
+    started: Instant,
+) {
+    let speech_start = job.at(job.utterance.speech_start);
+    let speech_end = job.at(job.utterance.speech_end);
+    match transcript {
+        Ok(Some(t)) => {
+            if shared.active_dialog().as_deref() != Some(job.dialog.as_str()) {
+                return; // the dialog was stopped meanwhile
             }
-            Ok(None) => {
-                tracing::info!(event = "stt_no_speech", dialog = %job.dialog, "Utterance held no speech; dropped");
-                // Listeners that saw it start learn that it ended without words.
-                let _ = shared.results.send(SttResult {
-                    dialog_id: job.dialog,
-                    is_final: true,
-                    speech_start_unix_us: speech_start,
-                    speech_end_unix_us: speech_end,
-                    ts_unix_us: now_us(),
-                    ..SttResult::default()
-                });
-            }
-            Err(e) => {
-                tracing::error!(event = "stt_error", engine = T::META.name, error = %e, "Transcription failed");
-            }
+            let n = shared.utterances.fetch_add(1, Ordering::Relaxed) + 1;
+            let now = now_us();
+            tracing::info!(
+                event = "stt_final",
+                dialog = %job.dialog,
+                utterance = n,
+                endpoint,
+                audio_ms = job.audio_ms(),
+                recognize_ms = started.elapsed().as_millis() as u64,
+                speech_end_to_text_ms = (now - speech_end) / 1000,
+                text = %t.text,
+                "Final transcript"
+            );
+            let _ = shared.results.send(SttResult {
+                dialog_id: job.dialog,
+                is_final: true,
+                text: t.text,
+                utterance: n,
+                speech_start_unix_us: speech_start,
+                speech_end_unix_us: speech_end,
+                ts_unix_us: now,
+                no_speech_prob: t.no_speech_prob,
+                ..SttResult::default()
+            });
+        }
+        Ok(None) => {
+            tracing::info!(event = "stt_no_speech", dialog = %job.dialog, "Utterance held no speech; dropped");
+            // Listeners that saw it start learn that it ended without words.
+            let _ = shared.results.send(SttResult {
+                dialog_id: job.dialog,
+                is_final: true,
+                speech_start_unix_us: speech_start,
+                speech_end_unix_us: speech_end,
+                ts_unix_us: now_us(),
+                ..SttResult::default()
+            });
+        }
+        Err(e) => {
+            tracing::error!(event = "stt_error", engine = T::META.name, error = %e, "Transcription failed");
         }
     }
 }

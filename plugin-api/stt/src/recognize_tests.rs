@@ -121,6 +121,7 @@ fn utterance(serial: u64, n: usize, p: f32, reads: Reads) -> Utterance {
         speech_start: 0,
         speech_end: n as u64,
         serial,
+        pause: 0,
     }
 }
 
@@ -135,7 +136,11 @@ impl Rig {
     /// Capture's side of a pause: the pause becomes the pending one, its audio is sent.
     fn pause(&self, serial: u64, pause: u64, n: usize, p: f32, reads: Reads) {
         self.shared.set_pending(Some((serial, pause)));
-        self.send(utterance(serial, n, p, reads), Some(pause));
+        let utterance = Utterance {
+            pause: pause as u32,
+            ..utterance(serial, n, p, reads)
+        };
+        self.send(utterance, Some(pause));
     }
 
     fn send(&self, utterance: Utterance, partial: Option<u64>) {
@@ -251,6 +256,42 @@ fn an_unfinished_turn_goes_on_though_its_text_reads_complete() {
     let r = rig.final_within(SOON).expect("a final at the second pause");
     assert_eq!(r.text, "30000 samples.", "the whole utterance, both parts");
     assert_eq!((rig.checks(), rig.transcriptions()), (2, 2));
+}
+
+#[test]
+fn a_transcript_that_reads_complete_ends_the_turn_at_the_late_check() {
+    let mut rig = rig();
+    // The model hears the turn go on; the transcript reads complete: held, not final.
+    rig.pause(1, 1, 16_000, 0.2, Reads::Complete);
+    assert!(rig.final_within(NOTHING).is_none(), "not at the pause");
+    // The pause lasted to the late check: the held transcript is the final, at once.
+    rig.jobs.send(Work::Late((1, 1))).unwrap();
+    let r = rig.final_within(SOON).expect("a final at the late check");
+    assert_eq!(r.text, "16000 samples.");
+    assert_eq!(rig.transcriptions(), 1, "read once, at the pause");
+    // The utterance's own end (capture's silence wait) is not a second final.
+    rig.send(utterance(1, 48_000, 0.1, Reads::Complete), None);
+    assert!(rig.final_within(NOTHING).is_none());
+}
+
+#[test]
+fn the_late_check_ends_nothing_when_speech_came_back_or_the_text_trailed_off() {
+    let mut rig = rig();
+    rig.pause(1, 1, 16_000, 0.2, Reads::Complete);
+    rig.wait_for(1, 1);
+    // Speech came back before the late check: that pause is over.
+    rig.shared.set_pending(None);
+    rig.jobs.send(Work::Late((1, 1))).unwrap();
+    assert!(rig.final_within(NOTHING).is_none(), "speech came back");
+    // A pause whose transcript trails off is not held.
+    rig.pause(1, 2, 24_000, 0.2, Reads::Unfinished);
+    rig.wait_for(2, 2);
+    rig.jobs.send(Work::Late((1, 2))).unwrap();
+    assert!(rig.final_within(NOTHING).is_none(), "trails off");
+    // The silence wait ends it.
+    rig.shared.set_pending(None);
+    rig.send(utterance(1, 48_000, 0.1, Reads::Unfinished), None);
+    assert!(rig.final_within(SOON).is_some());
 }
 
 #[test]

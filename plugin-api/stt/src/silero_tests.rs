@@ -91,7 +91,7 @@ struct Found {
 
 fn run(vad: &mut Silero, audio: &[f32], silence_ms: u32) -> Found {
     vad.set_state(VadState::default());
-    let mut ep = Endpointer::new(0.5, silence_ms, 250, 30_000, 300, None);
+    let mut ep = Endpointer::new(0.5, silence_ms, 250, 30_000, 300, None, None);
     let mut found = Found::default();
     let mut tail = audio.to_vec();
     tail.extend(silence(silence_ms as usize + 500));

@@ -18,6 +18,8 @@ pub struct Utterance {
     pub speech_end: u64,
     /// Which utterance of this endpointer it is (counts from 1).
     pub serial: u64,
+    /// At a pause: which pause of the utterance it is (counts from 1); 0 at its end.
+    pub pause: u32,
 }
 
 /// What one window did to the utterance being collected.
@@ -28,6 +30,9 @@ pub enum Event {
     Pause(Utterance),
     /// Speech came back after a [`Event::Pause`].
     Resumed,
+    /// The pause of utterance `serial` grew to the late check's length (turn-model
+    /// endpointing: where the transcript alone may end the utterance) with no speech.
+    Late { serial: u64 },
     /// The utterance ended: `silence` without speech, or `max_len`.
     End(Utterance),
 }
@@ -42,6 +47,11 @@ pub struct Endpointer {
     /// Smart or turn-model endpointing: report a pause after this much silence.
     pause: Option<usize>,
     paused: bool,
+    /// Turn-model endpointing: report the same pause again after this much silence.
+    late: Option<usize>,
+    late_sent: bool,
+    /// The pauses of the utterance being collected.
+    pauses: u32,
     serial: u64,
     min_speech: usize,
     /// While the assistant speaks (barge-in): the voiced run that starts an utterance.
@@ -65,6 +75,7 @@ impl Endpointer {
         max_ms: u32,
         preroll_ms: u32,
         pause_ms: Option<u32>,
+        late_ms: Option<u32>,
     ) -> Self {
         let ms = |m: u32| RATE * m as usize / 1000;
         Endpointer {
@@ -72,6 +83,9 @@ impl Endpointer {
             silence: ms(silence_ms),
             pause: pause_ms.map(ms),
             paused: false,
+            late: late_ms.map(ms),
+            late_sent: false,
+            pauses: 0,
             serial: 0,
             min_speech: ms(min_speech_ms),
             barge_in: None,
@@ -128,6 +142,7 @@ impl Endpointer {
             speech_start: self.speech_start,
             speech_end: self.last_voice,
             serial: self.serial,
+            pause: 0,
         }
     }
 
@@ -155,6 +170,7 @@ impl Endpointer {
                 if self.voiced_run >= min_speech {
                     self.serial += 1;
                     self.paused = false;
+                    self.pauses = 0;
                     self.speech_start = self.position - self.voiced_run as u64;
                     self.last_voice = self.position;
                     self.since_voice = 0;
@@ -185,11 +201,26 @@ impl Endpointer {
                     && self.since_voice >= pause
                 {
                     self.paused = true;
+                    self.late_sent = false;
+                    self.pauses += 1;
                     // The utterance goes on: lend its audio to the snapshot, then put it back.
                     let so_far = self.current.take().unwrap_or_default();
-                    let utterance = self.snapshot(&so_far);
+                    let utterance = Utterance {
+                        pause: self.pauses,
+                        ..self.snapshot(&so_far)
+                    };
                     self.current = Some(so_far);
                     return Some(Event::Pause(utterance));
+                }
+                if let Some(late) = self.late
+                    && self.paused
+                    && !self.late_sent
+                    && self.since_voice >= late
+                {
+                    self.late_sent = true;
+                    return Some(Event::Late {
+                        serial: self.serial,
+                    });
                 }
                 None
             }
@@ -216,7 +247,7 @@ mod tests {
 
     #[test]
     fn speech_then_silence_makes_one_utterance_with_preroll() {
-        let mut ep = Endpointer::new(0.5, 500, 100, 10_000, 200, None);
+        let mut ep = Endpointer::new(0.5, 500, 100, 10_000, 200, None, None);
         let w = vec![0.1; WINDOW];
         let mut out = Vec::new();
         // 1 s silence, 1 s speech, 1 s silence (32 ms windows).
@@ -237,7 +268,7 @@ mod tests {
 
     #[test]
     fn short_blips_are_not_speech() {
-        let mut ep = Endpointer::new(0.5, 500, 200, 10_000, 200, Some(300));
+        let mut ep = Endpointer::new(0.5, 500, 200, 10_000, 200, Some(300), None);
         let w = vec![0.1; WINDOW];
         for i in 0..200 {
             let p = if i % 10 == 0 { 0.9 } else { 0.1 };
@@ -248,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_dip_just_under_the_threshold_does_not_break_the_onset() {
-        let mut ep = Endpointer::new(0.5, 500, 128, 10_000, 200, None);
+        let mut ep = Endpointer::new(0.5, 500, 128, 10_000, 200, None, None);
         let w = vec![0.1; WINDOW];
         // 0.58, 0.44, 0.69, 0.77: one run of four windows (128 ms), speech from the first.
         for p in [0.01, 0.58, 0.44, 0.69, 0.77] {
@@ -257,7 +288,7 @@ mod tests {
         assert!(ep.in_speech());
         assert_eq!(ep.speech_start(), WINDOW as u64);
         // A run cannot begin under the threshold, and a deep dip ends it.
-        let mut ep = Endpointer::new(0.5, 500, 128, 10_000, 200, None);
+        let mut ep = Endpointer::new(0.5, 500, 128, 10_000, 200, None, None);
         for p in [0.44, 0.6, 0.2, 0.6, 0.6, 0.6] {
             ep.push(&w, p);
         }
@@ -266,7 +297,7 @@ mod tests {
 
     #[test]
     fn barge_in_starts_speech_after_its_own_minimum() {
-        let mut ep = Endpointer::new(0.5, 500, 250, 10_000, 200, None);
+        let mut ep = Endpointer::new(0.5, 500, 250, 10_000, 200, None, None);
         let w = vec![0.1; WINDOW];
         // 160 ms voiced is not speech by default (250 ms) …
         for _ in 0..5 {
@@ -285,16 +316,18 @@ mod tests {
 
     #[test]
     fn a_turn_pause_comes_after_turn_silence_ms_and_the_silence_wait_stays_the_fallback() {
-        // endpoint = turn_model, turn_silence_ms = 200, vad_silence_ms = 2000.
-        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(200));
+        // endpoint = turn_model, turn_silence_ms = 200, smart_silence_ms = 600 (the late
+        // check), vad_silence_ms = 2000.
+        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(200), Some(600));
         let w = vec![0.1; WINDOW];
         for _ in 0..31 {
             assert!(ep.push(&w, 0.9).is_none());
         }
-        let (mut pause, mut end) = (None, None);
+        let (mut pause, mut late, mut end) = (None, None, None);
         for i in 1..=80 {
             match ep.push(&w, 0.0) {
                 Some(Event::Pause(u)) => pause = Some((i, u)),
+                Some(Event::Late { serial }) => late = Some((i, serial)),
                 Some(Event::End(_)) => {
                     end = Some(i);
                     break;
@@ -305,16 +338,44 @@ mod tests {
         // The first whole window past 200 ms (7 × 32 ms = 224 ms) …
         let (i, judged) = pause.expect("a pause");
         assert_eq!(i, 7);
+        assert_eq!((judged.serial, judged.pause), (1, 1));
         // … with the speech and the 200 ms of silence after it, for the turn model.
         let after_speech = judged.samples.len() - 31 * WINDOW;
         assert_eq!(after_speech, RATE / 5, "samples after the speech");
-        // The model called it incomplete: 2 s of silence ends it all the same (2016 ms).
+        // The same pause again past 600 ms (19 × 32 ms), once.
+        assert_eq!(late, Some((19, 1)));
+        // Neither ended it: 2 s of silence ends it all the same (2016 ms).
         assert_eq!(end, Some(63));
     }
 
     #[test]
+    fn pauses_are_numbered_within_their_utterance() {
+        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(200), Some(600));
+        let w = vec![0.1; WINDOW];
+        let mut events = Vec::new();
+        // Speech, a 300 ms pause, speech again, a 700 ms pause.
+        for (voiced, windows) in [(true, 10), (false, 10), (true, 10), (false, 22)] {
+            for _ in 0..windows {
+                if let Some(e) = ep.push(&w, if voiced { 0.9 } else { 0.0 }) {
+                    events.push(e);
+                }
+            }
+        }
+        let seen: Vec<String> = events
+            .iter()
+            .map(|e| match e {
+                Event::Pause(u) => format!("pause {}", u.pause),
+                Event::Resumed => "resumed".to_owned(),
+                Event::Late { .. } => "late".to_owned(),
+                Event::End(_) => "end".to_owned(),
+            })
+            .collect();
+        assert_eq!(seen, ["pause 1", "resumed", "pause 2", "late"]);
+    }
+
+    #[test]
     fn smart_pauses_are_reported_once_and_speech_may_resume() {
-        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(600));
+        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(600), None);
         let w = vec![0.1; WINDOW];
         let mut events = Vec::new();
         // 1 s speech, 0.8 s pause, 1 s speech, 2.5 s silence (32 ms windows).
@@ -330,6 +391,7 @@ mod tests {
             .map(|e| match e {
                 Event::Pause(_) => "pause",
                 Event::Resumed => "resumed",
+                Event::Late { .. } => "late",
                 Event::End(_) => "end",
             })
             .collect();
