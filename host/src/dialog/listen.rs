@@ -8,6 +8,9 @@ use tonic::Streaming;
 use voicehost_proto::common::v1::DialogRef;
 use voicehost_proto::stt::v1::{StartRequest, StopRequest, SttResult};
 
+use crate::skills::is_stop;
+
+use super::echo::LastReply;
 use super::faults::{Fault, why};
 use super::session::Dialogs;
 use super::{RECOVERY, SPEAKING_TAIL, UTTERANCE_LIMIT};
@@ -88,13 +91,14 @@ impl Dialogs {
 
     /// Waits for the user: speech must start within `followup` of `window_start` (or has
     /// started already: `speaking`). A timer that ends first closes the window, unless the
-    /// user is speaking.
+    /// user is speaking. A final that is the echo of `last_reply` is not the user's.
     pub(super) async fn hear(
         &self,
         results: &mut Streaming<SttResult>,
         dialog: &str,
         window_start: Instant,
         mut speaking: bool,
+        last_reply: Option<&LastReply>,
     ) -> Result<Heard, Fault> {
         let mut deadline = if speaking {
             tokio::time::Instant::now() + UTTERANCE_LIMIT
@@ -123,11 +127,19 @@ impl Dialogs {
                     speaking = true;
                     deadline = tokio::time::Instant::now() + UTTERANCE_LIMIT;
                 }
-                Some(Ok(r)) if r.is_final && !r.text.trim().is_empty() => {
+                Some(Ok(r))
+                    if r.is_final
+                        && !r.text.trim().is_empty()
+                        && !last_reply.is_some_and(|l| l.echoed_by(&r) && !is_stop(&r.text)) =>
+                {
                     return Ok(Heard::Said(r));
                 }
                 Some(Ok(r)) if r.is_final => {
-                    // Speech that held no words: keep the rest of the window.
+                    if !r.text.trim().is_empty() {
+                        tracing::info!(event = "echo_ignored", dialog, text = %r.text, "A piece of the reply just spoken came back: not answered");
+                    }
+                    // Speech that held no words, or the reply's echo: keep the rest of the
+                    // window.
                     speaking = false;
                     deadline = tokio::time::Instant::from_std(window_start + self.cfg.followup)
                         .max(tokio::time::Instant::now() + Duration::from_millis(500));

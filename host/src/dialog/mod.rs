@@ -33,6 +33,7 @@
 //! The model is told the local date and time with every request (`CompleteRequest.context`).
 
 mod alarm;
+mod echo;
 mod faults;
 mod listen;
 mod relay;

@@ -48,27 +48,39 @@ pub(super) enum Answer<'a> {
 
 impl Dialogs {
     /// The reply, played; with `watch` (barge-in), stopped as soon as stt reports the user
-    /// speaking.
+    /// speaking. Returns too what was relayed to tts.
     pub(super) async fn reply(
         &self,
         dialog: &str,
         turn: u32,
         answer: Answer<'_>,
         watch: Option<&mut Streaming<SttResult>>,
+    ) -> (Result<Replied, Fault>, String) {
+        let said = Mutex::new(String::new());
+        let replied = self.relay(dialog, turn, answer, watch, &said).await;
+        (replied, said.into_inner().unwrap_or_default())
+    }
+
+    async fn relay(
+        &self,
+        dialog: &str,
+        turn: u32,
+        answer: Answer<'_>,
+        watch: Option<&mut Streaming<SttResult>>,
+        said: &Mutex<String>,
     ) -> Result<Replied, Fault> {
         let mut events = self.playback.subscribe();
-        // What was relayed so far: the transcript's ASSISTANT line, whatever happens.
-        let said = Mutex::new(String::new());
+        // `said`, what was relayed so far: the transcript's ASSISTANT line, whatever happens.
         let play = async {
             match answer {
-                Answer::Model { text, turn } => self.play_reply(dialog, turn, text, &said).await,
-                Answer::Skill(skill) => self.play_skill(dialog, skill, &said).await,
+                Answer::Model { text, turn } => self.play_reply(dialog, turn, text, said).await,
+                Answer::Skill(skill) => self.play_skill(dialog, skill, said).await,
             }
         };
         let played = |timing, listening| Replied::Played { timing, listening };
         let Some(results) = watch else {
             let done = play.await;
-            self.write_reply(dialog, &said, false).await;
+            self.write_reply(dialog, said, false).await;
             return done.map(|t| played(t, false));
         };
         tokio::pin!(play);
@@ -76,7 +88,7 @@ impl Dialogs {
         loop {
             tokio::select! {
                 done = &mut play => {
-                    self.write_reply(dialog, &said, false).await;
+                    self.write_reply(dialog, said, false).await;
                     return done.map(|t| played(t, watching));
                 }
                 next = results.next(), if watching => match next {
@@ -84,7 +96,7 @@ impl Dialogs {
                         self.barge_in(dialog, turn, &r, &mut events).await;
                         // Returning drops `play`: the llm stream (llm stops generating,
                         // keeping the part said in its history) and the tts stream.
-                        self.write_reply(dialog, &said, true).await;
+                        self.write_reply(dialog, said, true).await;
                         return Ok(Replied::Interrupted);
                     }
                     Some(Ok(_)) => {}

@@ -14,6 +14,7 @@ use crate::config::DialogConfig;
 use crate::host::Host;
 use crate::skills::Timers;
 
+use super::echo::LastReply;
 use super::faults::Fault;
 use super::listen::Heard;
 use super::relay::{Answer, Replied, wait_played};
@@ -113,10 +114,13 @@ impl Dialogs {
         let mut results = self.listen(&id).await;
         // The user already talks (they interrupted the reply): wait for their words.
         let mut speaking = false;
+        // What the assistant said last: its echo is not the user's turn.
+        let mut last_reply: Option<LastReply> = None;
         let reason = loop {
             let heard = match &mut results {
                 Ok(stream) => {
-                    self.hear(stream, &id, window_start, std::mem::take(&mut speaking))
+                    let speaking = std::mem::take(&mut speaking);
+                    self.hear(stream, &id, window_start, speaking, last_reply.as_ref())
                         .await
                 }
                 Err(why) => Err(Fault::Stt(why.clone())),
@@ -172,7 +176,8 @@ impl Dialogs {
                     }
                 }
             };
-            let replied = self.reply(&id, turn, answer, watch).await;
+            let (replied, reply_text) = self.reply(&id, turn, answer, watch).await;
+            last_reply = Some(LastReply::ended_now(reply_text));
             if let Some(skill) = &skill {
                 let timing = match &replied {
                     Ok(Replied::Played { timing, .. }) => Some(timing),

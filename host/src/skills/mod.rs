@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use chrono::NaiveDateTime;
 
+pub use stop::is_stop;
 pub use timers::Timers;
 
 /// One built-in skill.

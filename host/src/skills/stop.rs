@@ -38,6 +38,12 @@ const STOP: &[&str] = &[
     "bye",
 ];
 
+/// True when `heard` is one of the stop phrases: "stop" is always the user's, even where
+/// the reply being spoken has the word in it.
+pub fn is_stop(heard: &str) -> bool {
+    Request::new(heard).is_one_of(STOP)
+}
+
 impl Skill for StopSkill {
     fn name(&self) -> &'static str {
         "stop"
