@@ -145,9 +145,22 @@ async fn home_assistants_client_describes_transcribes_synthesizes_and_detects() 
         .unwrap()
         .into_inner();
 
-    // describe → info, parsed by the package's own Info.from_event.
-    let d = client(s.port, "describe", &[]);
-    eprintln!("describe answered in {:.1} ms", d["ms"].as_f64().unwrap());
+    // describe → info, parsed by the package's own Info.from_event. The server learns the
+    // wake models once kwd has loaded them (it asks again every 2 s until then): on a busy
+    // machine the first answer may list no wake model yet.
+    let started = std::time::Instant::now();
+    let d = loop {
+        let d = client(s.port, "describe", &[]);
+        if !d["info"]["wake"][0].is_null() || started.elapsed() > Duration::from_secs(20) {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!(
+        "describe answered in {:.1} ms (wake models listed {} ms after the host was ready)",
+        d["ms"].as_f64().unwrap(),
+        started.elapsed().as_millis()
+    );
     let info = &d["info"];
     eprintln!("info: {info}");
     assert_eq!(info["asr"][0]["name"], "voicehost-whisper");
