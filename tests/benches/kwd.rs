@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio_stream::StreamExt;
-use voicehost_plugin_kwd::{Engine, ModelPaths};
+use voicehost_plugin_kwd::{Engine, EngineKind, ModelPaths};
 use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
 use voicehost_proto::kwd::v1::{EventsRequest, kwd_event};
 use voicehost_proto::stt::v1::AudioFramesRequest;
@@ -67,7 +67,9 @@ fn wake_model(name: &str) -> std::path::PathBuf {
 /// Our engine with the fetched models and alexa_v0.1.
 fn alexa_engine() -> Engine {
     Engine::load(&ModelPaths {
+        engine: EngineKind::OpenWakeWord,
         onnxruntime: model("onnxruntime/libonnxruntime.so"),
+        tflite: std::path::PathBuf::new(),
         melspectrogram: wake_model("melspectrogram"),
         embedding: wake_model("embedding_model"),
         wake: vec![wake_model("alexa_v0.1")],
@@ -103,7 +105,7 @@ fn ours(audio: &[f32]) -> f64 {
     let seconds = audio.len() as f64 / 16_000.0;
     (0..RUNS)
         .map(|_| {
-            engine.reset();
+            engine.reset().unwrap();
             let start = cpu_seconds();
             for frame in audio.chunks(160) {
                 let scaled: Vec<f32> = frame.iter().map(|s| s * 32768.0).collect();

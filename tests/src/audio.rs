@@ -50,10 +50,17 @@ pub fn write_wav_16k(path: &Path, samples: &[f32]) {
 
 /// `text` spoken by espeak-ng (its default English voice), 16 kHz mono.
 pub fn espeak(text: &str) -> Vec<f32> {
+    espeak_with(&["-v", "en"], text)
+}
+
+/// `text` spoken by espeak-ng with `args` (voice, speed, pitch: `-v en+f3 -s 160 -p 50`),
+/// 16 kHz mono.
+pub fn espeak_with(args: &[&str], text: &str) -> Vec<f32> {
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("espeak.wav");
     let status = Command::new("espeak-ng")
-        .args(["-v", "en", "-w"])
+        .args(args)
+        .arg("-w")
         .arg(&wav)
         .arg(text)
         .status()
@@ -77,15 +84,26 @@ pub async fn tts_speech_in(
     overrides: &[(&str, &str)],
     ready_within: Duration,
 ) -> Vec<Vec<f32>> {
+    speech_with(tts_keys, requests, overrides, ready_within).await
+}
+
+/// [`tts_speech_in`] with the tts plugin that `keys` configures (e.g.
+/// [`piper_keys`](crate::piper_keys)).
+pub async fn speech_with(
+    keys: fn(u16, &Path) -> Vec<(String, String)>,
+    requests: &[(&str, &str)],
+    overrides: &[(&str, &str)],
+    ready_within: Duration,
+) -> Vec<Vec<f32>> {
     use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
     use voicehost_proto::tts::v1::{SpeakRequest, Wait};
 
     let mut setup = Setup::new();
     let port = free_port();
     let out = setup.dir.path().join("speech.wav");
-    let mut keys = vec![("output_pacing", "fast")];
-    keys.extend_from_slice(overrides);
-    setup.section_with("tts", tts_keys(port, &out), &keys);
+    let mut with = vec![("output_pacing", "fast")];
+    with.extend_from_slice(overrides);
+    setup.section_with("tts", keys(port, &out), &with);
     let mut host = setup.spawn();
     host.wait_for("host_ready", ready_within);
     let mut tts = TtsServiceClient::new(channel(port));

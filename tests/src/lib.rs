@@ -20,8 +20,8 @@ mod transcripts;
 
 pub use applog::{AppLine, app_events, read, wait_app_events, wait_for_text};
 pub use audio::{
-    espeak, read_wav_16k, resample_16k, scene, streaming_first_audio_ms, trim_silence, tts_speech,
-    tts_speech_in, white_noise, write_wav_16k,
+    espeak, espeak_with, read_wav_16k, resample_16k, scene, speech_with, streaming_first_audio_ms,
+    trim_silence, tts_speech, tts_speech_in, white_noise, write_wav_16k,
 };
 pub use keys::{kwd_keys, piper_keys, stt_keys, tts_keys};
 pub use net::{channel, free_port, listen_addrs, service_info, serving, workers_on_port};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_stream::StreamExt;
 use tonic::Code;
-use voicehost_plugin_kwd::{Detector, Engine, ModelPaths, RATE};
+use voicehost_plugin_kwd::{Detector, Engine, EngineKind, ModelPaths, RATE};
 use voicehost_plugin_runtime::now_us;
 use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
 use voicehost_proto::kwd::v1::{
@@ -61,7 +61,9 @@ fn wake_model(name: &str) -> PathBuf {
 
 fn engine(wake: &[&str]) -> Engine {
     Engine::load(&ModelPaths {
+        engine: EngineKind::OpenWakeWord,
         onnxruntime: model("onnxruntime/libonnxruntime.so"),
+        tflite: PathBuf::new(),
         melspectrogram: wake_model("melspectrogram"),
         embedding: wake_model("embedding_model"),
         wake: wake.iter().map(|w| wake_model(w)).collect(),
@@ -71,7 +73,7 @@ fn engine(wake: &[&str]) -> Engine {
 
 /// Every chunk's scores for `samples` fed in 10 ms frames, as stt sends them.
 fn scores(engine: &mut Engine, samples: &[f32]) -> Vec<Vec<f32>> {
-    engine.reset();
+    engine.reset().unwrap();
     samples
         .chunks(160)
         .flat_map(|frame| {
@@ -254,7 +256,9 @@ fn missing_and_corrupt_models_are_named() {
     let corrupt = dir.path().join("alexa_v0.1.onnx");
     std::fs::write(&corrupt, b"not an onnx model").unwrap();
     let paths = |wake: PathBuf| ModelPaths {
+        engine: EngineKind::OpenWakeWord,
         onnxruntime: model("onnxruntime/libonnxruntime.so"),
+        tflite: PathBuf::new(),
         melspectrogram: wake_model("melspectrogram"),
         embedding: wake_model("embedding_model"),
         wake: vec![wake],

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
-use crate::engine::{ModelPaths, model_name};
+use crate::engine::{EngineKind, ModelPaths, model_name};
+use crate::micro::engine::Manifest;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -22,22 +23,31 @@ pub struct Settings {
 /// kwd's keys.
 pub const KEYS: &[Key] = &[
     Key::new(
+        "engine",
+        Kind::Choice(&["openwakeword", "microwakeword"]),
+        "openwakeword",
+        "Wake-word engine: openwakeword (ONNX models) or microwakeword (TensorFlow Lite models)",
+    ),
+    Key::new(
         "wake_models",
         Kind::ModelFiles,
         "models/openwakeword/alexa_v0.1.onnx",
-        "openWakeWord models, comma-separated; each fires on its own",
+        "Wake models of the engine (.onnx for openwakeword, .tflite for microwakeword), \
+         comma-separated; each fires on its own",
     ),
     Key::new(
         "confidence_threshold",
         Kind::Float { min: 0.0, max: 1.0 },
         "0.6",
-        "Score above which a wake model fires",
+        "Score above which a wake model fires (microwakeword: for a model without the \
+         probability_cutoff of its manifest)",
     ),
     Key::new(
         "model_thresholds",
         Kind::NamedScores,
         "",
-        "Per-model thresholds, name:score, overriding confidence_threshold",
+        "Per-model thresholds, name:score, overriding confidence_threshold (and a \
+         microWakeWord manifest's cutoff)",
     ),
     Key::new(
         "cooldown_ms",
@@ -78,10 +88,20 @@ pub const KEYS: &[Key] = &[
         "models/onnxruntime/libonnxruntime.so",
         "ONNX Runtime library",
     ),
+    Key::new(
+        "tflite_library",
+        Kind::ModelFile,
+        "models/microwakeword/libtensorflowlite_c.so",
+        "TensorFlow Lite C library (engine = microwakeword)",
+    ),
 ];
 
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
+        let engine = match c.value::<String>("engine")?.as_str() {
+            "microwakeword" => EngineKind::MicroWakeWord,
+            _ => EngineKind::OpenWakeWord,
+        };
         let threshold: f32 = c.value("confidence_threshold")?;
         in_unit(threshold, "confidence_threshold")?;
         let cooldown_ms: u64 = c.value("cooldown_ms")?;
@@ -97,7 +117,17 @@ impl Settings {
             "[kwd] wake_models is empty; name at least one model, e.g. models/openwakeword/alexa_v0.1.onnx",
         )?;
         let names: Vec<String> = wake.iter().map(|p| model_name(p)).collect();
-        let mut thresholds = vec![threshold; wake.len()];
+        // A microWakeWord model fires at the cutoff it was tuned for, unless told otherwise.
+        let mut thresholds = Vec::with_capacity(wake.len());
+        for path in &wake {
+            let cutoff = match engine {
+                EngineKind::MicroWakeWord => Manifest::beside(path)
+                    .map_err(|e| PluginError::config(format!("[kwd] wake_models: {e}")))?
+                    .map(|m| m.probability_cutoff),
+                EngineKind::OpenWakeWord => None,
+            };
+            thresholds.push(cutoff.unwrap_or(threshold));
+        }
         let overrides: String = c.value("model_thresholds")?;
         for entry in overrides
             .split(',')
@@ -128,7 +158,9 @@ impl Settings {
         let max_detect_streams: usize = c.value("max_detect_streams")?;
         Ok(Settings {
             models: ModelPaths {
+                engine,
                 onnxruntime: c.value::<PathBuf>("onnxruntime_library")?,
+                tflite: c.value::<PathBuf>("tflite_library")?,
                 melspectrogram: c.value::<PathBuf>("melspectrogram_model")?,
                 embedding: c.value::<PathBuf>("embedding_model")?,
                 wake,
@@ -174,6 +206,39 @@ mod tests {
         assert_eq!(s.audio_source, "127.0.0.1:5004");
         assert_eq!(s.max_detect_streams, 4);
         assert!(s.models.wake[0].ends_with("alexa_v0.1.onnx"));
+    }
+
+    #[test]
+    fn a_micro_wake_word_model_fires_at_its_manifests_cutoff_unless_told() {
+        let dir = std::env::temp_dir().join(format!("vh-kwd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let manifest = r#"{"wake_word": "Alexa", "micro": {"probability_cutoff": 0.9,
+            "sliding_window_size": 5, "feature_step_size": 10}}"#;
+        std::fs::write(dir.join("alexa.json"), manifest).unwrap();
+        let alexa = dir.join("alexa.tflite");
+        let other = dir.join("other.tflite");
+        let models = format!("{}, {}", alexa.display(), other.display());
+        let s = settings(&[("engine", "microwakeword"), ("wake_models", &models)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.models.engine, EngineKind::MicroWakeWord);
+        // alexa: its manifest's 0.9; other (no manifest): confidence_threshold.
+        assert_eq!(s.thresholds, [0.9, 0.6]);
+        let s = settings(&[
+            ("engine", "microwakeword"),
+            ("wake_models", &models),
+            ("model_thresholds", "alexa:0.95"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.thresholds, [0.95, 0.6]);
+        std::fs::write(dir.join("alexa.json"), "{not json").unwrap();
+        let err = settings(&[("engine", "microwakeword"), ("wake_models", &models)])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.contains("alexa.json is not a microWakeWord manifest"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

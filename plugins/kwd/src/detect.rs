@@ -89,11 +89,10 @@ impl Pool {
     /// thread: a blocking one).
     fn lend(self: Arc<Self>, permit: OwnedSemaphorePermit) -> Result<Lease, DetectError> {
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        // An engine that cannot be reset is dropped: a new one is loaded.
+        let reused = reused.and_then(|mut engine| engine.reset().is_ok().then_some(engine));
         let engine = match reused {
-            Some(mut engine) => {
-                engine.reset();
-                engine
-            }
+            Some(engine) => engine,
             None => {
                 let started = Instant::now();
                 let engine = Engine::load(&self.paths).map_err(|e| {

@@ -20,6 +20,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 
 use crate::embedding::Streaming;
+use crate::micro::engine::MicroWakeWord;
 
 /// Sample rate the models expect.
 pub const RATE: u32 = 16_000;
@@ -38,12 +39,25 @@ const WARMUP_CHUNKS: u64 = 5;
 /// Silence the embedding history is primed with, as openWakeWord does.
 const PRIME_SAMPLES: usize = 10 * RATE as usize;
 
-/// Where the models are.
+/// Which wake-word engine runs (`[kwd] engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// openWakeWord (ONNX models; the released ones are CC BY-NC-SA 4.0).
+    #[default]
+    OpenWakeWord,
+    /// microWakeWord (TensorFlow Lite models; Apache-2.0).
+    MicroWakeWord,
+}
+
+/// Which engine, and where its models are.
 #[derive(Debug, Clone)]
 pub struct ModelPaths {
+    pub engine: EngineKind,
     pub onnxruntime: PathBuf,
     pub melspectrogram: PathBuf,
     pub embedding: PathBuf,
+    /// The TensorFlow Lite C library (microWakeWord).
+    pub tflite: PathBuf,
     pub wake: Vec<PathBuf>,
 }
 
@@ -56,8 +70,81 @@ struct Classifier {
     session: Session,
 }
 
-/// The shared feature models and every classifier, with their streaming state.
-pub struct Engine {
+/// The wake-word engine `[kwd] engine` names, with its models and streaming state.
+#[derive(Debug)]
+pub enum Engine {
+    OpenWakeWord(Box<OpenWakeWord>),
+    MicroWakeWord(MicroWakeWord),
+}
+
+impl Engine {
+    /// Loads the engine `paths` names, with its models.
+    pub fn load(paths: &ModelPaths) -> Result<Engine, String> {
+        Ok(match paths.engine {
+            EngineKind::OpenWakeWord => Engine::OpenWakeWord(Box::new(OpenWakeWord::load(paths)?)),
+            EngineKind::MicroWakeWord => Engine::MicroWakeWord(
+                MicroWakeWord::load(&paths.tflite, &paths.wake)
+                    .map_err(|e| format!("microWakeWord: {e}"))?,
+            ),
+        })
+    }
+
+    /// The names of the wake models, e.g. `alexa_v0.1` or `alexa`, in configuration order.
+    pub fn models(&self) -> Vec<String> {
+        match self {
+            Engine::OpenWakeWord(e) => e.models(),
+            Engine::MicroWakeWord(e) => e.models(),
+        }
+    }
+
+    /// Forgets the audio heard so far, as after a gap in the stream.
+    pub fn reset(&mut self) -> Result<(), String> {
+        match self {
+            Engine::OpenWakeWord(e) => {
+                e.reset();
+                Ok(())
+            }
+            Engine::MicroWakeWord(e) => e.reset().map_err(|e| format!("microWakeWord: {e}")),
+        }
+    }
+
+    /// Feeds samples (16 kHz, 16-bit scale); returns the scores of every 80 ms chunk
+    /// completed, one per model in [`Engine::models`] order.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>, String> {
+        match self {
+            Engine::OpenWakeWord(e) => e.push(samples),
+            Engine::MicroWakeWord(e) => e.push(samples).map_err(|e| format!("microWakeWord: {e}")),
+        }
+    }
+
+    /// Whether openWakeWord's embedding model runs as a stream (see [`crate::embedding`]);
+    /// false for microWakeWord, whose models always stream.
+    pub fn streaming(&self) -> bool {
+        matches!(self, Engine::OpenWakeWord(e) if e.streaming())
+    }
+
+    /// openWakeWord: runs the embedding model whole for every window instead of as a
+    /// stream (to compare the two). Nothing for microWakeWord.
+    pub fn set_streaming(&mut self, on: bool) {
+        if let Engine::OpenWakeWord(e) = self {
+            e.set_streaming(on);
+        }
+    }
+
+    /// The engine's name and what it runs on, for the log.
+    pub fn describe(&self) -> String {
+        match self {
+            Engine::OpenWakeWord(e) => format!(
+                "openWakeWord (embedding model {})",
+                if e.streaming() { "streamed" } else { "whole" }
+            ),
+            Engine::MicroWakeWord(e) => format!("microWakeWord (TensorFlow Lite {})", e.version()),
+        }
+    }
+}
+
+/// openWakeWord's feature models and every classifier, with their streaming state.
+pub struct OpenWakeWord {
     mel: Session,
     /// The whole embedding model: priming, and every window when it cannot be streamed.
     embedding: Session,
@@ -78,9 +165,9 @@ pub struct Engine {
     chunks: u64,
 }
 
-impl std::fmt::Debug for Engine {
+impl std::fmt::Debug for OpenWakeWord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
+        f.debug_struct("OpenWakeWord")
             .field("models", &self.models())
             .field("chunks", &self.chunks)
             .finish_non_exhaustive()
@@ -106,9 +193,9 @@ fn single_io(session: &Session, model: &Path) -> Result<(String, Vec<i64>), Stri
     Ok((inputs[0].name().to_owned(), shape))
 }
 
-impl Engine {
+impl OpenWakeWord {
     /// Loads the feature models and the classifiers, checking their shapes.
-    pub fn load(paths: &ModelPaths) -> Result<Engine, String> {
+    pub fn load(paths: &ModelPaths) -> Result<OpenWakeWord, String> {
         let session = |model: &Path| {
             voicehost_onnx::session(
                 &paths.onnxruntime,
@@ -176,7 +263,7 @@ impl Engine {
                     None
                 }
             };
-        let mut engine = Engine {
+        let mut engine = OpenWakeWord {
             mel,
             embedding,
             stream: streaming.is_some(),
@@ -229,7 +316,7 @@ impl Engine {
     }
 
     /// Feeds samples (16 kHz, 16-bit scale); returns the scores of every chunk completed,
-    /// one per model in [`Engine::models`] order.
+    /// one per model in [`OpenWakeWord::models`] order.
     pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>, String> {
         self.pending.extend_from_slice(samples);
         let mut scores = Vec::new();
@@ -342,9 +429,12 @@ impl Engine {
     }
 }
 
-/// A wake model's name: its file name without `.onnx`, e.g. `alexa_v0.1`.
+/// A wake model's name: its file name without `.onnx` or `.tflite`, e.g. `alexa_v0.1`.
 pub fn model_name(path: &Path) -> String {
     let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
     let file = file.unwrap_or_default();
-    file.strip_suffix(".onnx").unwrap_or(&file).to_owned()
+    let name = file.strip_suffix(".onnx");
+    name.or_else(|| file.strip_suffix(".tflite"))
+        .unwrap_or(&file)
+        .to_owned()
 }

@@ -1,12 +1,14 @@
-//! The voicehost kwd service (port 5003): openWakeWord wake-word detection on stt's
-//! echo-cancelled audio.
+//! The voicehost kwd service (port 5003): wake-word detection (openWakeWord or
+//! microWakeWord) on stt's echo-cancelled audio.
 //!
 //! - Audio: stt's `AudioFrames` stream at `audio_source` (the host points it at the stt
 //!   slot). kwd is SERVING only while that stream is connected and the models are loaded;
 //!   when the stream drops it reports NOT_SERVING and reconnects by itself.
-//! - Engine: melspectrogram → speech embedding → wake classifiers (`wake_models`, alexa by
-//!   default; several at once, each with its own threshold), 80 ms chunks, scores equal to
-//!   openwakeword 0.4.0's on the same audio.
+//! - Engine (`engine`): openWakeWord — melspectrogram → speech embedding → wake
+//!   classifiers, scores equal to openwakeword 0.4.0's on the same audio — or microWakeWord
+//!   — the TFLite Micro frontend's features → streaming TensorFlow Lite models (the C
+//!   library loaded at run time). `wake_models` names the models (alexa by default; several
+//!   at once, each with its own threshold); scores per 80 ms chunk either way.
 //! - `Events`: `WakeDetected{confidence, ts, model}` once per utterance of a wake word
 //!   (`confidence_threshold`, `cooldown_ms`).
 //! - `Disable(reason)` / `Enable(reason)`: the host disables detection during a dialog and
@@ -15,8 +17,8 @@
 //!   engine of its own per call (loaded on first use, at most `max_detect_streams`); its
 //!   detections go back to that caller only, never to `Events`.
 //!
-//! The released wake models are CC BY-NC-SA 4.0 (non-commercial); `voicehost models fetch
-//! --only openwakeword` installs them.
+//! openWakeWord's released wake models are CC BY-NC-SA 4.0 (non-commercial); microWakeWord's
+//! are Apache-2.0. `voicehost models fetch --only openwakeword,microwakeword` installs them.
 
 mod config;
 mod detect;
@@ -24,6 +26,7 @@ pub mod detector;
 pub mod embedding;
 pub mod engine;
 mod listen;
+pub mod micro;
 mod onnx_split;
 mod service;
 
@@ -33,7 +36,7 @@ use std::time::{Duration, Instant};
 
 pub use config::Settings;
 pub use detector::{Detection, Detector};
-pub use engine::{CHUNK, Engine, ModelPaths, RATE};
+pub use engine::{CHUNK, Engine, EngineKind, ModelPaths, RATE};
 use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
@@ -61,6 +64,7 @@ fn load(settings: Settings, shared: Arc<listen::Shared>, health: HealthHandle) {
     let models = engine.models();
     tracing::info!(
         event = "kwd_ready",
+        engine = %engine.describe(),
         models = %models.join(","),
         thresholds = ?settings.thresholds,
         cooldown_ms = settings.cooldown_ms,

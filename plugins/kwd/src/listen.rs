@@ -112,7 +112,10 @@ struct Scorer<'a> {
 
 impl Scorer<'_> {
     fn reset(&mut self) {
-        self.engine.reset();
+        if let Err(e) = self.engine.reset() {
+            // The next push fails too, and says so where it is handled.
+            tracing::warn!(error = %e, "kwd could not reset the wake models");
+        }
         self.detector.reset();
         self.position = 0;
     }
