@@ -49,6 +49,16 @@ pub enum EngineKind {
     MicroWakeWord,
 }
 
+impl EngineKind {
+    /// Its `[kwd] engine` value, as `GetState` reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::OpenWakeWord => "openwakeword",
+            EngineKind::MicroWakeWord => "microwakeword",
+        }
+    }
+}
+
 /// Which engine, and where its models are.
 #[derive(Debug, Clone)]
 pub struct ModelPaths {
@@ -128,6 +138,14 @@ impl Engine {
     pub fn set_streaming(&mut self, on: bool) {
         if let Engine::OpenWakeWord(e) = self {
             e.set_streaming(on);
+        }
+    }
+
+    /// Which engine it is.
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::OpenWakeWord(_) => EngineKind::OpenWakeWord,
+            Engine::MicroWakeWord(_) => EngineKind::MicroWakeWord,
         }
     }
 

@@ -74,6 +74,9 @@ fn load(settings: Settings, shared: Arc<listen::Shared>, health: HealthHandle) {
     if let Ok(mut m) = shared.models.lock() {
         *m = models;
     }
+    if let Ok(mut e) = shared.engine.lock() {
+        *e = engine.kind().name().to_owned();
+    }
     let detector = Detector::new(settings.thresholds, settings.cooldown_ms, RATE);
     listen::run(engine, detector, settings.audio_source, shared, health);
 }

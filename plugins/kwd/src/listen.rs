@@ -38,6 +38,8 @@ pub struct Shared {
     armed_generation: AtomicU64,
     pub connected: AtomicBool,
     pub models: Mutex<Vec<String>>,
+    /// The engine running them (`openwakeword`, `microwakeword`), once loaded.
+    pub engine: Mutex<String>,
     pub stop: AtomicBool,
 }
 
@@ -49,6 +51,7 @@ impl Default for Shared {
             armed_generation: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             models: Mutex::new(Vec::new()),
+            engine: Mutex::new(String::new()),
             stop: AtomicBool::new(false),
         }
     }
@@ -94,6 +97,7 @@ impl Shared {
             audio_connected: self.connected.load(Ordering::SeqCst),
             models: self.models.lock().map(|m| m.clone()).unwrap_or_default(),
             disabled_by,
+            engine: self.engine.lock().map(|e| e.clone()).unwrap_or_default(),
         }
     }
 }

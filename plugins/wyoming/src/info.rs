@@ -35,6 +35,8 @@ pub struct Tts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wake {
     pub models: Vec<String>,
+    /// kwd's engine: `openwakeword` or `microwakeword`.
+    pub engine: String,
 }
 
 /// Everything `info` lists; a part is `None` when its service is not bridged.
@@ -93,14 +95,26 @@ fn credit(engine: &str) -> Credit {
     }
 }
 
-/// The openWakeWord credit (kwd's only engine).
-const WAKE: Credit = Credit {
-    program: "voicehost-openwakeword",
-    description: "openWakeWord wake word detection in voicehost",
-    author: "David Scripka",
-    url: "https://github.com/dscripka/openWakeWord",
-    licence: "CC BY-NC-SA 4.0 (openWakeWord 0.4.0 models): not for commercial use",
-};
+/// The credit of kwd's engine, by the name `GetState` reports.
+fn wake_credit(engine: &str) -> Credit {
+    if engine == "microwakeword" {
+        Credit {
+            program: "voicehost-microwakeword",
+            description: "microWakeWord wake word detection in voicehost",
+            author: "Kevin Ahrendt",
+            url: "https://github.com/kahrendt/microWakeWord",
+            licence: "Apache-2.0 (microWakeWord models)",
+        }
+    } else {
+        Credit {
+            program: "voicehost-openwakeword",
+            description: "openWakeWord wake word detection in voicehost",
+            author: "David Scripka",
+            url: "https://github.com/dscripka/openWakeWord",
+            licence: "CC BY-NC-SA 4.0 (openWakeWord 0.4.0 models): not for commercial use",
+        }
+    }
+}
 
 fn attribution(c: &Credit) -> Value {
     json!({ "name": c.author, "url": c.url })
@@ -180,15 +194,16 @@ pub fn info(programs: &Programs, version: &str) -> Value {
     }
     let mut wake = Vec::new();
     if let Some(w) = &programs.wake {
+        let credit = wake_credit(&w.engine);
         let models: Vec<Value> = w
             .models
             .iter()
             .map(|m| {
                 json!({
                     "name": m,
-                    "description": format!("{} ({})", phrase(m), WAKE.licence),
+                    "description": format!("{} ({})", phrase(m), credit.licence),
                     "phrase": phrase(m),
-                    "attribution": attribution(&WAKE),
+                    "attribution": attribution(&credit),
                     "installed": true,
                     "version": version,
                     "languages": ["en"],
@@ -196,9 +211,9 @@ pub fn info(programs: &Programs, version: &str) -> Value {
             })
             .collect();
         wake.push(json!({
-            "name": WAKE.program,
-            "description": WAKE.description,
-            "attribution": attribution(&WAKE),
+            "name": credit.program,
+            "description": credit.description,
+            "attribution": attribution(&credit),
             "installed": true,
             "version": version,
             "models": models,
@@ -248,6 +263,7 @@ mod tests {
             }),
             wake: Some(Wake {
                 models: vec!["alexa_v0.1".into()],
+                engine: "openwakeword".into(),
             }),
         };
         let info = info(&programs, "0.1.0");
@@ -278,5 +294,23 @@ mod tests {
         }
         let none = super::info(&Programs::default(), "0.1.0");
         assert_eq!(none["asr"], json!([]));
+    }
+
+    #[test]
+    fn the_wake_credit_is_the_engine_kwd_runs() {
+        let programs = Programs {
+            wake: Some(Wake {
+                models: vec!["alexa".into()],
+                engine: "microwakeword".into(),
+            }),
+            ..Programs::default()
+        };
+        let info = info(&programs, "0.1.0");
+        assert_eq!(info["wake"][0]["name"], "voicehost-microwakeword");
+        assert_eq!(info["wake"][0]["models"][0]["phrase"], "alexa");
+        let description = info["wake"][0]["models"][0]["description"]
+            .as_str()
+            .unwrap();
+        assert!(description.contains("Apache-2.0"), "{description}");
     }
 }

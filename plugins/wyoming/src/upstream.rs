@@ -118,8 +118,10 @@ impl Upstreams {
                     missing.push("kwd: no wake model loaded yet".to_owned());
                 }
                 Ok(r) => {
+                    let r = r.into_inner();
                     programs.wake = Some(Wake {
-                        models: r.into_inner().models,
+                        models: r.models,
+                        engine: r.engine,
                     });
                 }
                 Err(e) => missing.push(format!("kwd: {}", e.message())),

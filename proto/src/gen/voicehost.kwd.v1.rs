@@ -62,6 +62,10 @@ pub struct KwdState {
     /// Reasons detection is disabled for; empty when enabled.
     #[prost(string, repeated, tag = "4")]
     pub disabled_by: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The engine running the models: "openwakeword" or "microwakeword"; empty until they
+    /// are loaded.
+    #[prost(string, tag = "5")]
+    pub engine: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
