@@ -23,7 +23,7 @@ use voicehost_proto::tts::v1::tts_service_client::TtsServiceClient;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
 use crate::{
-    AppLine, HostProc, Setup, app_events, channel, free_port, kwd_keys, model, piper_keys,
+    AppLine, HostProc, Setup, app_events, channel, free_port, kwd_micro_keys, model, piper_keys,
     resample_16k, scene, stt_keys, tts_keys, words, write_wav_16k,
 };
 
@@ -149,7 +149,7 @@ impl Assistant {
         };
         stt_over.extend_from_slice(stt_extra);
         setup.section_with("stt", stt_keys, &stt_over);
-        setup.section_with("kwd", kwd_keys(kwd), &[]);
+        setup.section_with("kwd", kwd_micro_keys(kwd), &[]);
         setup.section(
             "dialog",
             &[("warmup_greeting", greeting), ("followup_ms", "4000")],

@@ -55,6 +55,28 @@ pub fn piper_keys(port: u16, out: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// `[kwd]` keys for the shipped default engine, microWakeWord with its alexa model at the
+/// shipped threshold.
+pub fn kwd_micro_keys(port: u16) -> Vec<(String, String)> {
+    let mut keys = kwd_keys(port);
+    keys.retain(|(k, _)| k != "wake_models");
+    keys.extend([
+        ("engine".into(), "microwakeword".into()),
+        ("model_thresholds".into(), "alexa:0.7".into()),
+        (
+            "wake_models".into(),
+            model("microwakeword/alexa.tflite").display().to_string(),
+        ),
+        (
+            "tflite_library".into(),
+            model("microwakeword/libtensorflowlite_c.so")
+                .display()
+                .to_string(),
+        ),
+    ]);
+    keys
+}
+
 /// `[stt]` keys for the real stt plugin with the fetched models, reading `input` (a WAV
 /// file, in real time). No tts runs beside it: AEC3 works without a far end.
 pub fn stt_keys(port: u16, input: &Path) -> Vec<(String, String)> {

@@ -23,7 +23,7 @@ pub use audio::{
     espeak, espeak_with, read_wav_16k, resample_16k, scene, speech_with, streaming_first_audio_ms,
     trim_silence, tts_speech, tts_speech_in, white_noise, write_wav_16k,
 };
-pub use keys::{kwd_keys, piper_keys, stt_keys, tts_keys};
+pub use keys::{kwd_keys, kwd_micro_keys, piper_keys, stt_keys, tts_keys};
 pub use net::{channel, free_port, listen_addrs, service_info, serving, workers_on_port};
 pub use out_of_tree::{build_out_of_tree, build_project, dependency_tree};
 pub use paths::{artefact, model, optional_model, plugin_info_json, target_dir, workspace_root};
