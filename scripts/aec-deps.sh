@@ -12,6 +12,8 @@
 set -euo pipefail
 
 cache=${VOICEHOST_CACHE:-$HOME/.cache/voicehost}
+# Where cargo keeps the crates it fetched (CARGO_HOME, if set).
+registry="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 tools="$cache/aec-tools"
 absl="$cache/abseil"
 mkdir -p "$cache"
@@ -24,7 +26,7 @@ fi
 
 if [ ! -f "$absl/lib/pkgconfig/absl_base.pc" ]; then
   echo "== abseil-cpp from the crates.io crate protobuf-src 2.1.1+27.1 into $absl" >&2
-  src=$(ls -d "$HOME"/.cargo/registry/src/*/protobuf-src-2.1.1+27.1 2>/dev/null | head -n1 || true)
+  src=$(ls -d "$registry"/*/protobuf-src-2.1.1+27.1 2>/dev/null | head -n1 || true)
   if [ -z "$src" ]; then
     tmp=$(mktemp -d)
     mkdir -p "$tmp/src"
@@ -32,7 +34,7 @@ if [ ! -f "$absl/lib/pkgconfig/absl_base.pc" ]; then
     echo 'fn main() {}' > "$tmp/src/main.rs"
     cargo fetch --manifest-path "$tmp/Cargo.toml" >&2
     rm -rf "$tmp"
-    src=$(ls -d "$HOME"/.cargo/registry/src/*/protobuf-src-2.1.1+27.1 | head -n1)
+    src=$(ls -d "$registry"/*/protobuf-src-2.1.1+27.1 | head -n1)
   fi
   build=$(mktemp -d)
   cmake -S "$src/protobuf/third_party/abseil-cpp" -B "$build" -G Ninja \

