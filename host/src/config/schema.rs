@@ -167,7 +167,7 @@ pub const SECTIONS: &[SectionDef] = &[
             key("warmup_greeting", Ty::Text { max_len: 200 }, "Hi, Master!"),
             key("followup_ms", MS, "4000"),
             key("barge_in", Ty::Bool, "true"),
-            key("barge_in_min_ms", Ty::Int { min: 60, max: 2000 }, "150"),
+            key("barge_in_min_ms", Ty::Int { min: 60, max: 2000 }, "100"),
             key("yes_phrases", Ty::Phrases, "Yes?;Yes, Master?;Sup?;Yo"),
             key(
                 "stt_error_prompt",
