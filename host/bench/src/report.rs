@@ -365,22 +365,8 @@ fn per_question(t: &Timings, lines: &[serde_json::Value]) -> Vec<Question> {
 
 /// A log timestamp (`2026-12-06T18:43:12.970213Z`, UTC) in ms since the Unix epoch.
 fn unix_ms(ts: &str) -> Option<f64> {
-    let (date, time) = ts.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut t = time.splitn(3, ':');
-    let (h, min) = (
-        t.next()?.parse::<f64>().ok()?,
-        t.next()?.parse::<f64>().ok()?,
-    );
-    let s = t.next()?.parse::<f64>().ok()?;
-    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(((days as f64 * 24.0 + h) * 60.0 + min) * 60_000.0 + s * 1000.0)
+    let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
+    Some(t.timestamp_micros() as f64 / 1000.0)
 }
 
 #[cfg(test)]
