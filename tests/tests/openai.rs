@@ -6,7 +6,7 @@
 //! split at awkward places, replies that are not a stream) is in `openai_protocol.rs`.
 //!
 //! llama-server is found at `$VOICEHOST_LLAMA_SERVER`, else where `scripts/setup.sh test`
-//! installs it (`$VOICEHOST_CACHE/llama-server-0.10434.0`), installed there on first use.
+//! installs it (`$VOICEHOST_CACHE/llama-server-0.10068.0`), installed there on first use.
 
 #![allow(clippy::unwrap_used)]
 
