@@ -14,7 +14,7 @@ use voicehost_proto::stt::v1::SttResult;
 
 use super::Transcriber;
 use super::aec::EchoCanceller;
-use super::guard::{EchoGuard, Far, FarEnd, RunLevels, Verdict, tenths};
+use super::guard::{EchoGuard, Far, FarEnd, RunLevels, Verdict, level_db, tenths};
 use super::input::Input;
 use super::recognize::{self, Job, Judge, Work};
 use super::shared::Shared;
@@ -90,6 +90,8 @@ struct State {
     pending: Vec<f32>,
     /// Echo-cancelled audio not yet cut into VAD windows.
     window: Vec<f32>,
+    /// The same audio before echo cancellation (the echo guard measures the echo path).
+    raw_window: Vec<f32>,
     /// The next frame's number on the frame stream.
     seq: u64,
     /// Samples cut into frames so far.
@@ -130,6 +132,7 @@ impl State {
             epoch_us: now_us(),
             pending: Vec::new(),
             window: Vec::new(),
+            raw_window: Vec::new(),
             seq: 0,
             position: 0,
             was_active: false,
@@ -165,7 +168,9 @@ impl State {
         }
         while self.window.len() >= WINDOW {
             let w: Vec<f32> = self.window.drain(..WINDOW).collect();
-            self.on_window(&w)?;
+            let raw_db = level_db(&self.raw_window[..WINDOW.min(self.raw_window.len())]);
+            self.raw_window.drain(..WINDOW.min(self.raw_window.len()));
+            self.on_window(&w, raw_db)?;
         }
         self.log_aec_stats();
         Ok(())
@@ -178,6 +183,7 @@ impl State {
         if let Some(echo) = &self.shared.echo {
             echo.mix_into(&mut frame, &render);
         }
+        self.raw_window.extend_from_slice(&frame);
         if let Some(ec) = &self.aec {
             ec.render(&render);
             ec.capture(&mut frame);
@@ -199,8 +205,9 @@ impl State {
     }
 
     /// One VAD window: VAD, echo guard and endpointer; reports the onset of speech and
-    /// hands utterances to the recognition thread. `Err`: the VAD failed.
-    fn on_window(&mut self, w: &[f32]) -> Result<(), String> {
+    /// hands utterances to the recognition thread (`raw_db`: the window's level before echo
+    /// cancellation). `Err`: the VAD failed.
+    fn on_window(&mut self, w: &[f32], raw_db: f32) -> Result<(), String> {
         let Some(dialog) = self.shared.active_dialog() else {
             self.idle(w.len());
             return Ok(());
@@ -230,7 +237,7 @@ impl State {
         } else {
             self.since_far.saturating_add(1)
         };
-        let verdict = self.judge(w, p, far, &dialog);
+        let verdict = self.judge(w, raw_db, p, far, &dialog);
         // Speech while a reply plays, or in a pause of it, interrupts it.
         let barge_in = barge_in_ms > 0 && self.since_far <= BARGE_IN_HANGOVER;
         if !self.endpointer.in_speech() {
@@ -302,11 +309,12 @@ impl State {
     /// The echo guard's verdict on window `w` (VAD probability `p`; `far`: the far end's
     /// levels, with barge-in). Logs a window the VAD called speech while the assistant
     /// speaks, and once it stopped, what the guard saw meanwhile.
-    fn judge(&mut self, w: &[f32], p: f32, far: Option<Far>, dialog: &str) -> Verdict {
+    fn judge(&mut self, w: &[f32], raw_db: f32, p: f32, far: Option<Far>, dialog: &str) -> Verdict {
         let threshold = self.endpointer.threshold();
-        let verdict = self
-            .guard
-            .judge_with(w, p >= threshold, p < threshold * QUIET_P, far);
+        let raw_db = self.aec.is_some().then_some(raw_db);
+        let verdict =
+            self.guard
+                .judge_with(w, raw_db, p >= threshold, p < threshold * QUIET_P, far);
         if far.is_some() && p >= self.endpointer.threshold() {
             tracing::debug!(
                 event = "guard_window",
@@ -314,10 +322,25 @@ impl State {
                 far_db = ?far.map(|f| f.span_db),
                 echo_db = ?far.and_then(|f| f.echo_db),
                 speech_db = verdict.speech_db,
+                raw_db = ?raw_db,
                 residual_db = ?verdict.residual_db,
                 voiced = verdict.voiced,
                 at_unix_us = self.at(self.endpointer.position()),
                 "A window the VAD called speech while the assistant speaks"
+            );
+        } else if far.is_some() {
+            tracing::trace!(
+                event = "guard_quiet_window",
+                p,
+                far_db = ?far.map(|f| f.span_db),
+                echo_db = ?far.and_then(|f| f.echo_db),
+                speech_db = verdict.speech_db,
+                raw_db = ?raw_db,
+                residual_db = ?verdict.residual_db,
+                measured_db = ?verdict.measured_db,
+                echo_path_db = ?self.guard.echo_path_gain_db(),
+                at_unix_us = self.at(self.endpointer.position()),
+                "A window the VAD did not call speech while the assistant speaks"
             );
         }
         if far.is_none()

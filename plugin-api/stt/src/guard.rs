@@ -18,6 +18,13 @@
 //! then passed for the user and interrupted the reply. Without a delay estimate (no echo
 //! canceller, or not yet) nothing is measured.
 //!
+//! The residual is never taken to be louder than the echo as it reached the microphone,
+//! before cancellation: the echo path's gain (microphone − far end) is measured in the same
+//! windows, and remembered for a minute — it is the room and the volume, not the canceller's
+//! state, so it holds across gaps in playback and from one reply to the next. A reply's
+//! first words, before the residual is measured, then need the user only above the raw echo
+//! by the margin, not above the far end itself.
+//!
 //! A gap in playback (an underrun: the output played digital silence) may move the echo
 //! relative to the far end (the output's buffer refills in a burst) until the canceller has
 //! found it again. So after such a gap the residual is measured again, as at the start of a
@@ -69,6 +76,8 @@ const MIN_RESIDUAL_GAIN_DB: f32 = -25.0;
 /// with 10 dB a user as loud as the assistant's echo-free voice (speech -17 to -22 dBFS
 /// against a far end of -15 to -24) passed 1 window of 35 and could not interrupt.
 pub const GAP_ALLOWANCE_DB: f32 = 4.0;
+/// How long (VAD windows) an echo-path observation is remembered: a minute.
+const ECHO_PATH_MEMORY: u64 = (60 * RATE as usize / WINDOW) as u64;
 /// Capture frames of digital silence between sounds that make a gap in playback (50 ms):
 /// an underrun, not a pause in speech (synthesised pauses are quiet, not zero).
 const GAP_FRAMES: usize = 5;
@@ -158,6 +167,9 @@ pub struct Verdict {
     pub speech_db: f32,
     /// The residual echo expected in this window, dBFS; `None` when the assistant is silent.
     pub residual_db: Option<f32>,
+    /// The residual gain (cancelled − far end, dB) this window measured, if it was a
+    /// measurement.
+    pub measured_db: Option<f32>,
 }
 
 /// What the guard saw during one stretch of the assistant speaking.
@@ -185,6 +197,8 @@ pub struct EchoGuard {
     /// (window, residual gain) measured before the last gap in playback, while the
     /// residual is measured again.
     before_gap: Option<(u64, f32)>,
+    /// (window, microphone − far) of the same windows, before cancellation: the echo path.
+    echo_path: VecDeque<(u64, f32)>,
     stretch: Option<Stretch>,
 }
 
@@ -195,22 +209,32 @@ impl EchoGuard {
             window: 0,
             observations: VecDeque::new(),
             before_gap: None,
+            echo_path: VecDeque::new(),
             stretch: None,
         }
     }
 
-    /// The residual gain (cancelled signal − far end) expected now, dB.
+    /// The residual gain (cancelled signal − far end) expected now, dB: what was measured,
+    /// never above the echo path's gain.
     pub fn residual_gain_db(&self) -> f32 {
-        if self.observations.len() < MIN_OBSERVATIONS {
-            return self.before_gap.map_or(UNKNOWN_RESIDUAL_GAIN_DB, |(_, g)| {
+        let measured = if self.observations.len() < MIN_OBSERVATIONS {
+            self.before_gap.map_or(UNKNOWN_RESIDUAL_GAIN_DB, |(_, g)| {
                 (g + GAP_ALLOWANCE_DB).min(UNKNOWN_RESIDUAL_GAIN_DB)
-            });
-        }
-        self.observations
-            .iter()
-            .map(|(_, g)| *g)
-            .reduce(f32::max)
-            .map_or(UNKNOWN_RESIDUAL_GAIN_DB, |g| g.max(MIN_RESIDUAL_GAIN_DB))
+            })
+        } else {
+            loudest(&self.observations)
+                .map_or(UNKNOWN_RESIDUAL_GAIN_DB, |g| g.max(MIN_RESIDUAL_GAIN_DB))
+        };
+        self.echo_path_gain_db()
+            .map_or(measured, |path| measured.min(path))
+    }
+
+    /// The echo path's gain (microphone before cancellation − far end), dB; `None` until
+    /// it was measured [`MIN_OBSERVATIONS`] times.
+    pub fn echo_path_gain_db(&self) -> Option<f32> {
+        (self.echo_path.len() >= MIN_OBSERVATIONS)
+            .then(|| loudest(&self.echo_path))
+            .flatten()
     }
 
     /// Judges the next echo-cancelled VAD window: `vad_voiced` is the VAD's call, `far` the
@@ -218,16 +242,18 @@ impl EchoGuard {
     /// call speech may be a measurement.
     #[cfg(test)]
     pub fn judge(&mut self, window: &[f32], vad_voiced: bool, far: Option<Far>) -> Verdict {
-        self.judge_with(window, vad_voiced, !vad_voiced, far)
+        self.judge_with(window, None, vad_voiced, !vad_voiced, far)
     }
 
     /// [`EchoGuard::judge`], measuring only in windows the VAD is sure hold no speech
     /// (`vad_quiet`): the onset of the user's words, just under the VAD's threshold, taken
     /// for echo made the residual as loud as the user (seen on the sound-server harness),
-    /// and the user could not interrupt.
+    /// and the user could not interrupt. `raw_db`: the window's level before echo
+    /// cancellation (the echo path is measured where it is given).
     pub fn judge_with(
         &mut self,
         window: &[f32],
+        raw_db: Option<f32>,
         vad_voiced: bool,
         vad_quiet: bool,
         far: Option<Far>,
@@ -240,6 +266,13 @@ impl EchoGuard {
             .is_some_and(|(w, _)| now - w > RESIDUAL_MEMORY)
         {
             self.observations.pop_front();
+        }
+        while self
+            .echo_path
+            .front()
+            .is_some_and(|(w, _)| now - w > ECHO_PATH_MEMORY)
+        {
+            self.echo_path.pop_front();
         }
         if self.before_gap.is_some_and(|(w, _)| {
             now - w > RESIDUAL_MEMORY || self.observations.len() >= MIN_OBSERVATIONS
@@ -256,6 +289,7 @@ impl EchoGuard {
                 voiced: vad_voiced,
                 speech_db,
                 residual_db: None,
+                measured_db: None,
             };
         };
         let residual_db = far_db + self.residual_gain_db();
@@ -264,14 +298,22 @@ impl EchoGuard {
             first: now,
             ..Stretch::default()
         });
+        let mut measured_db = None;
         if let Some(echo_db) = echo_db.filter(|db| *db >= OBSERVE_DB)
             && vad_quiet
             && !vad_voiced
             && now - s.first >= ECHO_SPAN_WINDOWS
         {
+            measured_db = Some(speech_db - echo_db);
             self.observations.push_back((now, speech_db - echo_db));
             if self.observations.len() > RECENT_OBSERVATIONS {
                 self.observations.pop_front();
+            }
+            if let Some(raw_db) = raw_db {
+                self.echo_path.push_back((now, raw_db - echo_db));
+                if self.echo_path.len() > RECENT_OBSERVATIONS {
+                    self.echo_path.pop_front();
+                }
             }
         }
         s.windows += 1;
@@ -285,6 +327,7 @@ impl EchoGuard {
             voiced,
             speech_db,
             residual_db: Some(residual_db),
+            measured_db,
         }
     }
 
@@ -309,6 +352,11 @@ impl EchoGuard {
     pub fn margin_db(&self) -> f32 {
         self.margin_db
     }
+}
+
+/// The loudest gain of `observations`.
+fn loudest(observations: &VecDeque<(u64, f32)>) -> Option<f32> {
+    observations.iter().map(|(_, g)| *g).reduce(f32::max)
 }
 
 /// The echo guard's verdicts on the current voiced run (the windows that may start an

@@ -253,10 +253,63 @@ fn a_window_the_vad_is_unsure_of_is_no_measurement() {
         g.judge(&tone(-70.0, WINDOW), false, at(-20.0));
     }
     for _ in 0..MIN_OBSERVATIONS {
-        g.judge_with(&tone(-44.0, WINDOW), false, true, at(-20.0));
+        g.judge_with(&tone(-44.0, WINDOW), None, false, true, at(-20.0));
     }
     assert!((g.residual_gain_db() + 24.0).abs() < 0.01);
-    g.judge_with(&tone(-22.0, WINDOW), false, false, at(-20.0));
+    g.judge_with(&tone(-22.0, WINDOW), None, false, false, at(-20.0));
     assert!((g.residual_gain_db() + 24.0).abs() < 0.01);
     assert!(g.judge(&tone(-25.0, WINDOW), true, at(-20.0)).voiced);
+}
+
+/// A window measured with its level before cancellation: `raw_db`.
+fn judge_raw(g: &mut EchoGuard, db: f32, raw_db: f32, voiced: bool, far: Option<Far>) -> Verdict {
+    g.judge_with(&tone(db, WINDOW), Some(raw_db), voiced, !voiced, far)
+}
+
+#[test]
+fn the_residual_is_never_taken_above_the_echo_that_reached_the_microphone() {
+    let mut g = EchoGuard::new(10.0);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
+    }
+    // The echo reaches the microphone 12 dB under the far end; the canceller removes 2 dB.
+    for _ in 0..MIN_OBSERVATIONS {
+        judge_raw(&mut g, -34.0, -32.0, false, at(-20.0));
+    }
+    assert!((g.echo_path_gain_db().unwrap() + 12.0).abs() < 0.01);
+    assert!((g.residual_gain_db() + 14.0).abs() < 0.01);
+    // After a gap: the old residual raised by the allowance, but no louder than the echo.
+    g.playback_resumed();
+    assert!((g.residual_gain_db() + 12.0).abs() < 0.01);
+    // The next reply, once the residual is forgotten: the echo path still holds, so the
+    // user a little above the far end is heard from its first words.
+    for _ in 0..=RESIDUAL_MEMORY {
+        g.judge(&tone(-70.0, WINDOW), false, None);
+    }
+    g.take_stretch();
+    assert!((g.residual_gain_db() + 12.0).abs() < 0.01);
+    assert!(judge_raw(&mut g, -18.0, -17.0, true, at(-20.0)).voiced);
+    assert!(
+        !judge_raw(&mut g, -23.0, -22.0, true, at(-20.0)).voiced,
+        "within the margin of the raw echo"
+    );
+    // A minute on, the echo path is forgotten too: unknown, as loud as the far end.
+    for _ in 0..=ECHO_PATH_MEMORY {
+        g.judge(&tone(-70.0, WINDOW), false, None);
+    }
+    assert_eq!(g.echo_path_gain_db(), None);
+    assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+}
+
+#[test]
+fn without_enough_echo_path_measurements_the_residual_stands() {
+    let mut g = EchoGuard::new(10.0);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
+    }
+    for _ in 0..MIN_OBSERVATIONS - 1 {
+        judge_raw(&mut g, -34.0, -32.0, false, at(-20.0));
+    }
+    assert_eq!(g.echo_path_gain_db(), None);
+    assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
 }
