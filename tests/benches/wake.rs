@@ -143,20 +143,26 @@ fn main() {
     }
 }
 
-/// Every 80 ms chunk's score of the engine (one model) over `audio` (−1…1, fed as stt
-/// sends it, 10 ms at a time), and the engine's CPU ms per second of audio.
-fn scores(engine: &mut Engine, audio: &[f32]) -> (Vec<f32>, f64) {
+/// The engine's scores (one model) over `audio` (−1…1, fed as stt sends it, 10 ms at a
+/// time), each at its sample position, and the engine's CPU ms per second of audio.
+fn scores(engine: &mut Engine, audio: &[f32]) -> (Vec<(u64, f32)>, f64) {
     engine.reset().unwrap();
     let mut out = Vec::with_capacity(audio.len() / CHUNK + 1);
+    let mut position = 0u64;
     let mut cpu = 0.0;
     let mut scaled = Vec::with_capacity(160);
     for frame in audio.chunks(160) {
         scaled.clear();
         scaled.extend(frame.iter().map(|s| s * 32768.0));
         let before = thread_cpu_seconds();
-        let scores = engine.push(&scaled).unwrap();
+        let scored = engine.push(&scaled).unwrap();
         cpu += thread_cpu_seconds() - before;
-        out.extend(scores.into_iter().map(|s| s[0]));
+        out.extend(
+            scored
+                .into_iter()
+                .map(|s| (position + s.at as u64, s.scores[0])),
+        );
+        position += frame.len() as u64;
     }
     let seconds = audio.len() as f64 / f64::from(RATE);
     (out, cpu * 1000.0 / seconds)
@@ -164,15 +170,13 @@ fn scores(engine: &mut Engine, audio: &[f32]) -> (Vec<f32>, f64) {
 
 /// Where (s) the detector as kwd runs it (`threshold`, re-arming, 1 s cooldown) fires on
 /// `scores`.
-fn detect(scores: &[f32], threshold: f32) -> Vec<f64> {
+fn detect(scores: &[(u64, f32)], threshold: f32) -> Vec<f64> {
     let mut detector = Detector::new(vec![threshold], 1000, RATE);
     scores
         .iter()
-        .enumerate()
-        .filter_map(|(i, s)| {
-            let position = ((i + 1) * CHUNK) as u64;
+        .filter_map(|&(position, s)| {
             detector
-                .observe(position, &[*s])
+                .observe(position, &[s])
                 .map(|_| position as f64 / f64::from(RATE))
         })
         .collect()

@@ -78,7 +78,7 @@ fn scores(engine: &mut Engine, samples: &[f32]) -> Vec<Vec<f32>> {
         .chunks(160)
         .flat_map(|frame| {
             let scaled: Vec<f32> = frame.iter().map(|s| s * 32768.0).collect();
-            engine.push(&scaled).unwrap()
+            engine.push(&scaled).unwrap().into_iter().map(|s| s.scores)
         })
         .collect()
 }

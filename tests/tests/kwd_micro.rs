@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tokio_stream::StreamExt;
-use voicehost_plugin_kwd::{CHUNK, Detector, Engine, EngineKind, ModelPaths, RATE};
+use voicehost_plugin_kwd::{Detector, Engine, EngineKind, ModelPaths, RATE};
 use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
 use voicehost_proto::kwd::v1::{EventsRequest, GetStateRequest, kwd_event};
 use voicehost_tests::{
@@ -59,21 +59,22 @@ fn alexa() -> Engine {
     Engine::load(&paths(vec![model("microwakeword/alexa.tflite")])).unwrap()
 }
 
-/// The detections in `samples` (−1…1), fed 10 ms at a time as stt sends them: (chunk end
-/// in s, score); and the highest score.
+/// The detections in `samples` (−1…1), fed 10 ms at a time as stt sends them: (where the
+/// scores that fired end, in s; score); and the highest score.
 fn detections(engine: &mut Engine, samples: &[f32]) -> (Vec<(f64, f32)>, f32) {
     engine.reset().unwrap();
     let mut detector = Detector::new(vec![CUTOFF], 1000, RATE);
     let (mut position, mut peak, mut hits) = (0u64, 0.0f32, Vec::new());
     for frame in samples.chunks(160) {
         let scaled: Vec<f32> = frame.iter().map(|s| s * 32768.0).collect();
-        for scores in engine.push(&scaled).unwrap() {
-            position += CHUNK as u64;
-            peak = peak.max(scores[0]);
-            if let Some(d) = detector.observe(position, &scores) {
-                hits.push((position as f64 / f64::from(RATE), d.score));
+        for scored in engine.push(&scaled).unwrap() {
+            let at = position + scored.at as u64;
+            peak = peak.max(scored.scores[0]);
+            if let Some(d) = detector.observe(at, &scored.scores) {
+                hits.push((at as f64 / f64::from(RATE), d.score));
             }
         }
+        position += frame.len() as u64;
     }
     (hits, peak)
 }
@@ -122,12 +123,25 @@ fn the_state_is_kept_across_chunks_and_reset_forgets_it() {
     // Fed in odd pieces: the same chunks, the same scores.
     e.reset().unwrap();
     let mut pieces = Vec::new();
+    let mut position = 0usize;
     for piece in audio.chunks(37) {
         let scaled: Vec<f32> = piece.iter().map(|s| s * 32768.0).collect();
-        pieces.extend(e.push(&scaled).unwrap());
+        pieces.extend(
+            e.push(&scaled)
+                .unwrap()
+                .into_iter()
+                .map(|s| (position + s.at, s.scores[0])),
+        );
+        position += piece.len();
     }
-    let peak = pieces.iter().map(|s| s[0]).fold(0.0f32, f32::max);
+    let peak = pieces.iter().map(|s| s.1).fold(0.0f32, f32::max);
     assert_eq!(peak, whole.1, "chunking changed the scores");
+    // Scored every 30 ms, at the same points however the audio came.
+    assert!(
+        pieces.windows(2).all(|w| w[1].0 - w[0].0 == 480),
+        "{:?}",
+        &pieces[..4]
+    );
     // After a reset, the same audio scores the same again.
     assert_eq!(detections(&mut e, &audio), whole);
 }

@@ -171,18 +171,20 @@ impl Call {
                     )));
                 }
             };
-            for mut scores in scores {
-                self.position += CHUNK as u64;
-                for (score, wanted) in scores.iter_mut().zip(&self.wanted) {
+            let start = self.position;
+            self.position += samples.len() as u64;
+            for mut scored in scores {
+                let at = start + scored.at as u64;
+                for (score, wanted) in scored.scores.iter_mut().zip(&self.wanted) {
                     if !wanted {
                         *score = 0.0;
                     }
                 }
-                if let Some(hit) = self.detector.observe(self.position, &scores) {
+                if let Some(hit) = self.detector.observe(at, &scored.scores) {
                     fired.push(Detection {
                         model: self.lease.pool.models[hit.model].clone(),
                         confidence: hit.score,
-                        audio_ms: self.position * 1000 / u64::from(RATE),
+                        audio_ms: at * 1000 / u64::from(RATE),
                     });
                 }
             }

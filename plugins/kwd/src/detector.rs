@@ -1,7 +1,7 @@
 //! From scores to detections: a threshold per model and one cooldown for all.
 //!
-//! A detection fires when a model's score rises to its threshold after at least
-//! [`REARM_CHUNKS`] chunks below it, and no detection fired within the cooldown. One
+//! A detection fires when a model's score rises to its threshold after more than
+//! [`REARM_SAMPLES`] below it, and no detection fired within the cooldown. One
 //! utterance of the wake word keeps the score high for up to about a second (the
 //! classifier sees 1.28 s) with an occasional one-chunk dip, and fires once; a second
 //! utterance within the cooldown is dropped; one after it fires again. Time is counted in
@@ -15,15 +15,17 @@ pub struct Detection {
     pub score: f32,
 }
 
-/// Chunks (80 ms each) a score must stay below its threshold before it can fire again.
-pub const REARM_CHUNKS: u32 = 3;
+/// How long (samples at 16 kHz: 240 ms, three of openWakeWord's 80 ms chunks) a score
+/// must stay below its threshold before it can fire again.
+pub const REARM_SAMPLES: u64 = 3 * 1280;
 
 #[derive(Debug, Clone)]
 pub struct Detector {
     thresholds: Vec<f32>,
     cooldown_samples: u64,
-    /// Per model: chunks in a row whose score was below the threshold.
-    quiet: Vec<u32>,
+    /// Per model: where its score was last at or above the threshold (`None`: not since
+    /// the start).
+    last_above: Vec<Option<u64>>,
     /// Sample position of the last detection.
     last: Option<u64>,
 }
@@ -32,7 +34,7 @@ impl Detector {
     /// `thresholds` per model, `cooldown_ms` of audio after a detection.
     pub fn new(thresholds: Vec<f32>, cooldown_ms: u64, rate: u32) -> Detector {
         Detector {
-            quiet: vec![REARM_CHUNKS; thresholds.len()],
+            last_above: vec![None; thresholds.len()],
             thresholds,
             cooldown_samples: cooldown_ms * u64::from(rate) / 1000,
             last: None,
@@ -41,12 +43,13 @@ impl Detector {
 
     /// Forgets the previous scores and detections (after a gap in the audio).
     pub fn reset(&mut self) {
-        self.quiet.fill(REARM_CHUNKS);
+        self.last_above.fill(None);
         self.last = None;
     }
 
-    /// Looks at the scores of the chunk ending at sample `position`; returns the detection
-    /// it fires, the highest-scoring model when several rise together.
+    /// Looks at the scores at sample `position` (the end of the audio they were computed
+    /// from); returns the detection they fire, the highest-scoring model when several rise
+    /// together.
     pub fn observe(&mut self, position: u64, scores: &[f32]) -> Option<Detection> {
         let cooled = self
             .last
@@ -54,8 +57,12 @@ impl Detector {
         let mut fired: Option<Detection> = None;
         for (model, (&score, &threshold)) in scores.iter().zip(&self.thresholds).enumerate() {
             let above = score >= threshold;
-            let rising = above && self.quiet[model] >= REARM_CHUNKS;
-            self.quiet[model] = if above { 0 } else { self.quiet[model] + 1 };
+            let rising = above
+                && self.last_above[model]
+                    .is_none_or(|at| position.saturating_sub(at) > REARM_SAMPLES);
+            if above {
+                self.last_above[model] = Some(position);
+            }
             if rising && cooled && fired.as_ref().is_none_or(|f| score > f.score) {
                 fired = Some(Detection { model, score });
             }
@@ -145,5 +152,25 @@ mod tests {
         let mut d = Detector::new(vec![0.5, 0.5], 1000, 16_000);
         let fired = d.observe(CHUNK, &[0.7, 0.8]);
         assert_eq!(fired.map(|f| f.model), Some(1));
+    }
+
+    #[test]
+    fn re_arming_is_counted_in_audio_not_in_observations() {
+        // Scores every 30 ms (microWakeWord's step): a 210 ms dip is the same utterance,
+        // 270 ms below the threshold re-arms it.
+        const STEP: u64 = 480;
+        let mut d = Detector::new(vec![0.6], 0, 16_000);
+        let mut scores = vec![0.9; 3];
+        scores.extend([0.1; 7]);
+        scores.extend([0.9; 3]);
+        scores.extend([0.1; 9]);
+        scores.push(0.9);
+        let fired: Vec<usize> = scores
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| d.observe((*i as u64 + 1) * STEP, &[**s]).is_some())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(fired, [0, 22]);
     }
 }

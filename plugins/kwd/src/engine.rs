@@ -26,6 +26,16 @@ use crate::micro::engine::MicroWakeWord;
 pub const RATE: u32 = 16_000;
 /// Samples per chunk: 80 ms.
 pub const CHUNK: usize = 1280;
+/// The wake models' scores at one point of the audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    /// Where: how many samples of the `push` that returned it had been consumed (the
+    /// scores are of the audio up to there).
+    pub at: usize,
+    /// One per model, in [`Engine::models`] order.
+    pub scores: Vec<f32>,
+}
+
 /// Samples of the previous chunk that the mel frames of a chunk also see.
 const OVERLAP: usize = 480;
 const MEL_BINS: usize = 32;
@@ -118,12 +128,23 @@ impl Engine {
         }
     }
 
-    /// Feeds samples (16 kHz, 16-bit scale); returns the scores of every 80 ms chunk
-    /// completed, one per model in [`Engine::models`] order.
-    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>, String> {
+    /// Feeds samples (16 kHz, 16-bit scale); returns the scores at every point the engine
+    /// scored: the end of each 80 ms chunk for openWakeWord, of each model step (30 ms)
+    /// for microWakeWord — the finer the step, the sooner a detection fires.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Scored>, String> {
         match self {
             Engine::OpenWakeWord(e) => e.push(samples),
             Engine::MicroWakeWord(e) => e.push(samples).map_err(|e| format!("microWakeWord: {e}")),
+        }
+    }
+
+    /// Audio per message to ask of stt (ms): openWakeWord's chunk (80 ms), so the
+    /// listener wakes once per chunk; 10 ms for microWakeWord, which scores every 30 ms
+    /// and would otherwise wait for the rest of an 80 ms message.
+    pub fn frame_ms(&self) -> u32 {
+        match self {
+            Engine::OpenWakeWord(_) => (CHUNK as u32) * 1000 / RATE,
+            Engine::MicroWakeWord(_) => 10,
         }
     }
 
@@ -335,14 +356,21 @@ impl OpenWakeWord {
 
     /// Feeds samples (16 kHz, 16-bit scale); returns the scores of every chunk completed,
     /// one per model in [`OpenWakeWord::models`] order.
-    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>, String> {
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Scored>, String> {
+        // Samples from an earlier push that the first chunk completes.
+        let earlier = self.pending.len();
         self.pending.extend_from_slice(samples);
-        let mut scores = Vec::new();
+        let mut scored = Vec::new();
+        let mut taken = 0;
         while self.pending.len() >= CHUNK {
             let chunk: Vec<f32> = self.pending.drain(..CHUNK).collect();
-            scores.push(self.chunk(&chunk)?);
+            taken += CHUNK;
+            scored.push(Scored {
+                at: taken - earlier,
+                scores: self.chunk(&chunk)?,
+            });
         }
-        Ok(scores)
+        Ok(scored)
     }
 
     fn chunk(&mut self, chunk: &[f32]) -> Result<Vec<f32>, String> {

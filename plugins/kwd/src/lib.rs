@@ -8,7 +8,8 @@
 //!   classifiers, scores equal to openwakeword 0.4.0's on the same audio — or microWakeWord
 //!   — the TFLite Micro frontend's features → streaming TensorFlow Lite models (the C
 //!   library loaded at run time). `wake_models` names the models (alexa by default; several
-//!   at once, each with its own threshold); scores per 80 ms chunk either way.
+//!   at once, each with its own threshold); scores per 80 ms chunk (openWakeWord) or
+//!   per 30 ms model step (microWakeWord).
 //! - `Events`: `WakeDetected{confidence, ts, model}` once per utterance of a wake word
 //!   (`confidence_threshold`, `cooldown_ms`).
 //! - `Disable(reason)` / `Enable(reason)`: the host disables detection during a dialog and
@@ -36,7 +37,7 @@ use std::time::{Duration, Instant};
 
 pub use config::Settings;
 pub use detector::{Detection, Detector};
-pub use engine::{CHUNK, Engine, EngineKind, ModelPaths, RATE};
+pub use engine::{CHUNK, Engine, EngineKind, ModelPaths, RATE, Scored};
 use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
     GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,

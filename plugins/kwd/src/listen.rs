@@ -20,10 +20,7 @@ use voicehost_proto::stt::v1::AudioFramesRequest;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 
 use crate::detector::Detector;
-use crate::engine::{CHUNK, Engine, RATE};
-
-/// Audio per message asked of stt: one engine chunk, so the listener wakes once per chunk.
-const CHUNK_MS: u32 = (CHUNK as u32) * 1000 / RATE;
+use crate::engine::{Engine, RATE};
 
 /// Longest wait between reconnection attempts.
 const MAX_RETRY: Duration = Duration::from_secs(1);
@@ -181,9 +178,11 @@ impl Scorer<'_> {
         let mut events = Vec::new();
         let frame_end_us =
             frame.ts_unix_us + (mono.len() as i64 * 1_000_000) / i64::from(RATE.max(1));
-        for scores in self.engine.push(&samples)? {
-            self.position += CHUNK as u64;
-            let Some(hit) = self.detector.observe(self.position, &scores) else {
+        let start = self.position;
+        self.position += samples.len() as u64;
+        for scored in self.engine.push(&samples)? {
+            let at = start + scored.at as u64;
+            let Some(hit) = self.detector.observe(at, &scored.scores) else {
                 continue;
             };
             let now = now_us();
@@ -227,11 +226,12 @@ pub fn run(
         }
     };
     let models = engine.models();
+    let frame_ms = engine.frame_ms();
     let open = {
         let addr = addr.clone();
         move || {
             let addr = addr.clone();
-            async move { connect(&addr).await }
+            async move { connect(&addr, frame_ms).await }
         }
     };
     runtime.block_on(async move {
@@ -308,11 +308,12 @@ fn lost(shared: &Shared, addr: &str, why: &str) -> String {
     format!("lost stt audio at {addr} ({why}); reconnecting")
 }
 
-async fn connect(addr: &str) -> Result<tonic::Streaming<AudioFrame>, String> {
+/// Opens stt's frame stream, `frame_ms` of audio per message.
+async fn connect(addr: &str, frame_ms: u32) -> Result<tonic::Streaming<AudioFrame>, String> {
     let channel = dial(addr).await?;
     let started = Instant::now();
     let response = SttServiceClient::new(channel)
-        .audio_frames(AudioFramesRequest { frame_ms: CHUNK_MS })
+        .audio_frames(AudioFramesRequest { frame_ms })
         .await
         .map_err(|s| format!("AudioFrames: {}", s.message()))?;
     tracing::debug!(

@@ -93,8 +93,8 @@ pub struct Detection {
     /// Classifier score in \[0, 1\].
     #[prost(float, tag = "2")]
     pub confidence: f32,
-    /// Milliseconds of audio from the stream's first sample to the end of the 80 ms chunk
-    /// that fired.
+    /// Milliseconds of audio from the stream's first sample to the end of the audio whose
+    /// scores fired (an 80 ms chunk's end for openWakeWord, a 30 ms step's for microWakeWord).
     #[prost(uint64, tag = "3")]
     pub audio_ms: u64,
 }

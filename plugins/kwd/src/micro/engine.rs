@@ -3,17 +3,19 @@
 //! state kept inside the interpreter between calls → the mean of its last
 //! `sliding_window_size` outputs (the model's manifest) is its probability.
 //!
-//! Scores come out per 80 ms chunk, as openWakeWord's do (the detector, the cooldown and
-//! the re-arming are the same for both engines): a model's score for a chunk is the
-//! highest mean its outputs reached during it.
+//! Scores come out at every model step (30 ms: the models take three 10 ms frames per
+//! call), not per 80 ms chunk as openWakeWord's: a detection fires as soon as the mean
+//! crosses the threshold, about 40 ms sooner on average than at the end of a chunk. The
+//! detector, the cooldown and the re-arming (counted in audio) are the same for both
+//! engines.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::frontend::{FEATURES, Frontend};
+use super::frontend::{FEATURES, Frontend, STEP};
 use super::tflite::{Library, StreamingModel};
-use crate::engine::CHUNK;
+use crate::engine::{CHUNK, Scored};
 
 /// Probabilities averaged when a model's manifest does not say.
 const DEFAULT_WINDOW: usize = 5;
@@ -90,6 +92,8 @@ struct Wake {
     /// Its latest outputs, at most `window`.
     outputs: VecDeque<f32>,
     window: usize,
+    /// The mean of its latest full window (0 until there is one).
+    latest: f32,
 }
 
 impl Wake {
@@ -109,13 +113,17 @@ impl Wake {
             self.outputs.pop_front();
         }
         self.outputs.push_back(p);
-        Ok((self.outputs.len() == self.window)
-            .then(|| self.outputs.iter().sum::<f32>() / self.window as f32))
+        if self.outputs.len() < self.window {
+            return Ok(None);
+        }
+        self.latest = self.outputs.iter().sum::<f32>() / self.window as f32;
+        Ok(Some(self.latest))
     }
 
     fn reset(&mut self) -> Result<(), String> {
         self.input.clear();
         self.outputs.clear();
+        self.latest = 0.0;
         self.model
             .reset()
             .map_err(|e| format!("{}: {e}", self.name))
@@ -126,7 +134,7 @@ impl Wake {
 pub struct MicroWakeWord {
     frontend: Frontend,
     wakes: Vec<Wake>,
-    /// Samples not yet a whole chunk, as 16-bit PCM.
+    /// Samples not yet a whole frontend step, as 16-bit PCM.
     pending: Vec<i16>,
     frames: Vec<[f32; FEATURES]>,
     /// Where the library was loaded from (for the log).
@@ -180,12 +188,13 @@ impl MicroWakeWord {
                 model,
                 outputs: VecDeque::with_capacity(window),
                 window,
+                latest: 0.0,
             });
         }
         let mut engine = MicroWakeWord {
             frontend: Frontend::new(),
             wakes,
-            pending: Vec::with_capacity(CHUNK),
+            pending: Vec::with_capacity(STEP),
             frames: Vec::new(),
             library: library.to_owned(),
             version: lib.version(),
@@ -213,31 +222,35 @@ impl MicroWakeWord {
         self.wakes.iter_mut().try_for_each(Wake::reset)
     }
 
-    /// Feeds samples (16 kHz, 16-bit scale); returns the scores of every chunk completed,
-    /// one per model in [`MicroWakeWord::models`] order.
-    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Vec<f32>>, String> {
-        let mut scores = Vec::new();
-        for &s in samples {
+    /// Feeds samples (16 kHz, 16-bit scale); returns the scores at every point where a
+    /// model ran (each model's latest mean), in [`MicroWakeWord::models`] order.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Scored>, String> {
+        let mut scored = Vec::new();
+        for (i, &s) in samples.iter().enumerate() {
             self.pending.push(s.round().clamp(-32768.0, 32767.0) as i16);
-            if self.pending.len() == CHUNK {
-                scores.push(self.chunk()?);
+            // A frame ends only at a step's end: the frontend's window moves by STEP.
+            if self.pending.len() == STEP && self.step()? {
+                scored.push(Scored {
+                    at: i + 1,
+                    scores: self.wakes.iter().map(|w| w.latest).collect(),
+                });
             }
         }
-        Ok(scores)
+        Ok(scored)
     }
 
-    fn chunk(&mut self) -> Result<Vec<f32>, String> {
+    /// One step of audio through the frontend and the models; true when a model gave a
+    /// new mean.
+    fn step(&mut self) -> Result<bool, String> {
         self.frames.clear();
         self.frontend.push(&self.pending, &mut self.frames);
         self.pending.clear();
-        let mut scores = vec![0.0f32; self.wakes.len()];
+        let mut ran = false;
         for frame in &self.frames {
-            for (wake, score) in self.wakes.iter_mut().zip(&mut scores) {
-                if let Some(p) = wake.frame(frame)? {
-                    *score = score.max(p);
-                }
+            for wake in &mut self.wakes {
+                ran |= wake.frame(frame)?.is_some();
             }
         }
-        Ok(scores)
+        Ok(ran)
     }
 }
