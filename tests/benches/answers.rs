@@ -300,6 +300,7 @@ fn generate(
         messages,
         keep,
         max_tokens,
+        prefill_only: false,
         out: tx,
     })
     .unwrap();

@@ -107,6 +107,7 @@ fn ours(modelfile: &Modelfile, system: &[Message]) -> Measured {
             messages,
             keep,
             max_tokens,
+            prefill_only: false,
             out: tx,
         })
         .unwrap();

@@ -61,6 +61,7 @@ fn ask(text: &str, dialog: &str, turn: u32) -> CompleteRequest {
         turn,
         max_tokens: 0,
         context: String::new(),
+        prefill_only: false,
     }
 }
 
@@ -145,6 +146,63 @@ async fn smollm2_answers_paris_streamed_and_remembers_the_dialog() {
     host.terminate();
 }
 
+/// A prefill (what the host sends when a dialog starts) reads the system prompt with the
+/// date and time ahead; the turn that follows reads only its question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefill_reads_the_prompt_ahead_and_the_turn_then_only_its_question() {
+    let (setup, mut host, port) = llm_host("");
+    let mut llm = LlmServiceClient::new(channel(port));
+    let context = "The local date and time now: Sunday, December 6th, 2026, 7:05 PM.";
+    let pre = reply(
+        &mut llm,
+        CompleteRequest {
+            prefill_only: true,
+            context: context.into(),
+            ..CompleteRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(pre.len(), 1, "{pre:?}");
+    assert!(
+        pre[0].eot && pre[0].finish_reason == "prefilled" && pre[0].text.is_empty(),
+        "{pre:?}"
+    );
+    let answer = reply(
+        &mut llm,
+        CompleteRequest {
+            context: context.into(),
+            ..ask("What is the capital of France?", "", 0)
+        },
+    )
+    .await;
+    assert!(text(&answer).contains("Paris"), "{}", text(&answer));
+    // app.log: what each request read, past the cached prefix.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reads: Vec<(u64, u64)> = loop {
+        let reads: Vec<(u64, u64)> = app_events(&setup.log_dir().join("app.log"))
+            .iter()
+            .filter(|l| l.event == "llm_prompt_read")
+            .map(|l| {
+                let n = |k: &str| l.field(k).parse::<u64>().unwrap();
+                (n("cached"), n("read"))
+            })
+            .collect();
+        if reads.len() >= 3 || Instant::now() > deadline {
+            break reads;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("(cached, read) tokens: warm-up, prefill, question: {reads:?}");
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    let (prefill, question) = (reads[1], reads[2]);
+    assert!(prefill.1 >= 10, "the date line was read ahead: {reads:?}");
+    assert!(
+        question.0 >= prefill.0 + prefill.1 - 1 && question.1 < 25,
+        "the question's turn read only the question: {reads:?}"
+    );
+    host.terminate();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_goes_away_stops_the_generation_at_once() {
     let (setup, mut host, port) = llm_host("PARAMETER num_predict 2000\n");
@@ -204,7 +262,27 @@ async fn bad_requests_are_refused_with_the_reason() {
     let (_setup, mut host, port) = llm_host("PARAMETER num_ctx 256\n");
     let mut llm = LlmServiceClient::new(channel(port));
     let long = "word ".repeat(2000);
-    let cases: [(CompleteRequest, Code, &str); 7] = [
+    let prefill = CompleteRequest {
+        prefill_only: true,
+        ..CompleteRequest::default()
+    };
+    let cases: [(CompleteRequest, Code, &str); 9] = [
+        (
+            CompleteRequest {
+                text: "hi".into(),
+                ..prefill.clone()
+            },
+            Code::InvalidArgument,
+            "prefill_only reads the system prompt",
+        ),
+        (
+            CompleteRequest {
+                context: "a\u{7}b".into(),
+                ..prefill.clone()
+            },
+            Code::InvalidArgument,
+            "control character",
+        ),
         (ask("  ", "", 0), Code::InvalidArgument, "text is empty"),
         (
             ask("a\u{7}b", "", 0),

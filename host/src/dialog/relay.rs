@@ -47,6 +47,39 @@ pub(super) enum Answer<'a> {
 }
 
 impl Dialogs {
+    /// Has the llm read the system prompt with the date and time while the acknowledgement
+    /// plays and the user speaks (`prefill_only`), so that the first turn reads only the
+    /// question; in the background, and nothing comes of a failure but a debug line.
+    pub(super) fn prefill(&self, dialog: &str) {
+        let Some(mut llm) = self.llm() else {
+            return;
+        };
+        let request = CompleteRequest {
+            prefill_only: true,
+            context: time::facts(chrono::Local::now().naive_local()),
+            ..CompleteRequest::default()
+        };
+        let dialog = dialog.to_owned();
+        tokio::spawn(async move {
+            let ended = match llm.complete(request).await {
+                Ok(stream) => {
+                    let mut stream = stream.into_inner();
+                    loop {
+                        match stream.next().await {
+                            Some(Ok(_)) => {}
+                            Some(Err(s)) => break Err(s),
+                            None => break Ok(()),
+                        }
+                    }
+                }
+                Err(s) => Err(s),
+            };
+            if let Err(s) = ended {
+                tracing::debug!(event = "llm_prefill_failed", dialog, error = %s.message(), "The llm did not read the prompt ahead");
+            }
+        });
+    }
+
     /// The reply, played; with `watch` (barge-in), stopped as soon as stt reports the user
     /// speaking. Returns too what was relayed to tts.
     pub(super) async fn reply(
@@ -192,6 +225,7 @@ impl Dialogs {
                 max_tokens: 0,
                 // The model must not invent the date or the time.
                 context: time::facts(chrono::Local::now().naive_local()),
+                prefill_only: false,
             })
             .await
             .map_err(|s| Fault::Llm(why("llm Complete", &s)))?

@@ -2,7 +2,7 @@
 //!
 //! - kwd: `Disable`/`Enable` (`switch_kwd`) and `Events` (wake words), in `watch.rs`;
 //! - stt: `Start`, `Results` and `Stop`, in `listen.rs`;
-//! - llm: `Complete`, in `relay.rs`;
+//! - llm: `Complete` (the reply, and a prefill when a dialog starts), in `relay.rs`;
 //! - tts: `Speak` (the acknowledgement in `session.rs`, the prompts in `faults.rs`, a
 //!   skill's answer in `skill.rs`, the timers' alarm in `alarm.rs`), `SpeakStream` and
 //!   `StopSpeaking` in `relay.rs`, `PlaybackEvents` in `watch.rs`;

@@ -80,6 +80,7 @@ impl Dialogs {
         };
         let id = dialog.dialog_id;
         Metrics::bump(&self.metrics.dialogs);
+        self.prefill(&id);
         tracing::info!(
             event = "dialog_started",
             dialog = %id,

@@ -33,6 +33,8 @@ pub enum Finish {
     Length,
     /// The client went away.
     Cancelled,
+    /// A prefill-only job read its prompt.
+    Prefilled,
 }
 
 impl Finish {
@@ -41,6 +43,7 @@ impl Finish {
             Finish::Stop => "stop",
             Finish::Length => "length",
             Finish::Cancelled => "cancelled",
+            Finish::Prefilled => "prefilled",
         }
     }
 }
@@ -89,6 +92,9 @@ pub struct Job {
     /// Leading messages that are never trimmed (system prompt, examples).
     pub keep: usize,
     pub max_tokens: u32,
+    /// Only read the prompt (`messages` end with the system prompt, no user message) into
+    /// the cache; no reply.
+    pub prefill_only: bool,
     pub out: mpsc::Sender<Event>,
 }
 

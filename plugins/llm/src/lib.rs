@@ -128,6 +128,7 @@ fn warm_up(jobs: &mpsc::Sender<Job>, preamble: &[Message]) -> Result<u64, String
         messages,
         keep: preamble.len(),
         max_tokens: 4,
+        prefill_only: false,
         out: tx,
     })
     .map_err(|_| "the engine thread ended".to_owned())?;

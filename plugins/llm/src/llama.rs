@@ -171,7 +171,9 @@ struct Engine<'m, 'c> {
 }
 
 impl Engine<'_, '_> {
-    fn tokens(&self, messages: &[Message]) -> Result<Vec<LlamaToken>, Failure> {
+    /// The prompt's tokens; `reply`: ending with the assistant's turn opened (else they end
+    /// with the last message, a prefix of the prompt that will follow it).
+    fn tokens(&self, messages: &[Message], reply: bool) -> Result<Vec<LlamaToken>, Failure> {
         let chat = messages
             .iter()
             .map(|m| LlamaChatMessage::new(m.role.to_owned(), m.text.clone()))
@@ -179,7 +181,7 @@ impl Engine<'_, '_> {
             .map_err(|e| Failure::Rejected(format!("the text cannot be used: {e}")))?;
         let prompt = self
             .model
-            .apply_chat_template(&self.template, &chat, true)
+            .apply_chat_template(&self.template, &chat, reply)
             .map_err(|e| Failure::Failed(format!("chat template: {e}")))?;
         Ok(self.model.vocab().tokenize(prompt.as_bytes(), true, true))
     }
@@ -214,7 +216,7 @@ impl Engine<'_, '_> {
         let mut messages = job.messages.clone();
         let mut trimmed = 0;
         let tokens = loop {
-            let tokens = self.tokens(&messages)?;
+            let tokens = self.tokens(&messages, !job.prefill_only)?;
             let room = n_ctx.saturating_sub(tokens.len());
             if room >= (job.max_tokens as usize).min(64) {
                 break tokens;
@@ -263,6 +265,17 @@ impl Engine<'_, '_> {
                 .decode(&mut batch)
                 .map_err(|e| Failure::Failed(format!("llama.cpp decode: {e}")))?;
             self.cached.extend_from_slice(part);
+        }
+        tracing::info!(
+            event = "llm_prompt_read",
+            cached = common,
+            read = tokens.len() - common,
+            ms = started.elapsed().as_millis() as u64,
+            prefill_only = job.prefill_only,
+            "Prompt read (the cached prefix kept)"
+        );
+        if job.prefill_only {
+            return Ok(done(Finish::Prefilled, tokens.len(), 0, 0, trimmed));
         }
 
         let mut sampler = self.sampler();

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::mpsc::{Receiver, Sender};
 
-use crate::engine::{Event, Job};
+use crate::engine::{Event, Finish, Job};
 
 /// A backend on a server, once it is reachable.
 pub trait Remote {
@@ -62,7 +62,18 @@ where
             if job.out.is_closed() {
                 continue;
             }
-            let event = backend.generate(&job).await.unwrap_or_else(Event::Failed);
+            let event = if job.prefill_only {
+                // The server keeps its own prompt cache; nothing to read ahead here.
+                Event::Done {
+                    finish: Finish::Prefilled,
+                    prompt_tokens: 0,
+                    tokens: 0,
+                    first_text_ms: 0,
+                    trimmed: 0,
+                }
+            } else {
+                backend.generate(&job).await.unwrap_or_else(Event::Failed)
+            };
             event.log_if_cancelled();
             let _ = job.out.send(event).await;
         }

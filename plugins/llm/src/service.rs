@@ -10,6 +10,9 @@
 //!   was interrupted.
 //! - `context` (facts such as the local date and time) is appended to the system prompt for
 //!   that request only; the history keeps what was said, not the facts.
+//! - `prefill_only`: the system prompt with `context` is read into the engine's cache and
+//!   the stream ends (`finish_reason` "prefilled"): the host sends it when a dialog starts,
+//!   so that the first turn reads only the question.
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
@@ -67,6 +70,15 @@ impl Llm {
 }
 
 fn check_request(r: &CompleteRequest) -> Result<(), Status> {
+    if r.prefill_only {
+        if !r.text.is_empty() || !r.dialog_id.is_empty() || r.turn != 0 || r.max_tokens != 0 {
+            return Err(Status::invalid_argument(
+                "prefill_only reads the system prompt and context only: leave text, dialog_id, \
+                 turn and max_tokens unset",
+            ));
+        }
+        return check_context(&r.context);
+    }
     if r.text.trim().is_empty() {
         return Err(Status::invalid_argument(
             "text is empty; send what the user said",
@@ -99,25 +111,29 @@ fn check_request(r: &CompleteRequest) -> Result<(), Status> {
             ));
         }
     }
-    if r.context.len() > MAX_CONTEXT_BYTES {
+    check_context(&r.context)?;
+    if r.max_tokens > MAX_TOKENS {
         return Err(Status::invalid_argument(format!(
-            "context is {} bytes; the limit is {MAX_CONTEXT_BYTES}",
-            r.context.len()
+            "max_tokens = {} is over the limit {MAX_TOKENS}; 0 means the Modelfile's num_predict",
+            r.max_tokens
         )));
     }
-    if let Some(c) = r
-        .context
+    Ok(())
+}
+
+fn check_context(context: &str) -> Result<(), Status> {
+    if context.len() > MAX_CONTEXT_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "context is {} bytes; the limit is {MAX_CONTEXT_BYTES}",
+            context.len()
+        )));
+    }
+    if let Some(c) = context
         .chars()
         .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
     {
         return Err(Status::invalid_argument(format!(
             "context contains the control character {c:?}; send plain text"
-        )));
-    }
-    if r.max_tokens > MAX_TOKENS {
-        return Err(Status::invalid_argument(format!(
-            "max_tokens = {} is over the limit {MAX_TOKENS}; 0 means the Modelfile's num_predict",
-            r.max_tokens
         )));
     }
     Ok(())
@@ -133,6 +149,7 @@ impl LlmService for Llm {
     ) -> Result<Response<Self::CompleteStream>, Status> {
         let req = req.into_inner();
         check_request(&req)?;
+        let requested = Instant::now();
         let history = if req.dialog_id.is_empty() {
             Vec::new()
         } else {
@@ -163,7 +180,9 @@ impl LlmService for Llm {
         let mut messages = with_context(&self.preamble, &req.context);
         let keep = messages.len();
         messages.extend(history.iter().cloned());
-        messages.push(Message::new("user", req.text.clone()));
+        if !req.prefill_only {
+            messages.push(Message::new("user", req.text.clone()));
+        }
         let max_tokens = if req.max_tokens == 0 {
             self.default_max_tokens
         } else {
@@ -174,6 +193,7 @@ impl LlmService for Llm {
             messages,
             keep,
             max_tokens,
+            prefill_only: req.prefill_only,
             out: events_tx,
         };
         self.jobs
@@ -228,6 +248,7 @@ impl LlmService for Llm {
                             tokens,
                             first_text_ms,
                             trimmed_messages = trimmed,
+                            ms = requested.elapsed().as_millis() as u64,
                             "Reply finished"
                         );
                         if !req.dialog_id.is_empty() {

@@ -18,6 +18,12 @@ pub struct CompleteRequest {
     /// request only, never kept in the dialog's history. Empty = none.
     #[prost(string, tag = "5")]
     pub context: ::prost::alloc::string::String,
+    /// Only read the system prompt (with `context`) into the model's cache, and end: no reply,
+    /// nothing kept. `text`, `dialog_id`, `turn` and `max_tokens` must be unset. A host sends it
+    /// while the user is still speaking, so that the dialog's first turn reads only the
+    /// question. Backends without a cache of their own (the servers) end at once.
+    #[prost(bool, tag = "6")]
+    pub prefill_only: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -48,6 +48,7 @@ pub fn ask(text: &str, dialog: &str, turn: u32) -> CompleteRequest {
         turn,
         max_tokens: 0,
         context: String::new(),
+        prefill_only: false,
     }
 }
 

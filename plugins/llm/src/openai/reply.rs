@@ -193,6 +193,7 @@ mod tests {
             messages: Vec::new(),
             keep: 0,
             max_tokens: 10,
+            prefill_only: false,
             out,
         };
         let params = Params {
