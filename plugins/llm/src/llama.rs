@@ -240,6 +240,12 @@ impl Engine<'_, '_> {
             .zip(&tokens)
             .take_while(|(a, b)| a == b)
             .count();
+        if job.prefill_only && common == tokens.len() {
+            // Read already; what follows it in the cache (a dialog's turns) stays: the same
+            // question again reads nothing.
+            log_read(common, 0, started, true);
+            return Ok(done(Finish::Prefilled, tokens.len(), 0, 0, trimmed));
+        }
         if common == tokens.len() {
             common -= 1; // the last prompt token is decoded again for its logits
         }
@@ -266,14 +272,7 @@ impl Engine<'_, '_> {
                 .map_err(|e| Failure::Failed(format!("llama.cpp decode: {e}")))?;
             self.cached.extend_from_slice(part);
         }
-        tracing::info!(
-            event = "llm_prompt_read",
-            cached = common,
-            read = tokens.len() - common,
-            ms = started.elapsed().as_millis() as u64,
-            prefill_only = job.prefill_only,
-            "Prompt read (the cached prefix kept)"
-        );
+        log_read(common, tokens.len() - common, started, job.prefill_only);
         if job.prefill_only {
             return Ok(done(Finish::Prefilled, tokens.len(), 0, 0, trimmed));
         }
@@ -335,6 +334,18 @@ impl Engine<'_, '_> {
             trimmed,
         ))
     }
+}
+
+/// `llm_prompt_read` in app.log: the prompt tokens kept from the cache and those read.
+fn log_read(cached: usize, read: usize, started: Instant, prefill_only: bool) {
+    tracing::info!(
+        event = "llm_prompt_read",
+        cached,
+        read,
+        ms = started.elapsed().as_millis() as u64,
+        prefill_only,
+        "Prompt read (the cached prefix kept)"
+    );
 }
 
 fn done(
