@@ -187,10 +187,13 @@ async fn a_conversation_on_real_sound_devices() {
         said.iter().any(|w| w == "84" || w.starts_with("eighty")),
         "{said:?}"
     );
-    // The answer about France: Whisper tiny, reading the whole recording, hears the
-    // voice's "Paris" as "parishes" or "pairs", so the words around it are what is checked.
+    // The answer about France (its text is checked in the transcript above): Whisper tiny,
+    // reading the whole recording, hears the voice's "Paris" as "parishes" or "pairs", and
+    // once dropped "of France" from "Le Grand Paris is the capital of France." (CI), so any
+    // of its words will do.
     assert!(
-        said.contains(&"capital".to_owned()) && said.contains(&"france".to_owned()),
+        said.iter()
+            .any(|w| ["capital", "france"].contains(&w.as_str()) || w.starts_with("par")),
         "{said:?}"
     );
     // Said as "It's 9:45 AM."; asked before `asked_at`, perhaps in the hour before.
