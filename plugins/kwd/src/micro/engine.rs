@@ -92,17 +92,15 @@ struct Wake {
     /// Its latest outputs, at most `window`.
     outputs: VecDeque<f32>,
     window: usize,
-    /// The mean of its latest full window (0 until there is one).
-    latest: f32,
 }
 
 impl Wake {
-    /// Feeds one feature frame; the mean of the latest outputs when the model ran and has
-    /// a full window of them.
-    fn frame(&mut self, frame: &[f32; FEATURES]) -> Result<Option<f32>, String> {
+    /// Feeds one feature frame; true when the model ran and has a full window of outputs
+    /// (a new [`Wake::mean`]).
+    fn frame(&mut self, frame: &[f32; FEATURES]) -> Result<bool, String> {
         self.input.extend_from_slice(frame);
         if self.input.len() < self.model.frames() * FEATURES {
-            return Ok(None);
+            return Ok(false);
         }
         let p = self
             .model
@@ -113,17 +111,20 @@ impl Wake {
             self.outputs.pop_front();
         }
         self.outputs.push_back(p);
+        Ok(self.outputs.len() == self.window)
+    }
+
+    /// The mean of its latest full window of outputs: its probability (0 until there is one).
+    fn mean(&self) -> f32 {
         if self.outputs.len() < self.window {
-            return Ok(None);
+            return 0.0;
         }
-        self.latest = self.outputs.iter().sum::<f32>() / self.window as f32;
-        Ok(Some(self.latest))
+        self.outputs.iter().sum::<f32>() / self.window as f32
     }
 
     fn reset(&mut self) -> Result<(), String> {
         self.input.clear();
         self.outputs.clear();
-        self.latest = 0.0;
         self.model
             .reset()
             .map_err(|e| format!("{}: {e}", self.name))
@@ -188,7 +189,6 @@ impl MicroWakeWord {
                 model,
                 outputs: VecDeque::with_capacity(window),
                 window,
-                latest: 0.0,
             });
         }
         let mut engine = MicroWakeWord {
@@ -232,7 +232,7 @@ impl MicroWakeWord {
             if self.pending.len() == STEP && self.step()? {
                 scored.push(Scored {
                     at: i + 1,
-                    scores: self.wakes.iter().map(|w| w.latest).collect(),
+                    scores: self.wakes.iter().map(Wake::mean).collect(),
                 });
             }
         }
@@ -248,7 +248,7 @@ impl MicroWakeWord {
         let mut ran = false;
         for frame in &self.frames {
             for wake in &mut self.wakes {
-                ran |= wake.frame(frame)?.is_some();
+                ran |= wake.frame(frame)?;
             }
         }
         Ok(ran)
