@@ -61,20 +61,12 @@ impl Dialogs {
         };
         let dialog = dialog.to_owned();
         tokio::spawn(async move {
-            let ended = match llm.complete(request).await {
-                Ok(stream) => {
-                    let mut stream = stream.into_inner();
-                    loop {
-                        match stream.next().await {
-                            Some(Ok(_)) => {}
-                            Some(Err(s)) => break Err(s),
-                            None => break Ok(()),
-                        }
-                    }
-                }
-                Err(s) => Err(s),
+            let ended = async {
+                let mut stream = llm.complete(request).await?.into_inner();
+                while stream.message().await?.is_some() {}
+                Ok::<(), tonic::Status>(())
             };
-            if let Err(s) = ended {
+            if let Err(s) = ended.await {
                 tracing::debug!(event = "llm_prefill_failed", dialog, error = %s.message(), "The llm did not read the prompt ahead");
             }
         });

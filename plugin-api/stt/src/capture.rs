@@ -311,37 +311,44 @@ impl State {
     /// speaks, and once it stopped, what the guard saw meanwhile.
     fn judge(&mut self, w: &[f32], raw_db: f32, p: f32, far: Option<Far>, dialog: &str) -> Verdict {
         let threshold = self.endpointer.threshold();
+        let vad_voiced = p >= threshold;
         let raw_db = self.aec.is_some().then_some(raw_db);
-        let verdict =
-            self.guard
-                .judge_with(w, raw_db, p >= threshold, p < threshold * QUIET_P, far);
-        if far.is_some() && p >= self.endpointer.threshold() {
-            tracing::debug!(
-                event = "guard_window",
-                p,
-                far_db = ?far.map(|f| f.span_db),
-                echo_db = ?far.and_then(|f| f.echo_db),
-                speech_db = verdict.speech_db,
-                raw_db = ?raw_db,
-                residual_db = ?verdict.residual_db,
-                voiced = verdict.voiced,
-                at_unix_us = self.at(self.endpointer.position()),
+        let verdict = self
+            .guard
+            .judge_with(w, raw_db, vad_voiced, p < threshold * QUIET_P, far);
+        // One event per window while the assistant speaks: at debug those the VAD called
+        // speech, at trace the others (with the measurement they made).
+        macro_rules! window {
+            ($level:ident, $event:literal, $message:literal) => {
+                tracing::event!(
+                    tracing::Level::$level,
+                    event = $event,
+                    p,
+                    far_db = ?far.map(|f| f.span_db),
+                    echo_db = ?far.and_then(|f| f.echo_db),
+                    speech_db = verdict.speech_db,
+                    raw_db = ?raw_db,
+                    residual_db = ?verdict.residual_db,
+                    voiced = verdict.voiced,
+                    measured_db = ?verdict.measured_db,
+                    echo_path_db = ?self.guard.echo_path_gain_db(),
+                    at_unix_us = self.at(self.endpointer.position()),
+                    $message
+                )
+            };
+        }
+        match (far.is_some(), vad_voiced) {
+            (true, true) => window!(
+                DEBUG,
+                "guard_window",
                 "A window the VAD called speech while the assistant speaks"
-            );
-        } else if far.is_some() {
-            tracing::trace!(
-                event = "guard_quiet_window",
-                p,
-                far_db = ?far.map(|f| f.span_db),
-                echo_db = ?far.and_then(|f| f.echo_db),
-                speech_db = verdict.speech_db,
-                raw_db = ?raw_db,
-                residual_db = ?verdict.residual_db,
-                measured_db = ?verdict.measured_db,
-                echo_path_db = ?self.guard.echo_path_gain_db(),
-                at_unix_us = self.at(self.endpointer.position()),
+            ),
+            (true, false) => window!(
+                TRACE,
+                "guard_quiet_window",
                 "A window the VAD did not call speech while the assistant speaks"
-            );
+            ),
+            (false, _) => {}
         }
         if far.is_none()
             && let Some(stretch) = self.guard.take_stretch()
