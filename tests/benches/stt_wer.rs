@@ -1,5 +1,6 @@
 //! Whisper accuracy and speed benchmark: word error rate per model and voice, time per clip,
-//! with 1 and 2 whisper.cpp threads, with no load added and beside a competing CPU load.
+//! with 1 and 2 whisper.cpp threads and `threads = 0` (one per idle core, the default),
+//! with no load added and beside a competing CPU load.
 //!
 //! `cargo bench -p voicehost-tests --bench stt_wer` (models fetched; the optional ones with
 //! `voicehost models fetch --only whisper-base --only whisper-base-q8 --only
@@ -12,7 +13,7 @@
 //! are the product's.
 //!
 //! WER counts words after normalising case, punctuation and numbers ("eighty-four" and
-//! "84" are the same word). The competing load is one busy-looping thread per core, as the
+//! "84" are the same word). The competing load is one busy-looping process per core, as the
 //! llm generating beside stt would be; there each model runs a subset of clips
 //! ([`LOADED_CLIPS`]) to keep the worst case short. The timing rows print the load average
 //! after each pass: on a shared machine, read them as ratios. `STT_WER_QUICK=1`: one
@@ -20,10 +21,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use voicehost_plugin_stt::Recognizer;
@@ -292,41 +290,33 @@ fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
     (prev[h.len()], r.len())
 }
 
-/// One busy-looping thread per core while it lives.
+/// One busy-looping process per core while it lives.
 struct BusyLoad {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    loops: Vec<std::process::Child>,
 }
 
 impl BusyLoad {
+    /// One busy-looping process per core: other programs, as the llm is to stt (a
+    /// transcription with `threads = 0` counts its own process's time as its own).
     fn start() -> BusyLoad {
-        let stop = Arc::new(AtomicBool::new(false));
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let threads = (0..cores)
+        let loops = (0..cores)
             .map(|_| {
-                let stop = Arc::clone(&stop);
-                std::thread::spawn(move || {
-                    let mut x = 1u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        for _ in 0..10_000 {
-                            x = black_box(
-                                x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
-                            );
-                        }
-                    }
-                    black_box(x);
-                })
+                std::process::Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .unwrap()
             })
             .collect();
-        BusyLoad { stop, threads }
+        BusyLoad { loops }
     }
 }
 
 impl Drop for BusyLoad {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            t.join().unwrap();
+        for mut child in self.loops.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -390,6 +380,16 @@ fn loadavg() -> String {
         .join(" ")
 }
 
+/// The `threads` settings compared: 1, 2, and 0 (one per core idle at each request).
+const THREADS: [usize; 3] = [1, 2, 0];
+
+fn threads_label(threads: usize) -> String {
+    match threads {
+        0 => "idle".to_owned(),
+        n => n.to_string(),
+    }
+}
+
 fn main() {
     assert_eq!(word_errors("eighty-four", "84."), (0, 1));
     assert_eq!(word_errors("One two three.", "1, 2, 3"), (0, 3));
@@ -415,10 +415,10 @@ fn main() {
         loadavg()
     );
 
-    // Idle: every clip, every model, 1 and 2 threads.
+    // Idle: every clip, every model, 1 and 2 threads and one per idle core.
     let mut idle = Vec::new();
     for (label, path) in &models {
-        for threads in [1, 2] {
+        for threads in THREADS {
             let outcomes = run(path, label, threads, &clips);
             idle.push((*label, threads, outcomes, loadavg()));
         }
@@ -470,14 +470,15 @@ fn main() {
     );
     for (label, threads, outcomes, load) in &idle {
         let (median, max, rtf) = timing(outcomes);
+        let threads = threads_label(*threads);
         println!("{label:<14} {threads:>7} {median:>10.0} {max:>10.0} {rtf:>7.3}  {load}");
     }
 
-    // Beside a competing load: a subset, 1 and 2 threads, alternating.
+    // Beside a competing load: a subset, each thread setting in turn.
     let subset = &clips[..LOADED_CLIPS.min(clips.len())];
     let subset_s: f64 = subset.iter().map(Clip::seconds).sum();
     println!(
-        "\nTime per clip beside {} busy-looping threads ({} clips, {subset_s:.0} s of audio; the load average counts them)",
+        "\nTime per clip beside {} busy-looping processes ({} clips, {subset_s:.0} s of audio; the load average counts them)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         subset.len()
     );
@@ -486,12 +487,15 @@ fn main() {
         "model", "threads", "median ms", "max ms", "RTF", "WER %"
     );
     for (label, path) in &models {
-        for threads in [1, 2] {
+        for threads in THREADS {
             let load = BusyLoad::start();
+            // As the llm would be: running before the request comes.
+            std::thread::sleep(Duration::from_millis(500));
             let outcomes = run(path, label, threads, subset);
             drop(load);
             let (median, max, rtf) = timing(&outcomes);
             let all: Vec<&Outcome> = outcomes.iter().collect();
+            let threads = threads_label(threads);
             println!(
                 "{label:<14} {threads:>7} {median:>10.0} {max:>10.0} {rtf:>7.3} {:>6.1}  {}",
                 wer(&all),

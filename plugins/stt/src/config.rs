@@ -15,9 +15,9 @@ pub const KEYS: &[Key] = &[
     ),
     Key::new(
         "threads",
-        Kind::Int { min: 1, max: 64 },
-        "1",
-        "CPU threads of one transcription (more than 1 stalls while other work holds a core)",
+        Kind::Int { min: 0, max: 64 },
+        "0",
+        "CPU threads of one transcription; 0: one per core idle at that moment (a second thread stalls while other work holds its core)",
     ),
     Key::new(
         "language",

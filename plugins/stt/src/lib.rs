@@ -1,5 +1,6 @@
 //! The voicehost stt plugin (port 5004): Whisper through whisper-rs (whisper.cpp), ggml
-//! tiny.en with Q8_0 weights on one thread by default (the `stt_wer` benchmark's choice).
+//! tiny.en with Q8_0 weights by default (the `stt_wer` benchmark's choice), on as many
+//! threads as cores are idle when it transcribes (`threads = 0`).
 //!
 //! This crate is only the recogniser: a [`Transcriber`] over Whisper. Capture, WebRTC AEC3,
 //! Silero VAD endpointing and the gRPC service (`Start`/`Stop`, `Results`, `AudioFrames`,
@@ -12,6 +13,7 @@
 //! `onnxruntime`; `smart-turn` for `endpoint = turn_model`, `silero-vad-v6` for Silero v6). CUDA for whisper.cpp: the `cuda` feature.
 
 mod config;
+mod cpu;
 mod recognizer;
 
 use voicehost_stt_sdk::voicehost_plugin_runtime::keys::Key;

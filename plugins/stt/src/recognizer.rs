@@ -3,8 +3,31 @@
 
 use std::path::Path;
 
+use crate::cpu::{self, IdleCores};
+
 use voicehost_stt_sdk::Transcript;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+/// How many threads a transcription takes.
+#[derive(Debug, Clone)]
+enum Threads {
+    /// This many (`threads = N`).
+    Fixed(usize),
+    /// One per core idle at the moment (`threads = 0`); 1 where that cannot be measured.
+    Idle(Option<IdleCores>),
+}
+
+impl Threads {
+    fn now(&self) -> usize {
+        match self {
+            Threads::Fixed(n) => *n,
+            Threads::Idle(idle) => idle
+                .as_ref()
+                .and_then(IdleCores::now)
+                .map_or(1, cpu::threads_for),
+        }
+    }
+}
 
 /// What Whisper makes of noise or silence; dropped when the audio is quiet or the model is
 /// unsure there was speech.
@@ -21,7 +44,7 @@ pub struct Recognizer {
     ctx: WhisperContext,
     /// Shrink the encoder's window to the utterance (whisper.cpp's `audio_ctx`).
     pub fit_audio_ctx: bool,
-    threads: usize,
+    threads: Threads,
     language: String,
     no_speech_threshold: f32,
 }
@@ -53,6 +76,8 @@ pub fn audio_ctx_for(samples: usize) -> i32 {
 }
 
 impl Recognizer {
+    /// Loads `model`; each transcription takes `threads` threads, or with 0 one per core
+    /// idle at that moment (see [`crate::cpu`]).
     pub fn load(
         model: &Path,
         threads: usize,
@@ -69,6 +94,10 @@ impl Recognizer {
         let path = model.to_str().ok_or("the model path is not UTF-8")?;
         let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
             .map_err(|e| format!("{}: not a whisper.cpp ggml model ({e})", model.display()))?;
+        let threads = match threads {
+            0 => Threads::Idle(IdleCores::start()),
+            n => Threads::Fixed(n),
+        };
         Ok(Recognizer {
             ctx,
             fit_audio_ctx: true,
@@ -120,7 +149,9 @@ impl Recognizer {
         let mut state = self.ctx.create_state().map_err(|e| e.to_string())?;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_language(Some(language));
-        params.set_n_threads(self.threads as i32);
+        let threads = self.threads.now();
+        tracing::debug!(threads, samples = samples.len(), "Whisper pass");
+        params.set_n_threads(threads as i32);
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_special(false);
