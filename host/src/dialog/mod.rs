@@ -168,12 +168,18 @@ impl DialogManager {
                 alarm,
                 playback.clone(),
             )));
+            let (transcript, lines) = mpsc::unbounded_channel();
+            tasks.push(tokio::spawn(transcript::write_transcript(
+                host.clone(),
+                lines,
+            )));
             let dialogs = Dialogs {
                 cfg,
                 host: host.clone(),
                 playback: playback.clone(),
                 metrics: metrics.clone(),
                 timers: timers.clone(),
+                transcript,
             };
             tasks.push(tokio::spawn(dialogs.run(wakes)));
         } else {

@@ -105,7 +105,7 @@ impl Dialogs {
         let played = |timing, listening| Replied::Played { timing, listening };
         let Some(results) = watch else {
             let done = play.await;
-            self.write_reply(dialog, said, false).await;
+            self.write_reply(dialog, said, false);
             return done.map(|t| played(t, false));
         };
         tokio::pin!(play);
@@ -113,7 +113,7 @@ impl Dialogs {
         loop {
             tokio::select! {
                 done = &mut play => {
-                    self.write_reply(dialog, said, false).await;
+                    self.write_reply(dialog, said, false);
                     return done.map(|t| played(t, watching));
                 }
                 next = results.next(), if watching => match next {
@@ -121,7 +121,7 @@ impl Dialogs {
                         self.barge_in(dialog, turn, &r, &mut events).await;
                         // Returning drops `play`: the llm stream (llm stops generating,
                         // keeping the part said in its history) and the tts stream.
-                        self.write_reply(dialog, said, true).await;
+                        self.write_reply(dialog, said, true);
                         return Ok(Replied::Interrupted);
                     }
                     Some(Ok(_)) => {}

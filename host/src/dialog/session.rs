@@ -20,6 +20,7 @@ use super::listen::Heard;
 use super::relay::{Answer, Replied, wait_played};
 use super::skill::log_skill;
 use super::timing::{log_turn, ms};
+use super::transcript::Entry;
 use super::watch::{Playback, switch_kwd};
 use super::{DIALOG, MAX_FAULTS_IN_A_ROW, Metrics};
 
@@ -31,6 +32,8 @@ pub(super) struct Dialogs {
     pub(super) metrics: Arc<Metrics>,
     /// The timers the skills set; the dialog manager's alarm rings them.
     pub(super) timers: Arc<Timers>,
+    /// The transcript writer's queue.
+    pub(super) transcript: mpsc::UnboundedSender<Entry>,
 }
 
 impl Dialogs {
@@ -151,7 +154,7 @@ impl Dialogs {
                 // Not listening while the reply plays: the assistant must not hear itself.
                 self.stop_listening(&id).await;
             }
-            self.write_line(&id, Role::User, &said.text).await;
+            self.write_line(&id, Role::User, &said.text);
             tracing::info!(
                 event = "user_said",
                 dialog = %id,
@@ -216,6 +219,7 @@ impl Dialogs {
         };
         self.stop_listening(&id).await;
         switch_kwd(&self.host, true, DIALOG).await;
+        self.transcript_written().await;
         tracing::info!(
             event = "dialog_ended",
             dialog = %id,
