@@ -192,7 +192,7 @@ impl Judge {
 /// a pause) and reads the transcript with [`reads_complete_at`] (at that pause of the utterance). Logs `stt_partial`.
 fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job) -> TextCheck {
     let started = Instant::now();
-    let transcript = match recognizer.transcribe(&job.utterance.samples) {
+    let transcript = match recognizer.transcribe(&job.utterance.speech()) {
         Ok(t) => t,
         Err(e) => {
             tracing::debug!(error = %e, "Partial transcription failed");
@@ -294,7 +294,7 @@ fn recognize<T: Transcriber>(
         }
         let started = Instant::now();
         let (transcript, endpoint) = match job.partial {
-            None => (recognizer.transcribe(&job.utterance.samples), "silence"),
+            None => (recognizer.transcribe(&job.utterance.speech()), "silence"),
             Some(pause) => {
                 let t = match judge.at_pause(&mut recognizer, &job, (serial, pause), &shared) {
                     Verdict::Final(t) => t,

@@ -122,6 +122,7 @@ fn utterance(serial: u64, n: usize, p: f32, reads: Reads) -> Utterance {
         speech_end: n as u64,
         serial,
         pause: 0,
+        gaps: Vec::new(),
     }
 }
 
