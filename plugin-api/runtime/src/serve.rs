@@ -240,7 +240,8 @@ fn run_server<F>(
         let (reporter, health_service) = tonic_health::server::health_reporter();
         let mut names = services.names.clone();
         names.push(tonic_health::pb::health_server::HealthServer::<()>::NAME);
-        tokio::spawn(mirror_health(reporter, services.names.clone(), status_rx));
+        let mirror = mirror_health(reporter, services.names.clone(), status_rx).await;
+        tokio::spawn(mirror);
 
         names.push("grpc.reflection.v1.ServerReflection");
         names.push("grpc.reflection.v1alpha.ServerReflection");
