@@ -181,7 +181,7 @@ impl Recognizer {
             no_speech = no_speech.max(segment.no_speech_probability());
             text.push_str(&piece);
         }
-        Ok((text.trim().to_owned(), no_speech))
+        Ok((without_repeats(text.trim()), no_speech))
     }
 
     /// `None` for a transcript that is not speech.
@@ -211,6 +211,32 @@ fn is_marker(segment: &str) -> bool {
 }
 
 /// Whether `text` is a decoding loop: mostly one repeated token (such as "...").
+/// The fewest words a repeated phrase has for [`without_repeats`] to drop it.
+const MIN_REPEAT_WORDS: usize = 4;
+
+/// `text` without a phrase of [`MIN_REPEAT_WORDS`] or more words that it repeats at its end
+/// (case and punctuation aside): Whisper sometimes transcribes an utterance, or its last
+/// sentence, twice or more over ("Ask not what your country can do for you. … Ask not what
+/// your country can do for you. …"). The first of the copies stays.
+fn without_repeats(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let plain: Vec<String> = words.iter().map(|w| normalized(w)).collect();
+    let mut len = words.len();
+    'shorter: loop {
+        for n in MIN_REPEAT_WORDS..=len / 2 {
+            if plain[len - n..len] == plain[len - 2 * n..len - n] {
+                len -= n;
+                continue 'shorter;
+            }
+        }
+        break;
+    }
+    if len == words.len() {
+        return text.to_owned();
+    }
+    words[..len].join(" ")
+}
+
 fn looping(text: &str) -> bool {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     if tokens.len() < 8 {
@@ -234,6 +260,30 @@ mod loop_tests {
         assert!(!is_marker(" Tell me a short story."));
         assert!(!is_marker(" [Music] and then he said"));
         assert!(!is_marker(""));
+    }
+
+    #[test]
+    fn a_phrase_repeated_at_the_end_is_kept_once() {
+        use super::without_repeats;
+        let once =
+            "Ask not what your country can do for you. Ask what you can do for your country.";
+        assert_eq!(without_repeats(&format!("{once} {once}")), once);
+        assert_eq!(without_repeats(&format!("{once} {once} {once}")), once);
+        assert_eq!(
+            without_repeats(
+                "and watch them out, join them in the comments and watch them out, join them in the comments,"
+            ),
+            "and watch them out, join them in the comments"
+        );
+        // Speech that repeats a word or a short phrase, or nothing, is left alone.
+        for text in [
+            "No, no, no, no.",
+            "Turn it off, turn it off.",
+            "What is the capital of France?",
+            "",
+        ] {
+            assert_eq!(without_repeats(text), text);
+        }
     }
 
     #[test]
