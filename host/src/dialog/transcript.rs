@@ -66,8 +66,8 @@ impl Dialogs {
             .map(|r| r.into_inner())
     }
 
-    /// Queues one transcript line (`USER: …` or `ASSISTANT: …`) for the [`Transcript`]
-    /// writer: the reply does not wait for the logger.
+    /// Queues one transcript line (`USER: …` or `ASSISTANT: …`) for the transcript writer
+    /// ([`write_transcript`]): the reply does not wait for the logger.
     pub(super) fn write_line(&self, dialog: &str, role: Role, text: &str) {
         let _ = self.transcript.send(Entry::Line(WriteDialogRequest {
             dialog_id: dialog.to_owned(),

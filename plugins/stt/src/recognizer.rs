@@ -210,7 +210,6 @@ fn is_marker(segment: &str) -> bool {
     (s.starts_with('[') && s.ends_with(']')) || (s.starts_with('(') && s.ends_with(')'))
 }
 
-/// Whether `text` is a decoding loop: mostly one repeated token (such as "...").
 /// The fewest words a repeated phrase has for [`without_repeats`] to drop it.
 const MIN_REPEAT_WORDS: usize = 4;
 
@@ -237,6 +236,7 @@ fn without_repeats(text: &str) -> String {
     words[..len].join(" ")
 }
 
+/// Whether `text` is a decoding loop: mostly one repeated token (such as "...").
 fn looping(text: &str) -> bool {
     let tokens: Vec<&str> = text.split_whitespace().collect();
     if tokens.len() < 8 {
