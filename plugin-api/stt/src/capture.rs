@@ -303,7 +303,22 @@ impl State {
             let delay_frames = ms as usize * RATE as usize / 1000 / FRAME;
             self.far.echo_db(delay_frames, WINDOW.div_ceil(FRAME))
         });
-        Some(Far { span_db, echo_db })
+        Some(Far {
+            span_db,
+            echo_db,
+            correlation: None,
+        })
+    }
+
+    /// `far` with how much of window `w` (just cut) is a copy of the far end at the echo
+    /// canceller's delay estimate.
+    fn with_correlation(&self, w: &[f32], far: Far) -> Far {
+        let delay_ms = self.aec.as_ref().and_then(|ec| ec.stats().delay_ms);
+        let correlation = delay_ms.and_then(|ms| {
+            let delay = ms as usize * RATE as usize / 1000;
+            self.far.echo_correlation(w, delay, self.window.len())
+        });
+        Far { correlation, ..far }
     }
 
     /// The echo guard's verdict on window `w` (VAD probability `p`; `far`: the far end's
@@ -313,6 +328,13 @@ impl State {
         let threshold = self.endpointer.threshold();
         let vad_voiced = p >= threshold;
         let raw_db = self.aec.is_some().then_some(raw_db);
+        let far = far.map(|f| {
+            if vad_voiced {
+                self.with_correlation(w, f)
+            } else {
+                f
+            }
+        });
         let verdict = self
             .guard
             .judge_with(w, raw_db, vad_voiced, p < threshold * QUIET_P, far);
@@ -326,11 +348,13 @@ impl State {
                     p,
                     far_db = ?far.map(|f| f.span_db),
                     echo_db = ?far.and_then(|f| f.echo_db),
+                    correlation = ?far.and_then(|f| f.correlation),
                     speech_db = verdict.speech_db,
                     raw_db = ?raw_db,
                     residual_db = ?verdict.residual_db,
                     voiced = verdict.voiced,
                     measured_db = ?verdict.measured_db,
+                    echo_only = verdict.echo_only,
                     echo_path_db = ?self.guard.echo_path_gain_db(),
                     at_unix_us = self.at(self.endpointer.position()),
                     $message
@@ -359,6 +383,7 @@ impl State {
                 windows = stretch.windows,
                 vad_voiced = stretch.vad_voiced,
                 passed = stretch.passed,
+                echo_only = stretch.echo_only,
                 max_excess_db = ?stretch.max_excess_db.map(tenths),
                 margin_db = self.guard.margin_db(),
                 "The assistant stopped speaking: what the echo guard saw meanwhile"

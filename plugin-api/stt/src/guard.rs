@@ -2,28 +2,40 @@
 //! the assistant's own voice after echo cancellation.
 //!
 //! What tts plays (its render reference) is the far end; the capture thread takes it frame
-//! by frame in step with the microphone. While the far end is active, a VAD window of the
-//! echo-cancelled signal counts as speech only if its level is at least `margin_db` above
-//! the residual echo expected at that moment: the far-end level (the loudest of the echo
-//! span) plus the residual gain, the highest (cancelled signal − far end) ratio of the
-//! latest windows the VAD judged not to be speech. Until enough such windows have been seen
-//! (and never from the first windows of a stretch, before the echo has reached the
-//! microphone) the residual gain is 0 dB, as loud as the far end itself: an echo canceller
-//! that has not converged, or is not there, cannot let the assistant's voice through.
+//! by frame in step with the microphone. While the far end is active, a window the VAD
+//! calls speech is the user's only if it is not a copy of the far end, and it holds more
+//! than the echo:
+//!
+//! - A copy: its correlation with the far end at the echo canceller's delay estimate is at
+//!   least [`ECHO_CORRELATION`]. The canceller may suddenly remove less (AEC3's delay
+//!   estimate moves: on the sound-server harness its residual rose 18 dB above the one
+//!   measured, 1 s into a reply); that residual sounds like speech, so no window measures
+//!   it, it clears any margin over what was measured, and the reply stopped for its own
+//!   voice. Its levels could not tell it from a user as loud; its likeness to the far end
+//!   does.
+//! - More than the echo: once the echo path is known (the gain from the far end to the
+//!   microphone *before* cancellation, measured in windows the VAD hears nothing in), a
+//!   level before cancellation at least [`ABOVE_ECHO_DB`] over the echo that reaches the
+//!   microphone (the far end's loudest over the echo span, plus that gain). The echo path is
+//!   the room and the volume and holds whatever the canceller does: when it removes little
+//!   for a whole reply, the residual measured is the echo itself, and the user 5-7 dB above
+//!   the echo could not clear a margin over it.
+//! - Or an echo-cancelled level `margin_db` above the residual echo expected: the far end's
+//!   level plus the residual gain, the highest (cancelled − far end) ratio of the latest
+//!   windows the VAD judged not to be speech. Until enough such windows have been seen (and
+//!   never from the first windows of a stretch, before the echo has reached the microphone)
+//!   the residual gain is 0 dB, as loud as the far end itself: a canceller that has not
+//!   converged, or is not there, cannot let the assistant's voice through.
 //!
 //! A ratio is measured against the far end whose echo is in that window — the frames the
 //! echo canceller's delay estimate points at — and only when those were loud: against the
 //! loudest of the whole span, a window between two words of the echo read as a canceller
-//! that removes 40 dB, and on a real sound server the next word's echo, barely cancelled,
-//! then passed for the user and interrupted the reply. Without a delay estimate (no echo
-//! canceller, or not yet) nothing is measured.
-//!
-//! The residual is never taken to be louder than the echo as it reached the microphone,
-//! before cancellation: the echo path's gain (microphone − far end) is measured in the same
-//! windows, and remembered for a minute — it is the room and the volume, not the canceller's
-//! state, so it holds across gaps in playback and from one reply to the next. A reply's
-//! first words, before the residual is measured, then need the user only above the raw echo
-//! by the margin, not above the far end itself.
+//! that removes 40 dB. Without a delay estimate (no echo canceller, or not yet) nothing is
+//! measured. The echo path's gain is the loudest of its latest measurements but an eighth:
+//! the first window of the user's words, before the VAD hears them, is sometimes one, and
+//! taken for the echo it made the user sound like echo. It is remembered for a minute, so
+//! it holds across gaps in playback and from one reply to the next; the residual is never
+//! taken to be louder than it.
 //!
 //! A gap in playback (an underrun: the output played digital silence) may move the echo
 //! relative to the far end (the output's buffer refills in a burst) until the canceller has
@@ -50,6 +62,16 @@ const ALIGN_AFTER_FRAMES: usize = 1;
 const ECHO_SPAN_WINDOWS: u64 = (ECHO_SPAN_FRAMES * FRAME / WINDOW) as u64 + 1;
 /// Far-end frames below this level are silence.
 const SILENT_DB: f32 = -55.0;
+/// [`SILENT_DB`] as mean power.
+const SILENT_POWER: f32 = 3.162e-6;
+/// Samples either side of the echo canceller's delay estimate searched for the echo in a
+/// window (20 ms): the estimate moves, and a window is cut between two capture frames.
+const CORRELATION_SEARCH: usize = RATE as usize / 50;
+/// A window the VAD calls speech whose correlation with the far end at the echo's delay
+/// is at least this is the echo, whatever its level. On the sound-server harness the echo
+/// the canceller let through correlated 0.54-0.93, the user talking over the reply 0.03-0.53
+/// (the highest where the echo was as loud as they were).
+pub const ECHO_CORRELATION: f32 = 0.6;
 /// Residual-gain observations are taken while the far end is at least this loud (quiet
 /// far-end passages give noisy ratios).
 const OBSERVE_DB: f32 = -45.0;
@@ -78,6 +100,13 @@ const MIN_RESIDUAL_GAIN_DB: f32 = -25.0;
 pub const GAP_ALLOWANCE_DB: f32 = 4.0;
 /// How long (VAD windows) an echo-path observation is remembered: a minute.
 const ECHO_PATH_MEMORY: u64 = (60 * RATE as usize / WINDOW) as u64;
+/// Echo-path measurements kept: about 2 s of the assistant's voice alone.
+const PATH_OBSERVATIONS: usize = 64;
+/// How far (dB) above the echo reaching the microphone a window's level before cancellation
+/// must be to hold more than that echo: the user's voice as loud as the echo adds 3 dB.
+/// Echo on the sound-server harness reached up to 0.3 dB above its prediction; the user
+/// interrupting was 5-7 dB above it.
+pub const ABOVE_ECHO_DB: f32 = 3.0;
 /// Capture frames of digital silence between sounds that make a gap in playback (50 ms):
 /// an underrun, not a pause in speech (synthesised pauses are quiet, not zero).
 const GAP_FRAMES: usize = 5;
@@ -95,6 +124,8 @@ pub fn level_db(samples: &[f32]) -> f32 {
 #[derive(Debug, Default)]
 pub struct FarEnd {
     levels: VecDeque<f32>,
+    /// The far end's samples, oldest first: at least the frames of `levels`.
+    samples: Vec<f32>,
     /// Frames of digital silence since the far end last sounded.
     zeros: usize,
 }
@@ -108,6 +139,11 @@ impl FarEnd {
         self.levels.push_back(db);
         if self.levels.len() > HISTORY_FRAMES {
             self.levels.pop_front();
+        }
+        self.samples.extend_from_slice(frame);
+        if self.samples.len() > 2 * HISTORY_FRAMES * FRAME {
+            let excess = self.samples.len() - HISTORY_FRAMES * FRAME;
+            self.samples.drain(..excess);
         }
         if db <= -100.0 {
             self.zeros += 1;
@@ -137,6 +173,35 @@ impl FarEnd {
         self.loudest(start, end.min(self.levels.len()))
     }
 
+    /// How much of `window` (echo-cancelled capture, `after` samples captured since its
+    /// last) is a copy of the far end `delay` samples earlier, give or take
+    /// [`CORRELATION_SEARCH`]: the highest normalised cross-correlation, 0 to 1. `None`
+    /// when that far end was silent or is no longer kept.
+    pub fn echo_correlation(&self, window: &[f32], delay: usize, after: usize) -> Option<f32> {
+        let energy = |s: &[f32]| s.iter().map(|x| x * x).sum::<f32>();
+        let window_energy = energy(window);
+        if window_energy <= 0.0 {
+            return None;
+        }
+        let len = window.len();
+        let mut best = None;
+        for d in delay.saturating_sub(CORRELATION_SEARCH)..=delay + CORRELATION_SEARCH {
+            // The far-end sample whose echo is window[0].
+            let Some(start) = self.samples.len().checked_sub(after + len + d) else {
+                break;
+            };
+            let far = &self.samples[start..start + len];
+            let far_energy = energy(far);
+            if far_energy < len as f32 * SILENT_POWER {
+                continue;
+            }
+            let dot: f32 = window.iter().zip(far).map(|(a, b)| a * b).sum();
+            let r = dot.abs() / (window_energy * far_energy).sqrt();
+            best = Some(best.map_or(r, |b: f32| b.max(r)));
+        }
+        best
+    }
+
     fn loudest(&self, start: usize, end: usize) -> Option<f32> {
         self.levels
             .range(start..end)
@@ -155,6 +220,9 @@ pub struct Far {
     /// The far end whose echo is in this window ([`FarEnd::echo_db`]); `None` when it was
     /// silent or the delay is unknown: no measurement.
     pub echo_db: Option<f32>,
+    /// How much of the window is a copy of that far end ([`FarEnd::echo_correlation`]);
+    /// `None` when not known.
+    pub correlation: Option<f32>,
 }
 
 /// The guard's verdict on one VAD window.
@@ -170,6 +238,8 @@ pub struct Verdict {
     /// The residual gain (cancelled − far end, dB) this window measured, if it was a
     /// measurement.
     pub measured_db: Option<f32>,
+    /// The VAD called it speech, but it is a copy of the far end.
+    pub echo_only: bool,
 }
 
 /// What the guard saw during one stretch of the assistant speaking.
@@ -182,6 +252,8 @@ pub struct Stretch {
     pub vad_voiced: u32,
     /// Of those, the ones that cleared the residual echo.
     pub passed: u32,
+    /// Of those, the ones that were a copy of the far end.
+    pub echo_only: u32,
     /// The highest (level − expected residual) among the VAD-voiced windows, dB.
     pub max_excess_db: Option<f32>,
 }
@@ -229,12 +301,16 @@ impl EchoGuard {
             .map_or(measured, |path| measured.min(path))
     }
 
-    /// The echo path's gain (microphone before cancellation − far end), dB; `None` until
-    /// it was measured [`MIN_OBSERVATIONS`] times.
+    /// The echo path's gain (microphone before cancellation − far end), dB: the loudest of
+    /// the measurements but an eighth; `None` until it was measured [`MIN_OBSERVATIONS`]
+    /// times.
     pub fn echo_path_gain_db(&self) -> Option<f32> {
-        (self.echo_path.len() >= MIN_OBSERVATIONS)
-            .then(|| loudest(&self.echo_path))
-            .flatten()
+        if self.echo_path.len() < MIN_OBSERVATIONS {
+            return None;
+        }
+        let mut gains: Vec<f32> = self.echo_path.iter().map(|(_, g)| *g).collect();
+        gains.sort_by(|a, b| b.total_cmp(a));
+        gains.get(gains.len() / 8).copied()
     }
 
     /// Judges the next echo-cancelled VAD window: `vad_voiced` is the VAD's call, `far` the
@@ -283,6 +359,7 @@ impl EchoGuard {
         let Some(Far {
             span_db: far_db,
             echo_db,
+            correlation,
         }) = far
         else {
             return Verdict {
@@ -290,10 +367,17 @@ impl EchoGuard {
                 speech_db,
                 residual_db: None,
                 measured_db: None,
+                echo_only: false,
             };
         };
         let residual_db = far_db + self.residual_gain_db();
-        let voiced = vad_voiced && speech_db >= residual_db + self.margin_db;
+        let raw_echo_db = self.echo_path_gain_db().map(|path| far_db + path);
+        let louder = raw_db
+            .zip(raw_echo_db)
+            .is_some_and(|(raw, echo)| raw >= echo + ABOVE_ECHO_DB);
+        let copy = correlation.is_some_and(|c| c >= ECHO_CORRELATION);
+        let voiced = vad_voiced && !copy && (louder || speech_db >= residual_db + self.margin_db);
+        let echo_only = vad_voiced && copy;
         let s = self.stretch.get_or_insert(Stretch {
             first: now,
             ..Stretch::default()
@@ -311,7 +395,7 @@ impl EchoGuard {
             }
             if let Some(raw_db) = raw_db {
                 self.echo_path.push_back((now, raw_db - echo_db));
-                if self.echo_path.len() > RECENT_OBSERVATIONS {
+                if self.echo_path.len() > PATH_OBSERVATIONS {
                     self.echo_path.pop_front();
                 }
             }
@@ -320,6 +404,7 @@ impl EchoGuard {
         if vad_voiced {
             s.vad_voiced += 1;
             s.passed += u32::from(voiced);
+            s.echo_only += u32::from(echo_only);
             let excess = speech_db - residual_db;
             s.max_excess_db = Some(s.max_excess_db.map_or(excess, |m| m.max(excess)));
         }
@@ -328,6 +413,7 @@ impl EchoGuard {
             speech_db,
             residual_db: Some(residual_db),
             measured_db,
+            echo_only,
         }
     }
 

@@ -12,6 +12,7 @@ fn at(db: f32) -> Option<Far> {
     Some(Far {
         span_db: db,
         echo_db: Some(db),
+        correlation: None,
     })
 }
 
@@ -209,6 +210,7 @@ fn a_pause_between_two_words_of_the_echo_is_no_measurement() {
     let between_words = Some(Far {
         span_db: -20.0,
         echo_db: None,
+        correlation: None,
     });
     for _ in 0..ECHO_SPAN_WINDOWS + 20 {
         g.judge(&tone(-60.0, WINDOW), false, between_words);
@@ -221,6 +223,7 @@ fn a_pause_between_two_words_of_the_echo_is_no_measurement() {
     let no_delay = Some(Far {
         span_db: -20.0,
         echo_db: None,
+        correlation: None,
     });
     for _ in 0..MIN_OBSERVATIONS {
         g.judge(&tone(-60.0, WINDOW), false, no_delay);
@@ -290,8 +293,12 @@ fn the_residual_is_never_taken_above_the_echo_that_reached_the_microphone() {
     assert!((g.residual_gain_db() + 12.0).abs() < 0.01);
     assert!(judge_raw(&mut g, -18.0, -17.0, true, at(-20.0)).voiced);
     assert!(
-        !judge_raw(&mut g, -23.0, -22.0, true, at(-20.0)).voiced,
+        !judge_raw(&mut g, -31.0, -30.0, true, at(-20.0)).voiced,
         "within the margin of the raw echo"
+    );
+    assert!(
+        judge_raw(&mut g, -29.5, -28.5, true, at(-20.0)).voiced,
+        "{ABOVE_ECHO_DB} dB over the raw echo"
     );
     // A minute on, the echo path is forgotten too: unknown, as loud as the far end.
     for _ in 0..=ECHO_PATH_MEMORY {
@@ -312,4 +319,126 @@ fn without_enough_echo_path_measurements_the_residual_stands() {
     }
     assert_eq!(g.echo_path_gain_db(), None);
     assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
+}
+
+/// A guard that has heard the echo reach the microphone 6 dB under the far end (-20 dBFS)
+/// and the canceller remove 25 dB of it.
+fn converged() -> EchoGuard {
+    let mut g = EchoGuard::new(10.0);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
+    }
+    for _ in 0..RECENT_OBSERVATIONS {
+        judge_raw(&mut g, -51.0, -26.0, false, at(-20.0));
+    }
+    assert!((g.echo_path_gain_db().unwrap() + 6.0).abs() < 0.01);
+    assert!((g.residual_gain_db() - MIN_RESIDUAL_GAIN_DB).abs() < 0.01);
+    g
+}
+
+/// A far end at `db` whose echo makes up `correlation` of the window.
+fn correlated(db: f32, correlation: f32) -> Option<Far> {
+    Some(Far {
+        correlation: Some(correlation),
+        ..at(db).unwrap()
+    })
+}
+
+#[test]
+fn echo_the_canceller_lets_through_is_not_the_user() {
+    let mut g = converged();
+    // The canceller stops removing the echo: what is left sounds like speech, 15 dB above
+    // the residual measured, at the echo's level before cancellation, and a copy of the
+    // far end.
+    let leak = judge_raw(&mut g, -30.0, -27.0, true, correlated(-20.0, 0.8));
+    assert!(leak.echo_only);
+    assert!(!leak.voiced, "{leak:?}");
+    // The user as loud (the canceller removes the echo under them) is heard.
+    let user = judge_raw(&mut g, -30.0, -27.0, true, correlated(-20.0, 0.1));
+    assert!(!user.echo_only);
+    assert!(user.voiced, "{user:?}");
+    // A copy of the far end is echo even when louder than expected (the volume went up).
+    let louder = judge_raw(&mut g, -14.0, -14.0, true, correlated(-20.0, 0.9));
+    assert!(louder.echo_only && !louder.voiced, "{louder:?}");
+}
+
+#[test]
+fn a_canceller_that_removes_little_does_not_silence_the_user() {
+    let mut g = EchoGuard::new(10.0);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
+    }
+    // The canceller removes 1 dB of the echo: the residual measured is the echo itself.
+    for _ in 0..RECENT_OBSERVATIONS {
+        judge_raw(&mut g, -27.0, -26.0, false, at(-20.0));
+    }
+    assert!((g.residual_gain_db() + 7.0).abs() < 0.01);
+    // The user 7 dB above the echo is under the margin over that residual, and heard.
+    let user = judge_raw(&mut g, -20.0, -19.0, true, at(-20.0));
+    assert!(user.voiced, "{user:?}");
+    let echo = judge_raw(&mut g, -27.0, -26.0, true, at(-20.0));
+    assert!(!echo.voiced, "{echo:?}");
+}
+
+#[test]
+fn a_window_as_loud_as_the_echo_passes_when_the_vad_hears_nothing() {
+    let mut g = converged();
+    let quiet = judge_raw(&mut g, -51.0, -26.0, false, at(-20.0));
+    assert!(
+        !quiet.echo_only,
+        "echo-only is for windows the VAD called speech"
+    );
+    assert!(!quiet.voiced);
+}
+
+#[test]
+fn the_users_first_window_measured_as_echo_does_not_make_the_echo_path() {
+    let mut g = converged();
+    // The onset of the user's words, before the VAD hears them: 8 dB above the far end.
+    judge_raw(&mut g, -13.0, -12.0, false, at(-20.0));
+    assert!(
+        (g.echo_path_gain_db().unwrap() + 6.0).abs() < 0.01,
+        "one outlier among {RECENT_OBSERVATIONS} is not the echo path"
+    );
+    let mut g = EchoGuard::new(10.0);
+    assert_eq!(g.echo_path_gain_db(), None);
+    for _ in 0..ECHO_SPAN_WINDOWS {
+        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
+    }
+    for _ in 0..PATH_OBSERVATIONS * 2 {
+        judge_raw(&mut g, -51.0, -26.0, false, at(-20.0));
+    }
+    for _ in 0..PATH_OBSERVATIONS / 8 {
+        judge_raw(&mut g, -13.0, -12.0, false, at(-20.0));
+    }
+    assert!((g.echo_path_gain_db().unwrap() + 6.0).abs() < 0.01);
+    judge_raw(&mut g, -13.0, -12.0, false, at(-20.0));
+    assert!(
+        (g.echo_path_gain_db().unwrap() - 8.0).abs() < 0.01,
+        "more than an eighth is the path"
+    );
+}
+
+#[test]
+fn a_window_of_the_far_end_delayed_correlates_and_speech_does_not() {
+    let mut far = FarEnd::default();
+    // A far end that is no simple tone: a chirp-like sequence.
+    let signal: Vec<f32> = (0..HISTORY_FRAMES * FRAME)
+        .map(|i| ((i as f32 * 0.013).sin() * (i as f32 * 0.0007).cos()) * 0.3)
+        .collect();
+    for frame in signal.chunks(FRAME) {
+        far.push(frame);
+    }
+    let (delay, after) = (1_200, 100);
+    let end = signal.len() - after - delay;
+    // The echo: the far end `delay` samples late, at a quarter of its level.
+    let echo: Vec<f32> = signal[end - WINDOW..end].iter().map(|s| s * 0.25).collect();
+    let c = far.echo_correlation(&echo, delay + 90, after).unwrap();
+    assert!(c > 0.99, "{c}");
+    // Something else (a different sequence) hardly correlates.
+    let other: Vec<f32> = (0..WINDOW).map(|i| (i as f32 * 0.31).sin() * 0.1).collect();
+    let c = far.echo_correlation(&other, delay, after).unwrap();
+    assert!(c < ECHO_CORRELATION, "{c}");
+    // Nothing to compare with beyond what is kept.
+    assert_eq!(far.echo_correlation(&echo, signal.len(), after), None);
 }
