@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
 
-use crate::output::{LEAD, Sink};
+use crate::output::{DISCARD_FADE, LEAD, Sink};
 use crate::resample::{Resampler, from_mono};
 use crate::{AudioError, DEVICE_FIX, Pacer, ProbeMode};
 
@@ -361,6 +361,29 @@ impl Sink for DeviceSink {
 
     fn drained_at(&self) -> Instant {
         self.pacer.finished_at()
+    }
+
+    fn discard(&mut self) {
+        let channels = self.device.channels.max(1);
+        let fade = self.device.rate as usize * DISCARD_FADE.as_millis() as usize / 1000;
+        let kept = if let Ok(mut q) = self.device.shared.queue.lock() {
+            let kept = (q.len() / channels).min(fade.max(1));
+            q.truncate(kept * channels);
+            for (i, s) in q.iter_mut().enumerate() {
+                *s *= 1.0 - (i / channels) as f32 / kept as f32;
+            }
+            kept
+        } else {
+            0
+        };
+        // The pacer counts samples at the rate written, the queue at the device's.
+        let (written, device) = self.resampler.rates();
+        self.pacer
+            .restart(kept * written as usize / device.max(1) as usize);
+    }
+
+    fn discards(&self) -> bool {
+        true
     }
 
     fn describe(&self) -> String {

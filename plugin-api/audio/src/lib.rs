@@ -32,7 +32,7 @@ mod spec;
 
 pub use device::probe_output;
 pub use input::{Source, open_input};
-pub use output::{Sink, open_output};
+pub use output::{DISCARD_FADE, Sink, open_output};
 pub use pacer::Pacer;
 pub use pcm::{from_s16le, to_i16, to_s16le};
 pub use resample::{Resampler, from_mono, to_mono};

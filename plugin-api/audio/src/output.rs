@@ -9,6 +9,8 @@ use crate::{AudioError, OutputSpec, Pacer, Pacing, ProbeMode};
 
 /// How much audio an output holds ahead of the clock, like a device's buffer.
 pub(crate) const LEAD: Duration = Duration::from_millis(60);
+/// What [`Sink::discard`] keeps of the audio written, faded out: a cut mid-waveform clicks.
+pub const DISCARD_FADE: Duration = Duration::from_millis(5);
 
 /// Where synthesised audio is played.
 pub trait Sink: Send + std::fmt::Debug {
@@ -18,6 +20,13 @@ pub trait Sink: Send + std::fmt::Debug {
     fn flush(&mut self) -> Result<(), AudioError>;
     /// When the samples written so far will have been played.
     fn drained_at(&self) -> Instant;
+    /// Drops what was written and not yet played (the user interrupted it), but for a
+    /// fade-out of at most [`DISCARD_FADE`]. Outputs that are not heard keep it all.
+    fn discard(&mut self) {}
+    /// Whether [`Sink::discard`] drops anything.
+    fn discards(&self) -> bool {
+        false
+    }
     /// What this output is, for logs.
     fn describe(&self) -> String;
 }

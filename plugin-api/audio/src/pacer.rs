@@ -46,6 +46,13 @@ impl Pacer {
         }
     }
 
+    /// Forgets what was written but `kept` samples from now on (an output that dropped
+    /// what it held).
+    pub fn restart(&mut self, kept: usize) {
+        self.start = Instant::now();
+        self.samples = kept as u64;
+    }
+
     /// When the samples written so far will have finished playing.
     pub fn finished_at(&self) -> Instant {
         self.start + self.position()

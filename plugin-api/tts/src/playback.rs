@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, oneshot};
-use voicehost_audio::Sink;
+use voicehost_audio::{DISCARD_FADE, Sink};
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
@@ -16,6 +16,13 @@ use voicehost_plugin_runtime::now_us;
 
 /// Audio per write to the output and per render-reference frame.
 const FRAME: Duration = Duration::from_millis(20);
+
+/// What the playback thread does next.
+enum Next {
+    Chunk(Chunk),
+    /// The playing utterance was stopped: drop what the output holds.
+    Discard,
+}
 
 /// A piece of one utterance.
 #[derive(Debug)]
@@ -45,6 +52,8 @@ struct State {
     cancelled: HashSet<u64>,
     /// The utterance being played, and when the audio handed to the output so far ends.
     playing: Option<(u64, Instant)>,
+    /// The playing utterance was stopped: the output is to drop what it holds.
+    discard: bool,
     shutdown: bool,
 }
 
@@ -56,6 +65,8 @@ pub struct Player {
     pub reference: broadcast::Sender<AudioFrame>,
     low_watermark: usize,
     sample_rate: u32,
+    /// The output drops what it holds when the playing utterance is stopped.
+    discards: bool,
 }
 
 fn event(kind: PlaybackEventKind, dialog: &str, utterance: u64, duration_ms: u32) -> PlaybackEvent {
@@ -79,6 +90,7 @@ impl Player {
             reference,
             low_watermark: sample_rate as usize * low_watermark_ms as usize / 1000,
             sample_rate,
+            discards: sink.discards(),
         };
         let p = player.clone();
         std::thread::Builder::new()
@@ -172,15 +184,19 @@ impl Player {
             s.open.remove(&id);
         }
         dropped.retain(|id| !s.cancelled.contains(id));
-        // The playing utterance goes quiet once the output has played what it holds, plus
-        // at most the frame being handed over now.
+        // The playing utterance goes quiet once the frame being handed over now is, and
+        // then the output has played what it keeps: its fade-out, or all it holds.
+        let playing = s.playing.filter(|(id, _)| dropped.contains(id));
+        s.discard |= playing.is_some();
         let quiet_us = now_us()
-            + s.playing
-                .filter(|(id, _)| dropped.contains(id))
-                .map_or(0, |(_, drained)| {
-                    let held = drained.saturating_duration_since(Instant::now());
-                    (held + FRAME).as_micros() as i64
-                });
+            + playing.map_or(0, |(_, drained)| {
+                let held = if self.discards {
+                    DISCARD_FADE
+                } else {
+                    drained.saturating_duration_since(Instant::now())
+                };
+                (held + FRAME).as_micros() as i64
+            });
         for id in &dropped {
             s.cancelled.insert(*id);
             let own_dialog = s.active.remove(id).unwrap_or_default();
@@ -204,16 +220,21 @@ impl Player {
         cvar.notify_all();
     }
 
-    /// The next chunk whose utterance may play; `None` on shutdown.
-    fn next(&self) -> Option<Chunk> {
+    /// The next chunk whose utterance may play, or the word to drop what the output holds;
+    /// `None` on shutdown.
+    fn next(&self) -> Option<Next> {
         let (lock, cvar) = &*self.state;
         let mut s = lock.lock().ok()?;
         loop {
             if s.shutdown {
                 return None;
             }
+            if std::mem::take(&mut s.discard) {
+                s.playing = None;
+                return Some(Next::Discard);
+            }
             if let Some(pos) = s.queue.iter().position(|c| s.ready.contains(&c.utterance)) {
-                return s.queue.remove(pos);
+                return s.queue.remove(pos).map(Next::Chunk);
             }
             s = cvar.wait_timeout(s, Duration::from_millis(50)).ok()?.0;
         }
@@ -243,7 +264,15 @@ impl Player {
         let mut seq = 0u64;
         // Audio per render-reference frame and per write to the output.
         let frame_len = (self.sample_rate as usize * FRAME.as_millis() as usize / 1000).max(1);
-        while let Some(chunk) = self.next() {
+        while let Some(next) = self.next() {
+            let chunk = match next {
+                Next::Chunk(chunk) => chunk,
+                Next::Discard => {
+                    sink.discard();
+                    current = None;
+                    continue;
+                }
+            };
             let id = chunk.utterance;
             if self.is_cancelled(id) {
                 continue;
@@ -286,6 +315,7 @@ impl Player {
                 seq += 1;
             }
             if interrupted {
+                // `next` has the output drop what it holds.
                 current = None;
                 continue;
             }
