@@ -24,7 +24,9 @@ pub(super) const RATE: u32 = 22_050;
 /// Sound (speech onset, the assistant's first sound) is a 10 ms frame whose RMS is above
 /// this (dBFS); a null sink's silence is digital zero.
 const SOUND_DBFS: f32 = -40.0;
-/// The speaker counts as silent once it stays under [`SOUND_DBFS`] this long.
+/// The speaker counts as silent once it stays under [`SOUND_DBFS`] this long, and at least
+/// until the user's line ends: a reply's own pause (Kokoro's between two sentences can be
+/// 250 ms) while the user talks over it is not the reply stopped.
 const QUIET_MS: usize = 250;
 /// A barge-in is measured only where the reply sounded this shortly before the user began.
 const PLAYING_WITHIN_MS: usize = 300;
@@ -251,9 +253,11 @@ pub(super) fn analyse(recording: &Path, played: &[Played]) -> Result<Timings, St
                     ));
                     continue;
                 }
-                let quiet = speaker[start_f.min(speaker.len())..]
-                    .windows(QUIET_MS / 10)
-                    .position(|w| !w.contains(&true));
+                let quiet = (start_f..speaker.len()).find(|&q| {
+                    let until = (q + QUIET_MS / 10).max(end_f).min(speaker.len());
+                    until > q && !speaker[q..until].contains(&true)
+                });
+                let quiet = quiet.map(|q| q - start_f);
                 match quiet {
                     Some(q) => t.barge_in_to_quiet.push(ms(q)),
                     None => t.notes.push(format!(
@@ -325,11 +329,14 @@ mod tests {
         for (i, v) in reply.iter().enumerate() {
             mic[at(2710) + i] += 0.5 * v;
         }
-        // The user speaks over it at 4.0 s; the speaker is quiet 180 ms later.
+        // The user speaks over it at 4.0 s; the speaker is quiet 450 ms later.
         for (i, v) in b.iter().enumerate() {
             mic[at(4000) + i] += v;
         }
-        spk[at(4180)..at(6500)].fill(0.0);
+        spk[at(4450)..at(6500)].fill(0.0);
+        // Before that, a pause in the reply longer than the quiet the measure waits for,
+        // while the user still talks: not the reply stopped.
+        spk[at(4050)..at(4320)].fill(0.0);
         let rec = dir.path().join("rec.wav");
         write(&rec, &[&mic, &spk]);
         // paplay started 150 ms and 250 ms before the lines' padding ended.
@@ -360,7 +367,7 @@ mod tests {
         assert!((ended - 1_002_030.0).abs() <= 20.0, "{ended}");
         assert_eq!(t.barge_in_to_quiet.len(), 1);
         assert!(
-            (t.barge_in_to_quiet[0] - 180.0).abs() <= 20.0,
+            (t.barge_in_to_quiet[0] - 450.0).abs() <= 20.0,
             "{:?}",
             t.barge_in_to_quiet
         );
