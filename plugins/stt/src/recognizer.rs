@@ -159,6 +159,12 @@ impl Recognizer {
         params.set_suppress_blank(true);
         params.set_single_segment(false);
         params.set_no_context(true);
+        // Tokens per segment, bounded by the audio's length: a decode that goes wrong runs
+        // on to Whisper's own limit, and whisper.cpp then decodes again at rising
+        // temperatures (its fallback, which rescues a repetition loop) — on a misheard
+        // "What time is it?" (1.3 s) on the acoustic bench each pass took 2.5 s, where one
+        // takes 0.2. Speech, digits written out included, stays well under this.
+        params.set_max_tokens(max_tokens_for(samples.len()));
         // Whisper works on 30 s windows; pad short audio so it is not cut off.
         let mut audio = samples.to_vec();
         if audio.len() < 16_000 {
@@ -203,6 +209,16 @@ impl Recognizer {
         })
     }
 }
+
+/// Tokens a segment of `samples` (16 kHz) may have: [`MIN_TOKENS`] plus
+/// [`TOKENS_PER_SECOND`] per second. "1-2-3-4-5-6-7-8-9-10." is about 20 tokens in 3 s.
+fn max_tokens_for(samples: usize) -> i32 {
+    let seconds = samples.div_ceil(16_000) as i32;
+    MIN_TOKENS + TOKENS_PER_SECOND * seconds
+}
+
+const MIN_TOKENS: i32 = 16;
+const TOKENS_PER_SECOND: i32 = 12;
 
 /// Whether a segment is only a bracketed tag, such as "[BLANK_AUDIO]" or "(silence)".
 fn is_marker(segment: &str) -> bool {
@@ -284,6 +300,16 @@ mod loop_tests {
         ] {
             assert_eq!(without_repeats(text), text);
         }
+    }
+
+    #[test]
+    fn a_segment_may_hold_the_tokens_of_fast_speech_and_no_more() {
+        use super::max_tokens_for;
+        // 1.3 s: "What time is it?" is 6 tokens; a runaway decode stops at 40.
+        assert_eq!(max_tokens_for(20_800), 40);
+        // Counting to ten, written as digits (about 20 tokens), in 3 s.
+        assert!(max_tokens_for(48_000) >= 40);
+        assert_eq!(max_tokens_for(0), 16);
     }
 
     #[test]
