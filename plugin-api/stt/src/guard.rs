@@ -7,7 +7,8 @@
 //! than the echo:
 //!
 //! - A copy: its correlation with the far end at the echo canceller's delay estimate is at
-//!   least [`ECHO_CORRELATION`]. The canceller may suddenly remove less (AEC3's delay
+//!   least [`ECHO_CORRELATION`] (or [`RESIDUAL_CORRELATION`], when only the third test
+//!   below says it is more than the echo). The canceller may suddenly remove less (AEC3's delay
 //!   estimate moves: on the sound-server harness its residual rose 18 dB above the one
 //!   measured, 1 s into a reply); that residual sounds like speech, so no window measures
 //!   it, it clears any margin over what was measured, and the reply stopped for its own
@@ -72,6 +73,13 @@ const CORRELATION_SEARCH: usize = RATE as usize / 50;
 /// the canceller let through correlated 0.54-0.93, the user talking over the reply 0.03-0.53
 /// (the highest where the echo was as loud as they were).
 pub const ECHO_CORRELATION: f32 = 0.6;
+/// The same for a window that is not louder than the echo before cancellation, and so
+/// counts as the user only by the canceller's residual measured before: that measurement
+/// is what fails when the canceller suddenly removes less, so the window must look less
+/// like the far end. A leak at 1 dB over the margin interrupted a reply on the acoustic
+/// bench (its correlation was not logged); of the user's windows over three benches, this
+/// turned away 3 of 129 more than [`ECHO_CORRELATION`] alone.
+pub const RESIDUAL_CORRELATION: f32 = 0.4;
 /// Residual-gain observations are taken while the far end is at least this loud (quiet
 /// far-end passages give noisy ratios).
 const OBSERVE_DB: f32 = -45.0;
@@ -375,9 +383,11 @@ impl EchoGuard {
         let louder = raw_db
             .zip(raw_echo_db)
             .is_some_and(|(raw, echo)| raw >= echo + ABOVE_ECHO_DB);
-        let copy = correlation.is_some_and(|c| c >= ECHO_CORRELATION);
-        let voiced = vad_voiced && !copy && (louder || speech_db >= residual_db + self.margin_db);
-        let echo_only = vad_voiced && copy;
+        let below = |limit: f32| correlation.is_none_or(|c| c < limit);
+        let voiced = vad_voiced
+            && ((louder && below(ECHO_CORRELATION))
+                || (speech_db >= residual_db + self.margin_db && below(RESIDUAL_CORRELATION)));
+        let echo_only = vad_voiced && !below(ECHO_CORRELATION);
         let s = self.stretch.get_or_insert(Stretch {
             first: now,
             ..Stretch::default()

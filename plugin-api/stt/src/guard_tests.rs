@@ -360,6 +360,12 @@ fn echo_the_canceller_lets_through_is_not_the_user() {
     // A copy of the far end is echo even when louder than expected (the volume went up).
     let louder = judge_raw(&mut g, -14.0, -14.0, true, correlated(-20.0, 0.9));
     assert!(louder.echo_only && !louder.voiced, "{louder:?}");
+    // Half a copy: the user well over the echo, but not one who is heard only by the
+    // residual measured before.
+    let over = judge_raw(&mut g, -15.0, -14.0, true, correlated(-20.0, 0.5));
+    assert!(over.voiced, "{over:?}");
+    let under = judge_raw(&mut g, -30.0, -27.0, true, correlated(-20.0, 0.5));
+    assert!(!under.voiced && !under.echo_only, "{under:?}");
 }
 
 #[test]
