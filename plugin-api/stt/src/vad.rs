@@ -13,6 +13,11 @@ const RATE: usize = 16_000;
 /// (tiny.en) hears a hesitant "And what about | Germany?" better without the long silence
 /// inside, and sooner.
 const PAUSE_KEPT_MS: usize = 200;
+/// Audio kept before the voiced run that starts an utterance while the assistant speaks
+/// (barge-in), instead of `preroll_ms`: before the user began there is only the reply's
+/// echo, and Whisper made words of what the canceller left of it ("at the water one time
+/// a minute." for "What time is it?" on the acoustic bench).
+const BARGE_IN_PREROLL_MS: usize = 100;
 
 /// A finished utterance.
 #[derive(Debug, Clone)]
@@ -204,7 +209,12 @@ impl Endpointer {
                     self.last_voice = self.position;
                     self.since_voice = 0;
                     self.gaps.clear();
-                    self.current = Some(self.preroll.drain(..).collect());
+                    let kept = match self.barge_in {
+                        Some(_) => self.voiced_run + RATE * BARGE_IN_PREROLL_MS / 1000,
+                        None => self.preroll.len(),
+                    };
+                    let skip = self.preroll.len().saturating_sub(kept);
+                    self.current = Some(self.preroll.drain(..).skip(skip).collect());
                 }
                 None
             }
@@ -386,6 +396,38 @@ mod tests {
         }
         assert!(ep.in_speech());
         assert_eq!(ep.position - ep.speech_start(), 5 * WINDOW as u64);
+    }
+
+    #[test]
+    fn a_barge_in_keeps_little_of_the_echo_before_it() {
+        let mut ep = Endpointer::new(0.5, 64, 250, 10_000, 300, None, None);
+        let (echo, user) = (vec![0.01; WINDOW], vec![0.1; WINDOW]);
+        let utterance = |ep: &mut Endpointer| {
+            for _ in 0..20 {
+                ep.push(&echo, 0.0);
+            }
+            for _ in 0..10 {
+                ep.push(&user, 0.9);
+            }
+            loop {
+                if let Some(Event::End(u)) = ep.push(&echo, 0.0) {
+                    return u;
+                }
+            }
+        };
+        // Listening: the preroll (300 ms, to within a window) comes before the speech.
+        let heard = utterance(&mut ep);
+        let before = heard.samples.iter().position(|s| *s == 0.1).unwrap();
+        assert!(before + WINDOW > RATE * 300 / 1000, "{before}");
+        // Over a reply: 100 ms of it.
+        ep.set_barge_in(Some(64));
+        let heard = utterance(&mut ep);
+        let before = heard.samples.iter().position(|s| *s == 0.1).unwrap();
+        assert!(before <= RATE * BARGE_IN_PREROLL_MS / 1000, "{before}");
+        assert!(
+            before + WINDOW > RATE * BARGE_IN_PREROLL_MS / 1000,
+            "{before}"
+        );
     }
 
     #[test]
