@@ -159,12 +159,6 @@ impl Recognizer {
         params.set_suppress_blank(true);
         params.set_single_segment(false);
         params.set_no_context(true);
-        // Tokens per segment, bounded by the audio's length: a decode that goes wrong runs
-        // on to Whisper's own limit (224), and whisper.cpp then decodes again at rising
-        // temperatures (its fallback, which rescues a repetition loop) — on a misheard
-        // "What time is it?" (1.3 s) on the acoustic bench each pass took 2.5 s, where one
-        // takes 0.2. Speech, digits written out included, stays well under this.
-        params.set_max_tokens(max_tokens_for(samples.len()));
         // Whisper works on 30 s windows; pad short audio so it is not cut off.
         let mut audio = samples.to_vec();
         if audio.len() < 16_000 {
@@ -209,20 +203,6 @@ impl Recognizer {
         })
     }
 }
-
-/// Tokens a segment of `samples` (16 kHz) may have: [`MIN_TOKENS`] plus
-/// [`TOKENS_PER_SECOND`] per second. "1-2-3-4-5-6-7-8-9-10." is about 20 tokens in 3 s.
-fn max_tokens_for(samples: usize) -> i32 {
-    let seconds = samples.div_ceil(16_000) as i32;
-    MIN_TOKENS + TOKENS_PER_SECOND * seconds
-}
-
-/// More than 32: whisper.cpp tells a repetition loop by the entropy of a decode's last 32
-/// tokens, and only in a decode longer than that. With 16 + 12 per second a short request's
-/// loop could never be told, and a CI run took a loop sampled at a raised temperature for
-/// the transcript ("What time is it? What time is it?wic What time is it? < …").
-const MIN_TOKENS: i32 = 48;
-const TOKENS_PER_SECOND: i32 = 12;
 
 /// Whether a segment is only a bracketed tag, such as "[BLANK_AUDIO]" or "(silence)".
 fn is_marker(segment: &str) -> bool {
@@ -304,18 +284,6 @@ mod loop_tests {
         ] {
             assert_eq!(without_repeats(text), text);
         }
-    }
-
-    #[test]
-    fn a_segment_may_hold_the_tokens_of_fast_speech_and_no_more() {
-        use super::max_tokens_for;
-        // 1.3 s: "What time is it?" is 6 tokens; a runaway decode stops at 72.
-        assert_eq!(max_tokens_for(20_800), 72);
-        // Counting to ten, written as digits (about 20 tokens), in 3 s.
-        assert!(max_tokens_for(48_000) >= 40);
-        // Always long enough for whisper.cpp's loop test (the last 32 tokens of a decode
-        // longer than 32).
-        assert!(max_tokens_for(0) > 32);
     }
 
     #[test]
