@@ -124,15 +124,17 @@ impl Recognizer {
         } else {
             language
         };
+        let seconds = samples.len() as f32 / 16_000.0;
+        let loops = |text: &str| looping(text) || too_many_words(text, seconds);
         let first = self.run(samples, language, self.fit_audio_ctx)?;
-        if !self.fit_audio_ctx || !looping(&first.0) {
+        if !self.fit_audio_ctx || !loops(&first.0) {
             return Ok(self.judge(samples, first));
         }
         // A shortened audio context sometimes sends Whisper into a loop ("... ... ...");
         // the full context does not, at some cost in time.
         tracing::debug!(text = %first.0, "Transcript loops; again with the full audio context");
         let second = self.run(samples, language, false)?;
-        if looping(&second.0) {
+        if loops(&second.0) {
             return Ok(None);
         }
         Ok(self.judge(samples, second))
@@ -236,6 +238,14 @@ fn without_repeats(text: &str) -> String {
     words[..len].join(" ")
 }
 
+/// Whether `text` has more words than anyone says in `seconds`: a loop with variations
+/// ("Test 1-2-3 In Test 1-2-3 10 Test 1-2-3. Test 1-1-2-3. …", 60 words for a 1.2 s clip in
+/// a CI run), which [`looping`] and [`without_repeats`] do not catch. Fast speech is about
+/// 4 words a second.
+fn too_many_words(text: &str, seconds: f32) -> bool {
+    text.split_whitespace().count() as f32 > 8.0 + 6.0 * seconds
+}
+
 /// Whether `text` is a decoding loop: mostly one repeated token (such as "...").
 fn looping(text: &str) -> bool {
     let tokens: Vec<&str> = text.split_whitespace().collect();
@@ -284,6 +294,22 @@ mod loop_tests {
         ] {
             assert_eq!(without_repeats(text), text);
         }
+    }
+
+    #[test]
+    fn more_words_than_anyone_says_are_a_loop() {
+        use super::too_many_words;
+        let looped = "Test 1-2-3 In Test 1-2-3 10 Test 1-2-3. Test 1-1-2-3. Test 1-2-3. test \
+            1-2-3. Test 1-2-3. Test 1-2-3 test 1-2-3. Test 1-2-2-3. Test 1-2-3 Test 1-2-2-3";
+        assert!(too_many_words(looped, 1.2));
+        assert!(!too_many_words("Test 1, 2, 3.", 1.2));
+        // JFK's 11 s: 22 words.
+        assert!(!too_many_words(
+            "And so my fellow Americans ask not what your country can do for you ask what you can do for your country.",
+            11.0
+        ));
+        // A short word said quickly.
+        assert!(!too_many_words("Stop.", 0.3));
     }
 
     #[test]
