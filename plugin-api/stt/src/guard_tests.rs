@@ -269,16 +269,23 @@ fn judge_raw(g: &mut EchoGuard, db: f32, raw_db: f32, voiced: bool, far: Option<
     g.judge_with(&tone(db, WINDOW), Some(raw_db), voiced, !voiced, far)
 }
 
-#[test]
-fn the_residual_is_never_taken_above_the_echo_that_reached_the_microphone() {
+/// A guard past a stretch's first windows (far end at -20 dBFS), with `n` windows the VAD
+/// heard nothing in measured at `db` after cancellation and `raw_db` before.
+fn measured(db: f32, raw_db: f32, n: usize) -> EchoGuard {
     let mut g = EchoGuard::new(10.0);
     for _ in 0..ECHO_SPAN_WINDOWS {
         judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
     }
-    // The echo reaches the microphone 12 dB under the far end; the canceller removes 2 dB.
-    for _ in 0..MIN_OBSERVATIONS {
-        judge_raw(&mut g, -34.0, -32.0, false, at(-20.0));
+    for _ in 0..n {
+        judge_raw(&mut g, db, raw_db, false, at(-20.0));
     }
+    g
+}
+
+#[test]
+fn the_residual_is_never_taken_above_the_echo_that_reached_the_microphone() {
+    // The echo reaches the microphone 12 dB under the far end; the canceller removes 2 dB.
+    let mut g = measured(-34.0, -32.0, MIN_OBSERVATIONS);
     assert!((g.echo_path_gain_db().unwrap() + 12.0).abs() < 0.01);
     assert!((g.residual_gain_db() + 14.0).abs() < 0.01);
     // After a gap: the old residual raised by the allowance, but no louder than the echo.
@@ -310,13 +317,7 @@ fn the_residual_is_never_taken_above_the_echo_that_reached_the_microphone() {
 
 #[test]
 fn without_enough_echo_path_measurements_the_residual_stands() {
-    let mut g = EchoGuard::new(10.0);
-    for _ in 0..ECHO_SPAN_WINDOWS {
-        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
-    }
-    for _ in 0..MIN_OBSERVATIONS - 1 {
-        judge_raw(&mut g, -34.0, -32.0, false, at(-20.0));
-    }
+    let g = measured(-34.0, -32.0, MIN_OBSERVATIONS - 1);
     assert_eq!(g.echo_path_gain_db(), None);
     assert_eq!(g.residual_gain_db(), UNKNOWN_RESIDUAL_GAIN_DB);
 }
@@ -324,13 +325,7 @@ fn without_enough_echo_path_measurements_the_residual_stands() {
 /// A guard that has heard the echo reach the microphone 6 dB under the far end (-20 dBFS)
 /// and the canceller remove 25 dB of it.
 fn converged() -> EchoGuard {
-    let mut g = EchoGuard::new(10.0);
-    for _ in 0..ECHO_SPAN_WINDOWS {
-        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
-    }
-    for _ in 0..RECENT_OBSERVATIONS {
-        judge_raw(&mut g, -51.0, -26.0, false, at(-20.0));
-    }
+    let g = measured(-51.0, -26.0, RECENT_OBSERVATIONS);
     assert!((g.echo_path_gain_db().unwrap() + 6.0).abs() < 0.01);
     assert!((g.residual_gain_db() - MIN_RESIDUAL_GAIN_DB).abs() < 0.01);
     g
@@ -370,14 +365,8 @@ fn echo_the_canceller_lets_through_is_not_the_user() {
 
 #[test]
 fn a_canceller_that_removes_little_does_not_silence_the_user() {
-    let mut g = EchoGuard::new(10.0);
-    for _ in 0..ECHO_SPAN_WINDOWS {
-        judge_raw(&mut g, -70.0, -70.0, false, at(-20.0));
-    }
     // The canceller removes 1 dB of the echo: the residual measured is the echo itself.
-    for _ in 0..RECENT_OBSERVATIONS {
-        judge_raw(&mut g, -27.0, -26.0, false, at(-20.0));
-    }
+    let mut g = measured(-27.0, -26.0, RECENT_OBSERVATIONS);
     assert!((g.residual_gain_db() + 7.0).abs() < 0.01);
     // The user 7 dB above the echo is under the margin over that residual, and heard.
     let user = judge_raw(&mut g, -20.0, -19.0, true, at(-20.0));
