@@ -1,12 +1,17 @@
 //! Whisper through whisper-rs (whisper.cpp), with guards against transcribing silence or
 //! noise into text ("Thank you.", "[BLANK_AUDIO]", …).
 
+use std::ffi::{c_int, c_void};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::cpu::{self, IdleCores};
 
 use voicehost_stt_sdk::Transcript;
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperSysContext,
+    WhisperSysState, WhisperTokenData,
+};
 
 /// How many threads a transcription takes.
 #[derive(Debug, Clone)]
@@ -47,6 +52,10 @@ pub struct Recognizer {
     threads: Threads,
     language: String,
     no_speech_threshold: f32,
+    /// Whisper passes run so far (a transcription takes one, more when it loops).
+    passes: AtomicUsize,
+    /// Tokens sampled so far, over every pass and fallback temperature.
+    tokens: AtomicUsize,
 }
 
 impl std::fmt::Debug for Recognizer {
@@ -67,12 +76,56 @@ fn normalized(text: &str) -> String {
         .join(" ")
 }
 
+/// The narrowest encoder window tried first (in 20 ms steps: 5.12 s).
+const MIN_AUDIO_CTX: usize = 256;
+
 /// The encoder window (in 20 ms steps, 1500 = 30 s) for `samples` of 16 kHz audio: the
-/// utterance plus a margin. The encoder's cost follows it, so short utterances are
-/// transcribed several times faster than with the full 30 s window.
-pub fn audio_ctx_for(samples: usize) -> i32 {
+/// utterance plus a margin, at least `min`. The encoder's cost follows it, so short
+/// utterances are transcribed several times faster than with the full 30 s window.
+fn audio_ctx_for(samples: usize, min: usize) -> i32 {
     let steps = samples.div_ceil(320) + 64;
-    steps.clamp(256, 1500) as i32
+    steps.clamp(min, 1500) as i32
+}
+
+/// The most tokens (words, punctuation, timestamps) a decode of `samples` of 16 kHz audio
+/// may take before it counts as a loop: about three times what fast speech needs (some
+/// 4 words a second, 1-2 tokens each).
+fn max_tokens(samples: usize) -> usize {
+    24 + samples * 12 / 16_000
+}
+
+/// The token bound of one Whisper pass, shared by its two callbacks.
+struct TokenBound {
+    max: usize,
+    /// Set once a decoder's sequence outgrows `max`.
+    over: AtomicBool,
+    /// Tokens sampled in the pass.
+    sampled: AtomicUsize,
+}
+
+/// whisper.cpp's logits filter, called before each token is sampled with the tokens so far:
+/// counts it, and notes a sequence longer than the bound.
+unsafe extern "C" fn count_tokens(
+    _ctx: *mut WhisperSysContext,
+    _state: *mut WhisperSysState,
+    _tokens: *const WhisperTokenData,
+    n_tokens: c_int,
+    _logits: *mut f32,
+    user_data: *mut c_void,
+) {
+    // SAFETY: `user_data` is the `TokenBound` that `Recognizer::run` set, alive for the call.
+    let bound = unsafe { &*user_data.cast::<TokenBound>() };
+    bound.sampled.fetch_add(1, Ordering::Relaxed);
+    if usize::try_from(n_tokens).unwrap_or(0) > bound.max {
+        bound.over.store(true, Ordering::Relaxed);
+    }
+}
+
+/// whisper.cpp's (and ggml's) abort check: stop the pass once the bound is passed.
+unsafe extern "C" fn abort_when_over(user_data: *mut c_void) -> bool {
+    // SAFETY: as in `count_tokens`.
+    let bound = unsafe { &*user_data.cast::<TokenBound>() };
+    bound.over.load(Ordering::Relaxed)
 }
 
 impl Recognizer {
@@ -104,7 +157,21 @@ impl Recognizer {
             threads,
             language: language.to_owned(),
             no_speech_threshold,
+            passes: AtomicUsize::new(0),
+            tokens: AtomicUsize::new(0),
         })
+    }
+
+    /// How many Whisper passes this recognizer has run: one per transcription, more for
+    /// one that looped and was tried again with a wider audio context.
+    pub fn passes(&self) -> usize {
+        self.passes.load(Ordering::Relaxed)
+    }
+
+    /// How many tokens this recognizer's passes have sampled, whisper.cpp's fallbacks
+    /// at higher temperatures included: what a transcription cost, less the encoder.
+    pub fn tokens(&self) -> usize {
+        self.tokens.load(Ordering::Relaxed)
     }
 
     /// Transcribes 16 kHz mono audio; `None` when it holds no speech.
@@ -126,33 +193,52 @@ impl Recognizer {
         };
         let seconds = samples.len() as f32 / 16_000.0;
         let loops = |text: &str| looping(text) || too_many_words(text, seconds);
-        let first = self.run(samples, language, self.fit_audio_ctx)?;
-        if !self.fit_audio_ctx || !loops(&first.0) {
-            return Ok(self.judge(samples, first));
+        // A shortened audio context now and then sends Whisper into a loop ("... ... ...",
+        // "What time is it? What time is it? …"). whisper.cpp then decodes up to 224 tokens
+        // at each of its six fallback temperatures: "What time is it?" took 4.5 s instead
+        // of 0.16 s, and a sampled pass can add a word ("Set a timer for 10 minutes Drac").
+        // So a pass that decodes more tokens than the audio can hold is stopped at once,
+        // and the next, wider context tried; a loop is rare with twice the context and
+        // rarer with the full 30 s (at several times the cost: 1.6 s for a short request
+        // with tiny.en on 2 cores).
+        let full = Some(1500);
+        let contexts = if self.fit_audio_ctx {
+            [
+                Some(audio_ctx_for(samples.len(), MIN_AUDIO_CTX)),
+                Some(audio_ctx_for(samples.len(), 2 * MIN_AUDIO_CTX)),
+                full,
+            ]
+        } else {
+            [full, None, None]
+        };
+        for audio_ctx in contexts.into_iter().flatten() {
+            match self.run(samples, language, audio_ctx)? {
+                Some(pass) if !loops(&pass.0) => return Ok(self.judge(samples, pass)),
+                pass => tracing::debug!(
+                    audio_ctx,
+                    text = pass.as_ref().map(|p| p.0.as_str()),
+                    "Transcript loops; again with a wider audio context"
+                ),
+            }
         }
-        // A shortened audio context sometimes sends Whisper into a loop ("... ... ...");
-        // the full context does not, at some cost in time.
-        tracing::debug!(text = %first.0, "Transcript loops; again with the full audio context");
-        let second = self.run(samples, language, false)?;
-        if loops(&second.0) {
-            return Ok(None);
-        }
-        Ok(self.judge(samples, second))
+        Ok(None)
     }
 
-    /// One Whisper pass in `language`: the text and the highest no-speech probability of
-    /// its segments.
+    /// One Whisper pass in `language` with an encoder window of `audio_ctx` steps: the text
+    /// and the highest no-speech probability of its segments; `None` when it was stopped
+    /// for decoding more tokens than `samples` can hold ([`max_tokens`]).
     fn run(
         &self,
         samples: &[f32],
         language: &str,
-        fit_audio_ctx: bool,
-    ) -> Result<(String, f32), String> {
+        audio_ctx: i32,
+    ) -> Result<Option<(String, f32)>, String> {
+        self.passes.fetch_add(1, Ordering::Relaxed);
         let mut state = self.ctx.create_state().map_err(|e| e.to_string())?;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_language(Some(language));
         let threads = self.threads.now();
-        tracing::debug!(threads, samples = samples.len(), "Whisper pass");
+        tracing::debug!(threads, samples = samples.len(), audio_ctx, "Whisper pass");
         params.set_n_threads(threads as i32);
         params.set_print_progress(false);
         params.set_print_realtime(false);
@@ -161,15 +247,34 @@ impl Recognizer {
         params.set_suppress_blank(true);
         params.set_single_segment(false);
         params.set_no_context(true);
+        params.set_audio_ctx(audio_ctx);
+        let bound = TokenBound {
+            max: max_tokens(samples.len()),
+            over: AtomicBool::new(false),
+            sampled: AtomicUsize::new(0),
+        };
+        let user_data = std::ptr::from_ref(&bound).cast_mut().cast::<c_void>();
+        // SAFETY: both callbacks only read `bound` through `user_data` (its flag is
+        // atomic: ggml may ask from several threads), and `bound` outlives `state.full`,
+        // the only call that runs them; `params` is consumed by it.
+        unsafe {
+            params.set_filter_logits_callback(Some(count_tokens));
+            params.set_filter_logits_callback_user_data(user_data);
+            params.set_abort_callback(Some(abort_when_over));
+            params.set_abort_callback_user_data(user_data);
+        }
         // Whisper works on 30 s windows; pad short audio so it is not cut off.
         let mut audio = samples.to_vec();
         if audio.len() < 16_000 {
             audio.resize(16_000, 0.0);
         }
-        if fit_audio_ctx {
-            params.set_audio_ctx(audio_ctx_for(audio.len()));
+        let done = state.full(params, &audio);
+        self.tokens
+            .fetch_add(bound.sampled.load(Ordering::Relaxed), Ordering::Relaxed);
+        if bound.over.load(Ordering::Relaxed) {
+            return Ok(None);
         }
-        state.full(params, &audio).map_err(|e| e.to_string())?;
+        done.map_err(|e| e.to_string())?;
         let mut text = String::new();
         let mut no_speech: f32 = 0.0;
         for segment in state.as_iter() {
@@ -183,7 +288,7 @@ impl Recognizer {
             no_speech = no_speech.max(segment.no_speech_probability());
             text.push_str(&piece);
         }
-        Ok((without_repeats(text.trim()), no_speech))
+        Ok(Some((without_repeats(text.trim()), no_speech)))
     }
 
     /// `None` for a transcript that is not speech.
