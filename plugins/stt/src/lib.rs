@@ -15,6 +15,7 @@
 mod config;
 mod cpu;
 mod recognizer;
+mod whisper_log;
 
 use voicehost_stt_sdk::voicehost_plugin_runtime::keys::Key;
 use voicehost_stt_sdk::{BoxError, EngineMeta, PluginConfig, PluginError, export_stt};

@@ -3,9 +3,11 @@
 
 use std::ffi::{c_int, c_void};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::cpu::{self, IdleCores};
+use crate::whisper_log;
 
 use voicehost_stt_sdk::Transcript;
 use whisper_rs::{
@@ -98,7 +100,7 @@ fn max_tokens(samples: usize) -> usize {
 struct TokenBound {
     max: usize,
     /// Set once a decoder's sequence outgrows `max`.
-    over: AtomicBool,
+    over: Arc<AtomicBool>,
     /// Tokens sampled in the pass.
     sampled: AtomicUsize,
 }
@@ -143,7 +145,7 @@ impl Recognizer {
                 model.display()
             ));
         }
-        whisper_rs::install_logging_hooks();
+        crate::whisper_log::install();
         let path = model.to_str().ok_or("the model path is not UTF-8")?;
         let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
             .map_err(|e| format!("{}: not a whisper.cpp ggml model ({e})", model.display()))?;
@@ -250,7 +252,7 @@ impl Recognizer {
         params.set_audio_ctx(audio_ctx);
         let bound = TokenBound {
             max: max_tokens(samples.len()),
-            over: AtomicBool::new(false),
+            over: Arc::new(AtomicBool::new(false)),
             sampled: AtomicUsize::new(0),
         };
         let user_data = std::ptr::from_ref(&bound).cast_mut().cast::<c_void>();
@@ -268,7 +270,7 @@ impl Recognizer {
         if audio.len() < 16_000 {
             audio.resize(16_000, 0.0);
         }
-        let done = state.full(params, &audio);
+        let done = whisper_log::stopping(&bound.over, || state.full(params, &audio));
         self.tokens
             .fetch_add(bound.sampled.load(Ordering::Relaxed), Ordering::Relaxed);
         if bound.over.load(Ordering::Relaxed) {
