@@ -203,17 +203,18 @@ impl Recognizer {
         // and the next, wider context tried; a loop is rare with twice the context and
         // rarer with the full 30 s (at several times the cost: 1.6 s for a short request
         // with tiny.en on 2 cores).
-        let full = Some(1500);
-        let contexts = if self.fit_audio_ctx {
-            [
-                Some(audio_ctx_for(samples.len(), MIN_AUDIO_CTX)),
-                Some(audio_ctx_for(samples.len(), 2 * MIN_AUDIO_CTX)),
-                full,
+        let mut contexts = if self.fit_audio_ctx {
+            vec![
+                audio_ctx_for(samples.len(), MIN_AUDIO_CTX),
+                audio_ctx_for(samples.len(), 2 * MIN_AUDIO_CTX),
+                1500,
             ]
         } else {
-            [full, None, None]
+            vec![1500]
         };
-        for audio_ctx in contexts.into_iter().flatten() {
+        // A long utterance's fitted window is as wide as the next one already.
+        contexts.dedup();
+        for audio_ctx in contexts {
             match self.run(samples, language, audio_ctx)? {
                 Some(pass) if !loops(&pass.0) => return Ok(self.judge(samples, pass)),
                 pass => tracing::debug!(
