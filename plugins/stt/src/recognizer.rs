@@ -80,13 +80,15 @@ fn normalized(text: &str) -> String {
 
 /// The narrowest encoder window tried first (in 20 ms steps: 5.12 s).
 const MIN_AUDIO_CTX: usize = 256;
+/// Whisper's whole encoder window (30 s).
+const FULL_AUDIO_CTX: usize = 1500;
 
 /// The encoder window (in 20 ms steps, 1500 = 30 s) for `samples` of 16 kHz audio: the
 /// utterance plus a margin, at least `min`. The encoder's cost follows it, so short
 /// utterances are transcribed several times faster than with the full 30 s window.
 fn audio_ctx_for(samples: usize, min: usize) -> i32 {
     let steps = samples.div_ceil(320) + 64;
-    steps.clamp(min, 1500) as i32
+    steps.clamp(min, FULL_AUDIO_CTX) as i32
 }
 
 /// The most tokens (words, punctuation, timestamps) a decode of `samples` of 16 kHz audio
@@ -207,10 +209,10 @@ impl Recognizer {
             vec![
                 audio_ctx_for(samples.len(), MIN_AUDIO_CTX),
                 audio_ctx_for(samples.len(), 2 * MIN_AUDIO_CTX),
-                1500,
+                FULL_AUDIO_CTX as i32,
             ]
         } else {
-            vec![1500]
+            vec![FULL_AUDIO_CTX as i32]
         };
         // A long utterance's fitted window is as wide as the next one already.
         contexts.dedup();
