@@ -144,9 +144,10 @@ impl Judge {
         job: &Job,
         pause: (u64, u64),
         shared: &Shared,
+        read: &mut Option<Transcript>,
     ) -> Verdict {
         let (model, threshold) = match self {
-            Judge::Text => return read_partial(recognizer, job).into_final().into(),
+            Judge::Text => return read_partial(recognizer, job, read).into_final().into(),
             Judge::Turn { model, threshold } => (model, *threshold),
         };
         let audio = &job.utterance.samples;
@@ -159,7 +160,7 @@ impl Judge {
                 });
             // Speech that came back meanwhile ended this pause: nothing to transcribe.
             let text = if shared.is_pending(pause) {
-                read_partial(recognizer, job)
+                read_partial(recognizer, job, read)
             } else {
                 TextCheck::Skipped
             };
@@ -189,8 +190,12 @@ impl Judge {
 }
 
 /// The text check of smart and turn-model endpointing: transcribes `job` (the audio up to
-/// a pause) and reads the transcript with [`reads_complete_at`] (at that pause of the utterance). Logs `stt_partial`.
-fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job) -> TextCheck {
+/// a pause) into `read` and reads the transcript with [`reads_complete_at`] (at that pause of the utterance). Logs `stt_partial`.
+fn read_partial<T: Transcriber>(
+    recognizer: &mut T,
+    job: &Job,
+    read: &mut Option<Transcript>,
+) -> TextCheck {
     let started = Instant::now();
     let transcript = match recognizer.transcribe(&job.utterance.speech()) {
         Ok(t) => t,
@@ -199,6 +204,7 @@ fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job) -> TextCheck {
             return TextCheck::Failed;
         }
     };
+    read.clone_from(&transcript);
     let text = transcript.as_ref().map_or("", |t| t.text.as_str());
     let complete = reads_complete_at(text, job.utterance.pause);
     tracing::info!(
@@ -267,6 +273,8 @@ fn recognize<T: Transcriber>(
     let mut claimed: Option<u64> = None;
     // The pause whose transcript read complete while the model heard the turn go on.
     let mut held: Option<((u64, u64), Job, Transcript)> = None;
+    // The last transcript read at a pause: (utterance, its speech end, the transcript).
+    let mut last_read: Option<(u64, u64, Transcript)> = None;
     while let Ok(work) = jobs.recv() {
         let job = match work {
             Work::Utterance(job) => job,
@@ -294,9 +302,28 @@ fn recognize<T: Transcriber>(
         }
         let started = Instant::now();
         let (transcript, endpoint) = match job.partial {
-            None => (recognizer.transcribe(&job.utterance.speech()), "silence"),
+            None => {
+                // The silence wait ended an utterance with no speech after the pause that
+                // was read last (its verdict came too late, on a busy machine, or said it
+                // goes on): that transcript is this audio's, no need to read it again.
+                let read = last_read
+                    .take()
+                    .filter(|(s, end, _)| *s == serial && *end == job.utterance.speech_end);
+                let transcript = match read {
+                    Some((_, _, t)) => {
+                        tracing::debug!(text = %t.text, "Final: the transcript read at the last pause");
+                        Ok(Some(t))
+                    }
+                    None => recognizer.transcribe(&job.utterance.speech()),
+                };
+                (transcript, "silence")
+            }
             Some(pause) => {
-                let t = match judge.at_pause(&mut recognizer, &job, (serial, pause), &shared) {
+                let mut read = None;
+                let verdict =
+                    judge.at_pause(&mut recognizer, &job, (serial, pause), &shared, &mut read);
+                last_read = read.map(|t| (serial, job.utterance.speech_end, t));
+                let t = match verdict {
                     Verdict::Final(t) => t,
                     Verdict::Held(t) => {
                         held = Some(((serial, pause), job, t));

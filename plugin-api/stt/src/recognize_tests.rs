@@ -353,3 +353,29 @@ fn smart_endpointing_ends_at_a_pause_whose_transcript_reads_complete() {
     assert_eq!(rig.transcriptions(), 2);
     assert_eq!(rig.shared.take_claimed(), Some(1));
 }
+
+#[test]
+fn the_silence_wait_takes_the_transcript_read_at_the_last_pause_when_nothing_was_said_since() {
+    let mut rig = rig();
+    // The pause's verdict: the turn goes on (on a busy machine it may also come after the
+    // silence wait).
+    rig.pause(1, 1, 24_000, 0.1, Reads::Unfinished);
+    assert!(rig.final_within(NOTHING).is_none());
+    rig.wait_for(1, 1);
+    // The silence wait ends it: the same speech (its end unchanged), more silence after.
+    rig.shared.set_pending(None);
+    let mut end = utterance(1, 40_000, 0.1, Reads::Unfinished);
+    end.speech_end = 24_000;
+    rig.send(end, None);
+    let r = rig.final_within(SOON).expect("the fallback final");
+    assert_eq!(r.text, "24000 samples and", "the pause's transcript");
+    assert_eq!(rig.transcriptions(), 1, "not read again");
+    // Speech after the pause: the end is read anew.
+    rig.pause(2, 1, 24_000, 0.1, Reads::Unfinished);
+    rig.wait_for(2, 2);
+    rig.shared.set_pending(None);
+    rig.send(utterance(2, 40_000, 0.1, Reads::Unfinished), None);
+    let r = rig.final_within(SOON).expect("the fallback final");
+    assert_eq!(r.text, "40000 samples and");
+    assert_eq!(rig.transcriptions(), 3);
+}
