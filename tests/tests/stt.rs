@@ -184,11 +184,32 @@ async fn smart_endpointing_ends_complete_requests_early_and_waits_mid_sentence()
         partials.iter().any(|p| p.field("complete") == "false"),
         "the pause after \"of\" was judged incomplete"
     );
-    let smart_finals = events
-        .iter()
-        .filter(|e| e.event == "stt_final" && e.field("endpoint") == "smart")
-        .count();
-    assert_eq!(smart_finals, 2, "both ended by smart endpointing");
+    // Each request ends by smart endpointing. On a busy machine the transcription at the
+    // pause, which the verdict waits for, can outlast the 2 s silence wait (CI: 3.9 s for
+    // "Turn on the kitchen lights."): then the silence wait ends it first and only the
+    // late "complete" verdict shows the check worked. A verdict in time must end it.
+    for said in ["france", "lights"] {
+        let by_smart = events.iter().any(|e| {
+            e.event == "stt_final"
+                && e.field("endpoint") == "smart"
+                && words(e.field("text")).contains(&said.to_owned())
+        });
+        let late_verdict = partials.iter().any(|p| {
+            p.field("complete") == "true"
+                && words(p.field("text")).contains(&said.to_owned())
+                && p.field("speech_end_to_partial_ms")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    >= 2000
+        });
+        eprintln!(
+            "{said:?}: final by smart endpointing {by_smart}, complete after the silence wait {late_verdict}"
+        );
+        assert!(
+            by_smart || late_verdict,
+            "the request with {said:?} ended by smart endpointing"
+        );
+    }
     host.terminate();
 }
 
