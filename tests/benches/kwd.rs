@@ -73,6 +73,7 @@ fn alexa_engine() -> Engine {
         melspectrogram: wake_model("melspectrogram"),
         embedding: wake_model("embedding_model"),
         wake: vec![wake_model("alexa_v0.1")],
+        micro_window: None,
     })
     .unwrap()
 }

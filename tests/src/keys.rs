@@ -56,13 +56,14 @@ pub fn piper_keys(port: u16, out: &Path) -> Vec<(String, String)> {
 }
 
 /// `[kwd]` keys for the shipped default engine, microWakeWord with its alexa model at the
-/// shipped threshold.
+/// shipped threshold and window.
 pub fn kwd_micro_keys(port: u16) -> Vec<(String, String)> {
     let mut keys = kwd_keys(port);
     keys.retain(|(k, _)| k != "wake_models");
     keys.extend([
         ("engine".into(), "microwakeword".into()),
-        ("model_thresholds".into(), "alexa:0.7".into()),
+        ("model_thresholds".into(), "alexa:0.8".into()),
+        ("micro_window".into(), "1".into()),
         (
             "wake_models".into(),
             model("microwakeword/alexa.tflite").display().to_string(),

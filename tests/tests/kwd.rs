@@ -67,6 +67,7 @@ fn engine(wake: &[&str]) -> Engine {
         melspectrogram: wake_model("melspectrogram"),
         embedding: wake_model("embedding_model"),
         wake: wake.iter().map(|w| wake_model(w)).collect(),
+        micro_window: None,
     })
     .unwrap()
 }
@@ -262,6 +263,7 @@ fn missing_and_corrupt_models_are_named() {
         melspectrogram: wake_model("melspectrogram"),
         embedding: wake_model("embedding_model"),
         wake: vec![wake],
+        micro_window: None,
     };
     let missing = Engine::load(&paths(dir.path().join("nope.onnx"))).unwrap_err();
     assert!(

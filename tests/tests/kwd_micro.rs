@@ -14,11 +14,33 @@ use voicehost_proto::kwd::v1::kwd_service_client::KwdServiceClient;
 use voicehost_proto::kwd::v1::{EventsRequest, GetStateRequest, kwd_event};
 use voicehost_tests::{
     Setup, channel, espeak, free_port, kwd_keys, model, read_wav_16k, scene, stt_keys,
-    trim_silence, tts_speech, white_noise, write_wav_16k,
+    trim_silence, tts_speech, white_noise, workspace_root, write_wav_16k,
 };
 
-/// alexa.json's probability_cutoff.
+/// alexa.json's probability_cutoff (its sliding_window_size is 5).
 const CUTOFF: f32 = 0.9;
+
+/// The shipped `[kwd]`'s `micro_window` and alexa's threshold (`model_thresholds`), read
+/// from config/config.txt.
+fn shipped() -> (usize, f32) {
+    let text = std::fs::read_to_string(workspace_root().join("config/config.txt")).unwrap();
+    let kwd = text
+        .split("\n[")
+        .find(|s| s.starts_with("kwd]"))
+        .expect("a [kwd] section");
+    let value = |key: &str| {
+        kwd.lines()
+            .find_map(|l| l.strip_prefix(key)?.trim().strip_prefix('='))
+            .unwrap_or_else(|| panic!("[kwd] {key}"))
+            .trim()
+            .to_owned()
+    };
+    let threshold = value("model_thresholds")
+        .split(',')
+        .find_map(|e| e.trim().strip_prefix("alexa:")?.parse().ok())
+        .expect("a threshold for alexa");
+    (value("micro_window").parse().unwrap(), threshold)
+}
 
 struct Clips {
     tts_alexa: Vec<f32>,
@@ -52,6 +74,7 @@ fn paths(wake: Vec<PathBuf>) -> ModelPaths {
         embedding: model("openwakeword/embedding_model.onnx"),
         tflite: model("microwakeword/libtensorflowlite_c.so"),
         wake,
+        micro_window: None,
     }
 }
 
@@ -59,11 +82,23 @@ fn alexa() -> Engine {
     Engine::load(&paths(vec![model("microwakeword/alexa.tflite")])).unwrap()
 }
 
+/// alexa with the shipped window, and the threshold it fires at.
+fn shipped_alexa() -> (Engine, f32) {
+    let (window, threshold) = shipped();
+    let mut p = paths(vec![model("microwakeword/alexa.tflite")]);
+    p.micro_window = Some(window);
+    (Engine::load(&p).unwrap(), threshold)
+}
+
 /// The detections in `samples` (−1…1), fed 10 ms at a time as stt sends them: (where the
 /// scores that fired end, in s; score); and the highest score.
 fn detections(engine: &mut Engine, samples: &[f32]) -> (Vec<(f64, f32)>, f32) {
+    detections_at(engine, samples, CUTOFF)
+}
+
+fn detections_at(engine: &mut Engine, samples: &[f32], cutoff: f32) -> (Vec<(f64, f32)>, f32) {
     engine.reset().unwrap();
-    let mut detector = Detector::new(vec![CUTOFF], 1000, RATE);
+    let mut detector = Detector::new(vec![cutoff], 1000, RATE);
     let (mut position, mut peak, mut hits) = (0u64, 0.0f32, Vec::new());
     for frame in samples.chunks(160) {
         let scaled: Vec<f32> = frame.iter().map(|s| s * 32768.0).collect();
@@ -95,6 +130,44 @@ fn alexa_from_kokoro_and_from_espeak_is_detected_once_soon_after_the_word() {
             "{who}: fired {latency:.2} s after the word's end"
         );
     }
+}
+
+/// The shipped window (`[kwd] micro_window`, fewer outputs averaged than the manifest's
+/// five) fires on the same words, once each, and sooner after the word's end.
+#[test]
+fn the_shipped_window_fires_once_and_sooner_than_the_manifests() {
+    let c = clips();
+    let mut manifest = alexa();
+    let (mut ours, threshold) = shipped_alexa();
+    for (who, word) in [("kokoro", &c.tts_alexa), ("espeak-ng", &c.espeak_alexa)] {
+        let end = 1.0 + word.len() as f64 / f64::from(RATE);
+        let audio = scene(4.0, &[(1.0, word)]);
+        let (slow, _) = detections(&mut manifest, &audio);
+        let (fast, peak) = detections_at(&mut ours, &audio, threshold);
+        eprintln!(
+            "{who}: after the word's end, manifest {:.0} ms, shipped {:.0} ms (peak {peak:.3})",
+            (slow[0].0 - end) * 1000.0,
+            (fast[0].0 - end) * 1000.0
+        );
+        assert_eq!(fast.len(), 1, "{who}: {fast:?}");
+        assert!(fast[0].0 < slow[0].0, "{who}: {fast:?} not before {slow:?}");
+    }
+    for (what, audio) in [
+        ("jfk.wav", scene(13.0, &[(0.5, &c.jfk)])),
+        ("kokoro sentence", scene(6.0, &[(0.5, &c.tts_other)])),
+        ("white noise", white_noise(5.0)),
+    ] {
+        let (hits, peak) = detections_at(&mut ours, &audio, threshold);
+        eprintln!("shipped window, {what}: peak {peak:.4}");
+        assert!(hits.is_empty(), "{what}: {hits:?}");
+    }
+    let mut wide = paths(vec![model("microwakeword/alexa.tflite")]);
+    wide.micro_window = Some(101);
+    let err = Engine::load(&wide).unwrap_err();
+    assert!(
+        err.contains("window of 101 outputs is out of range"),
+        "{err}"
+    );
 }
 
 #[test]

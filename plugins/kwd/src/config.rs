@@ -50,6 +50,13 @@ pub const KEYS: &[Key] = &[
          microWakeWord manifest's cutoff)",
     ),
     Key::new(
+        "micro_window",
+        Kind::Int { min: 0, max: 100 },
+        "0",
+        "microwakeword: outputs (30 ms apart) averaged into a model's score; 0: each \
+         model's manifest (sliding_window_size)",
+    ),
+    Key::new(
         "cooldown_ms",
         Kind::Int {
             min: 0,
@@ -154,6 +161,7 @@ impl Settings {
             in_unit(value, &format!("model_thresholds {name}"))?;
             thresholds[index] = value;
         }
+        let micro_window: usize = c.value("micro_window")?;
         let audio_source: String = c.value("audio_source")?;
         let max_detect_streams: usize = c.value("max_detect_streams")?;
         Ok(Settings {
@@ -164,6 +172,7 @@ impl Settings {
                 melspectrogram: c.value::<PathBuf>("melspectrogram_model")?,
                 embedding: c.value::<PathBuf>("embedding_model")?,
                 wake,
+                micro_window: (micro_window > 0).then_some(micro_window),
             },
             thresholds,
             cooldown_ms,
@@ -230,6 +239,14 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.thresholds, [0.95, 0.6]);
+        assert_eq!(s.models.micro_window, None, "the manifest's window");
+        let s = settings(&[
+            ("engine", "microwakeword"),
+            ("wake_models", &models),
+            ("micro_window", "1"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.models.micro_window, Some(1));
         std::fs::write(dir.join("alexa.json"), "{not json").unwrap();
         let err = settings(&[("engine", "microwakeword"), ("wake_models", &models)])
             .err()
@@ -282,6 +299,10 @@ mod tests {
             (
                 &[("model_thresholds", "alexa_v0.1:2")],
                 "model_thresholds = \"alexa_v0.1:2\" is invalid",
+            ),
+            (
+                &[("micro_window", "101")],
+                "micro_window = \"101\" is invalid: expected an integer from 0 to 100",
             ),
             (
                 &[("max_detect_streams", "0")],

@@ -79,6 +79,9 @@ pub struct ModelPaths {
     /// The TensorFlow Lite C library (microWakeWord).
     pub tflite: PathBuf,
     pub wake: Vec<PathBuf>,
+    /// microWakeWord: how many of a model's latest outputs (30 ms apart) are averaged into
+    /// its score; `None`: its manifest's `sliding_window_size`.
+    pub micro_window: Option<usize>,
 }
 
 /// One wake-word classifier.
@@ -103,7 +106,7 @@ impl Engine {
         Ok(match paths.engine {
             EngineKind::OpenWakeWord => Engine::OpenWakeWord(Box::new(OpenWakeWord::load(paths)?)),
             EngineKind::MicroWakeWord => Engine::MicroWakeWord(
-                MicroWakeWord::load(&paths.tflite, &paths.wake)
+                MicroWakeWord::load(&paths.tflite, &paths.wake, paths.micro_window)
                     .map_err(|e| format!("microWakeWord: {e}"))?,
             ),
         })

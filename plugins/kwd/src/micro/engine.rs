@@ -19,6 +19,8 @@ use crate::engine::{CHUNK, Scored};
 
 /// Probabilities averaged when a model's manifest does not say.
 const DEFAULT_WINDOW: usize = 5;
+/// The widest window a manifest or `[kwd] micro_window` may ask for.
+pub const MAX_WINDOW: usize = 100;
 
 /// What a model's JSON manifest (beside the `.tflite`, same stem) says.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +68,7 @@ impl Manifest {
             ));
         }
         if !(0.0..=1.0).contains(&m.micro.probability_cutoff)
-            || !(1..=100).contains(&m.micro.sliding_window_size)
+            || !(1..=MAX_WINDOW).contains(&m.micro.sliding_window_size)
         {
             return Err(format!(
                 "{}: probability_cutoff {} or sliding_window_size {} out of range (0-1, 1-100)",
@@ -154,10 +156,22 @@ impl std::fmt::Debug for MicroWakeWord {
 }
 
 impl MicroWakeWord {
-    /// Loads the TFLite library and each wake model (`.tflite`, its manifest beside it).
-    pub fn load(library: &Path, wake: &[PathBuf]) -> Result<MicroWakeWord, String> {
+    /// Loads the TFLite library and each wake model (`.tflite`, its manifest beside it);
+    /// each score is the mean of `window` outputs (`None`: the manifest's window).
+    pub fn load(
+        library: &Path,
+        wake: &[PathBuf],
+        window: Option<usize>,
+    ) -> Result<MicroWakeWord, String> {
         if wake.is_empty() {
             return Err("no wake model given; name at least one in wake_models".to_owned());
+        }
+        if let Some(w) = window
+            && !(1..=MAX_WINDOW).contains(&w)
+        {
+            return Err(format!(
+                "a window of {w} outputs is out of range; average 1 to {MAX_WINDOW}"
+            ));
         }
         let lib: Arc<Library> = Library::load(library)?;
         let mut wakes: Vec<Wake> = Vec::new();
@@ -174,7 +188,9 @@ impl MicroWakeWord {
                     "wake model {name:?} is named twice in wake_models; name each model once"
                 ));
             }
-            let window = Manifest::beside(path)?.map_or(DEFAULT_WINDOW, |m| m.sliding_window_size);
+            let manifest = Manifest::beside(path)?;
+            let window =
+                window.unwrap_or(manifest.map_or(DEFAULT_WINDOW, |m| m.sliding_window_size));
             let model = StreamingModel::load(&lib, path)?;
             if model.features() != FEATURES {
                 return Err(format!(
