@@ -423,7 +423,22 @@ impl State {
     /// or the end of the utterance (it goes to the recognition thread).
     fn on_event(&mut self, dialog: String, event: Event) {
         match event {
-            Event::Resumed => self.shared.set_pending(None),
+            Event::Resumed => {
+                self.shared.set_pending(None);
+                self.shared.set_quiet(None);
+            }
+            // The start of a silence: the recognition thread reads the audio so far now,
+            // so its transcript is there when the pause is judged.
+            Event::Quiet(utterance) => {
+                self.shared
+                    .set_quiet(Some((utterance.serial, utterance.speech_end)));
+                let _ = self.jobs.send(Work::ReadAhead(Job {
+                    dialog,
+                    utterance,
+                    epoch_us: self.epoch_us,
+                    partial: Some(self.pauses + 1),
+                }));
+            }
             // The pause judged last is still open: the recognition thread may end it on
             // the transcript it read there.
             Event::Late { serial } => {

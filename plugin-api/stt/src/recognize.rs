@@ -3,8 +3,9 @@
 //! into finals, and the audio up to a pause into a final when its judge finds it complete:
 //! its transcript reads complete (`endpoint = smart`), or the turn model hears a finished
 //! turn and its transcript reads complete as well (`endpoint = turn_model`; the model and
-//! the transcriber read the audio at the same time). Audio a caller sent (`Transcribe`)
-//! takes its turn between them.
+//! the transcriber read the audio at the same time). The audio up to the start of each
+//! silence is read ahead of its pause, so at the pause the transcript is there (or soon)
+//! and only the model runs. Audio a caller sent (`Transcribe`) takes its turn between them.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
@@ -25,6 +26,10 @@ use super::{BoxError, Transcriber, Transcript};
 pub enum Work {
     /// An utterance capture cut, or the audio up to a pause.
     Utterance(Job),
+    /// The audio up to the start of a silence, read ahead of its pause (smart or
+    /// turn-model endpointing): the pause, or the silence wait's end, takes the transcript
+    /// when no speech came between.
+    ReadAhead(Job),
     /// Audio a caller sent (`Transcribe`).
     Request(Request),
     /// The pause `(serial, pause)` grew to the late check with no speech: a transcript held
@@ -144,7 +149,7 @@ impl Judge {
         job: &Job,
         pause: (u64, u64),
         shared: &Shared,
-        read: &mut Option<Transcript>,
+        read: &mut Read,
     ) -> Verdict {
         let (model, threshold) = match self {
             Judge::Text => return read_partial(recognizer, job, read).into_final().into(),
@@ -189,22 +194,28 @@ impl Judge {
     }
 }
 
-/// The text check of smart and turn-model endpointing: transcribes `job` (the audio up to
-/// a pause) into `read` and reads the transcript with [`reads_complete_at`] (at that pause of the utterance). Logs `stt_partial`.
-fn read_partial<T: Transcriber>(
-    recognizer: &mut T,
-    job: &Job,
-    read: &mut Option<Transcript>,
-) -> TextCheck {
+/// The transcript of an utterance's audio up to the end of its speech: `None` until read,
+/// `Some(None)` when it held no words.
+type Read = Option<Option<Transcript>>;
+
+/// The text check of smart and turn-model endpointing: the transcript of `job` (the audio
+/// up to a pause) — `read` when it was read ahead, else transcribed into it —, read with
+/// [`reads_complete_at`] (at that pause of the utterance). Logs `stt_partial`.
+fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job, read: &mut Read) -> TextCheck {
     let started = Instant::now();
-    let transcript = match recognizer.transcribe(&job.utterance.speech()) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::debug!(error = %e, "Partial transcription failed");
-            return TextCheck::Failed;
-        }
+    let transcript = match read {
+        Some(t) => t.clone(),
+        None => match recognizer.transcribe(&job.utterance.speech()) {
+            Ok(t) => {
+                *read = Some(t.clone());
+                t
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "Partial transcription failed");
+                return TextCheck::Failed;
+            }
+        },
     };
-    read.clone_from(&transcript);
     let text = transcript.as_ref().map_or("", |t| t.text.as_str());
     let complete = reads_complete_at(text, job.utterance.pause);
     tracing::info!(
@@ -273,11 +284,33 @@ fn recognize<T: Transcriber>(
     let mut claimed: Option<u64> = None;
     // The pause whose transcript read complete while the model heard the turn go on.
     let mut held: Option<((u64, u64), Job, Transcript)> = None;
-    // The last transcript read at a pause: (utterance, its speech end, the transcript).
-    let mut last_read: Option<(u64, u64, Transcript)> = None;
+    // The last transcript read at a pause or ahead of one: (utterance, its speech end, the
+    // transcript).
+    let mut last_read: Option<(u64, u64, Option<Transcript>)> = None;
     while let Ok(work) = jobs.recv() {
         let job = match work {
             Work::Utterance(job) => job,
+            Work::ReadAhead(job) => {
+                let (serial, end) = (job.utterance.serial, job.utterance.speech_end);
+                // Speech came back before its turn: a later silence will be read.
+                if shared.is_quiet((serial, end)) {
+                    let started = Instant::now();
+                    match recognizer.transcribe(&job.utterance.speech()) {
+                        Ok(t) => {
+                            tracing::debug!(
+                                text = t.as_ref().map_or("", |t| t.text.as_str()),
+                                recognize_ms = started.elapsed().as_millis() as u64,
+                                speech_end_to_read_ms =
+                                    (now_us() - job.at(job.utterance.speech_end)) / 1000,
+                                "Read ahead of the pause"
+                            );
+                            last_read = Some((serial, end, t));
+                        }
+                        Err(e) => tracing::debug!(error = %e, "Reading ahead failed"),
+                    }
+                }
+                continue;
+            }
             Work::Request(request) => {
                 transcribe::answer(&mut recognizer, request);
                 continue;
@@ -311,18 +344,26 @@ fn recognize<T: Transcriber>(
                     .filter(|(s, end, _)| *s == serial && *end == job.utterance.speech_end);
                 let transcript = match read {
                     Some((_, _, t)) => {
-                        tracing::debug!(text = %t.text, "Final: the transcript read at the last pause");
-                        Ok(Some(t))
+                        tracing::debug!(
+                            text = t.as_ref().map_or("", |t| t.text.as_str()),
+                            "Final: the transcript read at the last pause"
+                        );
+                        Ok(t)
                     }
                     None => recognizer.transcribe(&job.utterance.speech()),
                 };
                 (transcript, "silence")
             }
             Some(pause) => {
-                let mut read = None;
+                // Read ahead of this pause, with no speech since: the same words.
+                let end = job.utterance.speech_end;
+                let mut read = last_read
+                    .take()
+                    .filter(|(s, e, _)| *s == serial && *e == end)
+                    .map(|(_, _, t)| t);
                 let verdict =
                     judge.at_pause(&mut recognizer, &job, (serial, pause), &shared, &mut read);
-                last_read = read.map(|t| (serial, job.utterance.speech_end, t));
+                last_read = read.map(|t| (serial, end, t));
                 let t = match verdict {
                     Verdict::Final(t) => t,
                     Verdict::Held(t) => {

@@ -379,3 +379,40 @@ fn the_silence_wait_takes_the_transcript_read_at_the_last_pause_when_nothing_was
     assert_eq!(r.text, "40000 samples and");
     assert_eq!(rig.transcriptions(), 3);
 }
+
+#[test]
+fn a_pause_takes_the_transcript_read_ahead_of_it_unless_speech_came_between() {
+    let mut rig = rig();
+    let read_ahead = |rig: &Rig, utterance: Utterance| {
+        rig.jobs
+            .send(Work::ReadAhead(Job {
+                dialog: DIALOG.to_owned(),
+                utterance,
+                epoch_us: 0,
+                partial: Some(1),
+            }))
+            .unwrap();
+    };
+    // The start of the silence: the audio so far is read at once.
+    rig.shared.set_quiet(Some((1, 20_000)));
+    read_ahead(&rig, utterance(1, 20_000, 0.1, Reads::Complete));
+    rig.wait_for(0, 1);
+    // Its pause, on the same speech with more silence after it: only the turn model runs,
+    // and the transcript read ahead ends the utterance.
+    let mut at_pause = utterance(1, 24_000, 0.9, Reads::Complete);
+    at_pause.speech_end = 20_000;
+    at_pause.pause = 1;
+    rig.shared.set_pending(Some((1, 1)));
+    rig.send(at_pause, Some(1));
+    let r = rig.final_within(SOON).expect("the pause's final");
+    assert_eq!(r.text, "20000 samples.", "the transcript read ahead");
+    rig.wait_for(1, 1);
+    // Speech came back before the next read ahead had its turn: it is not read, and the
+    // pause after that speech reads its own audio.
+    rig.shared.set_quiet(None);
+    read_ahead(&rig, utterance(2, 10_000, 0.1, Reads::Complete));
+    rig.pause(2, 1, 30_000, 0.9, Reads::Complete);
+    let r = rig.final_within(SOON).expect("the second pause's final");
+    assert_eq!(r.text, "30000 samples.");
+    assert_eq!(rig.transcriptions(), 2, "the stale read ahead was skipped");
+}

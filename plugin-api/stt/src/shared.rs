@@ -48,11 +48,13 @@ pub struct Shared {
 }
 
 /// The pause whose partial transcript may still end its utterance (utterance serial, pause
-/// number), and the utterance a partial did end (so capture drops the rest of it).
+/// number), the utterance a partial did end (so capture drops the rest of it), and the
+/// silence being read ahead of its pause (utterance serial, speech end).
 #[derive(Debug, Default)]
 struct Pauses {
     pending: Option<(u64, u64)>,
     claimed: Option<u64>,
+    quiet: Option<(u64, u64)>,
 }
 
 impl Shared {
@@ -101,6 +103,19 @@ impl Shared {
 
     pub fn is_pending(&self, pause: (u64, u64)) -> bool {
         self.pauses.lock().is_ok_and(|p| p.pending == Some(pause))
+    }
+
+    /// The silence after the speech of utterance `quiet.0` that ended at `quiet.1` began
+    /// (its audio is read ahead of the pause); `None`: speech came back.
+    pub fn set_quiet(&self, quiet: Option<(u64, u64)>) {
+        if let Ok(mut p) = self.pauses.lock() {
+            p.quiet = quiet;
+        }
+    }
+
+    /// No speech came since `quiet` began: reading its audio ahead is still of use.
+    pub fn is_quiet(&self, quiet: (u64, u64)) -> bool {
+        self.pauses.lock().is_ok_and(|p| p.quiet == Some(quiet))
     }
 
     /// Ends utterance `pause.0` with the partial of `pause`, unless speech came back since.

@@ -13,6 +13,10 @@ const RATE: usize = 16_000;
 /// (tiny.en) hears a hesitant "And what about | Germany?" better without the long silence
 /// inside, and sooner.
 const PAUSE_KEPT_MS: usize = 200;
+/// Smart or turn-model endpointing: the audio so far is read this far into a silence,
+/// ahead of the pause that judges it (two VAD windows), so the transcript is ready when
+/// the pause comes, or soon after.
+const READ_AHEAD_MS: usize = 64;
 
 /// A finished utterance.
 #[derive(Debug, Clone)]
@@ -53,7 +57,11 @@ pub enum Event {
     /// `pause` of silence inside an utterance (smart or turn-model endpointing): the audio
     /// so far, to be judged. The utterance goes on.
     Pause(Utterance),
-    /// Speech came back after a [`Event::Pause`].
+    /// The first [`READ_AHEAD_MS`] of a silence inside an utterance (smart or turn-model
+    /// endpointing, whose pause comes later): the audio so far, to be read ahead of the
+    /// pause. The utterance goes on.
+    Quiet(Utterance),
+    /// Speech came back after a [`Event::Quiet`] or an [`Event::Pause`].
     Resumed,
     /// The pause of utterance `serial` grew to the late check's length (turn-model
     /// endpointing: where the transcript alone may end the utterance) with no speech.
@@ -72,6 +80,9 @@ pub struct Endpointer {
     /// Smart or turn-model endpointing: report a pause after this much silence.
     pause: Option<usize>,
     paused: bool,
+    /// Where [`Event::Quiet`] comes (before `pause`), and whether it came in this silence.
+    read_ahead: Option<usize>,
+    quiet: bool,
     /// Turn-model endpointing: report the same pause again after this much silence.
     late: Option<usize>,
     late_sent: bool,
@@ -105,11 +116,17 @@ impl Endpointer {
         late_ms: Option<u32>,
     ) -> Self {
         let ms = |m: u32| RATE * m as usize / 1000;
+        let read_ahead = RATE * READ_AHEAD_MS / 1000;
         Endpointer {
             threshold,
             silence: ms(silence_ms),
             pause: pause_ms.map(ms),
             paused: false,
+            read_ahead: pause_ms
+                .map(ms)
+                .filter(|p| *p > read_ahead)
+                .map(|_| read_ahead),
+            quiet: false,
             late: late_ms.map(ms),
             late_sent: false,
             pauses: 0,
@@ -199,6 +216,7 @@ impl Endpointer {
                 if self.voiced_run >= min_speech {
                     self.serial += 1;
                     self.paused = false;
+                    self.quiet = false;
                     self.pauses = 0;
                     self.speech_start = self.position - self.voiced_run as u64;
                     self.last_voice = self.position;
@@ -230,12 +248,28 @@ impl Endpointer {
                 if self.since_voice >= self.silence || samples.len() >= self.max_len {
                     self.voiced_run = 0;
                     self.paused = false;
+                    self.quiet = false;
                     let samples = self.current.take().unwrap_or_default();
                     return Some(Event::End(self.snapshot(&samples)));
                 }
-                if voiced && self.paused {
+                if voiced && (self.paused || self.quiet) {
                     self.paused = false;
+                    self.quiet = false;
                     return Some(Event::Resumed);
+                }
+                if let Some(read_ahead) = self.read_ahead
+                    && !self.quiet
+                    && !self.paused
+                    && self.since_voice >= read_ahead
+                {
+                    self.quiet = true;
+                    let so_far = self.current.take().unwrap_or_default();
+                    let utterance = Utterance {
+                        pause: self.pauses + 1,
+                        ..self.snapshot(&so_far)
+                    };
+                    self.current = Some(so_far);
+                    return Some(Event::Quiet(utterance));
                 }
                 if let Some(pause) = self.pause
                     && !self.paused
@@ -279,6 +313,7 @@ impl Endpointer {
         self.gaps.clear();
         self.voiced_run = 0;
         self.paused = false;
+        self.quiet = false;
         self.preroll.clear();
     }
 }
@@ -476,13 +511,19 @@ mod tests {
         let seen: Vec<String> = events
             .iter()
             .map(|e| match e {
+                Event::Quiet(u) => format!("quiet {}", u.pause),
                 Event::Pause(u) => format!("pause {}", u.pause),
                 Event::Resumed => "resumed".to_owned(),
                 Event::Late { .. } => "late".to_owned(),
                 Event::End(_) => "end".to_owned(),
             })
             .collect();
-        assert_eq!(seen, ["pause 1", "resumed", "pause 2", "late"]);
+        assert_eq!(
+            seen,
+            [
+                "quiet 1", "pause 1", "resumed", "quiet 2", "pause 2", "late"
+            ]
+        );
     }
 
     #[test]
@@ -501,19 +542,68 @@ mod tests {
         let kinds: Vec<&str> = events
             .iter()
             .map(|e| match e {
+                Event::Quiet(_) => "quiet",
                 Event::Pause(_) => "pause",
                 Event::Resumed => "resumed",
                 Event::Late { .. } => "late",
                 Event::End(_) => "end",
             })
             .collect();
-        assert_eq!(kinds, ["pause", "resumed", "pause", "end"]);
-        let (Event::Pause(first), Event::End(whole)) = (&events[0], &events[3]) else {
+        assert_eq!(
+            kinds,
+            ["quiet", "pause", "resumed", "quiet", "pause", "end"]
+        );
+        let (Event::Pause(first), Event::End(whole)) = (&events[1], &events[5]) else {
             unreachable!()
         };
         assert_eq!(first.serial, 1);
         assert_eq!(whole.serial, 1);
         assert!(whole.samples.len() > first.samples.len() * 2);
         assert_eq!(first.speech_start, whole.speech_start);
+    }
+
+    /// The start of each silence is read ahead of its pause: a gap shorter than the pause
+    /// gives a quiet and speech back; a longer one a quiet, then the pause, on the same
+    /// speech (the quiet's audio ends sooner after it).
+    #[test]
+    fn the_start_of_a_silence_is_reported_before_its_pause() {
+        let mut ep = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(150), Some(600));
+        let w = vec![0.1; WINDOW];
+        let mut events = Vec::new();
+        // Speech, a 96 ms gap, speech, then silence past the pause (32 ms windows).
+        for (voiced, windows) in [(true, 10), (false, 3), (true, 10), (false, 6)] {
+            for _ in 0..windows {
+                if let Some(e) = ep.push(&w, if voiced { 0.9 } else { 0.0 }) {
+                    events.push(e);
+                }
+            }
+        }
+        let [
+            Event::Quiet(gap),
+            Event::Resumed,
+            Event::Quiet(quiet),
+            Event::Pause(pause),
+        ] = &events[..]
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!((gap.pause, quiet.pause, pause.pause), (1, 1, 1));
+        assert_eq!(quiet.speech_end, pause.speech_end);
+        assert!(gap.speech_end < quiet.speech_end);
+        // Two windows of silence (64 ms) at the quiet, five at the pause.
+        assert_eq!(pause.samples.len() - quiet.samples.len(), 3 * WINDOW);
+        assert!(pause.samples.starts_with(&quiet.samples));
+        // No quiet where the pause comes first (or with no pause at all).
+        let mut silence_only = Endpointer::new(0.5, 2000, 100, 30_000, 200, None, None);
+        let mut early = Endpointer::new(0.5, 2000, 100, 30_000, 200, Some(50), None);
+        for (voiced, windows) in [(true, 10), (false, 10)] {
+            for _ in 0..windows {
+                let p = if voiced { 0.9 } else { 0.0 };
+                for ep in [&mut silence_only, &mut early] {
+                    let e = ep.push(&w, p);
+                    assert!(!matches!(e, Some(Event::Quiet(_))), "{e:?}");
+                }
+            }
+        }
     }
 }
