@@ -46,11 +46,14 @@ pub fn require_model(model: &Path, fetch: &str) -> Result<(), String> {
 }
 
 /// A session builder on `library`'s runtime with `threads` intra-op threads, no inter-op
-/// parallelism and every graph optimisation.
+/// parallelism and every graph optimisation. The pool's threads wait for work without
+/// spinning: on two cores shared with Whisper and the llm a spinning thread only takes a
+/// core from them.
 pub fn builder(library: &Path, name: &str, threads: usize) -> Result<SessionBuilder, String> {
     let env = environment(library, name)?;
     Session::builder(env)
         .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+        .and_then(|b| b.with_intra_op_spinning(threads == 1).map_err(Into::into))
         .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
         .and_then(|b| {
             b.with_optimization_level(GraphOptimizationLevel::All)

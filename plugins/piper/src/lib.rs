@@ -6,9 +6,9 @@
 //! text (a short sentence: about 0.1 s of CPU against 1 s on a busy 2-core machine; `cargo
 //! bench -p voicehost-tests --bench piper` measures both side by side, and against the
 //! piper-tts package). CPU only: there is no GPU feature. One inference thread
-//! (`threads = 1`) by default: on a machine whose cores are busy a second one doubled the
-//! CPU a sentence cost (ONNX Runtime's pool threads spin while they wait) and made it
-//! slower, not faster.
+//! (`threads = 1`) by default; the shipped config runs two, whose pool threads wait
+//! without spinning (spinning, on a machine whose cores were busy a second thread doubled
+//! the CPU a sentence cost and made it slower, not faster).
 //!
 //! This crate is only the engine: a [`Synthesizer`] over Piper. The gRPC service, the
 //! playback queue, the output and the phrase cache are the plugin SDK's
