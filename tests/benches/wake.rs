@@ -80,16 +80,8 @@ fn main() {
     ];
     micro_windows(&negatives, &clean, &noisy, &positives, neg_hours);
     for (name, kind, wake, micro_window, shipped) in engines {
-        let paths = ModelPaths {
-            engine: kind,
-            onnxruntime: model("onnxruntime/libonnxruntime.so"),
-            melspectrogram: model("openwakeword/melspectrogram.onnx"),
-            embedding: model("openwakeword/embedding_model.onnx"),
-            tflite: model("microwakeword/libtensorflowlite_c.so"),
-            wake: vec![wake.clone()],
-            micro_window,
-        };
-        let mut engine = Engine::load(&paths).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut engine = Engine::load(&paths(kind, &wake, micro_window))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let (neg_scores, cpu_ms) = scores(&mut engine, &negatives);
         let (clean_scores, _) = scores(&mut engine, &clean);
         let (noisy_scores, _) = scores(&mut engine, &noisy);
@@ -108,24 +100,17 @@ fn main() {
             thresholds.sort_by(f32::total_cmp);
         }
         for threshold in thresholds {
-            let false_accepts = detect(&neg_scores, threshold);
-            let (clean_hit, latencies) = hits(&detect(&clean_scores, threshold), &positives);
-            let (noisy_hit, _) = hits(&detect(&noisy_scores, threshold), &positives);
-            let pct =
-                |hit: &[bool]| hit.iter().filter(|h| **h).count() as f64 * 100.0 / hit.len() as f64;
+            let r = rates(
+                [&neg_scores, &clean_scores, &noisy_scores],
+                &positives,
+                threshold,
+            );
             let mark = if threshold == shipped {
                 " (shipped)"
             } else {
                 ""
             };
-            println!(
-                "{threshold:>9.2} {:>7.2} {:>9} {:>10.1}% {:>10.1}% {:>9.0} ms{mark}",
-                false_accepts.len() as f64 / neg_hours,
-                false_accepts.len(),
-                pct(&clean_hit),
-                pct(&noisy_hit),
-                median(&latencies),
-            );
+            println!("{threshold:>9.2} {}{mark}", r.row(neg_hours));
             if threshold == shipped {
                 for source in ["espeak-ng", "kokoro", "piper"] {
                     let of: Vec<usize> = (0..positives.len())
@@ -135,13 +120,13 @@ fn main() {
                     println!(
                         "{:>9} {source}: {}/{} clean, {}/{} at 10 dB",
                         "",
-                        count(&clean_hit),
+                        count(&r.clean_hit),
                         of.len(),
-                        count(&noisy_hit),
+                        count(&r.noisy_hit),
                         of.len()
                     );
                 }
-                for at in false_accepts.iter().take(10) {
+                for at in r.false_accepts.iter().take(10) {
                     println!("{:>9} false accept at {}", "", clock(*at));
                 }
             }
@@ -159,16 +144,8 @@ fn micro_windows(
     positives: &[Vec<f32>],
     neg_hours: f64,
 ) {
-    let paths = ModelPaths {
-        engine: EngineKind::MicroWakeWord,
-        onnxruntime: model("onnxruntime/libonnxruntime.so"),
-        melspectrogram: model("openwakeword/melspectrogram.onnx"),
-        embedding: model("openwakeword/embedding_model.onnx"),
-        tflite: model("microwakeword/libtensorflowlite_c.so"),
-        wake: vec![model("microwakeword/alexa.tflite")],
-        micro_window: Some(1),
-    };
-    let mut engine = Engine::load(&paths).unwrap();
+    let alexa = model("microwakeword/alexa.tflite");
+    let mut engine = Engine::load(&paths(EngineKind::MicroWakeWord, &alexa, Some(1))).unwrap();
     let (neg, _) = scores(&mut engine, negatives);
     let (clean, _) = scores(&mut engine, clean);
     let (noisy, _) = scores(&mut engine, noisy);
@@ -184,20 +161,61 @@ fn micro_windows(
             averaged(&noisy, window),
         );
         for threshold in [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99] {
-            let false_accepts = detect(&neg, threshold);
-            let (clean_hit, latencies) = hits(&detect(&clean, threshold), positives);
-            let (noisy_hit, _) = hits(&detect(&noisy, threshold), positives);
-            let pct =
-                |hit: &[bool]| hit.iter().filter(|h| **h).count() as f64 * 100.0 / hit.len() as f64;
-            println!(
-                "{window:>6} {threshold:>9.2} {:>7.2} {:>9} {:>10.1}% {:>10.1}% {:>9.0} ms",
-                false_accepts.len() as f64 / neg_hours,
-                false_accepts.len(),
-                pct(&clean_hit),
-                pct(&noisy_hit),
-                median(&latencies),
-            );
+            let r = rates([&neg, &clean, &noisy], positives, threshold);
+            println!("{window:>6} {threshold:>9.2} {}", r.row(neg_hours));
         }
+    }
+}
+
+/// The engine `kind` with one wake model, its score averaged over `micro_window` outputs
+/// (microWakeWord; `None`: the manifest's window).
+fn paths(kind: EngineKind, wake: &Path, micro_window: Option<usize>) -> ModelPaths {
+    ModelPaths {
+        engine: kind,
+        onnxruntime: model("onnxruntime/libonnxruntime.so"),
+        melspectrogram: model("openwakeword/melspectrogram.onnx"),
+        embedding: model("openwakeword/embedding_model.onnx"),
+        tflite: model("microwakeword/libtensorflowlite_c.so"),
+        wake: vec![wake.to_owned()],
+        micro_window,
+    }
+}
+
+/// What a threshold does on the scores of the negatives, the clean and the noisy positives.
+struct Rates {
+    /// Where (s) it fired in the negatives.
+    false_accepts: Vec<f64>,
+    clean_hit: Vec<bool>,
+    noisy_hit: Vec<bool>,
+    /// ms from each clean word's end to the detection.
+    latencies: Vec<f64>,
+}
+
+fn rates(scores: [&[(u64, f32)]; 3], positives: &[Vec<f32>], threshold: f32) -> Rates {
+    let [neg, clean, noisy] = scores;
+    let (clean_hit, latencies) = hits(&detect(clean, threshold), positives);
+    Rates {
+        false_accepts: detect(neg, threshold),
+        clean_hit,
+        noisy_hit: hits(&detect(noisy, threshold), positives).0,
+        latencies,
+    }
+}
+
+impl Rates {
+    /// False accepts per hour and in all, the share of positives detected clean and at
+    /// 10 dB SNR, the median latency.
+    fn row(&self, neg_hours: f64) -> String {
+        let pct =
+            |hit: &[bool]| hit.iter().filter(|h| **h).count() as f64 * 100.0 / hit.len() as f64;
+        format!(
+            "{:>7.2} {:>9} {:>10.1}% {:>10.1}% {:>9.0} ms",
+            self.false_accepts.len() as f64 / neg_hours,
+            self.false_accepts.len(),
+            pct(&self.clean_hit),
+            pct(&self.noisy_hit),
+            median(&self.latencies),
+        )
     }
 }
 
