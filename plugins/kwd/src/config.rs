@@ -6,7 +6,7 @@ use voicehost_plugin_runtime::keys::{Key, Kind};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 use crate::engine::{EngineKind, ModelPaths, model_name};
-use crate::micro::engine::Manifest;
+use crate::micro::engine::{MAX_WINDOW, Manifest};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -51,7 +51,10 @@ pub const KEYS: &[Key] = &[
     ),
     Key::new(
         "micro_window",
-        Kind::Int { min: 0, max: 100 },
+        Kind::Int {
+            min: 0,
+            max: MAX_WINDOW as i64,
+        },
         "0",
         "microwakeword: outputs (30 ms apart) averaged into a model's score; 0: each \
          model's manifest (sliding_window_size)",
