@@ -21,19 +21,22 @@ use voicehost_tests::{
 const CUTOFF: f32 = 0.9;
 
 /// The shipped `[kwd]`'s `micro_window` and alexa's threshold (`model_thresholds`), read
-/// from config/config.txt.
+/// from config/config.txt with the host's own parser.
 fn shipped() -> (usize, f32) {
     let text = std::fs::read_to_string(workspace_root().join("config/config.txt")).unwrap();
-    let kwd = text
-        .split("\n[")
-        .find(|s| s.starts_with("kwd]"))
+    let (sections, errors) = voicehost::config::ini::parse(&text);
+    assert!(errors.is_empty(), "{errors:?}");
+    let kwd = sections
+        .iter()
+        .find(|s| s.name == "kwd")
         .expect("a [kwd] section");
     let value = |key: &str| {
-        kwd.lines()
-            .find_map(|l| l.strip_prefix(key)?.trim().strip_prefix('='))
+        kwd.entries
+            .iter()
+            .find(|e| e.key == key)
             .unwrap_or_else(|| panic!("[kwd] {key}"))
-            .trim()
-            .to_owned()
+            .value
+            .clone()
     };
     let threshold = value("model_thresholds")
         .split(',')
