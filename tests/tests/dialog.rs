@@ -130,6 +130,24 @@ async fn wake_question_reply_follow_up_and_the_end_on_silence() {
             assert!(t.field(key).parse::<f64>().is_ok(), "{key} in {}", t.fields);
         }
     }
+    // The follow-up found the first turn's whole prompt in the llm's cache: the dialog's
+    // system prompt, date and time included, stays the same from turn to turn (a new minute
+    // in it would have the llm read the whole conversation again).
+    let reads: Vec<(u64, u64)> = ev
+        .iter()
+        .skip_while(|e| e.event != "dialog_started")
+        .filter(|e| e.event == "llm_prompt_read" && e.field("prefill_only") == "false")
+        .map(|e| {
+            let n = |k: &str| e.field(k).parse::<u64>().unwrap();
+            (n("cached"), n("read"))
+        })
+        .collect();
+    eprintln!("(cached, read) tokens of the two turns: {reads:?}");
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(
+        reads[1].0 + 1 >= reads[0].0 + reads[0].1,
+        "turn 2 kept turn 1's prompt: {reads:?}"
+    );
     let ack: f64 = events_named(&ev, "ack_played")[0]
         .field("wake_to_ack_ms")
         .parse()

@@ -30,7 +30,9 @@
 //! minutes", "stop") is spoken through tts `Speak` instead of asking the model, with the same
 //! transcript lines, barge-in and follow-up window (`skill_matched` in app.log); "stop" ends
 //! the dialog. The timers live here, across dialogs: the alarm task (`alarm.rs`) rings them.
-//! The model is told the local date and time with every request (`CompleteRequest.context`).
+//! The model is told the local date and time with every request (`CompleteRequest.context`),
+//! as it was when the dialog began: the same system prompt for the whole dialog keeps the
+//! conversation so far in the llm's cache.
 
 mod alarm;
 mod echo;

@@ -15,8 +15,6 @@ use voicehost_proto::llm::v1::CompleteRequest;
 use voicehost_proto::stt::v1::SttResult;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
-use crate::skills::time;
-
 use super::faults::{Fault, why};
 use super::session::Dialogs;
 use super::skill::SkillTurn;
@@ -40,23 +38,28 @@ pub(super) enum Replied {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Answer<'a> {
     /// The model, asked `text` as turn `turn` of its conversation (skill turns are not
-    /// the model's).
-    Model { text: &'a str, turn: u32 },
+    /// the model's), told `facts` (the dialog's date and time).
+    Model {
+        text: &'a str,
+        turn: u32,
+        facts: &'a str,
+    },
     /// A built-in skill, which has answered already.
     Skill(&'a SkillTurn),
 }
 
 impl Dialogs {
-    /// Has the llm read the system prompt with the date and time while the acknowledgement
-    /// plays and the user speaks (`prefill_only`), so that the first turn reads only the
-    /// question; in the background, and nothing comes of a failure but a debug line.
-    pub(super) fn prefill(&self, dialog: &str) {
+    /// Has the llm read the system prompt with the date and time (`facts`) while the
+    /// acknowledgement plays and the user speaks (`prefill_only`), so that the first turn
+    /// reads only the question; in the background, and nothing comes of a failure but a
+    /// debug line.
+    pub(super) fn prefill(&self, dialog: &str, facts: &str) {
         let Some(mut llm) = self.llm() else {
             return;
         };
         let request = CompleteRequest {
             prefill_only: true,
-            context: time::facts(chrono::Local::now().naive_local()),
+            context: facts.to_owned(),
             ..CompleteRequest::default()
         };
         let dialog = dialog.to_owned();
@@ -98,7 +101,9 @@ impl Dialogs {
         // `said`, what was relayed so far: the transcript's ASSISTANT line, whatever happens.
         let play = async {
             match answer {
-                Answer::Model { text, turn } => self.play_reply(dialog, turn, text, said).await,
+                Answer::Model { text, turn, facts } => {
+                    self.play_reply(dialog, turn, text, facts, said).await
+                }
                 Answer::Skill(skill) => self.play_skill(dialog, skill, said).await,
             }
         };
@@ -192,13 +197,14 @@ impl Dialogs {
         Metrics::bump(&self.metrics.barge_ins);
     }
 
-    /// llm `Complete` piped chunk by chunk into tts `SpeakStream`, each chunk's text also
-    /// added to `said`; returns once played.
+    /// llm `Complete` (told `facts`) piped chunk by chunk into tts `SpeakStream`, each
+    /// chunk's text also added to `said`; returns once played.
     async fn play_reply(
         &self,
         dialog: &str,
         turn: u32,
         text: &str,
+        facts: &str,
         said: &Mutex<String>,
     ) -> Result<ReplyTiming, Fault> {
         let mut t = ReplyTiming {
@@ -216,7 +222,7 @@ impl Dialogs {
                 turn,
                 max_tokens: 0,
                 // The model must not invent the date or the time.
-                context: time::facts(chrono::Local::now().naive_local()),
+                context: facts.to_owned(),
                 prefill_only: false,
             })
             .await
