@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -11,7 +11,6 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, SizedSample};
 
 use crate::AudioError;
-use crate::device::with_short_period;
 use crate::input::Source;
 use crate::resample::{Resampler, to_mono};
 
@@ -20,18 +19,10 @@ pub(crate) fn open_source(name: Option<&str>, rate: u32) -> Result<Box<dyn Sourc
     Ok(Box::new(DeviceSource::open(name, rate)?))
 }
 
-/// Captured samples, and the signal that more came: the reader wakes as a period arrives
-/// rather than polling for it.
-#[derive(Debug, Default)]
-struct Captured {
-    queue: Mutex<VecDeque<f32>>,
-    arrived: Condvar,
-}
-
 /// A capture device through cpal.
 struct DeviceSource {
     name: String,
-    captured: Arc<Captured>,
+    queue: Arc<Mutex<VecDeque<f32>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     resampler: Resampler,
@@ -58,27 +49,26 @@ impl Drop for DeviceSource {
 const INPUT_FIX: &str =
     "no usable capture device: set input = wav:/path/to/speech.wav in this plugin's section";
 
-fn capture<T: SizedSample>(data: &[T], channels: usize, captured: &Captured)
+fn capture<T: SizedSample>(data: &[T], channels: usize, queue: &Mutex<VecDeque<f32>>)
 where
     f32: FromSample<T>,
 {
     let samples: Vec<f32> = data.iter().map(|s| f32::from_sample(*s)).collect();
-    if let Ok(mut q) = captured.queue.lock() {
+    if let Ok(mut q) = queue.lock() {
         q.extend(to_mono(&samples, channels));
         // Keep at most 10 s if nobody reads.
         let excess = q.len().saturating_sub(480_000);
         q.drain(..excess);
     }
-    captured.arrived.notify_one();
 }
 
 impl DeviceSource {
     fn open(name: Option<&str>, rate: u32) -> Result<DeviceSource, AudioError> {
         let wanted = name.map(str::to_owned);
-        let captured = Arc::new(Captured::default());
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let (c, s) = (Arc::clone(&captured), Arc::clone(&stop));
+        let (q, s) = (Arc::clone(&queue), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name("vh-audio-in".to_owned())
             .spawn(move || {
@@ -98,35 +88,29 @@ impl DeviceSource {
                     let supported = device
                         .default_input_config()
                         .map_err(|e| AudioError::Device(format!("{label}: {e}; {INPUT_FIX}")))?;
-                    let channels = usize::from(supported.channels());
+                    let config: cpal::StreamConfig = supported.into();
+                    let channels = usize::from(config.channels);
                     let err = |e: cpal::Error| tracing::warn!(error = %e, "Capture stream error");
-                    let open = |config: &cpal::StreamConfig| {
-                        let c = Arc::clone(&c);
-                        match supported.sample_format() {
-                            SampleFormat::F32 => device.build_input_stream(
-                                *config,
-                                move |d: &[f32], _: &cpal::InputCallbackInfo| {
-                                    capture(d, channels, &c)
-                                },
-                                err,
-                                None,
-                            ),
-                            SampleFormat::I16 => device.build_input_stream(
-                                *config,
-                                move |d: &[i16], _: &cpal::InputCallbackInfo| {
-                                    capture(d, channels, &c)
-                                },
-                                err,
-                                None,
-                            ),
-                            other => Err(cpal::Error::with_message(
-                                cpal::ErrorKind::UnsupportedConfig,
-                                format!("sample format {other} not supported"),
-                            )),
+                    let stream = match supported.sample_format() {
+                        SampleFormat::F32 => device.build_input_stream(
+                            config,
+                            move |d: &[f32], _: &cpal::InputCallbackInfo| capture(d, channels, &q),
+                            err,
+                            None,
+                        ),
+                        SampleFormat::I16 => device.build_input_stream(
+                            config,
+                            move |d: &[i16], _: &cpal::InputCallbackInfo| capture(d, channels, &q),
+                            err,
+                            None,
+                        ),
+                        other => {
+                            return Err(AudioError::Device(format!(
+                                "{label}: sample format {other} not supported; {INPUT_FIX}"
+                            )));
                         }
-                    };
-                    let (stream, config) = with_short_period(&supported, open)
-                        .map_err(|e| AudioError::Device(format!("{label}: {e}; {INPUT_FIX}")))?;
+                    }
+                    .map_err(|e| AudioError::Device(format!("{label}: {e}; {INPUT_FIX}")))?;
                     stream
                         .play()
                         .map_err(|e| AudioError::Device(format!("{label}: {e}; {INPUT_FIX}")))?;
@@ -153,7 +137,7 @@ impl DeviceSource {
         })??;
         Ok(DeviceSource {
             name,
-            captured,
+            queue,
             stop,
             thread: Some(thread),
             resampler: Resampler::new(device_rate, rate)?,
@@ -167,38 +151,25 @@ impl Source for DeviceSource {
         self.rate
     }
 
-    /// Waits for what the device captured since the last read (`_ms` is the file sources'
-    /// pace; a device delivers a period at a time and wakes the reader when it does).
-    fn read(&mut self, out: &mut Vec<f32>, _ms: u32) -> Result<bool, AudioError> {
+    fn read(&mut self, out: &mut Vec<f32>, ms: u32) -> Result<bool, AudioError> {
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        let Ok(mut queue) = self.captured.queue.lock() else {
-            return Err(AudioError::Device(format!(
-                "{}: the capture thread failed",
-                self.name
-            )));
-        };
-        while queue.is_empty() {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+        loop {
+            let chunk: Vec<f32> = match self.queue.lock() {
+                Ok(mut q) if !q.is_empty() => q.drain(..).collect(),
+                _ => Vec::new(),
+            };
+            if !chunk.is_empty() {
+                out.extend(self.resampler.process(&chunk));
+                return Ok(true);
+            }
+            if std::time::Instant::now() > deadline {
                 return Err(AudioError::Device(format!(
                     "{} delivered no audio for 2 s",
                     self.name
                 )));
             }
-            queue = match self.captured.arrived.wait_timeout(queue, left) {
-                Ok((q, _)) => q,
-                Err(_) => {
-                    return Err(AudioError::Device(format!(
-                        "{}: the capture thread failed",
-                        self.name
-                    )));
-                }
-            };
+            std::thread::sleep(Duration::from_millis(u64::from(ms.clamp(2, 20))));
         }
-        let chunk: Vec<f32> = queue.drain(..).collect();
-        drop(queue);
-        out.extend(self.resampler.process(&chunk));
-        Ok(true)
     }
 
     fn describe(&self) -> String {

@@ -77,38 +77,6 @@ fn find_output(name: Option<&str>) -> Result<cpal::Device, AudioError> {
     })
 }
 
-/// The period asked of a sound card, in ms of audio: a stream keeps two of them queued
-/// (cpal), so this bounds what the device buffering adds to each direction. Left to itself
-/// ALSA's PulseAudio plugin picks 512 frames (10.7 ms), which put ~32 ms between a sample
-/// written and the sound server playing it; with 5 ms it is ~13 ms, and a captured sample
-/// reaches stt ~5 ms sooner. Two periods still allow a 10 ms scheduling hiccup.
-pub(crate) const PERIOD_MS: u32 = 5;
-
-/// Opens a stream with `open`, asking for a [`PERIOD_MS`] period where the device states a
-/// range that holds it, and with the device's own buffering where that fails (some drivers
-/// reject a period inside their stated range). Returns the stream and the config it runs.
-pub(crate) fn with_short_period<S>(
-    supported: &cpal::SupportedStreamConfig,
-    open: impl Fn(&cpal::StreamConfig) -> Result<S, cpal::Error>,
-) -> Result<(S, cpal::StreamConfig), cpal::Error> {
-    let config: cpal::StreamConfig = (*supported).into();
-    if let cpal::SupportedBufferSize::Range { min, max } = *supported.buffer_size() {
-        let frames = (config.sample_rate * PERIOD_MS / 1000).clamp(min, max);
-        let short = cpal::StreamConfig {
-            buffer_size: cpal::BufferSize::Fixed(frames),
-            ..config
-        };
-        match open(&short) {
-            Ok(stream) => return Ok((stream, short)),
-            Err(e) => {
-                tracing::info!(error = %e, frames, "The device refused a short period; using its own");
-            }
-        }
-    }
-    let stream = open(&config)?;
-    Ok((stream, config))
-}
-
 fn fill<T: SizedSample + FromSample<f32>>(out: &mut [T], shared: &Shared) {
     let mut queue = match shared.queue.lock() {
         Ok(q) => q,
@@ -160,17 +128,19 @@ pub(crate) fn open_output_device(name: Option<&str>) -> Result<DeviceOut, AudioE
                         "{label}: no usable output format ({e}); {DEVICE_FIX}"
                     ))
                 })?;
-                let open = |config: &cpal::StreamConfig| match supported.sample_format() {
-                    SampleFormat::F32 => build::<f32>(&device, config, Arc::clone(&thread_shared)),
-                    SampleFormat::I16 => build::<i16>(&device, config, Arc::clone(&thread_shared)),
-                    SampleFormat::I32 => build::<i32>(&device, config, Arc::clone(&thread_shared)),
-                    SampleFormat::U16 => build::<u16>(&device, config, Arc::clone(&thread_shared)),
-                    other => Err(cpal::Error::with_message(
-                        cpal::ErrorKind::UnsupportedConfig,
-                        format!("sample format {other} is not supported"),
-                    )),
-                };
-                let (stream, config) = with_short_period(&supported, open).map_err(|e| {
+                let config: cpal::StreamConfig = supported.into();
+                let stream = match supported.sample_format() {
+                    SampleFormat::F32 => build::<f32>(&device, &config, Arc::clone(&thread_shared)),
+                    SampleFormat::I16 => build::<i16>(&device, &config, Arc::clone(&thread_shared)),
+                    SampleFormat::I32 => build::<i32>(&device, &config, Arc::clone(&thread_shared)),
+                    SampleFormat::U16 => build::<u16>(&device, &config, Arc::clone(&thread_shared)),
+                    other => {
+                        return Err(AudioError::Device(format!(
+                            "{label}: sample format {other} is not supported; {DEVICE_FIX}"
+                        )));
+                    }
+                }
+                .map_err(|e| {
                     AudioError::Device(format!("{label}: cannot open a stream ({e}); {DEVICE_FIX}"))
                 })?;
                 stream.play().map_err(|e| {
