@@ -1,7 +1,7 @@
 //! The TFLite Micro audio frontend, as microWakeWord's models were trained on.
 //!
 //! Every 10 ms of 16 kHz audio, a 30 ms Hann window → 512-point 16-bit fixed-point real
-//! FFT → 40 mel channels (125–7500 Hz) → noise reduction → PCAN gain control → log scale,
+//! FFT (`fft.rs`) → 40 mel channels (125–7500 Hz) → noise reduction → PCAN gain control → log scale,
 //! all in the frontend's integer arithmetic: the features equal pymicro-features 2.0.2's
 //! bit for bit (the parity test in `tests/tests/kwd_micro_features.rs` checks it).
 //!
@@ -17,9 +17,10 @@
 //! ```
 
 use std::array;
-use std::f64::consts::PI;
 use std::fmt;
 use std::hint::black_box;
+
+use super::fft::{BINS, FFT, Fft};
 
 /// Feature channels per 10 ms frame.
 pub const FEATURES: usize = 40;
@@ -29,12 +30,6 @@ pub const STEP: usize = 160;
 const RATE: usize = 16_000;
 /// Samples per window (30 ms).
 const WINDOW: usize = 480;
-/// Real FFT length (the window, zero-padded) and the complex transform computing it.
-const FFT: usize = 512;
-const N: usize = FFT / 2;
-const _: () = assert!(N == 4 * 4 * 4 * 4, "the complex FFT is four radix-4 stages");
-/// Spectrum bins, DC to Nyquist.
-const BINS: usize = N + 1;
 /// Filterbank edges, Hz.
 const LOWER_HZ: f32 = 125.0;
 const UPPER_HZ: f32 = 7500.0;
@@ -158,15 +153,10 @@ impl State {
             max_abs = max_abs.max(w.wrapping_abs());
         }
         let shift = 15 - msb(u32::from(max_abs.unsigned_abs()));
-        let mut fft = [Cpx::default(); N];
-        for (z, &from) in fft.iter_mut().zip(&t.order) {
-            let pair = 2 * usize::from(from);
-            *z = Cpx {
-                r: ((windowed[pair] as u16) << shift) as i16,
-                i: ((windowed[pair + 1] as u16) << shift) as i16,
-            };
+        for w in &mut windowed {
+            *w = ((*w as u16) << shift) as i16;
         }
-        let spectrum = real_fft(&mut fft, t);
+        let spectrum = t.fft.spectrum(&windowed);
 
         // Energy into the triangular mel filters: a bin adds weight × energy to its
         // channel and (1 - weight) × energy to the next; output j is the sum at j + 1.
@@ -223,12 +213,7 @@ impl State {
 struct Tables {
     /// Hann window, `WINDOW_BITS` fractional bits.
     window: [i16; WINDOW],
-    /// e^(-2πik/N) in Q15.
-    twiddles: [Cpx; N],
-    /// e^(-πi((k+1)/N + 1/2)) in Q15: untangles the real FFT from the complex one.
-    super_twiddles: [Cpx; N / 2],
-    /// Which input pair each FFT slot starts from: its index's four base-4 digits reversed.
-    order: [u8; N],
+    fft: Fft,
     /// Spectrum bins from `first_bin` on, each in one mel channel.
     first_bin: usize,
     bins: Vec<Bin>,
@@ -254,17 +239,6 @@ impl Tables {
         let window = array::from_fn(|i| {
             let w = 0.5 - 0.5 * black_box(window_arg * (i as f32 + 0.5)).cos();
             (w * (1 << WINDOW_BITS) as f32 + 0.5).floor() as i16
-        });
-        let unit = |phase: f64| Cpx {
-            r: (0.5 + 32767.0 * black_box(phase).cos()).floor() as i16,
-            i: (0.5 + 32767.0 * black_box(phase).sin()).floor() as i16,
-        };
-        let twiddles = array::from_fn(|k| unit(-2.0 * PI * k as f64 / N as f64));
-        let super_twiddles = array::from_fn(|k| unit(-PI * ((k + 1) as f64 / N as f64 + 0.5)));
-        let order = array::from_fn(|k| {
-            (0..4).fold(0u8, |rev, digit| {
-                (rev << 2) | ((k >> (2 * digit)) & 3) as u8
-            })
         });
         let (first_bin, bins) = filterbank();
 
@@ -298,9 +272,7 @@ impl Tables {
 
         Tables {
             window,
-            twiddles,
-            super_twiddles,
-            order,
+            fft: Fft::new(),
             first_bin,
             bins,
             even_smoothing: fixed(EVEN_SMOOTHING),
@@ -458,328 +430,6 @@ fn sqrt64(mut num: u64) -> u32 {
     res as u32
 }
 
-/// A Q15 complex value; arithmetic wraps at 16 bits as the fixed-point FFT's does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Cpx {
-    r: i16,
-    i: i16,
-}
-
-/// A Q30 product back to Q15, rounded.
-fn round15(x: i32) -> i16 {
-    (x.wrapping_add(1 << 14) >> 15) as i16
-}
-
-impl Cpx {
-    fn add(self, o: Cpx) -> Cpx {
-        Cpx {
-            r: self.r.wrapping_add(o.r),
-            i: self.i.wrapping_add(o.i),
-        }
-    }
-
-    fn sub(self, o: Cpx) -> Cpx {
-        Cpx {
-            r: self.r.wrapping_sub(o.r),
-            i: self.i.wrapping_sub(o.i),
-        }
-    }
-
-    fn mul(self, o: Cpx) -> Cpx {
-        let (a, b, c, d) = (
-            i32::from(self.r),
-            i32::from(self.i),
-            i32::from(o.r),
-            i32::from(o.i),
-        );
-        Cpx {
-            r: round15((a * c).wrapping_sub(b * d)),
-            i: round15((a * d).wrapping_add(b * c)),
-        }
-    }
-
-    /// Divided by `k` the fixed-point way: times 32767 / k in Q15. Each stage divides so
-    /// the transform cannot overflow.
-    fn div(self, k: i32) -> Cpx {
-        let s = 32767 / k;
-        Cpx {
-            r: round15(i32::from(self.r) * s),
-            i: round15(i32::from(self.i) * s),
-        }
-    }
-}
-
-/// The spectrum (DC to Nyquist, divided by `FFT`) of the real signal packed pairwise in
-/// `z` in digit-reversed order: a radix-4 complex FFT of the pairs, then the split into
-/// the even and odd samples' transforms.
-fn real_fft(z: &mut [Cpx; N], t: &Tables) -> [Cpx; BINS] {
-    let mut m = 1;
-    while m < N {
-        let stride = N / (4 * m);
-        for block in z.chunks_exact_mut(4 * m) {
-            butterfly4(block, m, stride, &t.twiddles);
-        }
-        m *= 4;
-    }
-
-    let half = |x: i32| (x >> 1) as i16;
-    let mut out = [Cpx::default(); BINS];
-    let dc = z[0].div(2);
-    out[0].r = dc.r.wrapping_add(dc.i);
-    out[N].r = dc.r.wrapping_sub(dc.i);
-    for k in 1..=N / 2 {
-        let fpk = z[k].div(2);
-        let fpnk = Cpx {
-            r: z[N - k].r,
-            i: z[N - k].i.wrapping_neg(),
-        }
-        .div(2);
-        let f1 = fpk.add(fpnk);
-        let tw = fpk.sub(fpnk).mul(t.super_twiddles[k - 1]);
-        let (f1r, f1i, twr, twi) = (
-            i32::from(f1.r),
-            i32::from(f1.i),
-            i32::from(tw.r),
-            i32::from(tw.i),
-        );
-        out[k] = Cpx {
-            r: half(f1r + twr),
-            i: half(f1i + twi),
-        };
-        out[N - k] = Cpx {
-            r: half(f1r - twr),
-            i: half(twi - f1i),
-        };
-    }
-    out
-}
-
-/// Combines four length-`m` transforms in `f` into one of length `4m`.
-fn butterfly4(f: &mut [Cpx], m: usize, stride: usize, twiddles: &[Cpx; N]) {
-    for k in 0..m {
-        let a0 = f[k].div(4);
-        let s0 = f[k + m].div(4).mul(twiddles[k * stride]);
-        let s1 = f[k + 2 * m].div(4).mul(twiddles[2 * k * stride]);
-        let s2 = f[k + 3 * m].div(4).mul(twiddles[3 * k * stride]);
-        let s5 = a0.sub(s1);
-        let a0 = a0.add(s1);
-        let s3 = s0.add(s2);
-        let s4 = s0.sub(s2);
-        f[k + 2 * m] = a0.sub(s3);
-        f[k] = a0.add(s3);
-        f[k + m] = Cpx {
-            r: s5.r.wrapping_add(s4.i),
-            i: s5.i.wrapping_sub(s4.r),
-        };
-        f[k + 3 * m] = Cpx {
-            r: s5.r.wrapping_sub(s4.i),
-            i: s5.i.wrapping_add(s4.r),
-        };
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `seconds` of a `hz` sine at `amplitude`.
-    fn tone(hz: f64, amplitude: f64, seconds: f64) -> Vec<i16> {
-        let n = (seconds * RATE as f64) as usize;
-        (0..n)
-            .map(|i| (amplitude * (2.0 * PI * hz * i as f64 / RATE as f64).sin()).round() as i16)
-            .collect()
-    }
-
-    /// Deterministic white-ish noise (an LCG), full 16-bit range scaled by `amplitude`.
-    fn noise(len: usize, amplitude: f64) -> Vec<i16> {
-        let mut state = 0x2545_F491u32;
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                ((f64::from((state >> 16) as i16)) * amplitude) as i16
-            })
-            .collect()
-    }
-
-    fn features(frontend: &mut Frontend, samples: &[i16]) -> Vec<[f32; FEATURES]> {
-        let mut out = Vec::new();
-        frontend.push(samples, &mut out);
-        out
-    }
-
-    #[test]
-    fn first_frame_after_a_window_then_one_per_step() {
-        let mut frontend = Frontend::new();
-        let mut out = Vec::new();
-        frontend.push(&[0; WINDOW - 1], &mut out);
-        assert_eq!(out.len(), 0);
-        frontend.push(&[0], &mut out);
-        assert_eq!(out.len(), 1);
-        frontend.push(&[0; STEP - 1], &mut out);
-        assert_eq!(out.len(), 1);
-        frontend.push(&[0], &mut out);
-        assert_eq!(out.len(), 2);
-        frontend.push(&[0; 10 * STEP + 5], &mut out);
-        assert_eq!(out.len(), 12);
-        assert_eq!(features(&mut Frontend::new(), &[0; 16_000]).len(), 100 - 2);
-    }
-
-    #[test]
-    fn silence_is_the_same_in_every_channel() {
-        let frames = features(&mut Frontend::new(), &[0; 16_000]);
-        for frame in &frames[10..] {
-            assert!(frame.iter().all(|&v| v == frame[0]), "{frame:?}");
-        }
-    }
-
-    #[test]
-    fn a_tone_peaks_in_its_channel() {
-        // mel(1 kHz) ≈ 1000; the channel centres lie at 185.2 + 63.13 (j + 1) mel, so
-        // 1 kHz is closest to channel 12's.
-        let frames = features(&mut Frontend::new(), &tone(1000.0, 8000.0, 0.3));
-        for frame in &frames[..10] {
-            let peak = (0..FEATURES)
-                .max_by(|&a, &b| frame[a].total_cmp(&frame[b]))
-                .unwrap();
-            assert_eq!(peak, 12, "{frame:?}");
-        }
-        // 4 kHz: mel 2146, nearest channel 30's centre (2142).
-        let frames = features(&mut Frontend::new(), &tone(4000.0, 8000.0, 0.3));
-        let peak = (0..FEATURES)
-            .max_by(|&a, &b| frames[5][a].total_cmp(&frames[5][b]))
-            .unwrap();
-        assert_eq!(peak, 30, "{:?}", frames[5]);
-    }
-
-    #[test]
-    fn louder_is_higher_and_noise_reduction_fades_a_steady_tone() {
-        let quiet = features(&mut Frontend::new(), &tone(1000.0, 500.0, 2.0));
-        let loud = features(&mut Frontend::new(), &tone(1000.0, 16_000.0, 2.0));
-        assert!(
-            loud[3][12] > quiet[3][12],
-            "{} {}",
-            loud[3][12],
-            quiet[3][12]
-        );
-        // A stationary tone is what the noise estimate learns away.
-        assert!(
-            loud[190][12] < loud[3][12],
-            "{} {}",
-            loud[190][12],
-            loud[3][12]
-        );
-    }
-
-    #[test]
-    fn reset_reproduces_a_fresh_frontend() {
-        let audio = noise(8000, 0.3);
-        let mut frontend = Frontend::new();
-        let first = features(&mut frontend, &audio);
-        features(&mut frontend, &tone(300.0, 9000.0, 0.25));
-        frontend.reset();
-        assert_eq!(features(&mut frontend, &audio), first);
-        assert_eq!(
-            features(&mut frontend.clone(), &audio),
-            features(&mut frontend, &audio)
-        );
-    }
-
-    #[test]
-    fn chunking_makes_no_difference() {
-        let audio = noise(12_345, 0.5);
-        let whole = features(&mut Frontend::new(), &audio);
-        for size in [1, 37, 160, 479, 481, 1000] {
-            let mut frontend = Frontend::new();
-            let mut out = Vec::new();
-            for piece in audio.chunks(size) {
-                frontend.push(piece, &mut out);
-            }
-            assert_eq!(out, whole, "pieces of {size}");
-        }
-    }
-
-    #[test]
-    fn extreme_input_does_not_panic() {
-        let mut square = Vec::new();
-        for i in 0..16_000 {
-            square.push(if (i / 8) % 2 == 0 { i16::MIN } else { i16::MAX });
-        }
-        for audio in [vec![i16::MIN; 16_000], vec![i16::MAX; 16_000], square] {
-            let frames = features(&mut Frontend::new(), &audio);
-            assert_eq!(frames.len(), 98);
-            for v in frames.iter().flatten() {
-                assert!(v.is_finite() && *v >= 0.0 && *v <= f32::from(u16::MAX) * OUTPUT_SCALE);
-            }
-        }
-    }
-
-    #[test]
-    fn fixed_point_fft_matches_a_dft() {
-        let t = Tables::new();
-        let x = noise(FFT, 0.9);
-        let mut z = [Cpx::default(); N];
-        for (slot, &from) in z.iter_mut().zip(&t.order) {
-            let pair = 2 * usize::from(from);
-            *slot = Cpx {
-                r: x[pair],
-                i: x[pair + 1],
-            };
-        }
-        let spectrum = real_fft(&mut z, &t);
-        for (k, c) in spectrum.iter().enumerate() {
-            let (mut re, mut im) = (0.0, 0.0);
-            for (n, &v) in x.iter().enumerate() {
-                let phase = -2.0 * PI * (k * n) as f64 / FFT as f64;
-                re += f64::from(v) * phase.cos();
-                im += f64::from(v) * phase.sin();
-            }
-            let (re, im) = (re / FFT as f64, im / FFT as f64);
-            assert!(
-                (f64::from(c.r) - re).abs() < 4.0 && (f64::from(c.i) - im).abs() < 4.0,
-                "bin {k}: {c:?} against {re:.1} {im:.1}"
-            );
-        }
-    }
-
-    #[test]
-    fn tables() {
-        let t = Tables::new();
-        assert_eq!(t.log_lut[..4], [0, 224, 442, 654]);
-        assert_eq!(t.log_lut[57], 5641);
-        assert_eq!(t.log_lut[127..], [142, 0]);
-        assert_eq!((t.even_smoothing, t.odd_smoothing), (409, 983));
-        assert_eq!(t.min_signal_remaining, 819);
-        assert_eq!(t.first_bin, 5);
-        assert!(t.first_bin + t.bins.len() < BINS);
-        assert_eq!(t.window[0], 0);
-        assert_eq!(t.window[WINDOW / 2], 4096);
-        assert_eq!(t.order[1], 64);
-        assert_eq!(t.twiddles[N / 4], Cpx { r: 0, i: -32767 });
-    }
-
-    #[test]
-    fn integer_helpers() {
-        for n in [
-            0u32,
-            1,
-            2,
-            3,
-            4,
-            15,
-            16,
-            17,
-            1000,
-            65_535,
-            1 << 31,
-            u32::MAX,
-        ] {
-            let root = sqrt32(n);
-            let exact = f64::from(n).sqrt().round() as u32;
-            assert!(root.abs_diff(exact) <= 1, "{n}: {root}");
-        }
-        assert_eq!(sqrt64(1 << 40), 1 << 20);
-        assert_eq!(sqrt64(u64::MAX), u32::MAX);
-        // ln(1000) · 64 ≈ 442.
-        assert!(log(1000, &Tables::new().log_lut).abs_diff(442) <= 1);
-    }
-}
+#[path = "frontend_tests.rs"]
+mod tests;

@@ -2,5 +2,6 @@
 //! audio frontend's features, computed here.
 
 pub mod engine;
+mod fft;
 pub mod frontend;
 pub mod tflite;
