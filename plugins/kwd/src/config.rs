@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use voicehost_plugin_runtime::keys::{Key, Kind};
+use voicehost_plugin_runtime::keys::{Key, Kind, Problem};
 use voicehost_plugin_runtime::{PluginConfig, PluginError};
 
 use crate::engine::{EngineKind, ModelPaths, model_name};
@@ -106,22 +106,87 @@ pub const KEYS: &[Key] = &[
     ),
 ];
 
+/// `engine` as configured.
+fn engine(c: &PluginConfig) -> Result<EngineKind, PluginError> {
+    Ok(match c.value::<String>("engine")?.as_str() {
+        "microwakeword" => EngineKind::MicroWakeWord,
+        _ => EngineKind::OpenWakeWord,
+    })
+}
+
+/// `wake_models` as configured: the paths, in order.
+fn wake_models(c: &PluginConfig) -> Result<Vec<PathBuf>, PluginError> {
+    let wake: String = c.value("wake_models")?;
+    Ok(wake
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// What is wrong with the keys together, each at its key, for `voicehost validate` (the
+/// plugin's `check_config`; start refuses them too): a wake model the engine cannot load
+/// (`.tflite` for microwakeword, `.onnx` for openwakeword) or whose manifest is broken, and
+/// a `model_thresholds` name that is not one of the wake models. Each key's own form and
+/// range are checked before (its [`Kind`]).
+pub fn problems(c: &PluginConfig) -> Vec<Problem> {
+    let (engine, wake) = match (engine(c), wake_models(c)) {
+        (Ok(engine), Ok(wake)) => (engine, wake),
+        (Err(e), _) | (_, Err(e)) => return vec![Problem::new("", e.message.to_string())],
+    };
+    let mut problems = Vec::new();
+    for path in &wake {
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        let problem = match (engine, extension) {
+            (EngineKind::MicroWakeWord, "tflite") => Manifest::beside(path).err(),
+            (EngineKind::OpenWakeWord, "onnx") => None,
+            (EngineKind::MicroWakeWord, _) => Some(format!(
+                "{} is not a TensorFlow Lite model: engine = microwakeword loads .tflite \
+                 models (e.g. models/microwakeword/alexa.tflite); for openWakeWord's .onnx \
+                 models set engine = openwakeword",
+                path.display()
+            )),
+            (EngineKind::OpenWakeWord, _) => Some(format!(
+                "{} is not an ONNX model: engine = openwakeword loads .onnx models (e.g. \
+                 models/openwakeword/alexa_v0.1.onnx); for microWakeWord's .tflite models \
+                 set engine = microwakeword",
+                path.display()
+            )),
+        };
+        problems.extend(problem.map(|m| Problem::new("wake_models", m)));
+    }
+    let names: Vec<String> = wake.iter().map(|p| model_name(p)).collect();
+    let overrides: String = c.value("model_thresholds").unwrap_or_default();
+    for name in overrides
+        .split(',')
+        .filter_map(|entry| entry.split_once(':'))
+        .map(|(name, _)| name.trim())
+    {
+        if !names.iter().any(|n| n == name) {
+            problems.push(Problem::new(
+                "model_thresholds",
+                format!(
+                    "{name:?} is not one of wake_models ({}); name a model by its file name \
+                     without .onnx or .tflite",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
+}
+
 impl Settings {
     pub fn from_config(c: &PluginConfig) -> Result<Self, PluginError> {
-        let engine = match c.value::<String>("engine")?.as_str() {
-            "microwakeword" => EngineKind::MicroWakeWord,
-            _ => EngineKind::OpenWakeWord,
-        };
+        let engine = engine(c)?;
         let threshold: f32 = c.value("confidence_threshold")?;
         in_unit(threshold, "confidence_threshold")?;
         let cooldown_ms: u64 = c.value("cooldown_ms")?;
-        let wake: String = c.value("wake_models")?;
-        let wake: Vec<PathBuf> = wake
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .collect();
+        let wake = wake_models(c)?;
         PluginConfig::check(
             !wake.is_empty(),
             "[kwd] wake_models is empty; name at least one model, e.g. models/openwakeword/alexa_v0.1.onnx",
@@ -270,6 +335,61 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.thresholds, [0.7, 0.4]);
+    }
+
+    /// `check_config`'s problems for a section (each key's own form is checked first).
+    fn problems_of(entries: &[(&str, &str)]) -> Vec<(String, String)> {
+        let c = PluginConfig::new(
+            "kwd",
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .with_keys(KEYS.to_vec());
+        c.validate().unwrap_or_else(|e| panic!("{e}"));
+        problems(&c)
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn keys_that_do_not_fit_together_are_problems_at_their_key() {
+        assert_eq!(problems_of(&[]), []);
+        assert_eq!(
+            problems_of(&[
+                ("wake_models", "m/alexa_v0.1.onnx, m/hey_jarvis_v0.1.onnx"),
+                ("model_thresholds", "hey_jarvis_v0.1:0.4"),
+            ]),
+            []
+        );
+        let found = problems_of(&[("engine", "microwakeword")]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "wake_models");
+        assert!(
+            found[0]
+                .1
+                .contains("alexa_v0.1.onnx is not a TensorFlow Lite model")
+                && found[0].1.contains("set engine = openwakeword"),
+            "{found:?}"
+        );
+        let found = problems_of(&[("wake_models", "m/alexa.tflite")]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].1.contains("alexa.tflite is not an ONNX model")
+                && found[0].1.contains("set engine = microwakeword"),
+            "{found:?}"
+        );
+        let found = problems_of(&[("model_thresholds", "alexa_v0.1:0.5, alexxa:0.8")]);
+        assert_eq!(
+            found,
+            [(
+                "model_thresholds".to_owned(),
+                "\"alexxa\" is not one of wake_models (alexa_v0.1); name a model by its file \
+                 name without .onnx or .tflite"
+                    .to_owned()
+            )]
+        );
     }
 
     #[test]

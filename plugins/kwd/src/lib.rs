@@ -38,10 +38,10 @@ use std::time::{Duration, Instant};
 pub use config::Settings;
 pub use detector::{Detection, Detector};
 pub use engine::{CHUNK, Engine, EngineKind, ModelPaths, RATE, Scored};
-use voicehost_plugin_runtime::keys::Key;
+use voicehost_plugin_runtime::keys::{Key, Problem};
 use voicehost_plugin_runtime::{
-    GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginError, PluginMeta,
-    export_plugin,
+    GrpcServer, HealthHandle, HealthReport, Plugin, PluginConfig, PluginContext, PluginError,
+    PluginMeta, export_plugin,
 };
 use voicehost_proto::kwd::v1::kwd_service_server::KwdServiceServer;
 
@@ -85,6 +85,12 @@ fn load(settings: Settings, shared: Arc<listen::Shared>, health: HealthHandle) {
 impl Plugin for KwdPlugin {
     fn config_keys() -> Option<Vec<Key>> {
         Some(config::KEYS.to_vec())
+    }
+
+    /// What depends on several keys (a wake model of the other engine, a threshold for a
+    /// model that is not loaded), for `voicehost validate` at each key's line.
+    fn check_config(config: &PluginConfig) -> Vec<Problem> {
+        config::problems(config)
     }
 
     fn meta() -> PluginMeta {
