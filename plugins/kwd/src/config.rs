@@ -261,14 +261,19 @@ fn in_unit(value: f32, what: &str) -> Result<(), PluginError> {
 mod tests {
     use super::*;
 
-    fn settings(entries: &[(&str, &str)]) -> Result<Settings, String> {
-        let c = PluginConfig::new(
+    /// A `[kwd]` section of `entries` with kwd's keys.
+    fn section(entries: &[(&str, &str)]) -> PluginConfig {
+        PluginConfig::new(
             "kwd",
             entries
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         )
-        .with_keys(KEYS.to_vec());
+        .with_keys(KEYS.to_vec())
+    }
+
+    fn settings(entries: &[(&str, &str)]) -> Result<Settings, String> {
+        let c = section(entries);
         // As at start: the section is checked against the keys first.
         c.validate()
             .and_then(|()| Settings::from_config(&c))
@@ -339,13 +344,7 @@ mod tests {
 
     /// `check_config`'s problems for a section (each key's own form is checked first).
     fn problems_of(entries: &[(&str, &str)]) -> Vec<(String, String)> {
-        let c = PluginConfig::new(
-            "kwd",
-            entries
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        )
-        .with_keys(KEYS.to_vec());
+        let c = section(entries);
         c.validate().unwrap_or_else(|e| panic!("{e}"));
         problems(&c)
             .into_iter()
