@@ -31,8 +31,8 @@
 //! transcript lines, barge-in and follow-up window (`skill_matched` in app.log); "stop" ends
 //! the dialog. The timers live here, across dialogs: the alarm task (`alarm.rs`) rings them.
 //! The model is told the local date and time with every request (`CompleteRequest.context`),
-//! as it was when the dialog began: the same system prompt for the whole dialog keeps the
-//! conversation so far in the llm's cache.
+//! as it was when the dialog began (for five minutes): the same system prompt from turn to
+//! turn keeps the conversation so far in the llm's cache.
 
 mod alarm;
 mod echo;

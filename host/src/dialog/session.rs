@@ -83,11 +83,13 @@ impl Dialogs {
         };
         let id = dialog.dialog_id;
         Metrics::bump(&self.metrics.dialogs);
-        // The date and time the model is told, the same for the whole dialog: a new minute
-        // in its system prompt would make the llm read the conversation so far again at the
-        // next turn (0.5-0.85 s on two cores for a dialog a few turns long). Questions about
-        // the time and date themselves go to the time skill, which reads the clock.
-        let facts = time::facts(chrono::Local::now().naive_local());
+        // The date and time the model is told, the same for the whole dialog (up to
+        // FACTS_MAX_AGE): a new minute in its system prompt would make the llm read the
+        // conversation so far again at the next turn (0.5-0.85 s on two cores for a dialog a
+        // few turns long). Questions about the time and date themselves go to the time
+        // skill, which reads the clock.
+        let mut facts = time::facts(chrono::Local::now().naive_local());
+        let mut facts_told = Instant::now();
         self.prefill(&id, &facts);
         tracing::info!(
             event = "dialog_started",
@@ -179,6 +181,11 @@ impl Dialogs {
                 Some(skill) => Answer::Skill(skill),
                 None => {
                     model_turn += 1;
+                    if facts_told.elapsed() >= FACTS_MAX_AGE {
+                        // A long conversation: the time again, read again once.
+                        facts = time::facts(chrono::Local::now().naive_local());
+                        facts_told = Instant::now();
+                    }
                     Answer::Model {
                         text: &said.text,
                         turn: model_turn,
@@ -236,6 +243,10 @@ impl Dialogs {
         );
     }
 }
+
+/// How long a dialog tells the model the date and time it began with; the first model turn
+/// after that tells it the time again (and the llm reads the conversation again, once).
+const FACTS_MAX_AGE: Duration = Duration::from_secs(5 * 60);
 
 /// One of `phrases`, varied by `seed`.
 fn pick(phrases: &[String], seed: i64) -> &str {
