@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDateTime;
 use tokio::sync::{broadcast, mpsc};
 use voicehost_proto::kwd::v1::WakeDetected;
 use voicehost_proto::logger::v1::Role;
@@ -88,9 +89,8 @@ impl Dialogs {
         // conversation so far again at the next turn (0.5-0.85 s on two cores for a dialog a
         // few turns long). Questions about the time and date themselves go to the time
         // skill, which reads the clock.
-        let mut facts = time::facts(chrono::Local::now().naive_local());
-        let mut facts_told = Instant::now();
-        self.prefill(&id, &facts);
+        let mut facts = Facts::new(chrono::Local::now().naive_local(), Instant::now());
+        self.prefill(&id, &facts.text);
         tracing::info!(
             event = "dialog_started",
             dialog = %id,
@@ -181,15 +181,10 @@ impl Dialogs {
                 Some(skill) => Answer::Skill(skill),
                 None => {
                     model_turn += 1;
-                    if facts_told.elapsed() >= FACTS_MAX_AGE {
-                        // A long conversation: the time again, read again once.
-                        facts = time::facts(chrono::Local::now().naive_local());
-                        facts_told = Instant::now();
-                    }
                     Answer::Model {
                         text: &said.text,
                         turn: model_turn,
-                        facts: &facts,
+                        facts: facts.for_turn(chrono::Local::now().naive_local(), Instant::now()),
                     }
                 }
             };
@@ -248,6 +243,32 @@ impl Dialogs {
 /// after that tells it the time again (and the llm reads the conversation again, once).
 const FACTS_MAX_AGE: Duration = Duration::from_secs(5 * 60);
 
+/// The date and time a dialog tells the model (`CompleteRequest.context`): those of its
+/// start, then those of its first model turn past [`FACTS_MAX_AGE`], and so on.
+#[derive(Debug)]
+struct Facts {
+    text: String,
+    told: Instant,
+}
+
+impl Facts {
+    /// The facts at local time `local`, monotonic time `now`.
+    fn new(local: NaiveDateTime, now: Instant) -> Facts {
+        Facts {
+            text: time::facts(local),
+            told: now,
+        }
+    }
+
+    /// The facts for a model turn at `local` / `now`.
+    fn for_turn(&mut self, local: NaiveDateTime, now: Instant) -> &str {
+        if now.saturating_duration_since(self.told) >= FACTS_MAX_AGE {
+            *self = Facts::new(local, now);
+        }
+        &self.text
+    }
+}
+
 /// One of `phrases`, varied by `seed`.
 fn pick(phrases: &[String], seed: i64) -> &str {
     if phrases.is_empty() {
@@ -260,6 +281,29 @@ fn pick(phrases: &[String], seed: i64) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dialog_tells_the_time_it_began_until_five_minutes_have_passed() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let local = |h, m| day.and_hms_opt(h, m, 0).unwrap();
+        let start = Instant::now();
+        let mut facts = Facts::new(local(12, 9), start);
+        let began = facts.text.clone();
+        assert!(began.contains("12:09"), "{began}");
+        // A new minute, the same facts: the llm keeps the conversation in its cache.
+        let later = facts.for_turn(local(12, 13), start + Duration::from_secs(4 * 60 + 59));
+        assert_eq!(later, began);
+        // Five minutes on, the time again; then that one.
+        let told = facts
+            .for_turn(local(12, 14), start + FACTS_MAX_AGE)
+            .to_owned();
+        assert!(told.contains("12:14"), "{told}");
+        let next = facts.for_turn(
+            local(12, 15),
+            start + FACTS_MAX_AGE + Duration::from_secs(60),
+        );
+        assert_eq!(next, told);
+    }
 
     #[test]
     fn pick_covers_every_phrase() {
