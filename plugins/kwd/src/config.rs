@@ -169,15 +169,20 @@ pub fn problems(c: &PluginConfig) -> Vec<Problem> {
         if !names.iter().any(|n| n == name) {
             problems.push(Problem::new(
                 "model_thresholds",
-                format!(
-                    "{name:?} is not one of wake_models ({}); name a model by its file name \
-                     without .onnx or .tflite",
-                    names.join(", ")
-                ),
+                not_a_wake_model(name, &names),
             ));
         }
     }
     problems
+}
+
+/// Why `model_thresholds` cannot name `name`, which is none of the wake models `names`.
+fn not_a_wake_model(name: &str, names: &[String]) -> String {
+    format!(
+        "{name:?} is not one of wake_models ({}); name a model by its file name without .onnx \
+         or .tflite",
+        names.join(", ")
+    )
 }
 
 impl Settings {
@@ -217,8 +222,8 @@ impl Settings {
             let (name, value) = (name.trim(), value.trim());
             let index = names.iter().position(|n| n == name).ok_or_else(|| {
                 PluginError::config(format!(
-                    "[kwd] model_thresholds names {name:?}, which is not in wake_models ({})",
-                    names.join(", ")
+                    "[kwd] model_thresholds: {}",
+                    not_a_wake_model(name, &names)
                 ))
             })?;
             let value: f32 = value.parse().map_err(|_| {
@@ -416,7 +421,7 @@ mod tests {
             ),
             (
                 &[("model_thresholds", "jarvis:0.5")],
-                "\"jarvis\", which is not in wake_models",
+                "\"jarvis\" is not one of wake_models (alexa_v0.1)",
             ),
             (
                 &[("model_thresholds", "alexa_v0.1:2")],
