@@ -489,11 +489,11 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     let lines = a.transcript_lines(ended.field("dialog"));
     eprintln!("{}", lines.join("\n"));
     // The question was spoken over the assistant's voice: Whisper tiny may mishear its end
-    // under the residual echo (a loaded CI run: "the capital grants."), and when the echo
-    // guard lets the user through only a few words in, the utterance starts there (stt keeps
-    // no audio from before the onset). So the second turn is recognised by any word of the
-    // question; when "France" was heard, the answer names Paris. How well speech over a
-    // reply is recognised is the bench's to measure.
+    // under the residual echo (a loaded CI run: "the capital grants."), and the words said
+    // while the reply still sounded may be lost (the echo canceller suppresses them, or the
+    // echo guard lets the user through only a few words in). So the second turn is
+    // recognised by any word of the question. How well speech over a reply is recognised is
+    // the bench's to measure.
     let roles: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
     assert_eq!(
         roles,
@@ -516,7 +516,11 @@ async fn speaking_over_a_reply_stops_it_and_is_the_next_turn() {
     // The host wrote what was relayed of the cut reply, marked as such.
     assert!(lines[1].ends_with(" [interrupted]"), "{}", lines[1]);
     assert!(!lines[3].ends_with(" [interrupted]"), "{}", lines[3]);
-    if words(&lines[2]).contains(&"france".to_owned()) {
+    // The answer names Paris when the whole question was heard: its first word lost under
+    // the echo, "is the capital of France." reads as a statement about Rome, and the llm
+    // answered about Rome (a CI run).
+    let heard = words(&lines[2]);
+    if question.iter().all(|w| heard.contains(&(*w).to_owned())) {
         assert!(lines[3].contains("Paris"), "{}", lines[3]);
     }
     a.host.terminate();
