@@ -22,6 +22,10 @@ pub(crate) struct Shared {
     pub queue: Mutex<VecDeque<f32>>,
     /// Interleaved samples the device has taken so far.
     pub consumed: AtomicU64,
+    /// When the queue's first sample will be played: the last callback's playback time (the
+    /// stream's own estimate, its buffering included) plus what that callback took. Locked
+    /// with the queue held, so the two agree.
+    pub head_played_at: Mutex<Option<Instant>>,
     pub error: Mutex<Option<String>>,
     pub stop: AtomicBool,
 }
@@ -77,7 +81,12 @@ fn find_output(name: Option<&str>) -> Result<cpal::Device, AudioError> {
     })
 }
 
-fn fill<T: SizedSample + FromSample<f32>>(out: &mut [T], shared: &Shared) {
+fn fill<T: SizedSample + FromSample<f32>>(
+    out: &mut [T],
+    info: &cpal::OutputCallbackInfo,
+    frame_len: Duration,
+    shared: &Shared,
+) {
     let mut queue = match shared.queue.lock() {
         Ok(q) => q,
         Err(_) => return,
@@ -88,6 +97,11 @@ fn fill<T: SizedSample + FromSample<f32>>(out: &mut [T], shared: &Shared) {
     shared
         .consumed
         .fetch_add(out.len() as u64, Ordering::Relaxed);
+    let t = info.timestamp();
+    let plays_at = Instant::now() + t.playback.duration_since(t.callback);
+    if let Ok(mut head) = shared.head_played_at.lock() {
+        *head = Some(plays_at + frame_len * out.len() as u32);
+    }
 }
 
 fn build<T: SizedSample + FromSample<f32>>(
@@ -96,9 +110,12 @@ fn build<T: SizedSample + FromSample<f32>>(
     shared: Arc<Shared>,
 ) -> Result<cpal::Stream, cpal::Error> {
     let errors = Arc::clone(&shared);
+    // One sample of one channel, in the device's time.
+    let frame_len =
+        Duration::from_secs(1) / config.sample_rate.max(1) / u32::from(config.channels.max(1));
     device.build_output_stream(
         *config,
-        move |data: &mut [T], _: &cpal::OutputCallbackInfo| fill(data, &shared),
+        move |data: &mut [T], info: &cpal::OutputCallbackInfo| fill(data, info, frame_len, &shared),
         move |err| {
             if let Ok(mut e) = errors.error.lock() {
                 *e = Some(err.to_string());
@@ -361,6 +378,22 @@ impl Sink for DeviceSink {
 
     fn drained_at(&self) -> Instant {
         self.pacer.finished_at()
+    }
+
+    fn next_played_at(&self) -> Instant {
+        let shared = &self.device.shared;
+        let Ok(queue) = shared.queue.lock() else {
+            return Instant::now();
+        };
+        let head = shared.head_played_at.lock().ok().and_then(|h| *h);
+        let queued = Duration::from_secs_f64(
+            queue.len() as f64 / f64::from(self.device.rate) / self.device.channels.max(1) as f64,
+        );
+        // The resampler holds a few samples back; they play first.
+        let held = Duration::from_secs_f64(
+            self.resampler.held() as f64 / f64::from(self.resampler.rates().0),
+        );
+        head.map_or_else(Instant::now, |h| h.max(Instant::now())) + queued + held
     }
 
     fn discard(&mut self) {

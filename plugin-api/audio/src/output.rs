@@ -20,6 +20,12 @@ pub trait Sink: Send + std::fmt::Debug {
     fn flush(&mut self) -> Result<(), AudioError>;
     /// When the samples written so far will have been played.
     fn drained_at(&self) -> Instant;
+    /// When the first sample written next will be played (the echo canceller's far end is
+    /// timed by it). An output that keeps no clock of its own: when the samples written so
+    /// far have played, or now.
+    fn next_played_at(&self) -> Instant {
+        self.drained_at().max(Instant::now())
+    }
     /// Drops what was written and not yet played (the user interrupted it), but for a
     /// fade-out of at most [`DISCARD_FADE`]. Outputs that are not heard keep it all.
     fn discard(&mut self) {}

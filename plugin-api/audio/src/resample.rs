@@ -46,6 +46,18 @@ impl Resampler {
         (self.from, self.to)
     }
 
+    /// How far (output samples) the output lags the input: the first output samples of a
+    /// new resampler are its start-up, not the input.
+    pub fn delay(&self) -> usize {
+        self.inner.as_ref().map_or(0, |r| r.output_delay())
+    }
+
+    /// Input samples held back until a whole chunk is there (they come out of a later
+    /// `process` or `flush`).
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Feeds `input`; returns whatever output is complete.
     pub fn process(&mut self, input: &[f32]) -> Vec<f32> {
         let Some(inner) = self.inner.as_mut() else {

@@ -91,6 +91,16 @@ pub fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// `at` (a monotonic instant, past or future) as wall-clock microseconds since the Unix
+/// epoch, comparable across processes.
+pub fn unix_us(at: std::time::Instant) -> i64 {
+    let (now, wall) = (std::time::Instant::now(), now_us());
+    match at.checked_duration_since(now) {
+        Some(ahead) => wall + ahead.as_micros() as i64,
+        None => wall - now.duration_since(at).as_micros() as i64,
+    }
+}
+
 /// Checks an identifier argument (a dialog id, a reason): 1 to 64 ASCII letters, digits,
 /// `_` or `-`. The INVALID_ARGUMENT names `field`, the value and the rule; `hint` is
 /// appended (e.g. `" (as the logger's NewDialog returns)"`).

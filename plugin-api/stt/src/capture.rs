@@ -16,6 +16,7 @@ use super::Transcriber;
 use super::aec::EchoCanceller;
 use super::guard::{EchoGuard, Far, FarEnd, RunLevels, Verdict, level_db, tenths};
 use super::input::Input;
+use super::played::{CaptureClock, ticks};
 use super::recognize::{self, Job, Judge, Work};
 use super::shared::Shared;
 use super::silero::{Silero, VadState};
@@ -107,6 +108,8 @@ struct State {
     /// The guard's verdicts on the voiced run that may start an utterance.
     run: RunLevels,
     far: FarEnd,
+    /// When the next frame was captured: it is paired with the far end played then.
+    clock: CaptureClock,
     /// The VAD's state when the assistant began speaking (barge-in).
     vad_before_far: Option<VadState>,
     /// VAD windows since the assistant was last heard (for barge-in).
@@ -141,6 +144,7 @@ impl State {
             pauses: 0,
             run: RunLevels::default(),
             far: FarEnd::default(),
+            clock: CaptureClock::default(),
             vad_before_far: None,
             since_far: u32::MAX,
         }
@@ -162,6 +166,7 @@ impl State {
             return Ok(());
         };
         self.pending.extend(read);
+        self.clock.read(ticks(now_us()), self.pending.len());
         while self.pending.len() >= FRAME {
             let frame: Vec<f32> = self.pending.drain(..FRAME).collect();
             self.on_frame(frame);
@@ -179,7 +184,7 @@ impl State {
     /// One 10 ms frame of input: the simulated echo mixed in, the echo cancelled against
     /// the far end that goes with it, then sent to the frame stream and kept for the VAD.
     fn on_frame(&mut self, mut frame: Vec<f32>) {
-        let render = self.shared.pop_render();
+        let render = self.shared.pop_render(self.clock.frame(FRAME));
         if let Some(echo) = &self.shared.echo {
             echo.mix_into(&mut frame, &render);
         }

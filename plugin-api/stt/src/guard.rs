@@ -1,8 +1,8 @@
 //! The echo guard: while the assistant speaks, tells the user's voice from what is left of
 //! the assistant's own voice after echo cancellation.
 //!
-//! What tts plays (its render reference) is the far end; the capture thread takes it frame
-//! by frame in step with the microphone. While the far end is active, a window the VAD
+//! What tts plays (its render reference) is the far end; the capture thread takes, for each
+//! frame it captured, what played then (`played.rs`). While the far end is active, a window the VAD
 //! calls speech is the user's only if it is not a copy of the far end, and it holds more
 //! than the echo:
 //!

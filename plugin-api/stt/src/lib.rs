@@ -39,6 +39,7 @@ mod echo;
 mod guard;
 mod input;
 mod mel;
+mod played;
 mod recognize;
 mod reference;
 mod service;

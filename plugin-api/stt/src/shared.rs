@@ -4,7 +4,6 @@
 //! turn-model endpointing) between the capture and recognition threads, and the
 //! recognition thread's queue for `Transcribe`.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, mpsc};
 
@@ -15,10 +14,8 @@ use voicehost_proto::stt::v1::SttResult;
 
 use super::capture::FRAME;
 use super::echo::EchoLine;
+use super::played::{FAR_END_LEAD, PlayedLine};
 use super::recognize::Work;
-
-/// Render-reference frames kept for the capture thread at most (1 s).
-const MAX_RENDER_FRAMES: usize = 100;
 
 /// State shared by the pipeline threads and the RPC handlers.
 #[derive(Debug)]
@@ -29,9 +26,9 @@ pub struct Shared {
     pub dialog: Mutex<Option<String>>,
     /// The dialog's barge-in minimum (ms voiced while the assistant speaks); 0: none.
     pub barge_in_ms: AtomicU32,
-    /// Render-reference frames (10 ms, 16 kHz) not yet taken by the capture thread, which
-    /// takes one per captured frame: the echo canceller sees far end and microphone in step.
-    render: Mutex<VecDeque<Vec<f32>>>,
+    /// The render reference (16 kHz) on the clock it plays by, not yet taken by the capture
+    /// thread, which takes what played as each frame was captured.
+    render: Mutex<PlayedLine>,
     pub utterances: AtomicU32,
     pub stop: AtomicBool,
     /// An input opened by `SetInput`, taken over by the capture thread.
@@ -64,7 +61,7 @@ impl Shared {
             results: broadcast::channel(64).0,
             dialog: Mutex::new(None),
             barge_in_ms: AtomicU32::new(0),
-            render: Mutex::new(VecDeque::new()),
+            render: Mutex::new(PlayedLine::default()),
             utterances: AtomicU32::new(0),
             stop: AtomicBool::new(false),
             next_input: Mutex::new(None),
@@ -75,24 +72,20 @@ impl Shared {
         }
     }
 
-    /// A render-reference frame arrived.
-    pub fn push_render(&self, frame: Vec<f32>) {
+    /// Render reference whose first sample plays at `at` (ticks) arrived.
+    pub fn push_render(&self, at: i64, samples: &[f32]) {
         if let Ok(mut r) = self.render.lock() {
-            r.push_back(frame);
-            // Capture stalled or far behind: old far end is of no use.
-            while r.len() > MAX_RENDER_FRAMES {
-                r.pop_front();
-            }
+            r.push(at, samples);
         }
     }
 
-    /// The far end that goes with the next captured frame: silence when nothing plays.
-    pub fn pop_render(&self) -> Vec<f32> {
+    /// The far end that goes with a frame captured at `captured` (ticks): what played from
+    /// [`FAR_END_LEAD`] later; silence when nothing played.
+    pub fn pop_render(&self, captured: i64) -> Vec<f32> {
         self.render
             .lock()
-            .ok()
-            .and_then(|mut r| r.pop_front())
-            .unwrap_or_else(|| vec![0.0; FRAME])
+            .map(|mut r| r.take(captured + FAR_END_LEAD, FRAME))
+            .unwrap_or_else(|_| vec![0.0; FRAME])
     }
 
     pub fn set_pending(&self, pause: Option<(u64, u64)>) {

@@ -12,7 +12,7 @@ use voicehost_audio::{DISCARD_FADE, Sink};
 use voicehost_proto::common::v1::AudioFrame;
 use voicehost_proto::tts::v1::{PlaybackEvent, PlaybackEventKind};
 
-use voicehost_plugin_runtime::now_us;
+use voicehost_plugin_runtime::{now_us, unix_us};
 
 /// Audio per write to the output and per render-reference frame.
 const FRAME: Duration = Duration::from_millis(20);
@@ -298,7 +298,9 @@ impl Player {
                     interrupted = true;
                     break;
                 }
-                let ts = now_us();
+                // The far end is timed by when it will sound, not when it is written:
+                // what the output holds ahead varies with how promptly this thread runs.
+                let ts = unix_us(sink.next_played_at());
                 if let Err(e) = sink.write(frame) {
                     tracing::error!(error = %e, output = %sink.describe(), "Audio output failed");
                 }

@@ -343,7 +343,9 @@ pub mod tts_service_client {
                 );
             self.inner.server_streaming(req, path, codec).await
         }
-        /// Exactly the PCM sent to the output, timestamped, as far-end reference for echo cancellation.
+        /// Exactly the PCM sent to the output, as far-end reference for echo cancellation. Each
+        /// frame's ts_unix_us is when its first sample is played (the output's own estimate, its
+        /// buffering included), so a consumer can line it up with what its microphone captured.
         pub async fn render_reference(
             &mut self,
             request: impl tonic::IntoRequest<super::RenderReferenceRequest>,
@@ -504,7 +506,9 @@ pub mod tts_service_server {
             >
             + std::marker::Send
             + 'static;
-        /// Exactly the PCM sent to the output, timestamped, as far-end reference for echo cancellation.
+        /// Exactly the PCM sent to the output, as far-end reference for echo cancellation. Each
+        /// frame's ts_unix_us is when its first sample is played (the output's own estimate, its
+        /// buffering included), so a consumer can line it up with what its microphone captured.
         async fn render_reference(
             &self,
             request: tonic::Request<super::RenderReferenceRequest>,
