@@ -236,6 +236,32 @@ mod tests {
     }
 
     #[test]
+    fn the_next_sample_plays_after_what_was_written_or_now() {
+        let opened = Instant::now();
+        let mut sink =
+            open_output(&OutputSpec::Null, 1000, Pacing::Realtime, ProbeMode::Strict).unwrap();
+        assert!(sink.next_played_at() >= opened);
+        // 50 ms written at once (within the output's lead): the next plays after them, its
+        // clock started when the output opened.
+        sink.write(&[0.0; 50]).unwrap();
+        let (next, written) = (sink.next_played_at(), Instant::now());
+        eprintln!(
+            "next sample {:?} after the write",
+            next.saturating_duration_since(written)
+        );
+        assert!(next >= opened + Duration::from_millis(50), "{next:?}");
+        assert!(next <= written + Duration::from_millis(50), "{next:?}");
+        // Idle long past that: it plays as soon as it is written.
+        std::thread::sleep(Duration::from_millis(120));
+        let now = Instant::now();
+        let next = sink.next_played_at();
+        assert!(
+            next >= now && next < now + Duration::from_millis(50),
+            "{next:?}"
+        );
+    }
+
+    #[test]
     fn a_reopened_wav_output_continues_even_after_a_kill() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.wav");

@@ -20,8 +20,9 @@ const TICKS_PER_MS: i64 = RATE as i64 / 1000;
 /// canceller cannot cancel an echo that comes before its far end.
 pub const FAR_END_LEAD: i64 = 10 * TICKS_PER_MS;
 /// A frame timed this close to where the line ends continues it: the output's estimate of
-/// when a frame plays moves by a sample or two from one frame to the next.
-pub const CONTINUES: i64 = 2 * TICKS_PER_MS;
+/// when a frame plays moves a little from one frame to the next (the sound server's latency
+/// report), and following it would shift the far end under the canceller.
+pub const CONTINUES: i64 = 5 * TICKS_PER_MS;
 /// Far end kept at most (1 s): a stalled capture thread or a line timed far ahead.
 const MAX_SAMPLES: usize = RATE as usize;
 
@@ -52,9 +53,13 @@ impl PlayedLine {
             self.start = at;
         } else if (at - end).abs() <= CONTINUES {
             // The same stream, timed a little differently: kept sample-exact.
+        } else if at > end + MAX_SAMPLES as i64 {
+            // Far end not taken for a long while (capture stalled): it is past.
+            self.samples.clear();
+            self.start = at;
         } else if at > end {
-            let gap = ((at - end) as usize).min(MAX_SAMPLES);
-            self.samples.extend(std::iter::repeat_n(0.0, gap));
+            self.samples
+                .extend(std::iter::repeat_n(0.0, (at - end) as usize));
         } else if at > self.start {
             self.samples.truncate((at - self.start) as usize);
         } else {
@@ -105,6 +110,9 @@ const LAG_READS: u32 = 500;
 /// The smallest lag of a stretch above which the clock is set again: the input's own
 /// buffering is a period or two.
 const MAX_LAG: i64 = 60 * TICKS_PER_MS;
+/// How far the clock may run ahead of the samples before it is set back: a read that came
+/// sooner after its samples than the first did is not worth moving the far end for.
+const AHEAD_SLACK: i64 = 5 * TICKS_PER_MS;
 
 impl CaptureClock {
     /// A read ended at `now` (ticks) with `pending` samples not yet made into frames, the
@@ -118,14 +126,14 @@ impl CaptureClock {
         };
         // How long ago the pending samples were captured, by this clock.
         let lag = first - next;
-        if lag < 0 {
+        if lag < -AHEAD_SLACK {
             // Captured in the future: the clock runs ahead.
             self.next = Some(first);
             self.min_lag = i64::MAX;
             self.reads = 0;
             return;
         }
-        self.min_lag = self.min_lag.min(lag);
+        self.min_lag = self.min_lag.min(lag.max(0));
         self.reads += 1;
         if self.reads >= LAG_READS {
             if self.min_lag > MAX_LAG {
@@ -194,6 +202,10 @@ mod tests {
         let out = line.take(1000, 260);
         assert_eq!(&out[..100], &ramp(1, 100)[..]);
         assert_eq!(&out[100..], &ramp(2001, 160)[..]);
+        // One a second or more past the line's end starts it again.
+        line.push(1360, &ramp(1, 160));
+        line.push(1520 + MAX_SAMPLES as i64 + 1, &ramp(7001, 10));
+        assert_eq!(line.take(1520 + MAX_SAMPLES as i64 + 1, 10), ramp(7001, 10));
         // A piece timed before the whole line replaces it.
         line.push(5000, &ramp(1, 160));
         line.push(4000, &ramp(501, 10));
@@ -224,9 +236,14 @@ mod tests {
             clock.frame(160);
         }
         assert_eq!(clock.frame(160), LAG_READS as i64 * 160);
-        // A clock that ran ahead of the samples is set back at once.
-        clock.read(LAG_READS as i64 * 160, 160);
-        assert_eq!(clock.frame(160), LAG_READS as i64 * 160 - 160);
+        // A clock a little ahead of the samples is left; one that ran further ahead is set
+        // back at once.
+        let next = LAG_READS as i64 * 160 + 160;
+        clock.read(next + 160 - AHEAD_SLACK, 160);
+        assert_eq!(clock.frame(160), next);
+        let next = next + 160;
+        clock.read(next + 160 - AHEAD_SLACK - 1, 160);
+        assert_eq!(clock.frame(160), next - AHEAD_SLACK - 1);
         // One that fell behind by more than an input buffers is set after a stretch.
         let mut c = CaptureClock::default();
         c.read(0, 0);
