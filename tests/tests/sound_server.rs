@@ -139,6 +139,19 @@ async fn a_conversation_on_real_sound_devices() {
         eprintln!("{} {}: {}", e.ts, e.event, e.fields);
     }
 
+    // The echo canceller finds the echo at one delay for the whole conversation, as the far
+    // end is timed by when it played. Timed by when tts wrote it, the delay moved by 16-44
+    // ms between replies over a bench (48-96 ms in one; 64-84 ms in a run of this test),
+    // and AEC3 started over each time.
+    let delays = echo_delays(&ev);
+    eprintln!("AEC3's delay estimate every 10 s (ms): {delays:?}");
+    assert!(delays.len() >= 3, "{delays:?}");
+    let (lo, hi) = (delays.iter().min(), delays.iter().max());
+    assert!(
+        hi.zip(lo).is_some_and(|(hi, lo)| hi - lo <= 12),
+        "the echo's delay moved: {delays:?}"
+    );
+
     // A wake for each "Alexa" said: the greeting's and the replies' echo woke nothing.
     assert_eq!(events_named(&ev, "wake_detected").len(), 3, "self-wake");
     let dialogs = events_named(&ev, "dialog_ended");
@@ -219,6 +232,17 @@ async fn a_conversation_on_real_sound_devices() {
             .any(|w| w == "timer" || w == "seconds" || w.starts_with("minute")),
         "{said:?}"
     );
+}
+
+/// AEC3's delay estimates (ms) in stt's 10-second reports, in order.
+fn echo_delays(ev: &[AppLine]) -> Vec<u32> {
+    events_named(ev, "aec_stats")
+        .iter()
+        .filter_map(|e| {
+            let d = e.field("delay_ms");
+            d.strip_prefix("Some(")?.strip_suffix(')')?.parse().ok()
+        })
+        .collect()
 }
 
 /// app.log's events once it holds `n` dialog ends (`ev` holds one at least).
