@@ -282,6 +282,16 @@ impl Player {
                 let _ = self
                     .events
                     .send(event(PlaybackEventKind::Started, &chunk.dialog, id, 0));
+                // What the output holds before this utterance, and its own buffering.
+                let plays_in = sink
+                    .next_played_at()
+                    .saturating_duration_since(Instant::now());
+                tracing::info!(
+                    event = "playback_latency",
+                    utterance = id,
+                    ms = plays_in.as_secs_f64() * 1000.0,
+                    "The utterance's first sample plays after this"
+                );
             } else if let Some(since) = starved_since.take() {
                 let gap = since.elapsed();
                 if gap > Duration::from_millis(5) {
