@@ -61,6 +61,14 @@ const BOTH: &[&str] = &[
     "time and date",
 ];
 
+/// A short request ending in "time is it": "What time is it?" as Whisper tiny writes it when
+/// it is said over the assistant's own voice ("What's time, is it?", "Watch time, is it?",
+/// "What's the time is it?" on the acoustic bench), which the model took for something
+/// else. At most three words before it; "Is it time to go?" does not end so.
+fn misheard_what_time_is_it(words: &[String]) -> bool {
+    words.len() <= 6 && words.ends_with(&["time".to_owned(), "is".to_owned(), "it".to_owned()])
+}
+
 impl Skill for TimeSkill {
     fn name(&self) -> &'static str {
         "time"
@@ -68,7 +76,7 @@ impl Skill for TimeSkill {
 
     fn answer(&self, request: &Request, ctx: &SkillContext<'_>) -> Option<Reply> {
         let now = ctx.local;
-        if request.is_one_of(TIME) {
+        if request.is_one_of(TIME) || misheard_what_time_is_it(request.words()) {
             Some(Reply::say(format!("It's {}.", spoken_time(now))))
         } else if request.is_one_of(DATE) {
             Some(Reply::say(format!("Today is {}.", spoken_date(now.date()))))
@@ -144,6 +152,10 @@ mod tests {
             "What is the time now?",
             "Hey, can you tell me what time it is?",
             "Time, please.",
+            // Over the echo of a reply.
+            "What's time, is it?",
+            "Watch time, is it?",
+            "What's the time is it?",
         ] {
             assert_eq!(reply(q).as_deref(), Some("It's 7:05 PM."), "{q}");
         }
@@ -175,6 +187,7 @@ mod tests {
             "What date is Christmas?",
             "Is it time to go?",
             "What is the time complexity of quicksort?",
+            "How can I tell what kind of time is it?",
         ] {
             assert_eq!(reply(q), None, "{q}");
         }
