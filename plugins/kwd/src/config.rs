@@ -161,11 +161,7 @@ pub fn problems(c: &PluginConfig) -> Vec<Problem> {
     }
     let names: Vec<String> = wake.iter().map(|p| model_name(p)).collect();
     let overrides: String = c.value("model_thresholds").unwrap_or_default();
-    for name in overrides
-        .split(',')
-        .filter_map(|entry| entry.split_once(':'))
-        .map(|(name, _)| name.trim())
-    {
+    for (name, _) in threshold_entries(&overrides).filter_map(Result::ok) {
         if !names.iter().any(|n| n == name) {
             problems.push(Problem::new(
                 "model_thresholds",
@@ -174,6 +170,21 @@ pub fn problems(c: &PluginConfig) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// `model_thresholds`' entries, `name:threshold` each, both trimmed; an entry without its
+/// `:` is `Err(entry)`.
+fn threshold_entries(overrides: &str) -> impl Iterator<Item = Result<(&str, &str), &str>> {
+    overrides
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            entry
+                .split_once(':')
+                .map(|(name, value)| (name.trim(), value.trim()))
+                .ok_or(entry)
+        })
 }
 
 /// Why `model_thresholds` cannot name `name`, which is none of the wake models `names`.
@@ -209,17 +220,12 @@ impl Settings {
             thresholds.push(cutoff.unwrap_or(threshold));
         }
         let overrides: String = c.value("model_thresholds")?;
-        for entry in overrides
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            let (name, value) = entry.split_once(':').ok_or_else(|| {
+        for entry in threshold_entries(&overrides) {
+            let (name, value) = entry.map_err(|entry| {
                 PluginError::config(format!(
                     "[kwd] model_thresholds entry {entry:?} is not name:threshold, e.g. hey_jarvis_v0.1:0.5"
                 ))
             })?;
-            let (name, value) = (name.trim(), value.trim());
             let index = names.iter().position(|n| n == name).ok_or_else(|| {
                 PluginError::config(format!(
                     "[kwd] model_thresholds: {}",
