@@ -120,17 +120,14 @@ impl CaptureClock {
     pub fn read(&mut self, now: i64, pending: usize) {
         let first = now - pending as i64;
         let Some(next) = self.next else {
-            self.next = Some(first);
-            self.min_lag = i64::MAX;
+            self.set(first);
             return;
         };
         // How long ago the pending samples were captured, by this clock.
         let lag = first - next;
         if lag < -AHEAD_SLACK {
             // Captured in the future: the clock runs ahead.
-            self.next = Some(first);
-            self.min_lag = i64::MAX;
-            self.reads = 0;
+            self.set(first);
             return;
         }
         self.min_lag = self.min_lag.min(lag.max(0));
@@ -142,6 +139,14 @@ impl CaptureClock {
             self.min_lag = i64::MAX;
             self.reads = 0;
         }
+    }
+
+    /// Sets the clock by the wall clock: the next frame was captured at `at`; a new stretch
+    /// of reads begins.
+    fn set(&mut self, at: i64) {
+        self.next = Some(at);
+        self.min_lag = i64::MAX;
+        self.reads = 0;
     }
 
     /// The capture time of the next frame of `len` samples; the clock moves past it.
