@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
 use tonic::Code;
+use voicehost_plugin_runtime::SpeechGate;
 use voicehost_proto::llm::v1::llm_service_client::LlmServiceClient;
 use voicehost_proto::llm::v1::{CompleteRequest, LlmChunk};
 use voicehost_proto::logger::v1::NewDialogRequest;
@@ -254,6 +255,68 @@ async fn a_client_that_goes_away_stops_the_generation_at_once() {
     let next = reply(&mut llm, ask("Say hi.", "", 0)).await;
     assert!(next.last().unwrap().eot);
     eprintln!("next request answered in {:?}", asked.elapsed());
+    host.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generation_waits_while_the_speech_gate_is_closed() {
+    let (setup, mut host, port) = llm_host("");
+    // What tts does while it synthesises a clause.
+    let tts = SpeechGate::open(&setup.log_dir()).unwrap();
+    let closed = tts.close().unwrap();
+    let mut llm = LlmServiceClient::new(channel(port));
+    let mut stream = llm
+        .complete(ask("Count from one to twenty in words.", "", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    // The prompt is read and the first token sampled; the next waits at the gate. Unheld,
+    // SmolLM2 writes a token every few ms here.
+    let mut early = Vec::new();
+    let held_until = Instant::now() + Duration::from_millis(800);
+    while let Ok(Some(chunk)) = tokio::time::timeout_at(held_until.into(), stream.next()).await {
+        early.push(chunk.unwrap());
+    }
+    assert!(
+        early.len() <= 1 && early.iter().all(|c| !c.eot),
+        "the model went on while the gate was closed: {:?}",
+        text(&early)
+    );
+    let opened = Instant::now();
+    drop(closed);
+    let mut rest = Vec::new();
+    while let Some(c) = stream.next().await {
+        rest.push(c.unwrap());
+    }
+    eprintln!(
+        "while closed: {:?}; after the gate opened {:?}: {:?}",
+        text(&early),
+        opened.elapsed(),
+        text(&rest)
+    );
+    assert!(rest.last().unwrap().eot);
+    assert!(
+        !text(&rest).trim().is_empty(),
+        "nothing came after the gate opened"
+    );
+    let log = setup.log_dir().join("app.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let waited = loop {
+        if let Some(l) = app_events(&log)
+            .into_iter()
+            .find(|l| l.event == "llm_waited_for_tts")
+        {
+            break l;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no llm_waited_for_tts in app.log"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("{}", waited.fields);
+    let ms: u64 = waited.field("ms").parse().unwrap();
+    assert!(ms >= 100, "{}", waited.fields);
     host.terminate();
 }
 

@@ -10,6 +10,7 @@
 //!   on several keys);
 //! - [`logging`]: the plugin's `tracing` events reach the host's app.log;
 //! - [`stream`]: one reconnecting client stream and one broadcast → gRPC stream forwarder;
+//! - [`gate`]: the speech gate, which has the llm wait while tts synthesises;
 //! - what the engine SDKs (voicehost-tts-sdk, voicehost-stt-sdk) share: [`EngineMeta`],
 //!   [`BoxError`].
 //!
@@ -68,6 +69,7 @@
 pub mod context;
 mod engine;
 pub mod export;
+pub mod gate;
 pub mod keys;
 pub mod logging;
 pub mod net;
@@ -77,6 +79,7 @@ pub mod stream;
 pub use context::{PluginConfig, PluginContext};
 pub use engine::{BoxError, EngineMeta};
 pub use export::{Plugin, PluginMeta};
+pub use gate::SpeechGate;
 pub use serve::{GrpcServer, HealthHandle, MAX_DECODING_MESSAGE_BYTES, ServerBuilder, Services};
 pub use voicehost_plugin_api::{ErrorKind, HealthReport, HealthStatus, PluginError};
 

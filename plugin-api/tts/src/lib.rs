@@ -10,8 +10,10 @@
 //!   `Synthesize` (audio streamed back to the caller clause by clause, played nowhere: for
 //!   another program's speech, such as the Wyoming server's) and `ListVoices` (the engine's
 //!   [`Synthesizer::voices`]);
-//! - a synthesis thread (the engine never runs on the gRPC executor) and a playback queue
-//!   with low/high watermarks and underrun reports;
+//! - a synthesis thread (the engine never runs on the gRPC executor), which holds the
+//!   speech gate closed while it synthesises (the embedded llm waits at it between tokens:
+//!   `voicehost_plugin_runtime::gate`), and a playback queue with low/high watermarks and
+//!   underrun reports;
 //! - the output (`output = auto | default | null | wav:FILE | <device name>`), paced in
 //!   real time;
 //! - the phrase cache (`cache_phrases`, synthesised at load so acknowledgements play at
@@ -47,7 +49,7 @@ pub use wav::decode_wav;
 
 use voicehost_plugin_runtime::keys::Key;
 use voicehost_plugin_runtime::{
-    GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginMeta,
+    GrpcServer, HealthHandle, HealthReport, Plugin, PluginContext, PluginMeta, SpeechGate,
 };
 
 /// The runtime this SDK is built on, and what an engine's code names from it.
@@ -143,7 +145,10 @@ impl<S: Synthesizer> std::fmt::Debug for TtsPlugin<S> {
 }
 
 /// Loads the engine and everything around it; the error is what health reports.
-fn load<S: Synthesizer>(inner: &service::Inner<S>) -> Result<service::Ready, String> {
+fn load<S: Synthesizer>(
+    inner: &service::Inner<S>,
+    gate: Option<SpeechGate>,
+) -> Result<service::Ready, String> {
     let s = &inner.settings;
     let started = Instant::now();
     let mut engine = S::load(&inner.engine).map_err(|e| e.to_string())?;
@@ -164,7 +169,7 @@ fn load<S: Synthesizer>(inner: &service::Inner<S>) -> Result<service::Ready, Str
     let synth_player = player.clone();
     std::thread::Builder::new()
         .name("vh-tts-synth".to_owned())
-        .spawn(move || synth::run(engine, jobs_rx, synth_player, high))
+        .spawn(move || synth::run(engine, jobs_rx, synth_player, high, gate))
         .map_err(|e| format!("cannot start the synthesis thread: {e}"))?;
     tracing::info!(
         event = "tts_ready",
@@ -184,10 +189,14 @@ fn load<S: Synthesizer>(inner: &service::Inner<S>) -> Result<service::Ready, Str
     })
 }
 
-fn spawn_loader<S: Synthesizer>(inner: Arc<service::Inner<S>>, health: HealthHandle) {
+fn spawn_loader<S: Synthesizer>(
+    inner: Arc<service::Inner<S>>,
+    health: HealthHandle,
+    gate: Option<SpeechGate>,
+) {
     let spawned = std::thread::Builder::new()
         .name("vh-tts-load".to_owned())
-        .spawn(move || match load(&inner) {
+        .spawn(move || match load(&inner, gate) {
             Ok(ready) => {
                 let _ = inner.ready.set(ready);
                 health.set_serving();
@@ -230,7 +239,10 @@ impl<S: Synthesizer> Plugin for TtsPlugin<S> {
                 ));
                 Ok(())
             })?;
-        spawn_loader(Arc::clone(&inner), server.health().clone());
+        let gate = SpeechGate::open(&ctx.log_dir)
+            .map_err(|e| tracing::warn!(event = "speech_gate_unavailable", error = %e, "The llm will not wait while speech is synthesised"))
+            .ok();
+        spawn_loader(Arc::clone(&inner), server.health().clone(), gate);
         Ok(Self { server, inner })
     }
 

@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+use voicehost_plugin_runtime::SpeechGate;
 
 use super::Synthesizer;
 use super::playback::{Chunk, Player};
@@ -128,15 +129,18 @@ pub fn trim_silence(mut pcm: Vec<f32>, sample_rate: u32, pause_ms: u32) -> Vec<f
 }
 
 /// Runs jobs until the sender is dropped. Speech pauses while more than `high_samples`
-/// are queued for playback.
+/// are queued for playback. Each job holds `gate` closed while it runs, so that the llm
+/// does not generate beside the synthesis (`voicehost_plugin_runtime::gate`).
 pub fn run<S: Synthesizer>(
     mut engine: S,
     jobs: mpsc::Receiver<Job>,
     player: Player,
     high_samples: usize,
+    gate: Option<SpeechGate>,
 ) {
     let mut queue = Queue::new(jobs);
     while let Some(job) = queue.next(|| player.queued_samples() > high_samples) {
+        let _closed = gate.as_ref().and_then(SpeechGate::close);
         match job {
             Job::Speak(job) => play(&mut engine, &player, job),
             Job::Return(job) => give_back(&mut engine, job),
@@ -218,6 +222,74 @@ mod tests {
             Some(Job::Return(j)) => format!("return {}", j.text),
             None => "none".to_owned(),
         }
+    }
+
+    /// Says, for each text, whether the llm would find the speech gate closed.
+    struct Probe {
+        gate: SpeechGate,
+    }
+
+    impl Synthesizer for Probe {
+        type Config = ();
+        const META: voicehost_plugin_runtime::EngineMeta = voicehost_plugin_runtime::EngineMeta {
+            name: "probe",
+            version: "0",
+            features: &[],
+        };
+        fn configure(
+            _: &voicehost_plugin_runtime::PluginConfig,
+        ) -> Result<(), voicehost_plugin_runtime::PluginError> {
+            Ok(())
+        }
+        fn load(_: &()) -> Result<Self, voicehost_plugin_runtime::BoxError> {
+            Err("made by the test".into())
+        }
+        fn sample_rate(&self) -> u32 {
+            16_000
+        }
+        fn default_voice(_: &()) -> String {
+            String::new()
+        }
+        fn synthesize(
+            &mut self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<f32>, voicehost_plugin_runtime::BoxError> {
+            let closed = if self.gate.is_closed() { 0.5 } else { 0.25 };
+            Ok(vec![closed; 1600])
+        }
+    }
+
+    #[test]
+    fn the_gate_is_closed_while_a_job_is_synthesised_and_open_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = voicehost_audio::open_output(
+            &voicehost_audio::OutputSpec::Null,
+            16_000,
+            voicehost_audio::Pacing::Fast,
+            voicehost_audio::ProbeMode::Off,
+        )
+        .unwrap();
+        let player = Player::start(sink, 16_000, 0);
+        let llm = SpeechGate::open(dir.path()).unwrap();
+        let gate = SpeechGate::open(dir.path()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let probe = Probe {
+            gate: SpeechGate::open(dir.path()).unwrap(),
+        };
+        let synth = std::thread::spawn(move || run(probe, rx, player, usize::MAX, Some(gate)));
+        let (reply, audio) = oneshot::channel();
+        tx.send(Job::Return(ReturnJob {
+            text: "one".to_owned(),
+            voice: String::new(),
+            reply,
+        }))
+        .unwrap();
+        let pcm = audio.blocking_recv().unwrap().unwrap();
+        assert_eq!(pcm[0], 0.5, "the engine ran with the gate closed");
+        assert!(!llm.is_closed(), "the gate opened after the job");
+        drop(tx);
+        synth.join().unwrap();
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub const KEYS: &[Key] = &[
         "CPU threads of the embedded model",
     ),
     Key::new(
+        "yield_to_tts",
+        Kind::Bool,
+        "true",
+        "Embedded model: between two tokens, wait while tts synthesises speech (the speech gate), so that a reply's first words sound sooner on a shared CPU",
+    ),
+    Key::new(
         "gpu_layers",
         Kind::Int { min: 0, max: 1000 },
         "0",
@@ -156,6 +162,12 @@ pub struct Settings {
     pub backend: Backend,
     pub modelfile: PathBuf,
     pub threads: i32,
+    /// `yield_to_tts`: the embedded model waits at the speech gate between tokens.
+    pub yield_to_tts: bool,
+    /// The directory of the speech gate (`voicehost_plugin_runtime::gate`): the log
+    /// directory the plugin is started with, set at start when `yield_to_tts`; `None`
+    /// (tools, benchmarks) never waits.
+    pub speech_gate_dir: Option<PathBuf>,
     pub gpu_layers: u32,
     pub ollama_url: String,
     pub ollama_model: String,
@@ -215,6 +227,8 @@ impl Settings {
             backend: c.value::<Backend>("backend")?,
             modelfile: c.value::<PathBuf>("modelfile")?,
             threads: c.value("threads")?,
+            yield_to_tts: c.value("yield_to_tts")?,
+            speech_gate_dir: None,
             gpu_layers: c.value("gpu_layers")?,
             ollama_url: c.value("ollama_url")?,
             ollama_model: c.value("ollama_model")?,

@@ -60,6 +60,7 @@ pub fn start_engine(
             let llama = llama::LlamaSettings {
                 model: modelfile.from_path(),
                 threads: settings.threads,
+                speech_gate: settings.speech_gate_dir.clone(),
                 gpu_layers: settings.gpu_layers,
                 template: modelfile.template.clone(),
                 params: modelfile.params.clone(),
@@ -197,7 +198,10 @@ impl Plugin for LlmPlugin {
     }
 
     fn start(ctx: PluginContext) -> Result<Self, PluginError> {
-        let settings = Settings::from_config(&ctx.config)?;
+        let mut settings = Settings::from_config(&ctx.config)?;
+        if settings.yield_to_tts {
+            settings.speech_gate_dir = Some(ctx.log_dir.clone());
+        }
         let modelfile =
             Modelfile::load(&settings.modelfile).map_err(|e| PluginError::config(e.to_string()))?;
         // The engine's queue, set once the model is loaded and warm; until then requests

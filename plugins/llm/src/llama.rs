@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -18,6 +18,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use voicehost_plugin_runtime::SpeechGate;
 
 use crate::engine::{Event, Finish, Job, Message, StopFilter, Utf8Stream};
 use crate::modelfile::Params;
@@ -25,10 +26,17 @@ use crate::modelfile::Params;
 /// Tokens decoded per batch while reading a prompt.
 const BATCH: usize = 512;
 
+/// The longest the model waits at the speech gate before one token: longer than any clause
+/// takes to synthesise, so that a gate left closed slows a reply without stopping it.
+const GATE_MAX_WAIT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone)]
 pub struct LlamaSettings {
     pub model: PathBuf,
     pub threads: i32,
+    /// Where the speech gate is (the log directory): generation waits there between tokens
+    /// while tts synthesises. `None`: never waits.
+    pub speech_gate: Option<PathBuf>,
     /// GPU layers (the `cuda` build); 0 on CPU.
     pub gpu_layers: u32,
     pub template: Option<String>,
@@ -131,12 +139,18 @@ pub fn run(settings: LlamaSettings, jobs: Receiver<Job>, ready: Sender<Result<St
     if ready.send(Ok(description)).is_err() {
         return;
     }
+    let gate = settings.speech_gate.as_deref().and_then(|dir| {
+        SpeechGate::open(dir)
+            .map_err(|e| tracing::warn!(event = "speech_gate_unavailable", error = %e, "Replies are generated without waiting for speech synthesis"))
+            .ok()
+    });
     let mut engine = Engine {
         model: &model,
         ctx: &mut ctx,
         template,
         params: settings.params,
         cached: Vec::new(),
+        gate,
     };
     for job in jobs {
         if job.out.is_closed() {
@@ -168,6 +182,7 @@ struct Engine<'m, 'c> {
     params: Params,
     /// The tokens in the KV cache, in order.
     cached: Vec<LlamaToken>,
+    gate: Option<SpeechGate>,
 }
 
 impl Engine<'_, '_> {
@@ -283,6 +298,7 @@ impl Engine<'_, '_> {
         let mut stops = StopFilter::new(&self.params.stop);
         let mut first_text_ms = 0;
         let mut generated = 0;
+        let mut waited = (Duration::ZERO, 0);
         let finish = loop {
             if generated >= max_new {
                 break Finish::Length;
@@ -305,6 +321,12 @@ impl Engine<'_, '_> {
             if stop {
                 break Finish::Stop;
             }
+            if let Some(gate) = &self.gate {
+                let w = gate.wait(GATE_MAX_WAIT, || !job.out.is_closed());
+                if w >= Duration::from_millis(1) {
+                    waited = (waited.0 + w, waited.1 + 1);
+                }
+            }
             batch.clear();
             batch
                 .add(token, self.cached.len() as i32, &[0], true)
@@ -314,6 +336,15 @@ impl Engine<'_, '_> {
                 .map_err(|e| Failure::Failed(format!("llama.cpp decode: {e}")))?;
             self.cached.push(token);
         };
+        if waited.1 > 0 {
+            tracing::info!(
+                event = "llm_waited_for_tts",
+                ms = waited.0.as_millis() as u64,
+                times = waited.1,
+                tokens = generated,
+                "Generation waited while tts synthesised"
+            );
+        }
         if finish != Finish::Cancelled {
             let rest = stops.finish();
             if !rest.is_empty() && !job.send(Event::Text(rest)) {
