@@ -18,7 +18,9 @@ use voicehost_proto::llm::v1::llm_service_client::LlmServiceClient;
 use voicehost_proto::llm::v1::{CompleteRequest, LlmChunk};
 use voicehost_proto::logger::v1::NewDialogRequest;
 use voicehost_proto::logger::v1::logger_service_client::LoggerServiceClient;
-use voicehost_tests::{HostProc, Setup, app_events, channel, free_port, model};
+use voicehost_tests::{
+    AppLine, HostProc, Setup, app_events, channel, free_port, model, wait_app_events,
+};
 
 const SYSTEM: &str = "You are a helpful voice assistant. Answer in one short sentence.";
 
@@ -77,6 +79,14 @@ async fn reply(
         chunks.push(c.unwrap());
     }
     chunks
+}
+
+/// The first `event` in app.log, waiting up to `within` for the logger to write it.
+fn logged(setup: &Setup, event: &str, within: Duration) -> AppLine {
+    wait_app_events(&setup.log_dir().join("app.log"), &[event], within)
+        .into_iter()
+        .find(|l| l.event == event)
+        .unwrap()
 }
 
 fn text(chunks: &[LlmChunk]) -> String {
@@ -223,18 +233,7 @@ async fn a_client_that_goes_away_stops_the_generation_at_once() {
     drop(stream);
     let dropped = std::time::SystemTime::now();
     // The engine logs when it stopped.
-    let log = setup.log_dir().join("app.log");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let stopped = loop {
-        if let Some(l) = app_events(&log)
-            .into_iter()
-            .find(|l| l.event == "llm_stopped")
-        {
-            break l;
-        }
-        assert!(Instant::now() < deadline, "no llm_stopped in app.log");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let stopped = logged(&setup, "llm_stopped", Duration::from_secs(5));
     let at = humantime::parse_rfc3339(&stopped.ts).unwrap();
     let after = at.duration_since(dropped).unwrap_or_default();
     let tokens: u64 = stopped.field("tokens").parse().unwrap();
@@ -299,21 +298,7 @@ async fn generation_waits_while_the_speech_gate_is_closed() {
         !text(&rest).trim().is_empty(),
         "nothing came after the gate opened"
     );
-    let log = setup.log_dir().join("app.log");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let waited = loop {
-        if let Some(l) = app_events(&log)
-            .into_iter()
-            .find(|l| l.event == "llm_waited_for_tts")
-        {
-            break l;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no llm_waited_for_tts in app.log"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let waited = logged(&setup, "llm_waited_for_tts", Duration::from_secs(10));
     eprintln!("{}", waited.fields);
     let ms: u64 = waited.field("ms").parse().unwrap();
     assert!(ms >= 100, "{}", waited.fields);
