@@ -95,11 +95,17 @@ impl Drop for Closed<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_closed_gate_holds_a_waiter_until_it_opens() {
+    /// A gate's directory and two handles on it, tts's and the llm's.
+    fn tts_and_llm() -> (tempfile::TempDir, SpeechGate, SpeechGate) {
         let dir = tempfile::tempdir().unwrap();
         let tts = SpeechGate::open(dir.path()).unwrap();
         let llm = SpeechGate::open(dir.path()).unwrap();
+        (dir, tts, llm)
+    }
+
+    #[test]
+    fn a_closed_gate_holds_a_waiter_until_it_opens() {
+        let (_dir, tts, llm) = tts_and_llm();
         assert!(!llm.is_closed());
         assert!(llm.wait(Duration::from_secs(5), || true) < Duration::from_secs(1));
 
@@ -116,9 +122,7 @@ mod tests {
 
     #[test]
     fn a_waiter_gives_up_at_its_limit_or_when_no_longer_wanted() {
-        let dir = tempfile::tempdir().unwrap();
-        let tts = SpeechGate::open(dir.path()).unwrap();
-        let llm = SpeechGate::open(dir.path()).unwrap();
+        let (_dir, tts, llm) = tts_and_llm();
         let _closed = tts.close().unwrap();
 
         let waited = llm.wait(Duration::from_millis(100), || true);
@@ -129,14 +133,11 @@ mod tests {
 
     #[test]
     fn the_gate_opens_when_its_holder_goes_away() {
-        let dir = tempfile::tempdir().unwrap();
-        let llm = SpeechGate::open(dir.path()).unwrap();
-        {
-            let tts = SpeechGate::open(dir.path()).unwrap();
-            let closed = tts.close().unwrap();
-            assert!(llm.is_closed());
-            std::mem::forget(closed); // never unlocked: the handle's file closes below
-        }
+        let (dir, tts, llm) = tts_and_llm();
+        let closed = tts.close().unwrap();
+        assert!(llm.is_closed());
+        std::mem::forget(closed); // never unlocked: the handle's file closes below
+        drop(tts);
         assert!(!llm.is_closed());
         assert_eq!(llm.path(), dir.path().join(FILE_NAME));
     }
