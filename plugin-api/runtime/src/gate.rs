@@ -75,13 +75,16 @@ impl SpeechGate {
     }
 
     /// Waits while the gate is closed: at most `max`, and only while `wanted()` (e.g. the
-    /// client is still there). Returns how long it waited.
+    /// client is still there). Returns how long it waited: zero when it did not (the gate
+    /// was open, or the waiter no longer wanted).
     pub fn wait(&self, max: Duration, wanted: impl Fn() -> bool) -> Duration {
         let start = Instant::now();
-        while self.is_closed() && start.elapsed() < max && wanted() {
+        let mut waited = Duration::ZERO;
+        while self.is_closed() && waited < max && wanted() {
             std::thread::sleep(POLL);
+            waited = start.elapsed();
         }
-        start.elapsed()
+        waited
     }
 }
 
@@ -107,7 +110,7 @@ mod tests {
     fn a_closed_gate_holds_a_waiter_until_it_opens() {
         let (_dir, tts, llm) = tts_and_llm();
         assert!(!llm.is_closed());
-        assert!(llm.wait(Duration::from_secs(5), || true) < Duration::from_secs(1));
+        assert_eq!(llm.wait(Duration::from_secs(5), || true), Duration::ZERO);
 
         let closed = tts.close().unwrap();
         assert!(llm.is_closed());
@@ -127,7 +130,7 @@ mod tests {
 
         let waited = llm.wait(Duration::from_millis(100), || true);
         assert!(waited >= Duration::from_millis(100), "{waited:?}");
-        assert!(llm.wait(Duration::from_secs(30), || false) < Duration::from_secs(1));
+        assert_eq!(llm.wait(Duration::from_secs(30), || false), Duration::ZERO);
         assert!(llm.is_closed(), "waiting does not open the gate");
     }
 

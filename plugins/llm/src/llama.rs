@@ -298,7 +298,8 @@ impl Engine<'_, '_> {
         let mut stops = StopFilter::new(&self.params.stop);
         let mut first_text_ms = 0;
         let mut generated = 0;
-        let mut waited = (Duration::ZERO, 0);
+        // At the speech gate: how long in all, and before how many tokens.
+        let (mut waited, mut waits) = (Duration::ZERO, 0);
         let finish = loop {
             if generated >= max_new {
                 break Finish::Length;
@@ -323,8 +324,9 @@ impl Engine<'_, '_> {
             }
             if let Some(gate) = &self.gate {
                 let w = gate.wait(GATE_MAX_WAIT, || !job.out.is_closed());
-                if w >= Duration::from_millis(1) {
-                    waited = (waited.0 + w, waited.1 + 1);
+                if !w.is_zero() {
+                    waited += w;
+                    waits += 1;
                 }
             }
             batch.clear();
@@ -336,11 +338,11 @@ impl Engine<'_, '_> {
                 .map_err(|e| Failure::Failed(format!("llama.cpp decode: {e}")))?;
             self.cached.push(token);
         };
-        if waited.1 > 0 {
+        if waits > 0 {
             tracing::info!(
                 event = "llm_waited_for_tts",
-                ms = waited.0.as_millis() as u64,
-                times = waited.1,
+                ms = waited.as_millis() as u64,
+                times = waits,
                 tokens = generated,
                 "Generation waited while tts synthesised"
             );
