@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -19,10 +19,18 @@ pub(crate) fn open_source(name: Option<&str>, rate: u32) -> Result<Box<dyn Sourc
     Ok(Box::new(DeviceSource::open(name, rate)?))
 }
 
+/// Captured samples, and the signal that more came: the reader wakes as a period arrives
+/// rather than polling for it.
+#[derive(Debug, Default)]
+struct Captured {
+    queue: Mutex<VecDeque<f32>>,
+    arrived: Condvar,
+}
+
 /// A capture device through cpal.
 struct DeviceSource {
     name: String,
-    queue: Arc<Mutex<VecDeque<f32>>>,
+    captured: Arc<Captured>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     resampler: Resampler,
@@ -49,26 +57,27 @@ impl Drop for DeviceSource {
 const INPUT_FIX: &str =
     "no usable capture device: set input = wav:/path/to/speech.wav in this plugin's section";
 
-fn capture<T: SizedSample>(data: &[T], channels: usize, queue: &Mutex<VecDeque<f32>>)
+fn capture<T: SizedSample>(data: &[T], channels: usize, captured: &Captured)
 where
     f32: FromSample<T>,
 {
     let samples: Vec<f32> = data.iter().map(|s| f32::from_sample(*s)).collect();
-    if let Ok(mut q) = queue.lock() {
+    if let Ok(mut q) = captured.queue.lock() {
         q.extend(to_mono(&samples, channels));
         // Keep at most 10 s if nobody reads.
         let excess = q.len().saturating_sub(480_000);
         q.drain(..excess);
     }
+    captured.arrived.notify_one();
 }
 
 impl DeviceSource {
     fn open(name: Option<&str>, rate: u32) -> Result<DeviceSource, AudioError> {
         let wanted = name.map(str::to_owned);
-        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        let captured = Arc::new(Captured::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
-        let (q, s) = (Arc::clone(&queue), Arc::clone(&stop));
+        let (q, s) = (Arc::clone(&captured), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name("vh-audio-in".to_owned())
             .spawn(move || {
@@ -137,7 +146,7 @@ impl DeviceSource {
         })??;
         Ok(DeviceSource {
             name,
-            queue,
+            captured,
             stop,
             thread: Some(thread),
             resampler: Resampler::new(device_rate, rate)?,
@@ -151,25 +160,31 @@ impl Source for DeviceSource {
         self.rate
     }
 
-    fn read(&mut self, out: &mut Vec<f32>, ms: u32) -> Result<bool, AudioError> {
+    /// Waits for what the device captured since the last read. `_ms` paces the file
+    /// sources; a device delivers a period at a time, and its callback wakes the reader.
+    fn read(&mut self, out: &mut Vec<f32>, _ms: u32) -> Result<bool, AudioError> {
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            let chunk: Vec<f32> = match self.queue.lock() {
-                Ok(mut q) if !q.is_empty() => q.drain(..).collect(),
-                _ => Vec::new(),
-            };
-            if !chunk.is_empty() {
-                out.extend(self.resampler.process(&chunk));
-                return Ok(true);
-            }
-            if std::time::Instant::now() > deadline {
+        let failed = || AudioError::Device(format!("{}: the capture thread failed", self.name));
+        let mut queue = self.captured.queue.lock().map_err(|_| failed())?;
+        while queue.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
                 return Err(AudioError::Device(format!(
                     "{} delivered no audio for 2 s",
                     self.name
                 )));
             }
-            std::thread::sleep(Duration::from_millis(u64::from(ms.clamp(2, 20))));
+            queue = self
+                .captured
+                .arrived
+                .wait_timeout(queue, left)
+                .map_err(|_| failed())?
+                .0;
         }
+        let chunk: Vec<f32> = queue.drain(..).collect();
+        drop(queue);
+        out.extend(self.resampler.process(&chunk));
+        Ok(true)
     }
 
     fn describe(&self) -> String {
