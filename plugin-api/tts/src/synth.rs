@@ -115,7 +115,11 @@ pub fn phrase_cache<S: Synthesizer>(
 /// Amplitude below which an engine's output counts as silence (about -46 dBFS).
 const SILENCE: f32 = 0.005;
 
-/// Cuts leading silence to 10 ms and trailing silence to `pause_ms`.
+/// Silence kept before the first sample above [`SILENCE`]: what precedes that sample is
+/// inaudible, and every millisecond kept is one more before the user hears anything.
+const LEAD_MS: usize = 2;
+
+/// Cuts leading silence to [`LEAD_MS`] and trailing silence to `pause_ms`.
 pub fn trim_silence(mut pcm: Vec<f32>, sample_rate: u32, pause_ms: u32) -> Vec<f32> {
     let rate = sample_rate as usize;
     let Some(first) = pcm.iter().position(|s| s.abs() > SILENCE) else {
@@ -124,7 +128,7 @@ pub fn trim_silence(mut pcm: Vec<f32>, sample_rate: u32, pause_ms: u32) -> Vec<f
     let last = pcm.iter().rposition(|s| s.abs() > SILENCE).unwrap_or(first);
     let end = (last + 1 + rate * pause_ms as usize / 1000).min(pcm.len());
     pcm.truncate(end);
-    pcm.drain(..first.saturating_sub(rate / 100));
+    pcm.drain(..first.saturating_sub(rate * LEAD_MS / 1000));
     pcm
 }
 
@@ -202,7 +206,7 @@ mod tests {
         pcm.extend(vec![0.3; rate]);
         pcm.extend(vec![0.001; rate / 2]);
         let out = trim_silence(pcm, rate as u32, 100);
-        assert_eq!(out.len(), rate / 100 + rate + rate / 10);
+        assert_eq!(out.len(), rate * LEAD_MS / 1000 + rate + rate / 10);
         assert!(trim_silence(vec![0.0; 100], rate as u32, 100).is_empty());
     }
 
