@@ -369,6 +369,84 @@ async fn turn_model_waits_out_pauses_mid_sentence_and_ends_a_finished_request_ea
     host.terminate();
 }
 
+/// `endpoint = turn_model`: a question that ends on a stranded word ("What's the weather
+/// like?") and a request that ends on a particle ("Turn the kitchen light on.") read as
+/// likely complete. They end at the late check (`smart_silence_ms`), where before they
+/// waited out the 2 s silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_model_ends_a_question_on_a_stranded_word_at_the_late_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("likely.wav");
+    let mut audio = vec![0.0; 16_000 * 5];
+    audio.extend(espeak("What's the weather like?"));
+    audio.extend(vec![0.0; 16_000 * 4]);
+    audio.extend(espeak("Turn the kitchen light on."));
+    audio.extend(vec![0.0; 16_000 * 4]);
+    write_wav_16k(&input, &audio);
+    let turn_model = optional_model("smart-turn", "smart-turn/smart-turn-v3.2-cpu.onnx");
+    let (setup, mut host, port) = stt_host(
+        &input,
+        &[
+            ("endpoint", "turn_model"),
+            ("turn_model", turn_model.to_str().unwrap()),
+        ],
+    );
+    let (_stt, mut results) = listen(port, "00000000000000d6").await;
+    let mut finals = Vec::new();
+    while finals.len() < 2 {
+        let r = tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("a result within 30 s")
+            .unwrap()
+            .unwrap();
+        if r.is_final && !r.text.is_empty() {
+            finals.push(r);
+        }
+    }
+    let log = setup.log_dir().join("app.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut events = app_events(&log);
+    while events.iter().filter(|e| e.event == "stt_final").count() < 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        events = app_events(&log);
+    }
+    let ends: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == "stt_final" && !e.field("text").is_empty())
+        .collect();
+    assert_eq!(ends.len(), 2, "two stt_final lines in app.log");
+    for (r, e) in finals.iter().zip(&ends) {
+        eprintln!(
+            "final {:?} by {}: end of speech → final text {} ms",
+            r.text,
+            e.field("endpoint"),
+            (r.ts_unix_us - r.speech_end_unix_us) / 1000
+        );
+    }
+    for c in events.iter().filter(|e| e.event == "stt_turn") {
+        eprintln!("turn check: {}", c.fields);
+    }
+    assert!(
+        words(&finals[0].text).contains(&"weather".to_owned()),
+        "{finals:?}"
+    );
+    assert!(
+        words(&finals[1].text).contains(&"kitchen".to_owned()),
+        "{finals:?}"
+    );
+    for (r, e) in finals.iter().zip(&ends) {
+        assert_eq!(
+            e.field("endpoint"),
+            "smart",
+            "{:?} ends at the late check, not by the turn model at once nor by the silence wait",
+            r.text
+        );
+    }
+    host.terminate();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_and_low_noise_give_no_result() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,15 +1,36 @@
 //! Whether a partial transcript reads as a complete request — the test of smart
 //! endpointing, which finalises after a short pause only when it does.
 
-/// Words after which a sentence cannot end: conjunctions, articles, prepositions,
-/// possessives, auxiliaries and fillers.
-const CONTINUATIONS: &[&str] = &[
-    "and", "or", "but", "so", "because", "if", "then", "than", "that", "which", "who", "whose",
-    "the", "a", "an", "to", "of", "for", "with", "in", "on", "at", "from", "by", "about", "into",
-    "onto", "over", "under", "between", "like", "as", "my", "your", "his", "her", "its", "our",
-    "their", "this", "these", "those", "is", "are", "was", "were", "be", "been", "am", "do",
-    "does", "did", "can", "could", "will", "would", "should", "shall", "may", "might", "must",
-    "have", "has", "had", "not", "very", "um", "uh", "er", "erm", "hmm", "well",
+/// Words no sentence ends on, whatever its punctuation: articles, possessives,
+/// conjunctions and fillers.
+const NEVER_LAST: &[&str] = &[
+    "and", "or", "but", "because", "if", "than", "the", "a", "an", "my", "your", "our", "their",
+    "its", "very", "um", "uh", "er", "erm", "hmm",
+];
+
+/// Prepositions: a sentence ends on one only in the cases below.
+const PREPOSITIONS: &[&str] = &[
+    "to", "of", "for", "with", "in", "on", "at", "from", "by", "about", "into", "onto", "over",
+    "under", "between", "like", "as",
+];
+
+/// Prepositions a question ends on once it moved their object to its front ("What's the
+/// weather like?", "Where is it from?"). Not the others: Whisper writes a question cut at
+/// a pause as one ("What is the capital of?" for "What is the capital of | France?"), and
+/// "of", "in", "to", "for", … are where people pause before a name or a place.
+const STRANDED: &[&str] = &["like", "from"];
+
+/// The prepositions that are also a phrasal verb's particle ("Turn the light on.", "Start
+/// over."); "in" is left out ("Set an alarm in | ten minutes").
+const PARTICLES: &[&str] = &["on", "over"];
+
+/// Words a question may end on ("Do you know what time it is?", "What is this?") but a
+/// request with a full stop seldom does: auxiliaries, pronouns that are also
+/// determiners, and words that usually lead on.
+const QUESTION_ENDS: &[&str] = &[
+    "so", "then", "that", "which", "who", "whose", "this", "these", "those", "his", "her", "is",
+    "are", "was", "were", "be", "been", "am", "do", "does", "did", "can", "could", "will", "would",
+    "should", "shall", "may", "might", "must", "have", "has", "had", "not", "well",
 ];
 
 /// Words that open a question. A question that Whisper ended with a full stop rather than
@@ -37,30 +58,57 @@ fn plain(word: &str) -> String {
         .to_lowercase()
 }
 
-/// True when `text` ends a sentence or question (`.`, `?` or `!`, not an ellipsis), its
-/// last word is not one a sentence cannot end with ("and", "the", "of", …), and a text
-/// that opens as a question, or as a follow-up with "and", "but" or "or", ends with a
-/// question mark (or `!`, for the follow-up).
-pub fn reads_complete(text: &str) -> bool {
-    reads_complete_at(text, 1)
+/// How a transcript reads at a pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// It trails off or was cut: the utterance goes on.
+    Incomplete,
+    /// It ends on a word that ends a sentence only sometimes: a question on a stranded
+    /// preposition or an auxiliary ("What's the weather like?", "Do you know what time it
+    /// is?"), a request on a particle ("Turn the light on."). The same words also end
+    /// speech cut at a pause ("Turn the light on | in the kitchen."), so a short pause does
+    /// not end it; a longer one does (turn-model endpointing's late check).
+    Likely,
+    /// It reads as a whole request.
+    Complete,
 }
 
-/// [`reads_complete`] at pause `pause` of the utterance (counting from 1): the rule for a
-/// follow-up's opener holds at the first pause only.
-pub(crate) fn reads_complete_at(text: &str, pause: u32) -> bool {
+impl Reading {
+    /// How `stt_partial` logs it.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Reading::Incomplete => "incomplete",
+            Reading::Likely => "likely",
+            Reading::Complete => "complete",
+        }
+    }
+}
+
+/// True when `text` ends a sentence or question (`.`, `?` or `!`, not an ellipsis), its
+/// last word is one a sentence ends on (not "and", "the", "of", "is", …), and a text that
+/// opens as a question, or as a follow-up with "and", "but" or "or", ends with a question
+/// mark (or `!`, for the follow-up).
+pub fn reads_complete(text: &str) -> bool {
+    reading_at(text, 1) == Reading::Complete
+}
+
+/// How `text` reads at pause `pause` of the utterance (counting from 1): as
+/// [`reads_complete`] has it, and [`Reading::Likely`] for the words a sentence ends on
+/// only sometimes. The rule for a follow-up's opener holds at the first pause only.
+pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     let text = text.trim();
     let Some(last) = text.chars().last() else {
-        return false;
+        return Reading::Incomplete;
     };
     if !matches!(last, '.' | '?' | '!') || text.ends_with("..") || text.ends_with('…') {
-        return false;
+        return Reading::Incomplete;
     }
     let words: Vec<String> = text.split_whitespace().map(plain).collect();
-    let Some(word) = words.last() else {
-        return false;
+    let Some(word) = words.last().map(String::as_str) else {
+        return Reading::Incomplete;
     };
-    if word.is_empty() || CONTINUATIONS.contains(&word.as_str()) {
-        return false;
+    if word.is_empty() || NEVER_LAST.contains(&word) {
+        return Reading::Incomplete;
     }
     if last == '.'
         && pause <= 1
@@ -68,18 +116,39 @@ pub(crate) fn reads_complete_at(text: &str, pause: u32) -> bool {
             .first()
             .is_some_and(|w| FOLLOW_UP_OPENERS.contains(&w.as_str()))
     {
-        return false;
+        return Reading::Incomplete;
     }
     let opener = words
         .iter()
-        .find(|w| !LEADING_CONJUNCTIONS.contains(&w.as_str()))
-        .map_or("", String::as_str);
-    last == '?' || !QUESTION_OPENERS.contains(&opener)
+        .position(|w| !LEADING_CONJUNCTIONS.contains(&w.as_str()))
+        .unwrap_or(0);
+    if last != '?' && QUESTION_OPENERS.contains(&words[opener].as_str()) {
+        return Reading::Incomplete;
+    }
+    let asked = last == '?';
+    // A word right after the question word ends nothing ("What about?", "What is?").
+    let past_opener = words.len() >= opener + 3;
+    let likely = if PREPOSITIONS.contains(&word) {
+        if asked {
+            past_opener && STRANDED.contains(&word)
+        } else {
+            PARTICLES.contains(&word)
+        }
+    } else if QUESTION_ENDS.contains(&word) {
+        asked && past_opener
+    } else {
+        return Reading::Complete;
+    };
+    if likely {
+        Reading::Likely
+    } else {
+        Reading::Incomplete
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::reads_complete;
+    use super::{Reading, reading_at, reads_complete};
 
     #[test]
     fn requests_that_end_are_complete() {
@@ -92,6 +161,7 @@ mod tests {
             "Tell me a joke.",
             "And in Germany?",
             "And turn off the kitchen light!",
+            "Turn the fan off.",
         ] {
             assert!(reads_complete(t), "{t:?}");
         }
@@ -99,13 +169,31 @@ mod tests {
 
     #[test]
     fn a_follow_up_opener_makes_a_fragment_only_at_the_first_pause() {
-        use super::reads_complete_at;
         // Whisper's "And what about | Germany?" in one voice, at each pause.
-        assert!(!reads_complete_at("and watch them out.", 1));
-        assert!(reads_complete_at("and watch them out, Germany.", 2));
+        assert_eq!(reading_at("and watch them out.", 1), Reading::Incomplete);
+        assert_eq!(
+            reading_at("and watch them out, Germany.", 2),
+            Reading::Complete
+        );
         // The other rules hold at every pause.
-        assert!(!reads_complete_at("And what about the.", 2));
-        assert!(!reads_complete_at("And what is it.", 2));
+        assert_eq!(reading_at("And what about the.", 2), Reading::Incomplete);
+        assert_eq!(reading_at("And what is it.", 2), Reading::Incomplete);
+    }
+
+    #[test]
+    fn a_question_on_a_stranded_word_and_a_request_on_a_particle_are_likely_complete() {
+        for t in [
+            "What's the weather like?",
+            "Where is it from?",
+            "Do you know what time it is?",
+            "What is this?",
+            "Why is it not?",
+            "Turn the kitchen light on.",
+            "Start over!",
+        ] {
+            assert_eq!(reading_at(t, 1), Reading::Likely, "{t:?}");
+            assert!(!reads_complete(t), "{t:?}");
+        }
     }
 
     #[test]
@@ -125,8 +213,21 @@ mod tests {
             "And watch 'em out.",
             "But in the.",
             "What is the capital of France.",
+            // A preposition right after the question word has lost its object.
+            "What about?",
+            "And what about?",
+            "How about?",
+            "What is?",
+            "Set a timer for.",
+            "Set an alarm in.",
+            "Remind me that the meeting is.",
+            "What is the capital of the?",
+            // Whisper's questions cut at a pause before a name or a place.
+            "What is the capital of?",
+            "What time is it in?",
+            "How far is it to?",
         ] {
-            assert!(!reads_complete(t), "{t:?}");
+            assert_eq!(reading_at(t, 1), Reading::Incomplete, "{t:?}");
         }
     }
 }

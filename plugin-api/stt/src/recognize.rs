@@ -15,7 +15,7 @@ use voicehost_plugin_runtime::now_us;
 use voicehost_proto::stt::v1::SttResult;
 
 use super::capture::RATE;
-use super::complete::reads_complete_at;
+use super::complete::{Reading, reading_at};
 use super::shared::Shared;
 use super::transcribe::{self, Request};
 use super::turn::{TurnCheck, TurnModel};
@@ -89,6 +89,9 @@ enum TextCheck {
     Failed,
     /// The transcript does not read complete.
     Incomplete,
+    /// The transcript may be complete ([`Reading::Likely`]): the utterance's final after
+    /// a longer pause.
+    Likely(Transcript),
     /// The transcript reads complete: the utterance's final.
     Complete(Transcript),
 }
@@ -100,13 +103,16 @@ impl TextCheck {
             TextCheck::Skipped => "skipped",
             TextCheck::Failed => "failed",
             TextCheck::Incomplete => "incomplete",
+            TextCheck::Likely(_) => "likely",
             TextCheck::Complete(_) => "complete",
         }
     }
 
+    /// The final of smart endpointing, which judges only after a longer pause: a
+    /// transcript that reads complete or likely so.
     fn into_final(self) -> Option<Transcript> {
         match self {
-            TextCheck::Complete(t) => Some(t),
+            TextCheck::Complete(t) | TextCheck::Likely(t) => Some(t),
             _ => None,
         }
     }
@@ -187,9 +193,9 @@ impl Judge {
         let model_complete = check.probability >= threshold;
         log_turn(job, &check, model_complete, &text, checked_at);
         match (model_complete, text) {
-            (true, text) => text.into_final().into(),
-            (false, TextCheck::Complete(t)) => Verdict::Held(t),
-            (false, _) => Verdict::Open,
+            (true, TextCheck::Complete(t)) => Verdict::Final(t),
+            (_, TextCheck::Complete(t) | TextCheck::Likely(t)) => Verdict::Held(t),
+            _ => Verdict::Open,
         }
     }
 }
@@ -200,7 +206,8 @@ type Read = Option<Option<Transcript>>;
 
 /// The text check of smart and turn-model endpointing: the transcript of `job` (the audio
 /// up to a pause) — `read` when it was read ahead, else transcribed into it —, read with
-/// [`reads_complete_at`] (at that pause of the utterance). Logs `stt_partial`.
+/// [`reading_at`] (at that pause of the utterance). Logs `stt_partial` (`reads`: how it
+/// reads; `complete`: it may end the utterance, as smart endpointing takes it).
 fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job, read: &mut Read) -> TextCheck {
     let started = Instant::now();
     let transcript = match read {
@@ -217,18 +224,20 @@ fn read_partial<T: Transcriber>(recognizer: &mut T, job: &Job, read: &mut Read) 
         },
     };
     let text = transcript.as_ref().map_or("", |t| t.text.as_str());
-    let complete = reads_complete_at(text, job.utterance.pause);
+    let reading = reading_at(text, job.utterance.pause);
     tracing::info!(
         event = "stt_partial",
         dialog = %job.dialog,
         text = %text,
-        complete,
+        reads = reading.label(),
+        complete = reading != Reading::Incomplete,
         recognize_ms = started.elapsed().as_millis() as u64,
         speech_end_to_partial_ms = (now_us() - job.at(job.utterance.speech_end)) / 1000,
         "Partial transcript at a pause"
     );
-    match transcript {
-        Some(t) if complete => TextCheck::Complete(t),
+    match (transcript, reading) {
+        (Some(t), Reading::Complete) => TextCheck::Complete(t),
+        (Some(t), Reading::Likely) => TextCheck::Likely(t),
         _ => TextCheck::Incomplete,
     }
 }

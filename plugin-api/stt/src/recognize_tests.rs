@@ -15,6 +15,8 @@ use super::*;
 /// What the first sample of an utterance makes [`Counter`] say: a sentence that reads
 /// complete ("16000 samples.") rather than one that trails off ("16000 samples and").
 const READS_COMPLETE: f32 = 1.0;
+/// ... and one that reads complete only perhaps ("16000 samples like?").
+const READS_LIKELY: f32 = 2.0;
 
 /// Text: how many samples it heard, complete or trailing off as the first sample says.
 /// Counts its transcriptions.
@@ -39,8 +41,12 @@ impl Transcriber for Counter {
 
     fn transcribe(&mut self, samples: &[f32]) -> Result<Option<Transcript>, BoxError> {
         *self.0.lock().unwrap() += 1;
-        let end = if samples.first() == Some(&READS_COMPLETE) {
+        let first = samples.first().copied();
+        let end = if first == Some(READS_COMPLETE) {
             "."
+        } else if first == Some(READS_LIKELY) {
+            // "… samples like?": a question on a stranded preposition.
+            " like?"
         } else {
             " and"
         };
@@ -112,8 +118,10 @@ fn rig() -> Rig {
 /// reads complete when `reads` says so.
 fn utterance(serial: u64, n: usize, p: f32, reads: Reads) -> Utterance {
     let mut samples = vec![0.1; n];
-    if reads == Reads::Complete {
-        samples[0] = READS_COMPLETE;
+    match reads {
+        Reads::Complete => samples[0] = READS_COMPLETE,
+        Reads::Likely => samples[0] = READS_LIKELY,
+        Reads::Unfinished => {}
     }
     samples[n - 1] = p;
     Utterance {
@@ -130,6 +138,8 @@ fn utterance(serial: u64, n: usize, p: f32, reads: Reads) -> Utterance {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reads {
     Complete,
+    /// Complete only perhaps ([`Reading::Likely`](crate::complete::Reading::Likely)).
+    Likely,
     Unfinished,
 }
 
@@ -276,6 +286,19 @@ fn a_transcript_that_reads_complete_ends_the_turn_at_the_late_check() {
 }
 
 #[test]
+fn a_transcript_that_reads_likely_complete_waits_for_the_late_check_though_the_model_agrees() {
+    let mut rig = rig();
+    // "Turn the light on." (then "in the kitchen."): the model hears a finished turn, but
+    // the words may go on.
+    rig.pause(1, 1, 16_000, 0.9, Reads::Likely);
+    assert!(rig.final_within(NOTHING).is_none(), "not at the pause");
+    rig.jobs.send(Work::Late((1, 1))).unwrap();
+    let r = rig.final_within(SOON).expect("a final at the late check");
+    assert_eq!(r.text, "16000 samples like?");
+    assert_eq!((rig.checks(), rig.transcriptions()), (1, 1));
+}
+
+#[test]
 fn the_late_check_ends_nothing_when_speech_came_back_or_the_text_trailed_off() {
     let mut rig = rig();
     rig.pause(1, 1, 16_000, 0.2, Reads::Complete);
@@ -352,6 +375,15 @@ fn smart_endpointing_ends_at_a_pause_whose_transcript_reads_complete() {
     assert_eq!(r.text, "30000 samples.");
     assert_eq!(rig.transcriptions(), 2);
     assert_eq!(rig.shared.take_claimed(), Some(1));
+}
+
+#[test]
+fn smart_endpointing_takes_a_transcript_that_reads_likely_complete() {
+    // Its pause is already the longer one that turn-model endpointing waits for.
+    let mut rig = rig_with(None);
+    rig.pause(1, 1, 16_000, 0.0, Reads::Likely);
+    let r = rig.final_within(SOON).expect("a final at the pause");
+    assert_eq!(r.text, "16000 samples like?");
 }
 
 #[test]
