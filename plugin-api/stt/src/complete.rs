@@ -65,9 +65,10 @@ pub(crate) enum Reading {
     Incomplete,
     /// It ends on a word that ends a sentence only sometimes: a question on a stranded
     /// preposition or an auxiliary ("What's the weather like?", "Do you know what time it
-    /// is?"), a request on a particle ("Turn the light on."). The same words also end
-    /// speech cut at a pause ("Turn the light on | in the kitchen."), so a short pause does
-    /// not end it; a longer one does (turn-model endpointing's late check).
+    /// is?"), a request on a particle ("Turn the light on."); or words that would read
+    /// complete but lack the mark that ends a sentence. The same words also end speech cut
+    /// at a pause ("Turn the light on | in the kitchen."), so a short pause does not end
+    /// it; a longer one does (turn-model endpointing's late check).
     Likely,
     /// It reads as a whole request.
     Complete,
@@ -100,7 +101,11 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     let Some(last) = text.chars().last() else {
         return Reading::Incomplete;
     };
-    if !matches!(last, '.' | '?' | '!') || text.ends_with("..") || text.ends_with('…') {
+    // Whisper often leaves the full stop off a request whose audio ends right after the
+    // speech ("Set a timer for 10 minutes"), never a comma or an ellipsis off speech that
+    // goes on: without a mark the words decide, and the best they can say is likely.
+    let marked = matches!(last, '.' | '?' | '!');
+    if !(marked || last.is_alphanumeric()) || text.ends_with("..") || text.ends_with('…') {
         return Reading::Incomplete;
     }
     let words: Vec<String> = text.split_whitespace().map(plain).collect();
@@ -110,7 +115,7 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     if word.is_empty() || NEVER_LAST.contains(&word) {
         return Reading::Incomplete;
     }
-    if last == '.'
+    if !matches!(last, '?' | '!')
         && pause <= 1
         && words
             .first()
@@ -137,7 +142,11 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     } else if QUESTION_ENDS.contains(&word) {
         asked && past_opener
     } else {
-        return Reading::Complete;
+        return if marked {
+            Reading::Complete
+        } else {
+            Reading::Likely
+        };
     };
     if likely {
         Reading::Likely
@@ -190,6 +199,9 @@ mod tests {
             "Why is it not?",
             "Turn the kitchen light on.",
             "Start over!",
+            // No mark at the end: Whisper left the full stop off.
+            "Set a timer for 10 minutes",
+            "Turn the light on",
         ] {
             assert_eq!(reading_at(t, 1), Reading::Likely, "{t:?}");
             assert!(!reads_complete(t), "{t:?}");
@@ -226,6 +238,11 @@ mod tests {
             "What is the capital of?",
             "What time is it in?",
             "How far is it to?",
+            // Without a mark, the other rules hold as for a full stop.
+            "What time is it",
+            "and watch them out",
+            "Set a timer for",
+            "Tell me about the weather in",
         ] {
             assert_eq!(reading_at(t, 1), Reading::Incomplete, "{t:?}");
         }
