@@ -1,5 +1,7 @@
-//! Whether a partial transcript reads as a complete request — the test of smart
-//! endpointing, which finalises after a short pause only when it does.
+//! How a partial transcript reads: a complete request, likely one, or speech that goes on
+//! — the text check of smart and turn-model endpointing, which end an utterance at a
+//! pause only when it reads complete (turn-model: and the model agrees) or, after the
+//! longer pause of the late check, likely complete.
 
 /// Words no sentence ends on, whatever its punctuation: articles, possessives,
 /// conjunctions and fillers.
@@ -52,6 +54,11 @@ const LEADING_CONJUNCTIONS: &[&str] = &["and", "but", "so", "or", "then", "also"
 const FOLLOW_UP_OPENERS: &[&str] = &["and", "but", "or"];
 
 fn plain(word: &str) -> String {
+    // "7 a.m." is a time, not the auxiliary "am".
+    let bare = word.trim_end_matches(['.', '?', '!', ',']).to_lowercase();
+    if bare == "a.m" || bare == "p.m" {
+        return format!("{bare}.");
+    }
     word.chars()
         .filter(|c| c.is_alphanumeric() || *c == '\'')
         .collect::<String>()
@@ -104,15 +111,21 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     // Whisper often leaves the full stop off a request whose audio ends right after the
     // speech ("Set a timer for 10 minutes"), never a comma or an ellipsis off speech that
     // goes on: without a mark the words decide, and the best they can say is likely.
+    // (Only for English words: a script whose sentences end in other marks is not read.)
     let marked = matches!(last, '.' | '?' | '!');
-    if !(marked || last.is_alphanumeric()) || text.ends_with("..") || text.ends_with('…') {
+    if !(marked || last.is_ascii_alphanumeric()) || text.ends_with("..") || text.ends_with('…') {
         return Reading::Incomplete;
     }
-    let words: Vec<String> = text.split_whitespace().map(plain).collect();
+    // Dashes and quotes on their own are not words.
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(plain)
+        .filter(|w| !w.is_empty())
+        .collect();
     let Some(word) = words.last().map(String::as_str) else {
         return Reading::Incomplete;
     };
-    if word.is_empty() || NEVER_LAST.contains(&word) {
+    if NEVER_LAST.contains(&word) {
         return Reading::Incomplete;
     }
     if !matches!(last, '?' | '!')
@@ -123,10 +136,13 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     {
         return Reading::Incomplete;
     }
-    let opener = words
+    // Conjunctions alone ("And so then?") say nothing yet.
+    let Some(opener) = words
         .iter()
         .position(|w| !LEADING_CONJUNCTIONS.contains(&w.as_str()))
-        .unwrap_or(0);
+    else {
+        return Reading::Incomplete;
+    };
     if last != '?' && QUESTION_OPENERS.contains(&words[opener].as_str()) {
         return Reading::Incomplete;
     }
@@ -137,7 +153,8 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
         if asked {
             past_opener && STRANDED.contains(&word)
         } else {
-            PARTICLES.contains(&word)
+            // A particle follows its verb ("Turn it on."), not "On." alone.
+            words.len() >= 2 && PARTICLES.contains(&word)
         }
     } else if QUESTION_ENDS.contains(&word) {
         asked && past_opener
@@ -171,6 +188,8 @@ mod tests {
             "And in Germany?",
             "And turn off the kitchen light!",
             "Turn the fan off.",
+            "Set an alarm for 7 a.m.",
+            "Wake me at 6 p.m.!",
         ] {
             assert!(reads_complete(t), "{t:?}");
         }
@@ -243,6 +262,11 @@ mod tests {
             "and watch them out",
             "Set a timer for",
             "Tell me about the weather in",
+            // Not words enough.
+            "And so then?",
+            "- What is?",
+            "On.",
+            "你好",
         ] {
             assert_eq!(reading_at(t, 1), Reading::Incomplete, "{t:?}");
         }
