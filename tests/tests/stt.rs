@@ -428,20 +428,24 @@ async fn turn_model_ends_a_question_on_a_stranded_word_at_the_late_check() {
     for c in events.iter().filter(|e| e.event == "stt_turn") {
         eprintln!("turn check: {}", c.fields);
     }
-    assert!(
-        words(&finals[0].text).contains(&"weather".to_owned()),
-        "{finals:?}"
-    );
-    assert!(
-        words(&finals[1].text).contains(&"kitchen".to_owned()),
-        "{finals:?}"
-    );
-    for (r, e) in finals.iter().zip(&ends) {
-        assert_eq!(
-            e.field("endpoint"),
-            "smart",
-            "{:?} ends at the late check, not by the turn model at once nor by the silence wait",
-            r.text
+    let partials: Vec<_> = events.iter().filter(|e| e.event == "stt_partial").collect();
+    for (said, e) in ["weather", "kitchen"].into_iter().zip(&ends) {
+        assert!(
+            e.field("text").to_lowercase().contains(said),
+            "{}",
+            e.fields
+        );
+        let likely = partials
+            .iter()
+            .find(|p| p.field("text").to_lowercase().contains(said) && p.field("reads") == "likely")
+            .unwrap_or_else(|| panic!("the text at the pause reads likely complete: {said:?}"));
+        // The late check ends it. On a busy machine the verdict itself can come after
+        // the 2 s silence wait has ended the utterance: then the silence did.
+        let verdict_ms: i64 = likely.field("speech_end_to_partial_ms").parse().unwrap();
+        let by = e.field("endpoint");
+        assert!(
+            by == "smart" || (by == "silence" && verdict_ms >= 1900),
+            "{said:?} ended by {by} (verdict {verdict_ms} ms after the speech), not at the late check"
         );
     }
     host.terminate();

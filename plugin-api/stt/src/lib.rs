@@ -12,11 +12,13 @@
 //!   `max_utterance_ms`, `preroll_ms`; Silero v4 or v5/v6, told apart by the model's
 //!   inputs), smart endpointing (`endpoint = smart`: after `smart_silence_ms` the
 //!   recogniser transcribes the audio so far, off the capture thread, and a transcript that
-//!   reads as a complete request ends the utterance at once) and turn-model endpointing
-//!   (`endpoint = turn_model`: after `turn_silence_ms` Pipecat's Smart Turn v3 model
-//!   ([`SmartTurn`], on [`LogMel`] features) judges the last 8 s of audio, and a turn it
-//!   hears finished is transcribed and ends the utterance when the transcript reads
-//!   complete as well; `vad_silence_ms` stays the fallback);
+//!   reads as a complete request, or likely one, ends the utterance at once) and
+//!   turn-model endpointing (`endpoint = turn_model`: after `turn_silence_ms` Pipecat's
+//!   Smart Turn v3 model ([`SmartTurn`], on [`LogMel`] features) judges the last 8 s of
+//!   audio, and a turn it hears finished is transcribed and ends the utterance when the
+//!   transcript reads complete as well; a transcript that reads complete while the model
+//!   disagrees, or likely complete, ends it at `smart_silence_ms`; `vad_silence_ms` stays
+//!   the fallback);
 //! - the gRPC service: `Start`/`Stop(dialog)`, `Results` (a `speech_started` result at
 //!   onset, one final per utterance), `AudioFrames` (the echo-cancelled audio kwd listens
 //!   to), `SetInput`, `Transcribe` (audio a caller sends, such as the Wyoming server's, at

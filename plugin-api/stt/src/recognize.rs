@@ -69,18 +69,20 @@ impl Job {
 /// What judges the utterance at a pause (`endpoint = smart` or `turn_model`).
 #[derive(Debug)]
 pub enum Judge {
-    /// The transcript so far, read by [`reads_complete`](super::complete::reads_complete).
+    /// The transcript so far, read by [`reading_at`]: complete or likely complete ends
+    /// the utterance.
     Text,
     /// The turn model on the audio so far (complete from `threshold`) and, at the same
     /// time, the transcript so far as [`Judge::Text`] reads it: the utterance ends when
-    /// both find it complete.
+    /// both find it complete, and at the late check when the transcript alone reads
+    /// complete or it reads likely complete.
     Turn {
         model: Box<dyn TurnModel>,
         threshold: f32,
     },
 }
 
-/// The text check at a pause: the transcript so far, read by [`reads_complete`](super::complete::reads_complete).
+/// The text check at a pause: the transcript so far, read by [`reading_at`].
 #[derive(Debug)]
 enum TextCheck {
     /// Not run: speech came back before the pause was judged.
@@ -123,8 +125,9 @@ impl TextCheck {
 enum Verdict {
     /// The utterance ends here: its final.
     Final(Transcript),
-    /// The transcript reads complete but the turn model heard the turn go on: it ends the
-    /// utterance at the late check if the pause lasts that long.
+    /// The transcript reads complete but the turn model heard the turn go on, or it reads
+    /// likely complete: it ends the utterance at the late check if the pause lasts that
+    /// long.
     Held(Transcript),
     /// The utterance goes on.
     Open,
@@ -148,7 +151,8 @@ impl Judge {
     /// Judges `job`, the audio up to pause `pause`: its final when the utterance ends
     /// there. The turn model (~40 ms) runs on a thread of its own while the transcriber
     /// reads the same audio, so the verdict costs the longer of the two, not their sum;
-    /// the transcript counts only where the model heard a finished turn.
+    /// the transcript ends the utterance at the pause only where the model heard a
+    /// finished turn.
     fn at_pause<T: Transcriber>(
         &mut self,
         recognizer: &mut T,
@@ -291,7 +295,8 @@ fn recognize<T: Transcriber>(
 ) {
     // The utterance a pause's final ended: its own final (if capture sent one) is dropped.
     let mut claimed: Option<u64> = None;
-    // The pause whose transcript read complete while the model heard the turn go on.
+    // The pause whose transcript read complete while the model heard the turn go on, or
+    // read likely complete.
     let mut held: Option<((u64, u64), Job, Transcript)> = None;
     // The last transcript read at a pause or ahead of one: (utterance, its speech end, the
     // transcript).
