@@ -9,11 +9,12 @@ use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic::Code;
 use voicehost_proto::common::v1::DialogRef;
+use voicehost_proto::stt::v1::SttResult;
 use voicehost_proto::stt::v1::stt_service_client::SttServiceClient;
 use voicehost_proto::stt::v1::{AudioFramesRequest, StartRequest, StopRequest};
 use voicehost_tests::{
-    HostProc, Setup, app_events, channel, espeak, free_port, model, optional_model, read_wav_16k,
-    stt_keys, wait_app_events, wait_for_text, word_error_rate, words, write_wav_16k,
+    AppLine, HostProc, Setup, app_events, channel, espeak, free_port, model, optional_model,
+    read_wav_16k, stt_keys, wait_app_events, wait_for_text, word_error_rate, words, write_wav_16k,
 };
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, \
@@ -53,6 +54,61 @@ async fn listen(
         .unwrap()
         .into_inner();
     (stt, results)
+}
+
+/// stt with `endpoint = turn_model` on `input`: the first `n` finals with words (a final
+/// without words is an utterance Whisper heard no speech in, such as the noise floor where
+/// a clip was cut), each printed with its end of speech → final text, and app.log's
+/// events once it holds their `n` `stt_final` lines (or after 5 s). Keep the setup (its
+/// directory) and the host until the test ends.
+async fn turn_model_finals(
+    input: &Path,
+    dialog: &str,
+    n: usize,
+) -> (Setup, HostProc, Vec<SttResult>, Vec<AppLine>) {
+    let turn_model = optional_model("smart-turn", "smart-turn/smart-turn-v3.2-cpu.onnx");
+    let (setup, host, port) = stt_host(
+        input,
+        &[
+            ("endpoint", "turn_model"),
+            ("turn_model", turn_model.to_str().unwrap()),
+        ],
+    );
+    let (_stt, mut results) = listen(port, dialog).await;
+    let mut finals = Vec::new();
+    while finals.len() < n {
+        let r = tokio::time::timeout(Duration::from_secs(30), results.next())
+            .await
+            .expect("a result within 30 s")
+            .unwrap()
+            .unwrap();
+        if r.is_final && !r.text.is_empty() {
+            finals.push(r);
+        }
+    }
+    for r in &finals {
+        eprintln!(
+            "final {:?}: end of speech → final text {} ms",
+            r.text,
+            (r.ts_unix_us - r.speech_end_unix_us) / 1000
+        );
+    }
+    let log = setup.log_dir().join("app.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut events = app_events(&log);
+    while events.iter().filter(|e| e.event == "stt_final").count() < n
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        events = app_events(&log);
+    }
+    for e in events
+        .iter()
+        .filter(|e| e.event == "stt_partial" || e.event == "stt_turn")
+    {
+        eprintln!("{}: {}", e.event, e.fields);
+    }
+    (setup, host, finals, events)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,52 +309,9 @@ async fn turn_model_waits_out_pauses_mid_sentence_and_ends_a_finished_request_ea
     audio.extend(espeak("Turn on the kitchen lights."));
     audio.extend(vec![0.0; 16_000 * 4]);
     write_wav_16k(&input, &audio);
-    let turn_model = optional_model("smart-turn", "smart-turn/smart-turn-v3.2-cpu.onnx");
-    let (setup, mut host, port) = stt_host(
-        &input,
-        &[
-            ("endpoint", "turn_model"),
-            ("turn_model", turn_model.to_str().unwrap()),
-        ],
-    );
-    let (_stt, mut results) = listen(port, "00000000000000d5").await;
-    let mut finals = Vec::new();
-    while finals.len() < 3 {
-        let r = tokio::time::timeout(Duration::from_secs(30), results.next())
-            .await
-            .expect("a result within 30 s")
-            .unwrap()
-            .unwrap();
-        // A final without words is an utterance Whisper heard no speech in (the noise
-        // floor where the clip was cut): not one of the three.
-        if r.is_final && !r.text.is_empty() {
-            finals.push(r);
-        }
-    }
+    let (_setup, mut host, finals, events) = turn_model_finals(&input, "00000000000000d5", 3).await;
     let said: Vec<Vec<String>> = finals.iter().map(|r| words(&r.text)).collect();
-    for r in &finals {
-        eprintln!(
-            "final {:?}: end of speech → final text {} ms",
-            r.text,
-            (r.ts_unix_us - r.speech_end_unix_us) / 1000
-        );
-    }
-    let log = setup.log_dir().join("app.log");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let mut events = app_events(&log);
-    while events.iter().filter(|e| e.event == "stt_final").count() < 3
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-        events = app_events(&log);
-    }
-    for p in events.iter().filter(|e| e.event == "stt_partial") {
-        eprintln!("partial: {}", p.fields);
-    }
     let checks: Vec<_> = events.iter().filter(|e| e.event == "stt_turn").collect();
-    for c in &checks {
-        eprintln!("turn check: {}", c.fields);
-    }
     let ask = "ask not what your country can do for you, ask what you can do for your country.";
     let wer = word_error_rate(ask, &finals[0].text);
     assert!(
@@ -383,50 +396,14 @@ async fn turn_model_ends_a_question_on_a_stranded_word_at_the_late_check() {
     audio.extend(espeak("Turn the kitchen light on."));
     audio.extend(vec![0.0; 16_000 * 4]);
     write_wav_16k(&input, &audio);
-    let turn_model = optional_model("smart-turn", "smart-turn/smart-turn-v3.2-cpu.onnx");
-    let (setup, mut host, port) = stt_host(
-        &input,
-        &[
-            ("endpoint", "turn_model"),
-            ("turn_model", turn_model.to_str().unwrap()),
-        ],
-    );
-    let (_stt, mut results) = listen(port, "00000000000000d6").await;
-    let mut finals = Vec::new();
-    while finals.len() < 2 {
-        let r = tokio::time::timeout(Duration::from_secs(30), results.next())
-            .await
-            .expect("a result within 30 s")
-            .unwrap()
-            .unwrap();
-        if r.is_final && !r.text.is_empty() {
-            finals.push(r);
-        }
-    }
-    let log = setup.log_dir().join("app.log");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let mut events = app_events(&log);
-    while events.iter().filter(|e| e.event == "stt_final").count() < 2
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-        events = app_events(&log);
-    }
+    let (_setup, mut host, finals, events) = turn_model_finals(&input, "00000000000000d6", 2).await;
     let ends: Vec<_> = events
         .iter()
         .filter(|e| e.event == "stt_final" && !e.field("text").is_empty())
         .collect();
     assert_eq!(ends.len(), 2, "two stt_final lines in app.log");
     for (r, e) in finals.iter().zip(&ends) {
-        eprintln!(
-            "final {:?} by {}: end of speech → final text {} ms",
-            r.text,
-            e.field("endpoint"),
-            (r.ts_unix_us - r.speech_end_unix_us) / 1000
-        );
-    }
-    for c in events.iter().filter(|e| e.event == "stt_turn") {
-        eprintln!("turn check: {}", c.fields);
+        eprintln!("{:?} ended by {}", r.text, e.field("endpoint"));
     }
     let partials: Vec<_> = events.iter().filter(|e| e.event == "stt_partial").collect();
     for (said, e) in ["weather", "kitchen"].into_iter().zip(&ends) {
