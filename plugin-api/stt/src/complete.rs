@@ -60,6 +60,7 @@ fn plain(word: &str) -> String {
         return format!("{bare}.");
     }
     word.chars()
+        .map(|c| if c == '’' { '\'' } else { c })
         .filter(|c| c.is_alphanumeric() || *c == '\'')
         .collect::<String>()
         .to_lowercase()
@@ -148,7 +149,9 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     }
     let asked = last == '?';
     // A word right after the question word ends nothing ("What about?", "What is?").
-    let past_opener = words.len() >= opener + 3;
+    // A contracted question word holds its verb: "What's that?" as "What is that?".
+    let verb_in_opener = words[opener].ends_with("'s");
+    let past_opener = words.len() >= opener + if verb_in_opener { 2 } else { 3 };
     let likely = if PREPOSITIONS.contains(&word) {
         if asked {
             past_opener && STRANDED.contains(&word)
@@ -215,6 +218,9 @@ mod tests {
             "Where is it from?",
             "Do you know what time it is?",
             "What is this?",
+            "What's that?",
+            "Who’s this?",
+            "Where's it from?",
             "Why is it not?",
             "Turn the kitchen light on.",
             "Start over!",
