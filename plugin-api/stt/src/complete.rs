@@ -144,15 +144,15 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     else {
         return Reading::Incomplete;
     };
-    if last != '?' && QUESTION_OPENERS.contains(&words[opener].as_str()) {
+    let asked = last == '?';
+    if !asked && QUESTION_OPENERS.contains(&words[opener].as_str()) {
         return Reading::Incomplete;
     }
-    let asked = last == '?';
     // A word right after the question word ends nothing ("What about?", "What is?").
     // A contracted question word holds its verb: "What's that?" as "What is that?".
     let verb_in_opener = words[opener].ends_with("'s");
     let past_opener = words.len() >= opener + if verb_in_opener { 2 } else { 3 };
-    let likely = if PREPOSITIONS.contains(&word) {
+    let ends_here = if PREPOSITIONS.contains(&word) {
         if asked {
             past_opener && STRANDED.contains(&word)
         } else {
@@ -161,14 +161,12 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
         }
     } else if QUESTION_ENDS.contains(&word) {
         asked && past_opener
+    } else if marked {
+        return Reading::Complete;
     } else {
-        return if marked {
-            Reading::Complete
-        } else {
-            Reading::Likely
-        };
+        true
     };
-    if likely {
+    if ends_here {
         Reading::Likely
     } else {
         Reading::Incomplete

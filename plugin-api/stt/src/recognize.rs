@@ -104,9 +104,10 @@ impl TextCheck {
         match self {
             TextCheck::Skipped => "skipped",
             TextCheck::Failed => "failed",
-            TextCheck::Incomplete => "incomplete",
-            TextCheck::Likely(_) => "likely",
-            TextCheck::Complete(_) => "complete",
+            // The words stt_partial's `reads` uses for the same readings.
+            TextCheck::Incomplete => Reading::Incomplete.label(),
+            TextCheck::Likely(_) => Reading::Likely.label(),
+            TextCheck::Complete(_) => Reading::Complete.label(),
         }
     }
 
