@@ -85,8 +85,9 @@ struct State {
     shared: Arc<Shared>,
     /// Utterances and partials for the recognition thread.
     jobs: mpsc::Sender<Work>,
-    /// Wall-clock time (µs) of the first captured sample.
-    epoch_us: i64,
+    /// Wall-clock time (µs) of the first captured sample, until the capture clock is set
+    /// by the first read.
+    start_us: i64,
     /// Input not yet cut into frames.
     pending: Vec<f32>,
     /// Echo-cancelled audio not yet cut into VAD windows.
@@ -132,7 +133,7 @@ impl State {
             endpointer,
             shared,
             jobs,
-            epoch_us: now_us(),
+            start_us: now_us(),
             pending: Vec::new(),
             window: Vec::new(),
             raw_window: Vec::new(),
@@ -150,9 +151,15 @@ impl State {
         }
     }
 
-    /// Wall-clock time (µs) of the captured sample at `samples`.
+    /// Wall-clock time (µs) of the captured sample at `samples`, by the capture clock.
     fn at(&self, samples: u64) -> i64 {
-        self.epoch_us + (samples * 1_000_000 / u64::from(RATE)) as i64
+        self.epoch_us() + (samples * 1_000_000 / u64::from(RATE)) as i64
+    }
+
+    /// Wall-clock time (µs) of the first captured sample, as the capture clock places the
+    /// samples now (it follows the wall clock when the two part).
+    fn epoch_us(&self) -> i64 {
+        self.clock.time_of(0).unwrap_or(self.start_us)
     }
 
     /// One turn of the loop: takes over a `SetInput` input, reads about 10 ms, passes on
@@ -440,7 +447,7 @@ impl State {
                 let _ = self.jobs.send(Work::ReadAhead(Job {
                     dialog,
                     utterance,
-                    epoch_us: self.epoch_us,
+                    epoch_us: self.epoch_us(),
                     partial: Some(self.pauses + 1),
                 }));
             }
@@ -459,7 +466,7 @@ impl State {
                     Job {
                         dialog,
                         utterance,
-                        epoch_us: self.epoch_us,
+                        epoch_us: self.epoch_us(),
                         partial: Some(self.pauses),
                     }
                     .into(),
@@ -479,7 +486,7 @@ impl State {
                     Job {
                         dialog,
                         utterance,
-                        epoch_us: self.epoch_us,
+                        epoch_us: self.epoch_us(),
                         partial: None,
                     }
                     .into(),

@@ -31,6 +31,11 @@ pub fn ticks(us: i64) -> i64 {
     us * TICKS_PER_MS / 1000
 }
 
+/// `ticks` as microseconds since the Unix epoch.
+pub fn micros(ticks: i64) -> i64 {
+    ticks * 1000 / TICKS_PER_MS
+}
+
 /// The far end still to be heard, in play order, from `start` on.
 #[derive(Debug, Default)]
 pub struct PlayedLine {
@@ -100,6 +105,8 @@ impl PlayedLine {
 #[derive(Debug, Default)]
 pub struct CaptureClock {
     next: Option<i64>,
+    /// Samples made into frames so far: the next frame's first sample.
+    position: u64,
     /// The smallest lag seen in this stretch of reads, and how many reads it has.
     min_lag: i64,
     reads: u32,
@@ -153,7 +160,20 @@ impl CaptureClock {
     pub fn frame(&mut self, len: usize) -> i64 {
         let at = self.next.unwrap_or_default();
         self.next = Some(at + len as i64);
+        self.position += len as u64;
         at
+    }
+
+    /// When the sample at `position` (counted from the first made into a frame) was
+    /// captured, in microseconds since the Unix epoch, as the clock places it now; `None`
+    /// before the first read. A count of samples alone parts from the wall clock as the
+    /// device's clock and the system's do (0.2-0.27 ms a second on the acoustic bench's
+    /// sound server: seconds in a day) and with every sample lost; this stays within the
+    /// input's buffering of it.
+    pub fn time_of(&self, position: u64) -> Option<i64> {
+        let back = i64::try_from(self.position).unwrap_or(i64::MAX)
+            - i64::try_from(position).unwrap_or(i64::MAX);
+        self.next.map(|next| micros(next - back))
     }
 }
 
@@ -226,6 +246,55 @@ mod tests {
         }
         assert_eq!(line.samples.len(), MAX_SAMPLES);
         assert_eq!(line.start, 200 * 160 - MAX_SAMPLES as i64);
+    }
+
+    /// An hour of 10 ms reads from a device whose clock runs `ppm` apart from the wall
+    /// clock, with `lost` samples lost (an overrun) half-way: the worst error of the
+    /// clock's time for the newest sample (ms, + late), outside the first 10 s after the
+    /// loss.
+    fn worst_error_ms(ppm: f64, lost: usize) -> (f64, f64) {
+        let mut clock = CaptureClock::default();
+        let (mut delivered, mut owed, mut framed) = (0u64, 0.0f64, 0u64);
+        let (mut early, mut late) = (0.0f64, 0.0f64);
+        let reads = 360_000i64;
+        for i in 1..=reads {
+            let now = 1_000_000_000 + i * 160;
+            owed += 160.0 * (1.0 + ppm / 1e6);
+            let mut n = owed as u64;
+            owed -= n as f64;
+            if i == reads / 2 {
+                n = n.saturating_sub(lost as u64);
+            }
+            delivered += n;
+            clock.read(now, (delivered - framed) as usize);
+            while delivered - framed >= 160 {
+                clock.frame(160);
+                framed += 160;
+            }
+            let Some(t) = clock.time_of(delivered) else {
+                panic!("no time after a read");
+            };
+            let settling = (reads / 2..reads / 2 + 1_000).contains(&i);
+            if !settling {
+                let error = (micros(now) - t) as f64 / 1000.0;
+                early = early.min(error);
+                late = late.max(error);
+            }
+        }
+        (early, late)
+    }
+
+    #[test]
+    fn sample_times_stay_on_the_wall_clock_for_an_hour_of_a_drifting_or_lossy_device() {
+        for (ppm, lost) in [(250.0, 0), (-250.0, 0), (0.0, 8_000), (100.0, 8_000)] {
+            let (early, late) = worst_error_ms(ppm, lost);
+            println!("{ppm} ppm, {lost} samples lost: {early:.1} to {late:.1} ms");
+            // A count of samples alone would be 900 ms off at 250 ppm, 500 ms after the loss.
+            assert!(
+                early >= -6.0 && late <= 70.0,
+                "{ppm} ppm, {lost} lost: {early:.1} to {late:.1} ms from the wall clock"
+            );
+        }
     }
 
     #[test]
