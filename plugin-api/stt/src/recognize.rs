@@ -48,7 +48,8 @@ impl From<Job> for Work {
 pub struct Job {
     pub dialog: String,
     pub utterance: Utterance,
-    /// Wall-clock time (µs) of the first captured sample.
+    /// Wall-clock time (µs) of the first captured sample, as the capture clock placed the
+    /// samples when the job was made.
     pub epoch_us: i64,
     /// The pause number of a partial; `None` for a finished utterance.
     pub partial: Option<u64>,
