@@ -152,24 +152,26 @@ pub(crate) fn reading_at(text: &str, pause: u32) -> Reading {
     // A contracted question word holds its verb: "What's that?" as "What is that?".
     let verb_in_opener = words[opener].ends_with("'s");
     let past_opener = words.len() >= opener + if verb_in_opener { 2 } else { 3 };
-    let ends_here = if PREPOSITIONS.contains(&word) {
-        if asked {
+    let likely_if = |ends_here: bool| {
+        if ends_here {
+            Reading::Likely
+        } else {
+            Reading::Incomplete
+        }
+    };
+    if PREPOSITIONS.contains(&word) {
+        likely_if(if asked {
             past_opener && STRANDED.contains(&word)
         } else {
             // A particle follows its verb ("Turn it on."), not "On." alone.
             words.len() >= 2 && PARTICLES.contains(&word)
-        }
+        })
     } else if QUESTION_ENDS.contains(&word) {
-        asked && past_opener
+        likely_if(asked && past_opener)
     } else if marked {
-        return Reading::Complete;
+        Reading::Complete
     } else {
-        true
-    };
-    if ends_here {
         Reading::Likely
-    } else {
-        Reading::Incomplete
     }
 }
 
