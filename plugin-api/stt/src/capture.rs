@@ -16,7 +16,7 @@ use super::Transcriber;
 use super::aec::EchoCanceller;
 use super::guard::{EchoGuard, Far, FarEnd, RunLevels, Verdict, level_db, tenths};
 use super::input::Input;
-use super::played::{CaptureClock, ticks};
+use super::played::{CaptureClock, micros, ticks};
 use super::recognize::{self, Job, Judge, Work};
 use super::shared::Shared;
 use super::silero::{Silero, VadState};
@@ -159,7 +159,7 @@ impl State {
     /// Wall-clock time (µs) of the first captured sample, as the capture clock places the
     /// samples now (it follows the wall clock when the two part).
     fn epoch_us(&self) -> i64 {
-        self.clock.time_of(0).unwrap_or(self.start_us)
+        self.clock.epoch_us(self.position).unwrap_or(self.start_us)
     }
 
     /// One turn of the loop: takes over a `SetInput` input, reads about 10 ms, passes on
@@ -191,7 +191,8 @@ impl State {
     /// One 10 ms frame of input: the simulated echo mixed in, the echo cancelled against
     /// the far end that goes with it, then sent to the frame stream and kept for the VAD.
     fn on_frame(&mut self, mut frame: Vec<f32>) {
-        let render = self.shared.pop_render(self.clock.frame(FRAME));
+        let captured = self.clock.frame(FRAME);
+        let render = self.shared.pop_render(captured);
         if let Some(echo) = &self.shared.echo {
             echo.mix_into(&mut frame, &render);
         }
@@ -203,13 +204,12 @@ impl State {
         if self.far.push(&render) {
             self.guard.playback_resumed();
         }
-        let ts = self.at(self.position);
         self.position += FRAME as u64;
         let _ = self.shared.frames.send(AudioFrame {
             pcm_s16le: voicehost_audio::to_s16le(&frame),
             sample_rate: RATE,
             channels: 1,
-            ts_unix_us: ts,
+            ts_unix_us: micros(captured),
             seq: self.seq,
         });
         self.seq += 1;

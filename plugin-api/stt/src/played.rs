@@ -105,8 +105,6 @@ impl PlayedLine {
 #[derive(Debug, Default)]
 pub struct CaptureClock {
     next: Option<i64>,
-    /// Samples made into frames so far: the next frame's first sample.
-    position: u64,
     /// The smallest lag seen in this stretch of reads, and how many reads it has.
     min_lag: i64,
     reads: u32,
@@ -160,20 +158,19 @@ impl CaptureClock {
     pub fn frame(&mut self, len: usize) -> i64 {
         let at = self.next.unwrap_or_default();
         self.next = Some(at + len as i64);
-        self.position += len as u64;
         at
     }
 
-    /// When the sample at `position` (counted from the first made into a frame) was
-    /// captured, in microseconds since the Unix epoch, as the clock places it now; `None`
-    /// before the first read. A count of samples alone parts from the wall clock as the
-    /// device's clock and the system's do (0.2-0.27 ms a second on the acoustic bench's
+    /// When the first sample made into a frame was captured, in microseconds since the
+    /// Unix epoch, as the clock places the samples now, `framed` samples having been made
+    /// into frames (the sample at n was captured n / [`RATE`] s after it); `None` before
+    /// the first read. A count of samples from the start alone parts from the wall clock as
+    /// the device's clock and the system's do (0.2-0.27 ms a second on the acoustic bench's
     /// sound server: seconds in a day) and with every sample lost; this stays within the
     /// input's buffering of it.
-    pub fn time_of(&self, position: u64) -> Option<i64> {
-        let back = i64::try_from(self.position).unwrap_or(i64::MAX)
-            - i64::try_from(position).unwrap_or(i64::MAX);
-        self.next.map(|next| micros(next - back))
+    pub fn epoch_us(&self, framed: u64) -> Option<i64> {
+        let framed = i64::try_from(framed).unwrap_or(i64::MAX);
+        self.next.map(|next| micros(next - framed))
     }
 }
 
@@ -271,9 +268,10 @@ mod tests {
                 clock.frame(160);
                 framed += 160;
             }
-            let Some(t) = clock.time_of(delivered) else {
+            let Some(epoch) = clock.epoch_us(framed) else {
                 panic!("no time after a read");
             };
+            let t = epoch + micros(delivered as i64);
             let settling = (reads / 2..reads / 2 + 1_000).contains(&i);
             if !settling {
                 let error = (micros(now) - t) as f64 / 1000.0;
