@@ -154,6 +154,16 @@ impl Rig {
         self.send(utterance, Some(pause));
     }
 
+    /// A first pause (16,000 samples, the model at `p`) that is held: no final at the
+    /// pause, and the held transcript as the final, at once, when the pause lasts to the
+    /// late check.
+    fn held_until_late_check(&mut self, p: f32, reads: Reads) -> SttResult {
+        self.pause(1, 1, 16_000, p, reads);
+        assert!(self.final_within(NOTHING).is_none(), "not at the pause");
+        self.jobs.send(Work::Late((1, 1))).unwrap();
+        self.final_within(SOON).expect("a final at the late check")
+    }
+
     fn send(&self, utterance: Utterance, partial: Option<u64>) {
         self.jobs
             .send(
@@ -273,11 +283,7 @@ fn an_unfinished_turn_goes_on_though_its_text_reads_complete() {
 fn a_transcript_that_reads_complete_ends_the_turn_at_the_late_check() {
     let mut rig = rig();
     // The model hears the turn go on; the transcript reads complete: held, not final.
-    rig.pause(1, 1, 16_000, 0.2, Reads::Complete);
-    assert!(rig.final_within(NOTHING).is_none(), "not at the pause");
-    // The pause lasted to the late check: the held transcript is the final, at once.
-    rig.jobs.send(Work::Late((1, 1))).unwrap();
-    let r = rig.final_within(SOON).expect("a final at the late check");
+    let r = rig.held_until_late_check(0.2, Reads::Complete);
     assert_eq!(r.text, "16000 samples.");
     assert_eq!(rig.transcriptions(), 1, "read once, at the pause");
     // The utterance's own end (capture's silence wait) is not a second final.
@@ -290,10 +296,7 @@ fn a_transcript_that_reads_likely_complete_waits_for_the_late_check_though_the_m
     let mut rig = rig();
     // "Turn the light on." (then "in the kitchen."): the model hears a finished turn, but
     // the words may go on.
-    rig.pause(1, 1, 16_000, 0.9, Reads::Likely);
-    assert!(rig.final_within(NOTHING).is_none(), "not at the pause");
-    rig.jobs.send(Work::Late((1, 1))).unwrap();
-    let r = rig.final_within(SOON).expect("a final at the late check");
+    let r = rig.held_until_late_check(0.9, Reads::Likely);
     assert_eq!(r.text, "16000 samples like?");
     assert_eq!((rig.checks(), rig.transcriptions()), (1, 1));
 }
